@@ -1,0 +1,189 @@
+"""The facade: validate everything, build data and space, run a backend, return a result."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import numbers
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import torch
+
+from autolr.data import TrainValData, coerce_data
+from autolr.errors import AutoLRError, InvalidModelError
+from autolr.metrics import Metric, default_loss, resolve_metric
+from autolr.pruning import DIVERGENCE_FACTOR
+from autolr.result import TuneResult
+from autolr.space import BASELINE, SearchSpace, TrialConfig, load_space
+from autolr.sweep import Sweep
+from autolr.training import TrialOutcome, probe_model, train_trial
+
+logger = logging.getLogger("autolr")
+BACKENDS = ("optuna",)
+
+
+def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
+         space: str | Mapping[str, Any] | SearchSpace = "default", epochs: int = 20,
+         n_trials: int = 40, timeout: float | None = None, metric: str | Callable | None = None,
+         direction: str | None = None, loss: Callable | None = None, storage: Any = None,
+         study_name: str | None = None, n_jobs: int = 1, seed: int = 0,
+         pruner: Any = "auto", progress: bool = True, device: str = "cpu",
+         val_fraction: float = 0.2, evals_per_epoch: int = 1,
+         divergence_factor: float = DIVERGENCE_FACTOR, baseline: bool = True,
+         backend: str = "optuna") -> TuneResult:
+    """Search the learning rate, schedule family, warmup and batch size of `model` jointly.
+
+    `model` is an nn.Module (never changed: every trial starts from a copy of its
+    weights) or a zero-argument factory. `data` is (X, y), ((X_train, y_train),
+    (X_val, y_val)), a map-style Dataset or a pair of them. Every argument is checked
+    before any training. With `storage` (an Optuna URL or a journal file path), calling
+    again with the same `study_name` resumes and runs until `n_trials` trials finished.
+
+    >>> import autolr, torch
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+    ...                             torch.nn.Linear(32, 10))
+    >>> result = autolr.tune(model, (X / 16, y), n_trials=3, epochs=2, progress=False)
+    >>> result.best_config["schedule"] in autolr.schedules.names()
+    True
+    """
+    for name, value, low in (("epochs", epochs, 1), ("n_trials", n_trials, 1),
+                             ("n_jobs", n_jobs, 1), ("evals_per_epoch", evals_per_epoch, 1)):
+        _check_int(name, value, low)
+    _check_int("seed", seed, 0)
+    if timeout is not None and not (isinstance(timeout, numbers.Real) and timeout > 0):
+        raise AutoLRError(f"timeout is in seconds and must be None or > 0, but got {timeout=}.")
+    if not divergence_factor > 1:
+        raise AutoLRError(f"divergence_factor must be > 1 (4 is the LR finders' choice), "
+                          f"but got {divergence_factor=}.")
+    if backend not in BACKENDS:
+        raise AutoLRError(f"backend must be one of {BACKENDS}, but got {backend!r}.")
+    search = load_space(space)
+    prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, seed)
+    search.usable_batch_sizes(prepared.data.n_train)
+
+    from autolr.backends.optuna import make_pruner, run_optuna
+
+    n_evals = epochs * evals_per_epoch
+    make_pruner(pruner, n_evals)  # a bad pruner name fails here, before training
+
+    def run(config: TrialConfig, reporter: Any) -> TrialOutcome:
+        return train_trial(config, prepared.factory, prepared.data, epochs=epochs,
+                           loss_fn=prepared.loss_fn, metric=prepared.metric, reporter=reporter,
+                           seed=seed, evals_per_epoch=evals_per_epoch,
+                           divergence_factor=divergence_factor)
+
+    sweep = Sweep(space=search, run=run, n_train=prepared.data.n_train, n_evals=n_evals,
+                  n_trials=n_trials, direction=prepared.metric.direction,
+                  metric=prepared.metric.name, epochs=epochs, seed=seed, timeout=timeout,
+                  baseline=search.params_for(BASELINE, prepared.data.n_train)
+                  if baseline else None)
+    records = run_optuna(sweep, storage=storage, study_name=study_name, n_jobs=n_jobs,
+                         pruner=pruner, progress=progress)
+    result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
+                        epochs=epochs, study_name=study_name,
+                        storage=storage if isinstance(storage, str) else None)
+    if result.best_record is None:
+        logger.warning(result.summary())
+    else:
+        logger.info(result.summary())
+    for record in result.records:
+        if record.state == "failed":
+            logger.warning("trial %d failed: %s", record.number, record.reason)
+    return result
+
+
+class Trained(NamedTuple):
+    """What `autolr.train` returns: the trained model and its curves."""
+
+    model: torch.nn.Module
+    metrics: dict[str, Any]
+
+
+def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
+          config: Mapping[str, Any] | TrialConfig, *, epochs: int = 20, seed: int = 0,
+          metric: str | Callable | None = None, direction: str | None = None,
+          loss: Callable | None = None, device: str = "cpu", val_fraction: float = 0.2,
+          divergence_factor: float = DIVERGENCE_FACTOR) -> Trained:
+    """Train one config (e.g. `TuneResult.best_config`) with the same loop as the sweep.
+
+    Returns `(model, metrics)`: a trained copy (the given model is not changed) and a dict
+    with state, reason, values (the metric per epoch), final_value, train_losses,
+    val_losses, steps_run and seconds.
+
+    >>> import autolr, torch
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> model = torch.nn.Linear(64, 10)
+    >>> trained, metrics = autolr.train(model, (X / 16, y), {"lr": 0.01}, epochs=2)
+    >>> metrics["state"], len(metrics["values"])
+    ('complete', 2)
+    """
+    _check_int("epochs", epochs, 1)
+    _check_int("seed", seed, 0)
+    config = TrialConfig.from_dict(config)
+    prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, seed)
+    outcome = train_trial(config, prepared.factory, prepared.data, epochs=epochs,
+                          loss_fn=prepared.loss_fn, metric=prepared.metric, seed=seed,
+                          divergence_factor=divergence_factor, keep_model=True)
+    metrics = {"state": outcome.state, "reason": outcome.reason, "metric": prepared.metric.name,
+               "values": outcome.values, "final_value": outcome.values[-1]
+               if outcome.values else None, "train_losses": outcome.train_losses,
+               "val_losses": outcome.val_losses, "steps_run": outcome.steps_run,
+               "seconds": outcome.seconds}
+    return Trained(outcome.model, metrics)
+
+
+class _Prepared(NamedTuple):
+    factory: Callable[[], torch.nn.Module]
+    data: TrainValData
+    loss_fn: Callable
+    metric: Metric
+
+
+def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, direction: str | None,
+             device: str, val_fraction: float, seed: int) -> _Prepared:
+    """Everything a trial needs, validated: bad input fails here, before any training."""
+    device = _check_device(device)
+    factory = _model_factory(model, device)
+    tensors = coerce_data(data, val_fraction=val_fraction, seed=seed).to(device)
+    if loss is not None and not callable(loss):
+        raise AutoLRError(f"loss must be a callable (outputs, targets) -> scalar tensor, such as"
+                          f" torch.nn.CrossEntropyLoss(), but got {loss!r}.")
+    loss_fn = loss if loss is not None else default_loss(tensors.task)
+    resolved = resolve_metric(metric, tensors.task, direction)
+    probe_model(factory, tensors, loss_fn)
+    return _Prepared(factory, tensors, loss_fn, resolved)
+
+
+def _model_factory(model: Any, device: torch.device) -> Callable[[], torch.nn.Module]:
+    if isinstance(model, torch.nn.Module):
+        # One private copy, taken now: the user's object is never touched again, and
+        # every trial starts from these very weights.
+        template = copy.deepcopy(model).to(device)
+        return lambda: copy.deepcopy(template)
+    if callable(model):
+        return lambda: model().to(device)
+    raise InvalidModelError(
+        "model must be a torch.nn.Module or a zero-argument function that builds one, "
+        f"but got {type(model).__name__}."
+    )
+
+
+def _check_device(device: Any) -> torch.device:
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise AutoLRError(f"device must be 'cpu', 'cuda' or 'cuda:N', but got {device!r}.") \
+            from error
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise AutoLRError(f"device={device!r} was asked for, but torch sees no CUDA device; "
+                          "use device='cpu'.")
+    return parsed
+
+
+def _check_int(name: str, value: Any, low: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise AutoLRError(f"{name} must be an integer >= {low}, but got {name}={value!r}.")

@@ -1,0 +1,261 @@
+"""Run a sweep with Optuna: TPE over the joint space, autolr's pruner, any storage.
+
+In-process by default. With `n_jobs > 1`, worker processes share one storage (a journal
+file when none is given), each running torch with its share of the cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import multiprocessing
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.pruners import BasePruner
+from optuna.trial import TrialState
+
+from autolr.errors import AutoLRError
+from autolr.pruning import AutoLRPruner
+from autolr.result import TrialRecord
+from autolr.sweep import Sweep
+from autolr.training import COMPLETE
+
+logger = logging.getLogger("autolr")
+
+PRUNERS = ("auto", "median", "successive_halving", "hyperband", "none")
+_FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+_JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
+DEFAULT_STUDY = "autolr"
+
+
+def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
+    """autolr's pruner (divergence + stall) around one of Optuna's multi-fidelity pruners.
+
+    'auto' and 'median': MedianPruner judging only the second half of a run, where
+    decaying schedules have done most of their decay. 'successive_halving', 'hyperband':
+    Optuna's, with one evaluation as the unit of budget. 'none': divergence and stall only.
+    """
+    patience = max(2, n_evals // 3) if n_evals >= 4 else None
+    if isinstance(spec, BasePruner):
+        return spec if isinstance(spec, AutoLRPruner) else AutoLRPruner(spec, patience=patience)
+    if spec in ("auto", "median"):
+        wrapped = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=n_evals // 2)
+    elif spec == "successive_halving":
+        wrapped = optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, n_evals // 9))
+    elif spec == "hyperband":
+        wrapped = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=n_evals)
+    elif spec == "none":
+        wrapped = None
+    else:
+        raise AutoLRError(f"pruner must be one of {', '.join(PRUNERS)} or an "
+                          f"optuna.pruners.BasePruner, but got {spec!r}.")
+    return AutoLRPruner(wrapped, patience=patience)
+
+
+def open_storage(storage: Any) -> Any:
+    """None (in memory), an Optuna storage URL, a journal file path (*.log), or a storage."""
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if not isinstance(storage, (str, Path)):
+        raise AutoLRError(f"storage must be an Optuna storage URL such as 'sqlite:///autolr.db',"
+                          f" a journal file path ending in .log, or None, but got {storage!r}.")
+    text = str(storage)
+    if text.endswith(_JOURNAL_SUFFIXES) and "://" not in text:
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(text))
+    if "://" not in text:
+        raise AutoLRError(f"storage {text!r} is neither a database URL such as "
+                          "'sqlite:///autolr.db' nor a journal file path ending in .log.")
+    try:
+        return optuna.storages.RDBStorage(text, heartbeat_interval=60, grace_period=120)
+    except Exception as error:
+        raise AutoLRError(f"cannot open storage {text!r}: {error}. Use a URL such as "
+                          "'sqlite:///autolr.db' or 'postgresql://user@host/db'.") from None
+
+
+class OptunaReporter:
+    """Reports each evaluation to the trial and asks the pruner whether to stop."""
+
+    def __init__(self, trial: optuna.Trial, pruner: AutoLRPruner) -> None:
+        self.trial, self.pruner = trial, pruner
+        self.values: list[float] = []
+        self.last_reason: str | None = None
+
+    def report(self, step: int, metrics: dict[str, float]) -> bool:
+        value = metrics["value"]
+        self.trial.report(value, step)
+        self.values.append(value)
+        if not math.isfinite(value):
+            return True
+        if self.trial.should_prune():
+            self.last_reason = (self.pruner.reason(self.trial.study, self.values)
+                                or f"pruned by {type(self.pruner.wrapped).__name__}")
+            return True
+        return False
+
+
+def make_objective(sweep: Sweep, pruner: AutoLRPruner):
+    def objective(trial: optuna.Trial) -> float:
+        config = sweep.space.sample(trial, sweep.n_train)
+        trial.set_user_attr("config", config.to_dict())
+        trial.set_user_attr("node", os.uname().nodename)
+        try:
+            outcome = sweep.run(config, OptunaReporter(trial, pruner))
+        except Exception as error:
+            trial.set_user_attr("error", f"{type(error).__name__}: {error}")
+            raise
+        for key in ("values", "train_losses", "val_losses"):
+            trial.set_user_attr(key, getattr(outcome, key))
+        trial.set_user_attr("state", outcome.state)
+        trial.set_user_attr("reason", outcome.reason)
+        trial.set_user_attr("run", {"steps": outcome.steps_run, "epochs": outcome.epochs_run,
+                                    "seconds": outcome.seconds})
+        if outcome.state == COMPLETE:
+            return outcome.values[-1]
+        raise optuna.TrialPruned(outcome.reason)  # diverged ones too: the sampler learns
+
+    return objective
+
+
+def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = None,
+               n_jobs: int = 1, pruner: str | BasePruner = "auto",
+               progress: bool = True) -> list[TrialRecord]:
+    """Run (or resume) the sweep until `sweep.n_trials` trials have finished."""
+    autolr_pruner = make_pruner(pruner, sweep.n_evals)
+    if n_jobs > 1 and storage is None:
+        folder = tempfile.mkdtemp(prefix="autolr-")
+        storage = os.path.join(folder, "sweep.log")  # a journal: no lock contention
+    if n_jobs > 1 and not isinstance(storage, (str, Path)):
+        raise AutoLRError("n_jobs > 1 runs worker processes, which need a storage given as a "
+                          "URL or journal file path, not a storage object.")
+    study_name = study_name or (DEFAULT_STUDY if storage is not None else None)
+    with _quiet_optuna():
+        study = optuna.create_study(
+            storage=open_storage(storage), sampler=_sampler(sweep.seed, n_jobs),
+            pruner=autolr_pruner, study_name=study_name, direction=sweep.direction,
+            load_if_exists=True)
+        _record_sweep(study, sweep)
+        remaining = sweep.n_trials - _count_finished(study)
+        if remaining > 0 and not study.trials and sweep.baseline is not None:
+            study.enqueue_trial(sweep.baseline, user_attrs={"baseline": True})
+        if remaining > 0 and n_jobs == 1:
+            study.optimize(make_objective(sweep, autolr_pruner), n_trials=remaining,
+                           timeout=sweep.timeout, catch=(Exception,),
+                           show_progress_bar=progress)
+        elif remaining > 0:
+            _run_workers(sweep, autolr_pruner, str(storage), study.study_name, n_jobs,
+                         remaining)
+            study = optuna.load_study(study_name=study.study_name, storage=open_storage(storage))
+    return records_from_study(study)
+
+
+def records_from_study(study: optuna.Study) -> list[TrialRecord]:
+    """Every finished trial of a study as a TrialRecord (running ones are left out)."""
+    return [_record(t) for t in study.get_trials(deepcopy=False, states=_FINISHED)]
+
+
+def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
+    attrs = trial.user_attrs
+    if trial.state == TrialState.FAIL:
+        state, reason = "failed", attrs.get("error", "the trial stopped without finishing")
+    else:
+        state = attrs.get("state", "complete" if trial.state == TrialState.COMPLETE else "pruned")
+        reason = attrs.get("reason")
+    run = attrs.get("run", {})
+    return TrialRecord(
+        number=trial.number, state=state, params=attrs.get("config", {}), reason=reason,
+        values=tuple(attrs.get("values", ())), train_losses=tuple(attrs.get("train_losses", ())),
+        val_losses=tuple(attrs.get("val_losses", ())), epochs_run=run.get("epochs", 0.0),
+        steps_run=run.get("steps", 0), seconds=run.get("seconds", 0.0),
+        is_baseline=bool(attrs.get("baseline")), node=attrs.get("node"))
+
+
+def _sampler(seed: int, n_jobs: int, worker: int = 0) -> optuna.samplers.BaseSampler:
+    # group=True: TPE models each family's conditional parameters on their own;
+    # constant_liar: parallel workers do not all pile onto the same promising point.
+    with warnings_quiet():
+        return optuna.samplers.TPESampler(
+            seed=seed + 1000 * worker, multivariate=True, group=True, n_startup_trials=10,
+            constant_liar=n_jobs > 1)
+
+
+def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
+    """Keep what a report needs to read this study back without the Python session."""
+    attrs = study.user_attrs
+    if "metric" not in attrs:
+        study.set_user_attr("metric", sweep.metric)
+        study.set_user_attr("epochs", sweep.epochs)
+    elif attrs["metric"] != sweep.metric:
+        raise AutoLRError(f"study {study.study_name!r} was run with metric={attrs['metric']!r},"
+                          f" but this call uses {sweep.metric!r}; use another study_name.")
+
+
+def _count_finished(study: optuna.Study) -> int:
+    return len(study.get_trials(deepcopy=False, states=_FINISHED))
+
+
+def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str,
+                 n_jobs: int, n_trials: int) -> None:
+    """n_jobs processes on one storage, each with a fixed share of the trials (exact
+    total, no overshoot) and of the cores (no oversubscribed torch threads)."""
+    context = multiprocessing.get_context("fork")
+    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    shares = [n_trials // n_jobs + (i < n_trials % n_jobs) for i in range(n_jobs)]
+    workers = [context.Process(target=_worker, args=(sweep, pruner, storage, study_name, i,
+                                                      n_jobs, share, threads), daemon=True)
+               for i, share in enumerate(shares) if share > 0]
+    for worker in workers:
+        worker.start()
+    try:
+        for worker in workers:
+            worker.join()
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+                worker.join()
+    crashed = [w.exitcode for w in workers if w.exitcode != 0]
+    if crashed:
+        raise AutoLRError(f"{len(crashed)} worker process(es) died (exit codes {crashed}); "
+                          "finished trials are kept in the storage.")
+
+
+def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, index: int,
+            n_jobs: int, n_trials: int, threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    with _quiet_optuna():
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage),
+                                  sampler=_sampler(sweep.seed, n_jobs, index + 1),
+                                  pruner=pruner)
+        study.optimize(make_objective(sweep, pruner), n_trials=n_trials,
+                       timeout=sweep.timeout, catch=(Exception,))
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    """Optuna logs every trial at INFO; autolr reports progress itself."""
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+@contextlib.contextmanager
+def warnings_quiet() -> Iterator[None]:
+    """TPE's multivariate/group options are 'experimental' in Optuna: do not warn users."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield

@@ -1,0 +1,220 @@
+"""Turn what the user gave into tensors, split once, and batch them by index slicing.
+
+Accepted: `(X, y)` (numpy arrays or tensors; split once, seeded, stratified for
+classification), `((X_train, y_train), (X_val, y_val))` used as given, a map-style
+`torch.utils.data.Dataset` of `(x, y)` pairs (split like `(X, y)`), or a pair of them.
+Datasets are read once into memory: every trial then batches tensors without a
+DataLoader. The user's arrays are never written to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from autolr.errors import InvalidDataError
+
+CLASSIFICATION = "classification"
+REGRESSION = "regression"
+
+
+@dataclass(frozen=True)
+class TrainValData:
+    """Train and validation tensors, with the task they define."""
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_val: torch.Tensor
+    y_val: torch.Tensor
+    task: str
+    n_classes: int | None = None
+
+    @property
+    def n_train(self) -> int:
+        return len(self.X_train)
+
+    def to(self, device: str | torch.device) -> TrainValData:
+        return TrainValData(self.X_train.to(device), self.y_train.to(device),
+                            self.X_val.to(device), self.y_val.to(device),
+                            self.task, self.n_classes)
+
+
+def coerce_data(data: Any, *, val_fraction: float = 0.2, seed: int = 0) -> TrainValData:
+    """Validate `data` and return it as a `TrainValData`.
+
+    >>> import numpy as np
+    >>> X, y = np.random.rand(100, 4), np.arange(100) % 3
+    >>> d = coerce_data((X, y))
+    >>> d.task, d.n_classes, d.n_train, len(d.X_val)
+    ('classification', 3, 80, 20)
+    """
+    if not 0.0 < val_fraction < 1.0:
+        raise InvalidDataError(
+            f"val_fraction must be in (0, 1), such as 0.2, but got {val_fraction=}."
+        )
+    if _is_dataset(data):
+        X, y = _read_dataset(data, "data")
+        return _split(X, y, val_fraction, seed)
+    if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        raise InvalidDataError(
+            "data must be (X, y), ((X_train, y_train), (X_val, y_val)), a torch Dataset of "
+            f"(x, y) pairs, or a pair of Datasets, but got {type(data).__name__}."
+        )
+    first, second = data
+    if _is_dataset(first) and _is_dataset(second):
+        return _build(*_read_dataset(first, "train"), *_read_dataset(second, "validation"))
+    if isinstance(first, (tuple, list)) and isinstance(second, (tuple, list)):
+        if len(first) != 2 or len(second) != 2:
+            raise InvalidDataError(
+                "a train/validation pair must be ((X_train, y_train), (X_val, y_val)), "
+                f"but got parts of lengths {len(first)} and {len(second)}."
+            )
+        return _build(*_tensors(*first, "train"), *_tensors(*second, "validation"))
+    return _split(*_tensors(first, second, "data"), val_fraction, seed)
+
+
+def epoch_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int,
+                  generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of shuffled batches: one gather per epoch, then views (no DataLoader)."""
+    order = torch.randperm(len(X), generator=generator).to(X.device)
+    X, y = X[order], y[order]
+    for start in range(0, len(X), batch_size):
+        yield X[start:start + batch_size], y[start:start + batch_size]
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return -(-n_train // batch_size)
+
+
+def _is_dataset(value: Any) -> bool:
+    return isinstance(value, torch.utils.data.Dataset) and not isinstance(value, torch.Tensor)
+
+
+def _read_dataset(dataset: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
+        raise InvalidDataError(
+            f"the {part} Dataset must be map-style (with __len__ and __getitem__); "
+            "an IterableDataset is not supported: pass tensors (X, y) instead."
+        )
+    if len(dataset) == 0:
+        raise InvalidDataError(f"the {part} Dataset is empty; give at least a few samples.")
+    xs, ys = [], []
+    for i in range(len(dataset)):
+        item = dataset[i]
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise InvalidDataError(
+                f"the {part} Dataset must return (x, y) pairs, but item {i} is "
+                f"{type(item).__name__}."
+            )
+        xs.append(torch.as_tensor(item[0]))
+        ys.append(torch.as_tensor(item[1]))
+    return torch.stack(xs), torch.stack(ys)
+
+
+def _tensors(X: Any, y: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
+    X, y = _as_tensor(X, f"{part} X"), _as_tensor(y, f"{part} y")
+    if len(X) == 0:
+        raise InvalidDataError(f"the {part} is empty: X has 0 rows; give at least a few samples.")
+    if len(X) != len(y):
+        raise InvalidDataError(
+            f"the {part}'s X and y must have the same number of rows, but X has {len(X)} "
+            f"and y has {len(y)}."
+        )
+    return X, y
+
+
+def _as_tensor(value: Any, what: str) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    try:
+        array = np.asarray(value)
+    except Exception as error:
+        raise InvalidDataError(
+            f"{what} must be a numpy array or a torch tensor, but got {type(value).__name__}."
+        ) from error
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
+                                     or array.dtype == bool):
+        raise InvalidDataError(
+            f"{what} must hold numbers, but got an array of dtype {array.dtype}."
+        )
+    if array.ndim == 0:
+        raise InvalidDataError(f"{what} must have one row per sample, but got a scalar.")
+    return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def _split(X: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int) -> TrainValData:
+    from sklearn.model_selection import train_test_split
+
+    if len(X) < 2:
+        raise InvalidDataError(
+            f"need at least 2 samples to split off a validation set, but got {len(X)}."
+        )
+    index = np.arange(len(X))
+    classification = _is_classification(y)
+    try:
+        train, val = train_test_split(index, test_size=val_fraction, random_state=seed,
+                                      stratify=y.numpy() if classification else None)
+    except ValueError:  # a class too rare to stratify: split without stratifying
+        train, val = train_test_split(index, test_size=val_fraction, random_state=seed)
+    train, val = torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(val))
+    return _build(X[train], y[train], X[val], y[val])
+
+
+def _is_classification(y: torch.Tensor) -> bool:
+    return not (y.is_floating_point() or y.is_complex())
+
+
+def _build(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.Tensor,
+           y_val: torch.Tensor) -> TrainValData:
+    for part, X, y in (("train", X_train, y_train), ("validation", X_val, y_val)):
+        _tensors(X, y, part)
+        if X.is_floating_point() and not torch.isfinite(X).all():
+            bad = int((~torch.isfinite(X)).reshape(len(X), -1).any(dim=1).sum())
+            raise InvalidDataError(
+                f"the {part} X holds NaN or inf in {bad} row(s); drop or impute them first."
+            )
+    if X_train.shape[1:] != X_val.shape[1:]:
+        raise InvalidDataError(
+            f"train and validation rows must have the same shape, but got "
+            f"{tuple(X_train.shape[1:])} and {tuple(X_val.shape[1:])}."
+        )
+    # floats train in float32 (the dtype of torch's weights); integer X (token ids) stays
+    if X_train.is_floating_point():
+        X_train, X_val = X_train.float(), X_val.float()
+    if _is_classification(y_train) != _is_classification(y_val):
+        raise InvalidDataError(
+            "train and validation y must both be integer labels or both be floats, "
+            f"but got {y_train.dtype} and {y_val.dtype}."
+        )
+    if _is_classification(y_train):
+        return _classification(X_train, y_train.long(), X_val, y_val.long())
+    y_train, y_val = y_train.float(), y_val.float()
+    for part, y in (("train", y_train), ("validation", y_val)):
+        if not torch.isfinite(y).all():
+            raise InvalidDataError(
+                f"the {part} y (regression targets) holds NaN or inf; drop those rows first."
+            )
+    if y_train.ndim == 1:  # one target: (n, 1), matching a model that outputs (n, 1)
+        y_train, y_val = y_train[:, None], y_val[:, None]
+    return TrainValData(X_train, y_train, X_val, y_val, REGRESSION)
+
+
+def _classification(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.Tensor,
+                    y_val: torch.Tensor) -> TrainValData:
+    if y_train.ndim != 1 or y_val.ndim != 1:
+        raise InvalidDataError(
+            "integer y is read as class labels and must be 1-D (one label per row), but got "
+            f"shape {tuple(y_train.shape)}; for regression targets pass floats."
+        )
+    low = min(int(y_train.min()), int(y_val.min()))
+    if low < 0:
+        raise InvalidDataError(
+            f"class labels must be 0..C-1, but the smallest label is {low}; "
+            "remap them, e.g. with sklearn.preprocessing.LabelEncoder."
+        )
+    n_classes = max(int(y_train.max()), int(y_val.max())) + 1
+    return TrainValData(X_train, y_train, X_val, y_val, CLASSIFICATION, n_classes)

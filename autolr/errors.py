@@ -1,0 +1,31 @@
+"""Errors autolr raises on bad input. Every message says what would be accepted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class AutoLRError(ValueError):
+    """Base class: a bad argument, caught before any training starts."""
+
+
+class InvalidDataError(AutoLRError):
+    """The data cannot be trained on as given."""
+
+
+class InvalidModelError(AutoLRError):
+    """The model is not usable: wrong type, failing forward, wrong output shape."""
+
+
+class InvalidSpaceError(AutoLRError):
+    """A search space, preset or schedule parameter is malformed."""
+
+
+class UnknownNameError(AutoLRError):
+    """A name (schedule, preset, optimizer, metric) that is not registered."""
+
+
+def unknown_name(kind: str, name: object, valid: Iterable[str]) -> UnknownNameError:
+    """The one wording for an unknown registry name: list what exists."""
+    choices = ", ".join(sorted(valid))
+    return UnknownNameError(f"unknown {kind} {name!r}; valid {kind}s are: {choices}.")

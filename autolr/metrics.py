@@ -1,0 +1,83 @@
+"""The number a sweep optimises: the validation loss by default, or a named metric."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from autolr.data import CLASSIFICATION, REGRESSION
+from autolr.errors import AutoLRError, unknown_name
+
+MINIMIZE, MAXIMIZE = "minimize", "maximize"
+MetricFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named function of (outputs, targets) over the whole validation set."""
+
+    name: str
+    direction: str
+    function: MetricFn | None  # None: the training loss itself, on validation data
+    tasks: tuple[str, ...] = (CLASSIFICATION, REGRESSION)
+
+
+def _accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return (outputs.argmax(dim=1) == targets).float().mean()
+
+
+def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return torch.mean((outputs - targets) ** 2)
+
+
+def _mae(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return torch.mean(torch.abs(outputs - targets))
+
+
+def _r2(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    residual = torch.sum((targets - outputs) ** 2)
+    total = torch.sum((targets - targets.mean(dim=0)) ** 2)
+    return 1.0 - residual / total
+
+
+METRICS: dict[str, Metric] = {
+    "val_loss": Metric("val_loss", MINIMIZE, None),
+    "accuracy": Metric("accuracy", MAXIMIZE, _accuracy, (CLASSIFICATION,)),
+    "mse": Metric("mse", MINIMIZE, _mse, (REGRESSION,)),
+    "mae": Metric("mae", MINIMIZE, _mae, (REGRESSION,)),
+    "r2": Metric("r2", MAXIMIZE, _r2, (REGRESSION,)),
+}
+
+
+def resolve_metric(metric: str | MetricFn | None, task: str,
+                   direction: str | None = None) -> Metric:
+    """The Metric for `metric` (a name, a callable, or None for the validation loss)."""
+    if direction not in (None, MINIMIZE, MAXIMIZE):
+        raise AutoLRError(f"direction must be 'minimize' or 'maximize', but got {direction!r}.")
+    if metric is None:
+        return METRICS["val_loss"]
+    if callable(metric):
+        name = getattr(metric, "__name__", "custom_metric")
+        return Metric(name, direction or MINIMIZE, metric)
+    if metric not in METRICS:
+        raise unknown_name("metric", metric, METRICS)
+    found = METRICS[metric]
+    if task not in found.tasks:
+        fitting = sorted(name for name, m in METRICS.items() if task in m.tasks)
+        raise AutoLRError(
+            f"metric {metric!r} needs a {' or '.join(found.tasks)} task, but this data is "
+            f"{task} (inferred from the dtype of y); use one of {fitting}, or pass y as "
+            f"{'integer labels' if task == REGRESSION else 'floats'}."
+        )
+    if direction is not None and direction != found.direction:
+        raise AutoLRError(
+            f"metric {metric!r} is always {found.direction}d; drop direction={direction!r}."
+        )
+    return found
+
+
+def default_loss(task: str) -> torch.nn.Module:
+    """Cross-entropy for class labels, mean squared error for float targets."""
+    return torch.nn.CrossEntropyLoss() if task == CLASSIFICATION else torch.nn.MSELoss()

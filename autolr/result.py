@@ -1,0 +1,235 @@
+"""One backend-neutral table of trials, and the result a sweep hands back.
+
+Every backend turns its trials into `TrialRecord` rows; `TuneResult`, the report and
+the CLI read only those rows. Results are saved as JSON (never pickle): loading one
+runs no code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from autolr import schedules
+from autolr.errors import AutoLRError
+from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
+from autolr.space import TrialConfig
+
+STATES = ("complete", "pruned", "diverged", "failed")
+_FORMAT = "autolr.TuneResult/1"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial, whatever backend ran it."""
+
+    number: int
+    state: str  # one of STATES
+    params: dict[str, Any] = field(default_factory=dict)  # TrialConfig.to_dict(); {} if unsampled
+    reason: str | None = None  # why it was pruned / diverged, or the error of a failed trial
+    values: tuple[float, ...] = ()  # the objective at each evaluation
+    train_losses: tuple[float, ...] = ()
+    val_losses: tuple[float, ...] = ()
+    epochs_run: float = 0.0
+    steps_run: int = 0
+    seconds: float = 0.0
+    is_baseline: bool = False  # the untuned default (AdamW 1e-3, constant, batch 32)
+    node: str | None = None  # the host that ran it, where the backend knows
+
+    @property
+    def final_value(self) -> float | None:
+        return self.values[-1] if self.values else None
+
+    def best_value(self, direction: str) -> float | None:
+        finite = [v for v in self.values if math.isfinite(v)]
+        if not finite:
+            return None
+        return min(finite) if direction == "minimize" else max(finite)
+
+    @property
+    def config(self) -> TrialConfig:
+        return TrialConfig.from_dict(self.params)
+
+
+class TuneResult:
+    """What `autolr.tune` returns: the best config, every trial, and ways to use them.
+
+    >>> import autolr, torch
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> model = torch.nn.Sequential(torch.nn.Linear(64, 10))
+    >>> result = autolr.tune(model, (X / 16, y), n_trials=2, epochs=1, progress=False)
+    >>> sorted(result.best_config)[:3]
+    ['batch_size', 'lr', 'optimizer']
+    """
+
+    def __init__(self, records: Sequence[TrialRecord], *, metric: str = "val_loss",
+                 direction: str = "minimize", epochs: int | None = None,
+                 study_name: str | None = None, storage: str | None = None) -> None:
+        self.records = sorted(records, key=lambda r: r.number)
+        self.metric = metric
+        self.direction = direction
+        self.epochs = epochs
+        self.study_name = study_name
+        self.storage = storage
+
+    # -- the best trial -------------------------------------------------------------
+    @property
+    def best_record(self) -> TrialRecord | None:
+        """The complete trial with the best final value; diverged trials never qualify."""
+        complete = [r for r in self.records
+                    if r.state == "complete" and r.final_value is not None
+                    and math.isfinite(r.final_value)]
+        if not complete:
+            return None
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        return min(complete, key=lambda r: sign * r.final_value)
+
+    def _require_best(self) -> TrialRecord:
+        best = self.best_record
+        if best is None:
+            raise AutoLRError(self._no_best_message())
+        return best
+
+    def _no_best_message(self) -> str:
+        counts = self.counts()
+        message = (f"no trial completed ({counts['diverged']} diverged, {counts['pruned']} "
+                   f"pruned, {counts['failed']} failed), so there is no best config.")
+        diverged = [r.config.lr for r in self.records if r.state == "diverged" and r.params]
+        if diverged and counts["diverged"] >= len(self.records) / 2:
+            message += (f" Training diverged down to lr={min(diverged):.3g}: search a lower "
+                        f"learning-rate range, e.g. space={{'lr': ({min(diverged) / 1e3:.0e}, "
+                        f"{min(diverged) / 2:.0e})}}.")
+        if counts["failed"]:
+            first = next(r for r in self.records if r.state == "failed")
+            message += f" First failure (trial {first.number}): {first.reason}"
+        return message
+
+    @property
+    def best_config(self) -> dict[str, Any]:
+        """The best trial's config: lr, schedule, schedule_params, warmup_fraction,
+        batch_size, optimizer, weight_decay."""
+        return dict(self._require_best().params)
+
+    @property
+    def best_value(self) -> float:
+        """The best trial's final validation metric."""
+        return float(self._require_best().final_value)
+
+    @property
+    def baseline(self) -> TrialRecord | None:
+        return next((r for r in self.records if r.is_baseline), None)
+
+    def counts(self) -> dict[str, int]:
+        return {state: sum(r.state == state for r in self.records) for state in STATES}
+
+    # -- using the best config ------------------------------------------------------
+    def make_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
+        """A plain torch optimizer for `model` with the best config's optimizer and lr."""
+        config = self._require_best().config
+        return make_optimizer(config.optimizer, model.parameters(), config.lr,
+                              config.weight_decay)
+
+    def make_scheduler(self, optimizer: torch.optim.Optimizer, steps_per_epoch: int,
+                       epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
+        """The best schedule as a LambdaLR; call `.step()` after every optimizer step."""
+        config = self._require_best().config
+        total = steps_per_epoch * epochs
+        return schedules.lambda_lr(optimizer, config.schedule, total,
+                                   warmup_steps=config.warmup_steps(total),
+                                   **config.schedule_params)
+
+    def code(self) -> str:
+        """The few lines of plain PyTorch that recreate the best optimizer and schedule."""
+        c = self._require_best().config
+        params = ", ".join(f"{k}={v!r}" for k, v in c.schedule_params.items())
+        return "\n".join([
+            "import torch",
+            "from autolr import schedules",
+            "",
+            f"# batch_size = {c.batch_size}; call scheduler.step() after every optimizer.step()",
+            "optimizer = " + OPTIMIZER_CODE[c.optimizer].format(lr=c.lr, wd=c.weight_decay),
+            "total_steps = steps_per_epoch * epochs",
+            f"scheduler = schedules.lambda_lr(optimizer, {c.schedule!r}, total_steps,",
+            f"    warmup_steps=round({c.warmup_fraction!r} * total_steps)"
+            + (f", {params})" if params else ")"),
+        ])
+
+    # -- the table ------------------------------------------------------------------
+    @property
+    def trials(self) -> pd.DataFrame:
+        """One row per trial: state, reason, params, final and best metric, curve, epochs
+        and steps run, seconds."""
+        rows = []
+        for r in self.records:
+            row = {"number": r.number, "state": r.state, "reason": r.reason}
+            row.update({k: v for k, v in r.params.items() if k != "schedule_params"})
+            row["schedule_params"] = r.params.get("schedule_params")
+            row.update({"final_value": r.final_value, "best_value": r.best_value(self.direction),
+                        "curve": list(r.values), "epochs_run": r.epochs_run,
+                        "steps_run": r.steps_run, "seconds": r.seconds,
+                        "is_baseline": r.is_baseline})
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("number") if rows else pd.DataFrame()
+
+    def summary(self) -> str:
+        counts = self.counts()
+        head = (f"{len(self.records)} trials: {counts['complete']} complete, {counts['pruned']} "
+                f"pruned, {counts['diverged']} diverged, {counts['failed']} failed")
+        best = self.best_record
+        if best is None:
+            return head + "\n" + self._no_best_message()
+        lines = [head, f"best {self.metric} = {best.final_value:.5g} (trial {best.number}): "
+                       f"{_describe(best.params)}"]
+        if self.baseline is not None and self.baseline.final_value is not None:
+            lines.append(f"default (AdamW 1e-3, constant, batch 32): {self.metric} = "
+                         f"{self.baseline.final_value:.5g} ({self.baseline.state})")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<TuneResult {self.summary()}>"
+
+    # -- persistence ----------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Write the result as JSON (no pickle: loading it runs no code)."""
+        path = Path(path)
+        payload = {"format": _FORMAT, "metric": self.metric, "direction": self.direction,
+                   "epochs": self.epochs, "study_name": self.study_name,
+                   "storage": self.storage, "records": [asdict(r) for r in self.records]}
+        path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> TuneResult:
+        try:
+            payload = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise AutoLRError(f"cannot read a TuneResult from {str(path)!r}: {error}") from None
+        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+            raise AutoLRError(f"{str(path)!r} is not a file written by TuneResult.save().")
+        known = {f.name for f in fields(TrialRecord)}
+        records = []
+        for raw in payload["records"]:
+            raw = {k: v for k, v in raw.items() if k in known}
+            for key in ("values", "train_losses", "val_losses"):
+                raw[key] = tuple(raw.get(key) or ())
+            records.append(TrialRecord(**raw))
+        return cls(records, metric=payload["metric"], direction=payload["direction"],
+                   epochs=payload.get("epochs"), study_name=payload.get("study_name"),
+                   storage=payload.get("storage"))
+
+
+def _describe(params: dict[str, Any]) -> str:
+    extra = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in params.get("schedule_params", {}).items())
+    return (f"{params['optimizer']} lr={params['lr']:.3g}, {params['schedule']}"
+            + (f" ({extra})" if extra else "")
+            + f", warmup {params['warmup_fraction']:.0%}, batch {params['batch_size']}"
+            + (f", weight_decay {params['weight_decay']:.3g}" if params['weight_decay'] else ""))

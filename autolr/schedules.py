@@ -1,0 +1,286 @@
+"""Learning-rate schedules as pure functions, and the registry that names them.
+
+Every schedule is `multiplier(step, total_steps, **params) -> float`: the factor applied
+to the base learning rate at optimizer step `step` (0-based) of a run of `total_steps`.
+No hidden state: the training loop, the torch adapter and the report all call the very
+same function. Warmup is a wrapper that works with every family.
+
+>>> from autolr import schedules
+>>> round(schedules.multiplier("cosine", 50, 100), 3)
+0.5
+>>> schedules.multiplier("constant", 0, 100, warmup_steps=9)
+0.1
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from autolr.dims import Choice, Dim, Float, Int
+from autolr.errors import InvalidSpaceError, unknown_name
+
+ScheduleFn = Callable[..., float]
+
+
+def _cosine_between(start: float, end: float, fraction: float) -> float:
+    """Half a cosine from `start` (fraction 0) to `end` (fraction 1)."""
+    return end + (start - end) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+
+
+def constant(step: int, total_steps: int) -> float:
+    """The base learning rate throughout."""
+    return 1.0
+
+
+def step_decay(step: int, total_steps: int, *, step_fraction: float = 0.33,
+               gamma: float = 0.1) -> float:
+    """Multiply by `gamma` every `step_fraction` of training."""
+    period = max(1, round(step_fraction * total_steps))
+    return gamma ** (step // period)
+
+
+def multistep(step: int, total_steps: int, *, first: float = 0.5, second: float = 0.75,
+              gamma: float = 0.1) -> float:
+    """Multiply by `gamma` at two milestones, given as fractions of training."""
+    progress = step / total_steps
+    return gamma ** ((progress >= first) + (progress >= second))
+
+
+def exponential(step: int, total_steps: int, *, final_fraction: float = 0.01) -> float:
+    """Decay geometrically, reaching `final_fraction` of the base rate at the end."""
+    return final_fraction ** (step / total_steps)
+
+
+def cosine(step: int, total_steps: int, *, min_fraction: float = 0.0) -> float:
+    """Half a cosine from the base rate down to `min_fraction` of it."""
+    return _cosine_between(1.0, min_fraction, step / total_steps)
+
+
+def cosine_restarts(step: int, total_steps: int, *, cycles: int = 3, cycle_mult: int = 1,
+                    min_fraction: float = 0.0) -> float:
+    """SGDR: `cycles` cosine decays, each `cycle_mult` times longer than the last."""
+    progress = step / total_steps
+    if cycle_mult == 1:
+        length = 1.0 / cycles
+        index = min(int(progress / length), cycles - 1)
+        start = index * length
+    else:
+        # cycle k has length L*m^k; the cycles fill the run: L*(m^c - 1)/(m - 1) = 1
+        first = (cycle_mult - 1) / (cycle_mult**cycles - 1)
+        index = int(math.log(1 + progress * (cycle_mult - 1) / first, cycle_mult))
+        index = min(index, cycles - 1)
+        start = first * (cycle_mult**index - 1) / (cycle_mult - 1)
+        length = first * cycle_mult**index
+    return _cosine_between(1.0, min_fraction, (progress - start) / length)
+
+
+def cyclic(step: int, total_steps: int, *, cycles: int = 2,
+           base_fraction: float = 0.1) -> float:
+    """Triangular cycles between `base_fraction` of the base rate and the base rate."""
+    position = (step / total_steps * cycles) % 1.0
+    triangle = 1.0 - abs(2.0 * position - 1.0)  # 0 -> 1 -> 0 within each cycle
+    return base_fraction + (1.0 - base_fraction) * triangle
+
+
+def one_cycle(step: int, total_steps: int, *, pct_start: float = 0.3,
+              div_factor: float = 25.0, final_div_factor: float = 1e4) -> float:
+    """Smith's one-cycle (cosine form, as torch's OneCycleLR): up to the peak, then down."""
+    initial = 1.0 / div_factor
+    final = initial / final_div_factor
+    progress = step / total_steps
+    if progress < pct_start:
+        # rise from base/div_factor to the peak rate
+        return _cosine_between(initial, 1.0, progress / pct_start)
+    # anneal from the peak to far below the starting rate
+    return _cosine_between(1.0, final, (progress - pct_start) / (1.0 - pct_start))
+
+
+def linear(step: int, total_steps: int, *, end_fraction: float = 0.0) -> float:
+    """Straight line from the base rate to `end_fraction` of it."""
+    return 1.0 - (1.0 - end_fraction) * step / total_steps
+
+
+def polynomial(step: int, total_steps: int, *, power: float = 2.0,
+               end_fraction: float = 0.0) -> float:
+    """Polynomial decay `(1 - progress)^power` towards `end_fraction`."""
+    return end_fraction + (1.0 - end_fraction) * (1.0 - step / total_steps) ** power
+
+
+def inverse_sqrt(step: int, total_steps: int, *, timescale: float = 0.05) -> float:
+    """Transformer-style 1/sqrt decay; `timescale` (a fraction of training) sets its pace."""
+    timescale_steps = max(1.0, timescale * total_steps)
+    return 1.0 / math.sqrt(1.0 + step / timescale_steps)
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """One registry entry: the function, the parameters a search tunes, one line of docs."""
+
+    name: str
+    function: ScheduleFn
+    params: Mapping[str, Dim] = field(default_factory=dict)
+    description: str = ""
+
+    def defaults(self) -> dict[str, Any]:
+        """The function's own default for every keyword parameter."""
+        signature = inspect.signature(self.function)
+        return {
+            name: p.default
+            for name, p in signature.parameters.items()
+            if p.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+
+
+_REGISTRY: dict[str, ScheduleInfo] = {}
+
+
+def register(name: str, function: ScheduleFn, *, params: Mapping[str, Dim] | None = None,
+             description: str = "", overwrite: bool = False) -> ScheduleInfo:
+    """Add a schedule `function(step, total_steps, **params) -> float` under `name`.
+
+    `params` maps keyword parameters of `function` to the dimensions a search tunes
+    (`autolr.dims.Float`, `Int`, `Choice`); the others keep their defaults.
+
+    >>> from autolr import schedules
+    >>> def halve_midway(step, total_steps):
+    ...     return 1.0 if step < total_steps // 2 else 0.5
+    >>> _ = schedules.register("halve_midway", halve_midway, overwrite=True)
+    >>> schedules.multiplier("halve_midway", 60, 100)
+    0.5
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise InvalidSpaceError(
+            f"a schedule name must be a Python identifier such as 'my_decay', but got {name!r}."
+        )
+    if name in _REGISTRY and not overwrite:
+        raise InvalidSpaceError(
+            f"a schedule named {name!r} exists already; pass overwrite=True to replace it."
+        )
+    if not callable(function):
+        raise InvalidSpaceError(
+            f"a schedule must be a function (step, total_steps, **params) -> float, "
+            f"but got {function!r}."
+        )
+    info = ScheduleInfo(name, function, MappingProxyType(dict(params or {})), description)
+    keywords = info.defaults()
+    unknown = set(info.params) - set(keywords)
+    if unknown:
+        raise InvalidSpaceError(
+            f"schedule {name!r} searches {sorted(unknown)}, which are not keyword parameters "
+            f"with defaults of its function; its keyword parameters are {sorted(keywords)}."
+        )
+    # Fail at registration, not mid-sweep: the function must give a finite factor.
+    for step in (0, 5, 9):
+        value = function(step, 10)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise InvalidSpaceError(
+                f"schedule {name!r} must return a finite factor >= 0, "
+                f"but returned {value!r} at step {step} of 10."
+            )
+    _REGISTRY[name] = info
+    return info
+
+
+def get(name: str) -> ScheduleInfo:
+    """The registry entry for `name`; an unknown name raises and lists the valid ones."""
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise unknown_name("schedule", name, _REGISTRY) from None
+
+
+def names() -> list[str]:
+    """Every registered schedule name, built-in ones first."""
+    return list(_REGISTRY)
+
+
+def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate `params` for schedule `name`; return them merged over the defaults."""
+    defaults = get(name).defaults()
+    unknown = set(params) - set(defaults)
+    if unknown:
+        raise InvalidSpaceError(
+            f"schedule {name!r} has no parameter {sorted(unknown)}; "
+            f"its parameters are {sorted(defaults) or 'none'}."
+        )
+    return {**defaults, **params}
+
+
+def multiplier(name: str, step: int, total_steps: int, *, warmup_steps: int = 0,
+               **params: Any) -> float:
+    """The factor for `step` of schedule `name`, with a linear warmup of `warmup_steps`.
+
+    After warmup the family runs over the remaining steps, so its shape is kept whole;
+    the warmup ramps linearly up to the value the family starts at.
+    """
+    function = get(name).function
+    if total_steps < 1:
+        raise InvalidSpaceError(f"total_steps must be >= 1, but got {total_steps=}.")
+    if not 0 <= warmup_steps < total_steps:
+        raise InvalidSpaceError(
+            f"warmup must be shorter than training: 0 <= warmup_steps < total_steps, "
+            f"but got {warmup_steps=} with {total_steps=}."
+        )
+    step = min(max(step, 0), total_steps - 1)  # stepping past the end holds the last value
+    decay_steps = total_steps - warmup_steps
+    if step < warmup_steps:
+        # linear ramp, as nanoGPT's get_lr: (step + 1) / (warmup + 1) of the first value
+        return (step + 1) / (warmup_steps + 1) * function(0, decay_steps, **params)
+    return function(step - warmup_steps, decay_steps, **params)
+
+
+def multipliers(name: str, total_steps: int, *, warmup_steps: int = 0,
+                **params: Any) -> list[float]:
+    """The factor at every step of a run: what the training loop applies, step by step."""
+    check_params(name, params)
+    return [
+        multiplier(name, step, total_steps, warmup_steps=warmup_steps, **params)
+        for step in range(total_steps)
+    ]
+
+
+def lambda_lr(optimizer: Any, name: str, total_steps: int, *, warmup_steps: int = 0,
+              **params: Any) -> Any:
+    """A `torch.optim.lr_scheduler.LambdaLR` running schedule `name`; call `.step()`
+    after every optimizer step.
+
+    >>> import torch
+    >>> from autolr import schedules
+    >>> opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    >>> sched = schedules.lambda_lr(opt, "linear", 10)
+    >>> for _ in range(5):
+    ...     opt.step(); sched.step()
+    >>> round(opt.param_groups[0]["lr"], 4)
+    0.05
+    """
+    from torch.optim.lr_scheduler import LambdaLR
+
+    table = multipliers(name, total_steps, warmup_steps=warmup_steps, **params)
+    return LambdaLR(optimizer, lambda step: table[min(step, total_steps - 1)])
+
+
+for _function, _params, _description in [
+    (constant, {}, "the base learning rate throughout"),
+    (step_decay, {"step_fraction": Float(0.2, 0.5), "gamma": Float(0.05, 0.5, log=True)},
+     "drop by gamma every step_fraction of training"),
+    (multistep, {"gamma": Float(0.05, 0.5, log=True)},
+     "drop by gamma at 50% and 75% of training"),
+    (exponential, {"final_fraction": Float(1e-3, 0.3, log=True)},
+     "geometric decay to final_fraction of the base rate"),
+    (cosine, {}, "half a cosine down to zero"),
+    (cosine_restarts, {"cycles": Int(2, 4), "cycle_mult": Choice((1, 2))},
+     "SGDR: cosine decays restarted 2-4 times"),
+    (cyclic, {"cycles": Int(1, 6), "base_fraction": Float(0.01, 0.5, log=True)},
+     "triangular cycles between base_fraction and the base rate"),
+    (one_cycle, {"pct_start": Float(0.1, 0.5)}, "Smith's one-cycle: up to the peak, then down"),
+    (linear, {}, "straight line down to zero"),
+    (polynomial, {"power": Float(0.5, 3.0)}, "(1 - progress)^power decay"),
+    (inverse_sqrt, {"timescale": Float(0.01, 0.3, log=True)}, "1/sqrt decay, as transformers"),
+]:
+    register(_function.__name__.replace("step_decay", "step"), _function,
+             params=_params, description=_description)

@@ -1,0 +1,303 @@
+"""What a sweep searches: the learning rate, schedule family, warmup, batch size, optimizer.
+
+A `SearchSpace` is validated when it is made, so a bad one fails before any training.
+Presets are TOML files in the top-level `search_spaces/` folder (shipped in the wheel).
+
+>>> from autolr import SearchSpace
+>>> space = SearchSpace(lr=(1e-4, 1e-1), schedules=("constant", "cosine"))
+>>> space.batch_sizes
+(16, 32, 64, 128, 256)
+>>> SearchSpace.preset("default").lr
+(1e-05, 1.0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from autolr import schedules
+from autolr.dims import Choice, Float
+from autolr.errors import InvalidSpaceError, unknown_name
+from autolr.optimizers import check_optimizer
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """One point of the space: everything needed to train once."""
+
+    lr: float
+    schedule: str = "constant"
+    schedule_params: Mapping[str, Any] = field(default_factory=dict)
+    warmup_fraction: float = 0.0
+    batch_size: int = 32
+    optimizer: str = "adamw"
+    weight_decay: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise InvalidSpaceError(f"lr must be a finite number > 0, but got lr={self.lr!r}.")
+        object.__setattr__(
+            self, "schedule_params", schedules.check_params(self.schedule, self.schedule_params)
+        )
+        if not 0.0 <= self.warmup_fraction < 1.0:
+            raise InvalidSpaceError(
+                "warmup_fraction is the share of training spent warming up and must be in "
+                f"[0, 1), but got warmup_fraction={self.warmup_fraction!r}."
+            )
+        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+            raise InvalidSpaceError(
+                f"batch_size must be an integer >= 1, but got batch_size={self.batch_size!r}."
+            )
+        check_optimizer(self.optimizer)
+        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise InvalidSpaceError(
+                f"weight_decay must be >= 0, but got weight_decay={self.weight_decay!r}."
+            )
+
+    def warmup_steps(self, total_steps: int) -> int:
+        """Warmup length in optimizer steps, always shorter than the run."""
+        return min(round(self.warmup_fraction * total_steps), total_steps - 1)
+
+    def multipliers(self, total_steps: int) -> list[float]:
+        """The schedule's factor at every step of a `total_steps` run, warmup included."""
+        return schedules.multipliers(
+            self.schedule, total_steps, warmup_steps=self.warmup_steps(total_steps),
+            **self.schedule_params,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        result = asdict(self)
+        result["schedule_params"] = dict(self.schedule_params)
+        return result
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any]) -> TrialConfig:
+        if isinstance(config, TrialConfig):
+            return config
+        if not isinstance(config, Mapping):
+            raise InvalidSpaceError(
+                f"a config must be a dict such as TuneResult.best_config, but got {config!r}."
+            )
+        valid = {f.name for f in fields(cls)}
+        unknown = set(config) - valid
+        if unknown:
+            raise InvalidSpaceError(
+                f"unknown config key(s) {sorted(unknown)}; valid keys are {sorted(valid)}."
+            )
+        return cls(**config)
+
+
+#: The config a user would try without autolr: AdamW at 1e-3, constant, batch 32.
+BASELINE = TrialConfig(lr=1e-3, schedule="constant", batch_size=32, optimizer="adamw")
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The ranges and choices a sweep samples from.
+
+    lr: (low, high), searched on a log scale.  schedules: family names from
+    `autolr.schedules.names()`, each with its own conditional parameters.  warmup:
+    (low, high) as fractions of training (0 allowed).  batch_sizes: candidates, those
+    larger than the train set are dropped.  optimizers: names from adamw, adam, sgd,
+    rmsprop, adagrad.  weight_decay: a fixed value, or (low, high) searched on a log scale.
+    """
+
+    lr: tuple[float, float] = (1e-5, 1.0)
+    schedules: tuple[str, ...] = tuple(schedules.names())
+    warmup: tuple[float, float] = (0.0, 0.2)
+    batch_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
+    optimizers: tuple[str, ...] = ("adamw",)
+    weight_decay: float | tuple[float, float] = 0.0
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise lists from TOML/dicts into tuples
+        lr = _pair("lr", self.lr)
+        if not (lr[0] > 0 and lr[0] < lr[1]):
+            raise InvalidSpaceError(
+                f"the learning-rate range needs 0 < low < high, such as (1e-5, 1.0), "
+                f"but got lr={lr}."
+            )
+        set_(self, "lr", lr)
+        set_(self, "schedules", _names("schedules", self.schedules))
+        for name in self.schedules:
+            schedules.get(name)
+        warmup = _pair("warmup", self.warmup)
+        if not (0.0 <= warmup[0] <= warmup[1] < 1.0):
+            raise InvalidSpaceError(
+                "warmup is a fraction of training: it needs 0 <= low <= high < 1, such as "
+                f"(0.0, 0.2), but got warmup={warmup}."
+            )
+        set_(self, "warmup", warmup)
+        sizes = tuple(self.batch_sizes) if _is_sequence(self.batch_sizes) else ()
+        if not sizes or not all(isinstance(b, int) and b >= 1 for b in sizes):
+            raise InvalidSpaceError(
+                "batch_sizes needs one or more integers >= 1, such as (32, 64, 128), "
+                f"but got batch_sizes={self.batch_sizes!r}."
+            )
+        set_(self, "batch_sizes", tuple(sorted(set(sizes))))
+        set_(self, "optimizers", _names("optimizers", self.optimizers))
+        for name in self.optimizers:
+            check_optimizer(name)
+        if _is_sequence(self.weight_decay):
+            wd = _pair("weight_decay", self.weight_decay)
+            if not 0 < wd[0] <= wd[1]:
+                raise InvalidSpaceError(
+                    "a searched weight_decay range is log-scaled and needs 0 < low <= high, "
+                    f"such as (1e-6, 1e-2), but got weight_decay={wd}."
+                )
+            set_(self, "weight_decay", wd)
+        elif not (isinstance(self.weight_decay, (int, float)) and
+                  math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise InvalidSpaceError(
+                "weight_decay must be a number >= 0 or a (low, high) range, "
+                f"but got weight_decay={self.weight_decay!r}."
+            )
+
+    def usable_batch_sizes(self, n_train: int) -> tuple[int, ...]:
+        """The batch sizes that fit in a train set of `n_train` rows."""
+        usable = tuple(b for b in self.batch_sizes if b <= n_train)
+        if not usable:
+            raise InvalidSpaceError(
+                f"every batch size in {self.batch_sizes} is larger than the {n_train} "
+                f"training rows; add a batch size <= {n_train}, or give more data."
+            )
+        return usable
+
+    def sample(self, trial: Any, n_train: int) -> TrialConfig:
+        """Ask an Optuna trial for one config (define-by-run, conditional per family)."""
+        schedule = Choice(self.schedules).suggest(trial, "schedule")
+        params = {
+            name: dim.suggest(trial, f"{schedule}.{name}")
+            for name, dim in schedules.get(schedule).params.items()
+        }
+        return TrialConfig(
+            lr=Float(*self.lr, log=True).suggest(trial, "lr"),
+            schedule=schedule,
+            schedule_params=params,
+            warmup_fraction=self._warmup_dim().suggest(trial, "warmup_fraction"),
+            batch_size=Choice(self.usable_batch_sizes(n_train)).suggest(trial, "batch_size"),
+            optimizer=Choice(self.optimizers).suggest(trial, "optimizer"),
+            weight_decay=(
+                Float(*self.weight_decay, log=True).suggest(trial, "weight_decay")
+                if isinstance(self.weight_decay, tuple) else float(self.weight_decay)
+            ),
+        )
+
+    def _warmup_dim(self) -> Float:
+        low, high = self.warmup
+        # a grid of 9 points, so that "no warmup" (or the low end) can be sampled exactly
+        return Float(low, high, step=(high - low) / 8 if high > low else None)
+
+    def params_for(self, config: TrialConfig, n_train: int) -> dict[str, Any] | None:
+        """The Optuna params that reproduce `config`, or None when it lies outside."""
+        inside = (
+            self.lr[0] <= config.lr <= self.lr[1]
+            and config.schedule in self.schedules
+            and self.warmup[0] <= config.warmup_fraction <= self.warmup[1]
+            and config.batch_size in self.usable_batch_sizes(n_train)
+            and config.optimizer in self.optimizers
+            and (config.weight_decay == self.weight_decay if not isinstance(
+                self.weight_decay, tuple) else Float(*self.weight_decay).contains(
+                config.weight_decay))
+        )
+        if not inside:
+            return None
+        params = {
+            "lr": config.lr, "schedule": config.schedule,
+            "warmup_fraction": config.warmup_fraction, "batch_size": config.batch_size,
+            "optimizer": config.optimizer, "weight_decay": config.weight_decay,
+        }
+        params.update({f"{config.schedule}.{k}": v for k, v in config.schedule_params.items()
+                       if k in schedules.get(config.schedule).params})
+        return params
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, spec: Mapping[str, Any], *, source: str = "the space") -> SearchSpace:
+        valid = {f.name for f in fields(cls)}
+        unknown = set(spec) - valid
+        if unknown:
+            raise InvalidSpaceError(
+                f"unknown key(s) {sorted(unknown)} in {source}; valid keys are {sorted(valid)}."
+            )
+        return cls(**spec)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> SearchSpace:
+        path = Path(path) if isinstance(path, str) else path  # or an importlib Traversable
+        try:
+            spec = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise InvalidSpaceError(f"no search-space file at {str(path)!r}.") from None
+        except tomllib.TOMLDecodeError as error:
+            raise InvalidSpaceError(f"{path} is not valid TOML: {error}.") from None
+        return cls.from_dict(spec, source=str(path))
+
+    @classmethod
+    def preset(cls, name: str) -> SearchSpace:
+        """A preset from `search_spaces/` by name; `presets()` lists them."""
+        files = _preset_files()
+        if name not in files:
+            raise unknown_name("preset", name, files)
+        return cls.from_toml(files[name])
+
+
+def presets() -> dict[str, str]:
+    """Preset name -> its one-line description."""
+    return {name: SearchSpace.from_toml(path).description
+            for name, path in sorted(_preset_files().items())}
+
+
+def load_space(space: str | Mapping[str, Any] | SearchSpace) -> SearchSpace:
+    """A SearchSpace from a preset name, a path to a .toml file, a dict, or itself."""
+    if isinstance(space, SearchSpace):
+        return space
+    if isinstance(space, Mapping):
+        return SearchSpace.from_dict(space)
+    if isinstance(space, (str, Path)):
+        if str(space).endswith(".toml"):
+            return SearchSpace.from_toml(space)
+        return SearchSpace.preset(str(space))
+    raise InvalidSpaceError(
+        "space must be a preset name (see autolr.presets()), a path to a .toml file, a dict "
+        f"or a SearchSpace, but got {type(space).__name__}."
+    )
+
+
+def _preset_files() -> dict[str, Any]:
+    folder = resources.files("autolr.search_spaces")
+    return {item.name[:-5]: item for item in folder.iterdir() if item.name.endswith(".toml")}
+
+
+def _is_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _pair(name: str, value: Any) -> tuple[float, float]:
+    if not (_is_sequence(value) and len(value) == 2 and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+        raise InvalidSpaceError(f"{name} must be a (low, high) pair of numbers, but got {value!r}.")
+    low, high = float(value[0]), float(value[1])
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise InvalidSpaceError(f"{name} needs finite bounds, but got {name}={(low, high)}.")
+    return low, high
+
+
+def _names(name: str, value: Any) -> tuple[str, ...]:
+    names = (value,) if isinstance(value, str) else tuple(value) if _is_sequence(value) else ()
+    if not names:
+        raise InvalidSpaceError(f"{name} needs at least one name, but got {name}={value!r}.")
+    return tuple(dict.fromkeys(names))  # drop repeats, keep the order

@@ -1,0 +1,181 @@
+"""The one training loop. Every backend and `autolr.train` call `train_trial`.
+
+Per step: set the learning rate from the schedule's precomputed table, forward, backward,
+step, and feed the loss to the divergence monitor (NaN/inf or a 4x blow-up stops the
+trial at once). Per evaluation (every epoch, or `evals_per_epoch` times an epoch): validation
+loss and metric, reported to the backend, which may stop the trial.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import torch
+
+from autolr.data import CLASSIFICATION, TrainValData, epoch_batches, steps_per_epoch
+from autolr.errors import InvalidModelError
+from autolr.metrics import Metric
+from autolr.optimizers import make_optimizer
+from autolr.pruning import DIVERGENCE_FACTOR, DivergenceMonitor
+from autolr.space import TrialConfig
+
+COMPLETE, PRUNED, DIVERGED, FAILED = "complete", "pruned", "diverged", "failed"
+_EVAL_CHUNK = 4096  # validation rows per forward pass: bounded memory on large sets
+
+
+class Reporter(Protocol):
+    """What a backend gives the loop: `report` returns True to stop the trial."""
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool: ...
+
+
+@dataclass
+class TrialOutcome:
+    """What one run of the loop produced."""
+
+    state: str
+    reason: str | None = None
+    values: list[float] = field(default_factory=list)  # the objective, per evaluation
+    train_losses: list[float] = field(default_factory=list)  # mean per evaluation period
+    val_losses: list[float] = field(default_factory=list)
+    steps_run: int = 0
+    epochs_run: float = 0.0
+    seconds: float = 0.0
+    model: torch.nn.Module | None = None
+
+
+def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module],
+                data: TrainValData, *, epochs: int, loss_fn: Callable, metric: Metric,
+                reporter: Reporter | None = None, seed: int = 0, evals_per_epoch: int = 1,
+                divergence_factor: float = DIVERGENCE_FACTOR,
+                keep_model: bool = False) -> TrialOutcome:
+    """Train `config` for `epochs` on `data`; return its curves and how it ended."""
+    started = time.perf_counter()
+    torch.manual_seed(seed)  # same initial weights (from a factory) and dropout per trial
+    model = model_factory()
+    optimizer = make_optimizer(config.optimizer, model.parameters(), config.lr,
+                               config.weight_decay)
+    per_epoch = steps_per_epoch(data.n_train, config.batch_size)
+    total_steps = per_epoch * epochs
+    lrs = [config.lr * m for m in config.multipliers(total_steps)]
+    generator = torch.Generator().manual_seed(seed)
+    monitor = DivergenceMonitor(divergence_factor)
+    outcome = TrialOutcome(COMPLETE)
+    groups = optimizer.param_groups
+    step, loss_sum, loss_count, evals_done = 0, 0.0, 0, 0
+
+    def finish(state: str, reason: str | None = None) -> TrialOutcome:
+        outcome.state, outcome.reason = state, reason
+        outcome.steps_run, outcome.epochs_run = step, round(step / per_epoch, 4)
+        outcome.seconds = time.perf_counter() - started
+        outcome.model = model if keep_model else None
+        return outcome
+
+    for _ in range(epochs):
+        model.train()
+        for inputs, targets in epoch_batches(data.X_train, data.y_train, config.batch_size,
+                                             generator):
+            lr = lrs[step]
+            for group in groups:
+                group["lr"] = lr
+            loss = loss_fn(model(inputs), targets)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            loss_value = loss.item()
+            why = monitor.update(loss_value)
+            if why is not None:
+                if reporter is not None:  # tell the sampler this region blows up
+                    reporter.report(len(outcome.values), {"value": math.nan})
+                return finish(DIVERGED, why)
+            loss_sum += loss_value
+            loss_count += 1
+            # evaluate `evals_per_epoch` times an epoch, at evenly spaced steps
+            if step * evals_per_epoch // per_epoch == evals_done and step != total_steps:
+                continue
+            evals_done = step * evals_per_epoch // per_epoch
+            val_loss, value = evaluate(model, data, loss_fn, metric)
+            outcome.train_losses.append(loss_sum / loss_count)
+            outcome.val_losses.append(val_loss)
+            outcome.values.append(value)
+            loss_sum, loss_count = 0.0, 0
+            if not (math.isfinite(val_loss) and math.isfinite(value)):
+                if reporter is not None:
+                    reporter.report(len(outcome.values) - 1, {"value": math.nan})
+                return finish(DIVERGED, f"validation {metric.name} became {value} "
+                                        f"(loss {val_loss}) at step {step}")
+            model.train()
+            if reporter is None:
+                continue
+            stop = reporter.report(len(outcome.values) - 1, {
+                "value": value, "val_loss": val_loss, "train_loss": outcome.train_losses[-1]})
+            if stop and step != total_steps:  # a run that is done completes, never "pruned"
+                return finish(PRUNED, getattr(reporter, "last_reason", None) or "pruned")
+    return finish(COMPLETE)
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: TrainValData, loss_fn: Callable,
+             metric: Metric) -> tuple[float, float]:
+    """(validation loss, objective value) over the whole validation set."""
+    model.eval()
+    outputs = torch.cat([model(data.X_val[i:i + _EVAL_CHUNK])
+                         for i in range(0, len(data.X_val), _EVAL_CHUNK)])
+    val_loss = float(loss_fn(outputs, data.y_val))
+    if metric.function is None:
+        return val_loss, val_loss
+    return val_loss, float(metric.function(outputs, data.y_val))
+
+
+def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
+                loss_fn: Callable) -> None:
+    """Run one small batch through the model and the loss before any sweep, so that a
+    wrong input or output shape is a clear error instead of a sweep of failed trials."""
+    inputs, targets = data.X_train[:2], data.y_train[:2]
+    try:
+        model = model_factory()
+    except Exception as error:
+        raise InvalidModelError(f"the model factory raised {error!r}; "
+                                "it must build an nn.Module with no arguments.") from error
+    if not isinstance(model, torch.nn.Module):
+        raise InvalidModelError(f"the model factory must return a torch.nn.Module, "
+                                f"but returned {type(model).__name__}.")
+    try:
+        with torch.no_grad():
+            outputs = model(inputs)
+    except Exception as error:
+        raise InvalidModelError(
+            f"the model's forward failed on a batch of shape {tuple(inputs.shape)} "
+            f"(dtype {inputs.dtype}): {error}. Make the model accept inputs of shape "
+            f"(batch, {', '.join(map(str, inputs.shape[1:]))})."
+        ) from error
+    if not isinstance(outputs, torch.Tensor):
+        raise InvalidModelError(
+            f"the model must return a tensor, but returned {type(outputs).__name__}.")
+    if data.task == CLASSIFICATION:
+        if outputs.ndim != 2 or outputs.shape[1] < data.n_classes:
+            raise InvalidModelError(
+                f"the labels go up to {data.n_classes - 1}, so the model must output "
+                f"(batch, C) logits with C >= {data.n_classes}, but it output shape "
+                f"{tuple(outputs.shape)}; labels must lie in 0..C-1: change its last layer "
+                f"to {data.n_classes} outputs or remap the labels."
+            )
+    elif outputs.shape != targets.shape:
+        raise InvalidModelError(
+            f"the regression targets have shape {tuple(targets.shape)} per batch of 2, but "
+            f"the model output {tuple(outputs.shape)}; make its last layer output "
+            f"{tuple(targets.shape[1:])}."
+        )
+    try:
+        loss = loss_fn(outputs, targets)
+        float(loss)
+    except Exception as error:
+        raise InvalidModelError(
+            f"the loss failed on the model's output {tuple(outputs.shape)} and targets "
+            f"{tuple(targets.shape)}: {error}"
+        ) from error

@@ -1,0 +1,1 @@
+"""Preset search spaces (TOML), shipped inside the wheel as `autolr.search_spaces`."""
