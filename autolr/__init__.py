@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from autolr import schedules
-from autolr._tune import Trained, train, tune
+from autolr._tune import Trained, load, report, train, tune
 from autolr.errors import (
     AutoLRError,
     InvalidDataError,
@@ -24,7 +24,7 @@ from autolr.space import SearchSpace, TrialConfig, presets
 __all__ = [
     "AutoLRError", "InvalidDataError", "InvalidModelError", "InvalidSpaceError",
     "SearchSpace", "Trained", "TrialConfig", "TrialRecord", "TuneResult", "UnknownNameError",
-    "presets", "schedules", "train", "tune",
+    "load", "presets", "report", "schedules", "train", "tune",
 ]
 __version__ = "0.1.0"
 

@@ -6,6 +6,7 @@ import copy
 import logging
 import numbers
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
@@ -93,6 +94,26 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
         if record.state == "failed":
             logger.warning("trial %d failed: %s", record.number, record.reason)
     return result
+
+
+def load(storage: Any, study_name: str | None = None) -> TuneResult:
+    """The result of a stored sweep (an Optuna storage URL or journal file), read from the
+    storage's data only: no pickle, no code from the file is run.
+
+    `study_name` may be left out when the storage holds a single study.
+    """
+    from autolr.backends.optuna import load_records
+
+    records, info = load_records(storage, study_name)
+    return TuneResult(records, metric=info["metric"], direction=info["direction"],
+                      epochs=info["epochs"], study_name=info["study_name"],
+                      storage=str(storage))
+
+
+def report(storage: Any, study_name: str | None = None,
+           path: str = "autolr-report.html") -> Path:
+    """Write the HTML report of a stored sweep (see `load`) to `path`."""
+    return load(storage, study_name).report(path)
 
 
 class Trained(NamedTuple):

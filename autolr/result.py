@@ -196,6 +196,12 @@ class TuneResult:
     def __repr__(self) -> str:
         return f"<TuneResult {self.summary()}>"
 
+    def report(self, path: str | Path = "autolr-report.html") -> Path:
+        """Write the one-file offline HTML report of this sweep; returns its path."""
+        from autolr.reporting import write_report
+
+        return write_report(self, path)
+
     # -- persistence ----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the result as JSON (no pickle: loading it runs no code)."""

@@ -74,7 +74,8 @@ def open_storage(storage: Any) -> Any:
         raise AutoLRError(f"storage {text!r} is neither a database URL such as "
                           "'sqlite:///autolr.db' nor a journal file path ending in .log.")
     try:
-        return optuna.storages.RDBStorage(text, heartbeat_interval=60, grace_period=120)
+        with warnings_quiet():
+            return optuna.storages.RDBStorage(text, heartbeat_interval=60, grace_period=120)
     except Exception as error:
         raise AutoLRError(f"cannot open storage {text!r}: {error}. Use a URL such as "
                           "'sqlite:///autolr.db' or 'postgresql://user@host/db'.") from None
@@ -154,6 +155,22 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
                          remaining)
             study = optuna.load_study(study_name=study.study_name, storage=open_storage(storage))
     return records_from_study(study)
+
+
+def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord], dict]:
+    """The finished trials of a stored study, and its metric/direction/epochs."""
+    opened = open_storage(storage)
+    names = [s.study_name for s in optuna.get_all_study_summaries(opened)]
+    study_name = study_name or (names[0] if len(names) == 1 else None)
+    if study_name not in names:
+        raise AutoLRError(f"no study {study_name!r} in {storage!r}; it holds: "
+                          f"{', '.join(map(repr, names)) or 'no study'}.")
+    with _quiet_optuna():
+        study = optuna.load_study(study_name=study_name, storage=opened)
+    info = {"metric": study.user_attrs.get("metric", "value"),
+            "direction": "minimize" if study.direction.name == "MINIMIZE" else "maximize",
+            "epochs": study.user_attrs.get("epochs"), "study_name": study_name}
+    return records_from_study(study), info
 
 
 def records_from_study(study: optuna.Study) -> list[TrialRecord]:
