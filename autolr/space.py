@@ -185,7 +185,8 @@ class SearchSpace:
             lr=Float(*self.lr, log=True).suggest(trial, "lr"),
             schedule=schedule,
             schedule_params=params,
-            warmup_fraction=self._warmup_dim().suggest(trial, "warmup_fraction"),
+            # rounded: Optuna's step grid gives 0.15000000000000002 for 0.15
+            warmup_fraction=round(self._warmup_dim().suggest(trial, "warmup_fraction"), 9),
             batch_size=Choice(self.usable_batch_sizes(n_train)).suggest(trial, "batch_size"),
             optimizer=Choice(self.optimizers).suggest(trial, "optimizer"),
             weight_decay=(

@@ -1,0 +1,245 @@
+"""autolr.tune and autolr.train end to end, on real data with a tiny model."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_diabetes, load_digits
+
+import autolr
+from autolr import AutoLRError, TuneResult
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def mlp(width: int = 32, out: int = 10, inputs: int = 64) -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(inputs, width), torch.nn.ReLU(),
+                               torch.nn.Linear(width, out))
+
+
+QUICK = dict(n_trials=4, epochs=2, progress=False)
+
+
+def test_tune_returns_a_usable_result(digits):
+    result = autolr.tune(mlp(), digits, **QUICK)
+    assert isinstance(result, TuneResult)
+    assert len(result.records) == 4
+    table = result.trials
+    for column in ("state", "reason", "lr", "schedule", "warmup_fraction", "batch_size",
+                   "final_value", "best_value", "curve", "epochs_run", "steps_run", "seconds"):
+        assert column in table.columns
+    best = result.best_record
+    assert best.state == "complete"
+    assert result.best_value == best.final_value == min(
+        r.final_value for r in result.records if r.state == "complete")
+    assert set(result.best_config) == {"lr", "schedule", "schedule_params", "warmup_fraction",
+                                       "batch_size", "optimizer", "weight_decay"}
+    # the default config ran first, for comparison
+    assert result.records[0].is_baseline and result.records[0].params["lr"] == 1e-3
+    model = mlp()
+    optimizer = result.make_optimizer(model)
+    scheduler = result.make_scheduler(optimizer, steps_per_epoch=10, epochs=2)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR)
+    assert optimizer.param_groups[0]["initial_lr"] == pytest.approx(result.best_config["lr"])
+
+
+def test_the_users_model_is_bit_identical_after_tune(digits):
+    model = mlp()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    autolr.tune(model, digits, **QUICK)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_every_trial_starts_from_the_same_weights(digits):
+    """Two trials of one config give the same curve: same initial weights, same order."""
+    space = {"lr": (1e-3, 1.0001e-3), "schedules": ["constant"], "batch_sizes": [32],
+             "warmup": (0.0, 0.0)}
+    result = autolr.tune(mlp(), digits, space=space, pruner="none", **QUICK)
+    curves = {r.values for r in result.records}
+    assert len(curves) == 1 or np.allclose(*list(curves)[:2], rtol=1e-3)
+
+
+def test_a_model_factory_works(digits):
+    result = autolr.tune(lambda: mlp(), digits, **QUICK)
+    assert result.best_record is not None
+
+
+def test_regression_is_inferred_from_float_targets():
+    X, y = load_diabetes(return_X_y=True)
+    result = autolr.tune(mlp(inputs=10, out=1), (X, (y - y.mean()) / y.std()),
+                         metric="r2", **QUICK)
+    assert result.direction == "maximize" and result.metric == "r2"
+    assert result.best_value == max(r.final_value for r in result.records
+                                    if r.state == "complete")
+
+
+def test_large_learning_rates_diverge_early_and_never_win(digits):
+    space = {"lr": (1e-3, 1e3), "schedules": ["constant"], "optimizers": ["sgd"],
+             "batch_sizes": [64]}
+    result = autolr.tune(mlp(), digits, space=space, n_trials=12, epochs=3, progress=False,
+                         seed=1)
+    diverged = [r for r in result.records if r.state == "diverged"]
+    assert diverged, "lr up to 1e3 with SGD must blow up"
+    per_epoch = math.ceil(len(digits[0]) * 0.8 / 64)
+    for record in diverged:
+        assert record.steps_run < per_epoch, "stopped within the epoch it blew up in"
+        assert record.params["lr"] > 0.1
+    assert result.best_record.state == "complete"
+    assert result.best_config["lr"] < min(r.params["lr"] for r in diverged)
+
+
+def test_an_all_diverged_sweep_says_so_and_suggests_lower_rates(digits):
+    space = {"lr": (1e3, 1e5), "schedules": ["constant"], "optimizers": ["sgd"]}
+    result = autolr.tune(mlp(), digits, space=space, n_trials=3, epochs=2, progress=False)
+    assert result.counts()["diverged"] == 3 and result.best_record is None
+    with pytest.raises(AutoLRError, match="lower learning-rate range"):
+        result.best_config
+    assert "no trial completed" in result.summary()
+
+
+def test_a_trial_that_raises_is_failed_and_the_sweep_goes_on(digits):
+    class FailsOnBigBatches(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = mlp()
+
+        def forward(self, x):
+            if self.training and len(x) == 128:
+                raise RuntimeError("out of memory (simulated)")
+            return self.net(x)
+
+    space = {"batch_sizes": [32, 128], "lr": (1e-3, 1e-2)}
+    result = autolr.tune(FailsOnBigBatches(), digits, space=space, n_trials=8, epochs=1,
+                         progress=False, seed=2)
+    failed = [r for r in result.records if r.state == "failed"]
+    assert failed and all(r.params["batch_size"] == 128 for r in failed)
+    assert all("out of memory (simulated)" in r.reason for r in failed)
+    assert len(result.records) == 8
+    assert result.best_config["batch_size"] == 32
+
+
+def test_storage_resumes_and_keeps_every_finished_trial(digits, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'sweep.db'}"
+    first = autolr.tune(mlp(), digits, storage=storage, study_name="s", **QUICK)
+    more = autolr.tune(mlp(), digits, storage=storage, study_name="s", n_trials=6, epochs=2,
+                       progress=False)
+    assert len(more.records) == 6
+    kept = {r.number: r.values for r in more.records}
+    assert all(kept[r.number] == r.values for r in first.records)
+    again = autolr.tune(mlp(), digits, storage=storage, study_name="s", n_trials=6, epochs=2,
+                        progress=False)
+    assert len(again.records) == 6  # already done: nothing more runs
+    loaded = autolr.load(storage, "s")
+    assert [r.values for r in loaded.records] == [r.values for r in more.records]
+
+
+def test_two_worker_processes_share_the_sweep(digits, tmp_path):
+    result = autolr.tune(mlp(), digits, n_jobs=2, n_trials=6, epochs=1, progress=False,
+                         storage=str(tmp_path / "sweep.log"))
+    numbers = [r.number for r in result.records]
+    assert sorted(numbers) == list(range(6))
+    assert len({(r.params["lr"], r.params["schedule"]) for r in result.records}) == 6
+
+
+def test_save_and_load_round_trip(digits, tmp_path):
+    result = autolr.tune(mlp(), digits, **QUICK)
+    loaded = TuneResult.load(result.save(tmp_path / "result.json"))
+    assert loaded.best_config == result.best_config
+    assert loaded.best_value == result.best_value
+    assert [r.values for r in loaded.records] == [r.values for r in result.records]
+
+
+def test_train_trains_a_copy_with_the_same_loop(digits):
+    model = mlp()
+    before = [p.clone() for p in model.parameters()]
+    trained, metrics = autolr.train(model, digits, {"lr": 1e-2, "schedule": "cosine"}, epochs=3)
+    assert metrics["state"] == "complete" and len(metrics["values"]) == 3
+    assert metrics["values"][-1] < metrics["values"][0]
+    assert trained is not model
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+
+
+# -- bad input: a clear autolr error before any training --------------------------------
+@pytest.fixture
+def no_training(monkeypatch):
+    def forbidden(*args, **kwargs):
+        raise AssertionError("training started before the input was validated")
+    monkeypatch.setattr("autolr._tune.train_trial", forbidden)
+
+
+X_DIGITS, Y_DIGITS = load_digits(return_X_y=True)
+X_NAN = X_DIGITS.copy()
+X_NAN[5, 3] = np.nan
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(data=(np.zeros((0, 64)), np.zeros(0, dtype=int))), "empty"),
+    (dict(data=(X_DIGITS, Y_DIGITS[:-1])), "same number of rows"),
+    (dict(data=(X_NAN, Y_DIGITS)), "NaN or inf"),
+    (dict(data=(X_DIGITS, Y_DIGITS - 1)), "0..C-1"),
+    (dict(data=(X_DIGITS, Y_DIGITS + 5)), "labels must lie in 0..C-1"),
+    (dict(model=mlp(out=3)), "output"),
+    (dict(space={"lr": (0.0, 1.0)}), "0 < low < high"),
+    (dict(space={"lr": (1e-2, 1e-3)}), "0 < low < high"),
+    (dict(space={"lr": (1e-2, 1e-2)}), "0 < low < high"),
+    (dict(space={"schedules": ["cosine", "cosin"]}), "valid schedules are: .*constant"),
+    (dict(space="no-such-preset"), "valid presets are: .*default"),
+    (dict(space={"batch_sizes": [4096, 8192]}), "larger than the .* training rows"),
+    (dict(epochs=0), "epochs must be an integer >= 1"),
+    (dict(n_trials=0), "n_trials must be an integer >= 1"),
+    (dict(n_jobs=0), "n_jobs must be an integer >= 1"),
+    (dict(model="mlp"), "torch.nn.Module or a zero-argument function"),
+    (dict(model=mlp(inputs=32)), r"batch of shape \(2, 64\)"),
+    (dict(metric="accuracyy"), "valid metrics are"),
+    (dict(metric="r2"), "needs a regression task"),
+    (dict(pruner="medain"), "pruner must be one of"),
+    (dict(timeout=-1), "timeout"),
+    (dict(storage="not a url"), "database URL"),
+    (dict(device="gpu0"), "device must be"),
+])
+def test_bad_input_fails_before_training_and_names_the_fix(no_training, kwargs, message):
+    call = dict(model=mlp(), data=(X_DIGITS / 16, Y_DIGITS), n_trials=2, epochs=1,
+                progress=False)
+    call.update(kwargs)
+    with pytest.raises(AutoLRError, match=message):
+        autolr.tune(call.pop("model"), call.pop("data"), **call)
+
+
+def test_bad_input_does_not_touch_the_users_arrays(no_training):
+    X, y = X_DIGITS.copy(), Y_DIGITS.copy()
+    with pytest.raises(AutoLRError):
+        autolr.tune(mlp(out=3), (X, y), n_trials=1, progress=False)
+    assert np.array_equal(X, X_DIGITS) and np.array_equal(y, Y_DIGITS)
+
+
+# -- the headline: a real sweep beats the default ---------------------------------------
+@pytest.mark.slow
+def test_a_40_trial_digits_sweep_beats_adamw_1e3_on_fresh_seeds(digits):
+    def two_hidden_layers():
+        return torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(),
+                                   torch.nn.Linear(128, 128), torch.nn.ReLU(),
+                                   torch.nn.Linear(128, 10))
+
+    torch.manual_seed(0)
+    result = autolr.tune(two_hidden_layers(), digits, n_trials=40, epochs=20, progress=False)
+    assert len(result.records) == 40
+    default = {"lr": 1e-3, "schedule": "constant", "batch_size": 32, "optimizer": "adamw"}
+    tuned, baseline = [], []
+    for seed in (11, 12, 13):  # fresh seeds: new initial weights and batch order
+        tuned.append(autolr.train(two_hidden_layers, digits, result.best_config, epochs=20,
+                                  seed=seed).metrics["final_value"])
+        baseline.append(autolr.train(two_hidden_layers, digits, default, epochs=20,
+                                     seed=seed).metrics["final_value"])
+    print(f"tuned {tuned} mean {np.mean(tuned):.4f}; default {baseline} "
+          f"mean {np.mean(baseline):.4f}; best {result.best_config}")
+    assert np.mean(tuned) < np.mean(baseline)
