@@ -21,7 +21,7 @@ from autolr.sweep import Sweep
 from autolr.training import TrialOutcome, probe_model, train_trial
 
 logger = logging.getLogger("autolr")
-BACKENDS = ("optuna",)
+BACKENDS = ("optuna", "ray")
 
 
 def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
@@ -32,7 +32,9 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
          pruner: Any = "auto", progress: bool = True, device: str = "cpu",
          val_fraction: float = 0.2, evals_per_epoch: int = 1,
          divergence_factor: float = DIVERGENCE_FACTOR, baseline: bool = True,
-         backend: str = "optuna") -> TuneResult:
+         backend: str = "optuna", ray_address: str | None = None,
+         resources_per_trial: Mapping[str, float] | None = None,
+         max_concurrent: int | None = None) -> TuneResult:
     """Search the learning rate, schedule family, warmup and batch size of `model` jointly.
 
     `model` is an nn.Module (never changed: every trial starts from a copy of its
@@ -40,6 +42,10 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     (X_val, y_val)), a map-style Dataset or a pair of them. Every argument is checked
     before any training. With `storage` (an Optuna URL or a journal file path), calling
     again with the same `study_name` resumes and runs until `n_trials` trials finished.
+
+    `backend="ray"` runs the same search through Ray Tune (`pip install 'autolr[ray]'`) on
+    the cluster at `ray_address` (None: a local Ray; "auto"; or "host:port"), with
+    `storage` as the experiment's storage path and `study_name` as its name.
 
     >>> import autolr, torch
     >>> from sklearn.datasets import load_digits
@@ -81,8 +87,15 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                   metric=prepared.metric.name, epochs=epochs, seed=seed, timeout=timeout,
                   baseline=search.params_for(BASELINE, prepared.data.n_train)
                   if baseline else None)
-    records = run_optuna(sweep, storage=storage, study_name=study_name, n_jobs=n_jobs,
-                         pruner=pruner, progress=progress)
+    if backend == "ray":
+        from autolr.backends.ray import run_ray
+
+        records = run_ray(sweep, address=ray_address, storage=storage, study_name=study_name,
+                          pruner=pruner, resources_per_trial=resources_per_trial,
+                          max_concurrent=max_concurrent, progress=progress)
+    else:
+        records = run_optuna(sweep, storage=storage, study_name=study_name, n_jobs=n_jobs,
+                             pruner=pruner, progress=progress)
     result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
                         epochs=epochs, study_name=study_name,
                         storage=storage if isinstance(storage, str) else None)

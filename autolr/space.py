@@ -14,6 +14,7 @@ Presets are TOML files in the top-level `search_spaces/` folder (shipped in the 
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from importlib import resources
@@ -140,12 +141,12 @@ class SearchSpace:
             )
         set_(self, "warmup", warmup)
         sizes = tuple(self.batch_sizes) if _is_sequence(self.batch_sizes) else ()
-        if not sizes or not all(isinstance(b, int) and b >= 1 for b in sizes):
+        if not sizes or not all(_is_int(b) and b >= 1 for b in sizes):
             raise InvalidSpaceError(
                 "batch_sizes needs one or more integers >= 1, such as (32, 64, 128), "
                 f"but got batch_sizes={self.batch_sizes!r}."
             )
-        set_(self, "batch_sizes", tuple(sorted(set(sizes))))
+        set_(self, "batch_sizes", tuple(sorted({int(b) for b in sizes})))
         set_(self, "optimizers", _names("optimizers", self.optimizers))
         for name in self.optimizers:
             check_optimizer(name)
@@ -158,6 +159,7 @@ class SearchSpace:
                 )
             set_(self, "weight_decay", wd)
         elif not (isinstance(self.weight_decay, (int, float)) and
+                  not isinstance(self.weight_decay, bool) and
                   math.isfinite(self.weight_decay) and self.weight_decay >= 0):
             raise InvalidSpaceError(
                 "weight_decay must be a number >= 0 or a (low, high) range, "
@@ -194,6 +196,13 @@ class SearchSpace:
                 if isinstance(self.weight_decay, tuple) else float(self.weight_decay)
             ),
         )
+
+    def config_from_params(self, params: Mapping[str, Any], n_train: int) -> TrialConfig:
+        """The config that `sample` gave for these Optuna params (e.g. from Ray's searcher):
+        `sample` replayed on a FixedTrial, so values the space fixes are filled in too."""
+        import optuna
+
+        return self.sample(optuna.trial.FixedTrial(dict(params)), n_train)
 
     def _warmup_dim(self) -> Float:
         low, high = self.warmup
@@ -285,6 +294,11 @@ def _preset_files() -> dict[str, Any]:
 
 def _is_sequence(value: Any) -> bool:
     return isinstance(value, (list, tuple))
+
+
+def _is_int(value: Any) -> bool:
+    """A Python or numpy integer, not a bool (True is no batch size)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def _pair(name: str, value: Any) -> tuple[float, float]:
