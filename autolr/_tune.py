@@ -34,7 +34,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
          divergence_factor: float = DIVERGENCE_FACTOR, baseline: bool = True,
          backend: str = "optuna", ray_address: str | None = None,
          resources_per_trial: Mapping[str, float] | None = None,
-         max_concurrent: int | None = None) -> TuneResult:
+         max_concurrent: int | None = None, torch_threads: int = 1) -> TuneResult:
     """Search the learning rate, schedule family, warmup and batch size of `model` jointly.
 
     `model` is an nn.Module (never changed: every trial starts from a copy of its
@@ -42,6 +42,10 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     (X_val, y_val)), a map-style Dataset or a pair of them. Every argument is checked
     before any training. With `storage` (an Optuna URL or a journal file path), calling
     again with the same `study_name` resumes and runs until `n_trials` trials finished.
+
+    Each trial runs torch with `torch_threads` threads (1: small models gain nothing
+    from more, and oversubscribed cores slow training many times over); `n_jobs` worker
+    processes use the other cores.
 
     `backend="ray"` runs the same search through Ray Tune (`pip install 'autolr[ray]'`) on
     the cluster at `ray_address` (None: a local Ray; "auto"; or "host:port"), with
@@ -57,7 +61,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     True
     """
     for name, value, low in (("epochs", epochs, 1), ("n_trials", n_trials, 1),
-                             ("n_jobs", n_jobs, 1), ("evals_per_epoch", evals_per_epoch, 1)):
+                             ("n_jobs", n_jobs, 1), ("evals_per_epoch", evals_per_epoch, 1),
+                             ("torch_threads", torch_threads, 1)):
         _check_int(name, value, low)
     _check_int("seed", seed, 0)
     if timeout is not None and not (isinstance(timeout, numbers.Real) and timeout > 0):
@@ -86,7 +91,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                   n_trials=n_trials, direction=prepared.metric.direction,
                   metric=prepared.metric.name, epochs=epochs, seed=seed, timeout=timeout,
                   baseline=search.params_for(BASELINE, prepared.data.n_train)
-                  if baseline else None)
+                  if baseline else None, torch_threads=torch_threads)
     if backend == "ray":
         from autolr.backends.ray import run_ray
 

@@ -21,6 +21,7 @@ from optuna.pruners import BasePruner
 from optuna.trial import TrialState
 
 from autolr.errors import AutoLRError
+from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner
 from autolr.result import TrialRecord
 from autolr.sweep import Sweep
@@ -137,7 +138,7 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         raise AutoLRError("n_jobs > 1 runs worker processes, which need a storage given as a "
                           "URL or journal file path, not a storage object.")
     study_name = study_name or (DEFAULT_STUDY if storage is not None else None)
-    with _quiet_optuna():
+    with _quiet_optuna(), _torch_threads(sweep.torch_threads):
         study = optuna.create_study(
             storage=open_storage(storage), sampler=_sampler(sweep.seed, n_jobs),
             pruner=autolr_pruner, study_name=study_name, direction=sweep.direction,
@@ -146,14 +147,14 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         remaining = sweep.n_trials - _count_finished(study)
         if remaining > 0 and not study.trials and sweep.baseline is not None:
             study.enqueue_trial(sweep.baseline, user_attrs={"baseline": True})
-        if remaining > 0 and n_jobs == 1:
-            study.optimize(make_objective(sweep, autolr_pruner), n_trials=remaining,
-                           timeout=sweep.timeout, catch=(Exception,),
-                           show_progress_bar=progress)
-        elif remaining > 0:
-            _run_workers(sweep, autolr_pruner, str(storage), study.study_name, n_jobs,
-                         remaining)
-            study = optuna.load_study(study_name=study.study_name, storage=open_storage(storage))
+        with SweepProgress(lambda: records_from_study(study), total=sweep.n_trials,
+                           direction=sweep.direction, enabled=progress and remaining > 0):
+            if remaining > 0 and n_jobs == 1:
+                study.optimize(make_objective(sweep, autolr_pruner), n_trials=remaining,
+                               timeout=sweep.timeout, catch=(Exception,))
+            elif remaining > 0:
+                _run_workers(sweep, autolr_pruner, str(storage), study.study_name, n_jobs,
+                             remaining)
     return records_from_study(study)
 
 
@@ -181,7 +182,7 @@ def records_from_study(study: optuna.Study) -> list[TrialRecord]:
 def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     attrs = trial.user_attrs
     if trial.state == TrialState.FAIL:
-        state, reason = "failed", attrs.get("error", "the trial stopped without finishing")
+        state, reason = "failed", attrs.get("error", "interrupted before it finished")
     else:
         state = attrs.get("state", "complete" if trial.state == TrialState.COMPLETE else "pruned")
         reason = attrs.get("reason")
@@ -215,15 +216,18 @@ def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
 
 
 def _count_finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=_FINISHED))
+    """Trials that count towards n_trials: an interrupted trial (Ctrl-C, a killed
+    worker) is not one of them, so a resumed sweep runs a new trial in its place."""
+    return sum(t.state != TrialState.FAIL or "error" in t.user_attrs
+               for t in study.get_trials(deepcopy=False, states=_FINISHED))
 
 
 def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str,
                  n_jobs: int, n_trials: int) -> None:
     """n_jobs processes on one storage, each with a fixed share of the trials (exact
-    total, no overshoot) and of the cores (no oversubscribed torch threads)."""
+    total, no overshoot) and `sweep.torch_threads` torch threads (no oversubscription)."""
     context = multiprocessing.get_context("fork")
-    threads = max(1, (os.cpu_count() or 1) // n_jobs)
+    threads = sweep.torch_threads
     shares = [n_trials // n_jobs + (i < n_trials % n_jobs) for i in range(n_jobs)]
     workers = [context.Process(target=_worker, args=(sweep, pruner, storage, study_name, i,
                                                       n_jobs, share, threads), daemon=True)
@@ -233,6 +237,11 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
     try:
         for worker in workers:
             worker.join()
+    except KeyboardInterrupt:
+        # Ctrl-C reached the workers too: each closes its running trial; wait for that
+        for worker in workers:
+            worker.join(timeout=30)
+        raise
     finally:
         for worker in workers:
             if worker.is_alive():
@@ -253,8 +262,24 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage),
                                   sampler=_sampler(sweep.seed, n_jobs, index + 1),
                                   pruner=pruner)
-        study.optimize(make_objective(sweep, pruner), n_trials=n_trials,
-                       timeout=sweep.timeout, catch=(Exception,))
+        try:
+            study.optimize(make_objective(sweep, pruner), n_trials=n_trials,
+                           timeout=sweep.timeout, catch=(Exception,))
+        except KeyboardInterrupt:  # the parent reports it; Optuna closed the trial as failed
+            os._exit(130)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op threads for the sweep, restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager

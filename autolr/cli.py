@@ -1,0 +1,214 @@
+"""The `autolr` command: tune a model file, report or show a stored sweep, list presets.
+
+    autolr tune examples/cli_model.py --trials 40 --epochs 20 --report report.html
+    autolr show --storage sqlite:///autolr.db --study cli_model
+    autolr report --storage sqlite:///autolr.db --study cli_model -o report.html
+    autolr spaces
+
+A model file (or importable module) defines `model()` -> torch.nn.Module and `data()` ->
+anything `autolr.tune` accepts ((X, y), ((X_train, y_train), (X_val, y_val)), a Dataset).
+Every CLI sweep is stored (a SQLite file in the working directory by default), so an
+interrupted one resumes by running the same command again.
+
+Exit codes: 0 success, 1 failure, 2 bad usage or bad input, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import logging
+import shlex
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+DEFAULT_STORAGE = "sqlite:///autolr.db"
+logger = logging.getLogger("autolr")
+
+
+class _UsageError(Exception):
+    """Bad usage found after parsing (exit 2, like argparse's own errors)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    args = parser.parse_args(argv)  # exits 2 with a usage message on bad usage
+    logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
+                        format="%(message)s")
+    from autolr.errors import AutoLRError
+
+    try:
+        return args.run(args, argv)
+    except (_UsageError, AutoLRError) as error:
+        print(f"autolr {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nautolr: interrupted; every finished trial is kept in the storage. Resume "
+              f"with:\n  autolr {shlex.join(argv)}", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autolr", description="Find the learning rate, schedule, warmup and batch size "
+        "of a PyTorch model.", epilog="Run 'autolr COMMAND --help' for a command's options.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    tune = commands.add_parser(
+        "tune", help="run (or resume) a sweep on a model file",
+        description="Tune a model file: FILE.py (or package.module) defines model() and data(). "
+        "Re-running the same command resumes the stored sweep; more --trials extends it.")
+    tune.add_argument("target", metavar="FILE.py|module", help="the file or module to tune")
+    tune.add_argument("--model-fn", default="model", help="name of the model factory (model)")
+    tune.add_argument("--data-fn", default="data", help="name of the data function (data)")
+    tune.add_argument("--trials", type=_positive, default=40, help="trials in all (40)")
+    tune.add_argument("--epochs", type=_positive, default=20, help="epochs per trial (20)")
+    tune.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    tune.add_argument("--space", default="default",
+                      help="a preset name (see 'autolr spaces') or a .toml file (default)")
+    tune.add_argument("--metric", default=None,
+                      help="val_loss (default), accuracy, mse, mae or r2")
+    _storage_options(tune, study_required=False)
+    tune.add_argument("--jobs", type=_positive, default=1, help="worker processes (1)")
+    tune.add_argument("--backend", choices=("optuna", "ray"), default="optuna")
+    tune.add_argument("--ray-address", default=None, help="Ray cluster address (host:port)")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
+    tune.add_argument("--report", metavar="OUT.html", default=None, help="write the HTML report")
+    tune.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
+    tune.set_defaults(run=_tune)
+
+    report = commands.add_parser("report", help="write the HTML report of a stored sweep")
+    _storage_options(report, study_required=False)
+    report.add_argument("-o", "--output", default="autolr-report.html", help="the HTML file")
+    report.set_defaults(run=_report)
+
+    show = commands.add_parser("show", help="the best trials of a stored sweep, as a table")
+    _storage_options(show, study_required=False)
+    show.add_argument("--top", type=_positive, default=10, help="rows to show (10)")
+    show.set_defaults(run=_show)
+
+    spaces = commands.add_parser("spaces", help="list the preset search spaces")
+    spaces.set_defaults(run=_spaces)
+    return parser
+
+
+def _storage_options(parser: argparse.ArgumentParser, *, study_required: bool) -> None:
+    parser.add_argument("--storage", default=DEFAULT_STORAGE,
+                        help=f"Optuna storage URL or journal file (*.log) ({DEFAULT_STORAGE})")
+    parser.add_argument("--study", default=None, required=study_required,
+                        help="study name (tune: the file's name; others: the only study)")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def _tune(args: argparse.Namespace, argv: list[str]) -> int:
+    import autolr
+
+    module = _load_target(args.target)
+    model_fn = _function(module, args.model_fn, "--model-fn", "a model factory: def model(): ...")
+    data_fn = _function(module, args.data_fn, "--data-fn", "a data function: def data(): ...")
+    study = args.study or Path(args.target).stem.replace(".", "_")
+    # SIGTERM (a scheduler stopping the job) ends the sweep like Ctrl-C: trials kept.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    result = autolr.tune(model_fn, data_fn(), space=args.space, epochs=args.epochs,
+                         n_trials=args.trials, timeout=args.timeout, metric=args.metric,
+                         storage=args.storage, study_name=study, n_jobs=args.jobs,
+                         seed=args.seed, progress=not args.quiet, device=args.device,
+                         backend=args.backend, ray_address=args.ray_address)
+    print(result.summary())
+    if result.best_record is not None:
+        print("\nUse it in plain PyTorch:\n" + result.code())
+    if args.report:
+        print(f"\nreport: {result.report(args.report)}")
+    return 0 if result.best_record is not None else 1
+
+
+def _report(args: argparse.Namespace, argv: list[str]) -> int:
+    import autolr
+
+    print(f"report: {autolr.report(args.storage, args.study, args.output)}")
+    return 0
+
+
+def _show(args: argparse.Namespace, argv: list[str]) -> int:
+    import autolr
+
+    result = autolr.load(args.storage, args.study)
+    print(result.summary())
+    print(format_table(result, args.top))
+    return 0
+
+
+def _spaces(args: argparse.Namespace, argv: list[str]) -> int:
+    import autolr
+
+    presets = autolr.presets()
+    width = max(map(len, presets))
+    for name, description in presets.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def format_table(result: Any, top: int) -> str:
+    """The `top` best finished trials (complete first, by value), one line each."""
+    sign = 1.0 if result.direction == "minimize" else -1.0
+    ranked = sorted(result.records, key=lambda r: (
+        r.state != "complete", sign * r.final_value if r.final_value is not None else 0.0))
+    header = (f"{'#':>4}  {'state':<9} {result.metric:>10}  {'lr':>9}  {'schedule':<16} "
+              f"{'warmup':>6}  {'batch':>5}  {'epochs':>6}")
+    lines = [header, "-" * len(header)]
+    for r in ranked[:top]:
+        p = r.params
+        value = f"{r.final_value:.4g}" if r.final_value is not None else "-"
+        lines.append(
+            f"{r.number:>4}  {r.state:<9} {value:>10}  "
+            + (f"{p['lr']:>9.3g}  {p['schedule']:<16} {p['warmup_fraction']:>6.0%}  "
+               f"{p['batch_size']:>5}  " if p else f"{'-':>9}  {'-':<16} {'-':>6}  {'-':>5}  ")
+            + f"{r.epochs_run:>6g}")
+    return "\n".join(lines)
+
+
+def _load_target(target: str) -> ModuleType:
+    """A model file by path, or a module by dotted name."""
+    if target.endswith(".py"):
+        path = Path(target)
+        if not path.is_file():
+            raise _UsageError(f"no such file: {target}")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules.setdefault(path.stem, module)  # so worker processes can find it
+        spec.loader.exec_module(module)
+        return module
+    try:
+        return importlib.import_module(target)
+    except ModuleNotFoundError as error:
+        raise _UsageError(f"cannot import {target!r} ({error}); give a path to a .py file "
+                          "or an importable module name") from None
+
+
+def _function(module: ModuleType, name: str, option: str, example: str) -> Callable:
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise _UsageError(f"{module.__name__} defines no function {name}(); add {example} "
+                          f"or name yours with {option}")
+    return function
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""The `autolr` command, driven as a user would: subprocesses, exit codes, a storage."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import autolr
+
+MODEL_FILE = textwrap.dedent("""
+    import torch
+    from sklearn.datasets import load_digits
+
+    def model():
+        torch.set_num_threads(1)
+        return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                   torch.nn.Linear(32, 10))
+
+    def data():
+        X, y = load_digits(return_X_y=True)
+        return X / 16.0, y
+
+    def other_model():
+        return model()
+""")
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    (tmp_path / "digits_model.py").write_text(MODEL_FILE)
+    return tmp_path
+
+
+def autolr_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autolr", *args], cwd=cwd, text=True,
+                          capture_output=True, timeout=timeout)
+
+
+def stored(cwd: Path, study: str = "digits_model"):
+    return autolr.load(f"sqlite:///{cwd / 'autolr.db'}", study)
+
+
+def test_tune_then_resume_with_more_trials_keeps_the_first_ones(workdir):
+    first = autolr_cli("tune", "digits_model.py", "--trials", "3", "--epochs", "2", "--quiet",
+                       cwd=workdir)
+    assert first.returncode == 0, first.stderr
+    assert "best val_loss" in first.stdout and "torch.optim.AdamW" in first.stdout
+    before = {r.number: r.values for r in stored(workdir).records}
+    assert len(before) == 3
+    more = autolr_cli("tune", "digits_model.py", "--trials", "5", "--epochs", "2", "--quiet",
+                      "--report", "out.html", cwd=workdir)
+    assert more.returncode == 0, more.stderr
+    after = {r.number: r.values for r in stored(workdir).records}
+    assert len(after) == 5 and all(after[n] == v for n, v in before.items())
+    assert (workdir / "out.html").stat().st_size > 0
+
+
+def test_show_report_and_spaces(workdir):
+    assert autolr_cli("tune", "digits_model.py", "--trials", "3", "--epochs", "1", "--quiet",
+                      "--model-fn", "other_model", "--study", "s1", cwd=workdir).returncode == 0
+    show = autolr_cli("show", "--study", "s1", cwd=workdir)
+    assert show.returncode == 0, show.stderr
+    assert "lr" in show.stdout and "schedule" in show.stdout
+    assert len([line for line in show.stdout.splitlines() if "complete" in line]) >= 1
+    report = autolr_cli("report", "--study", "s1", "-o", "r.html", cwd=workdir)
+    assert report.returncode == 0 and (workdir / "r.html").exists()
+    spaces = autolr_cli("spaces", cwd=workdir)
+    assert spaces.returncode == 0 and "default" in spaces.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (("tune",), "the following arguments are required"),
+    (("tune", "missing.py"), "no such file"),
+    (("tune", "digits_model.py", "--trials", "0"), "whole number >= 1"),
+    (("tune", "digits_model.py", "--model-fn", "nope"), "defines no function nope"),
+    (("tune", "digits_model.py", "--space", "nope"), "valid presets are"),
+    (("frobnicate",), "invalid choice"),
+    (("show", "--study", "nothing-here"), "no study 'nothing-here'"),
+])
+def test_bad_usage_exits_2_and_says_what_to_do(workdir, args, message):
+    run = autolr_cli(*args, cwd=workdir)
+    assert run.returncode == 2
+    assert message in run.stderr
+
+
+def test_sigint_mid_sweep_keeps_every_finished_trial_and_says_how_to_resume(workdir):
+    args = ["tune", "digits_model.py", "--trials", "200", "--epochs", "10", "--quiet"]
+    process = subprocess.Popen([sys.executable, "-m", "autolr", *args], cwd=workdir, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    db = workdir / "autolr.db"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if db.exists() and len(_finished(db)) >= 3:
+            break
+    seen = _finished(db)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "autolr tune digits_model.py --trials 200" in err
+    kept = {r.number: r.values for r in stored(workdir).records if r.state != "failed"}
+    assert all(kept[n] == values for n, values in seen.items())
+    assert len(kept) < 200
+
+
+def _finished(db: Path) -> dict[int, tuple]:
+    try:
+        return {r.number: r.values for r in autolr.load(f"sqlite:///{db}", "digits_model").records
+                if r.state != "failed"}
+    except Exception:  # the study is not created yet
+        return {}
+
+
+def test_the_console_script_is_installed():
+    script = Path(sys.executable).parent / "autolr"
+    assert script.exists()
+    run = subprocess.run([str(script), "--help"], capture_output=True, text=True,
+                         env={**os.environ})
+    assert run.returncode == 0 and "tune" in run.stdout
