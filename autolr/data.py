@@ -129,6 +129,8 @@ def _tensors(X: Any, y: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _as_tensor(value: Any, what: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
+        if value.ndim == 0:
+            raise InvalidDataError(f"{what} must have one row per sample, but got a scalar.")
         return value
     try:
         array = np.asarray(value)
@@ -153,6 +155,7 @@ def _split(X: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int) -> 
         raise InvalidDataError(
             f"need at least 2 samples to split off a validation set, but got {len(X)}."
         )
+    _check_finite(X, "data")  # before splitting, so the message counts every bad row
     index = np.arange(len(X))
     classification = _is_classification(y)
     try:
@@ -164,6 +167,14 @@ def _split(X: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int) -> 
     return _build(X[train], y[train], X[val], y[val])
 
 
+def _check_finite(X: torch.Tensor, part: str) -> None:
+    if X.is_floating_point() and not torch.isfinite(X).all():
+        bad = int((~torch.isfinite(X)).reshape(len(X), -1).any(dim=1).sum())
+        raise InvalidDataError(
+            f"the {part} X holds NaN or inf in {bad} row(s); drop or impute them first."
+        )
+
+
 def _is_classification(y: torch.Tensor) -> bool:
     return not (y.is_floating_point() or y.is_complex())
 
@@ -172,11 +183,7 @@ def _build(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.Tensor,
            y_val: torch.Tensor) -> TrainValData:
     for part, X, y in (("train", X_train, y_train), ("validation", X_val, y_val)):
         _tensors(X, y, part)
-        if X.is_floating_point() and not torch.isfinite(X).all():
-            bad = int((~torch.isfinite(X)).reshape(len(X), -1).any(dim=1).sum())
-            raise InvalidDataError(
-                f"the {part} X holds NaN or inf in {bad} row(s); drop or impute them first."
-            )
+        _check_finite(X, part)
     if X_train.shape[1:] != X_val.shape[1:]:
         raise InvalidDataError(
             f"train and validation rows must have the same shape, but got "

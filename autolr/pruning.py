@@ -27,14 +27,16 @@ DIVERGENCE_FACTOR = 4.0
 class DivergenceMonitor:
     """Fed one training loss per step; says when training has diverged.
 
-    Diverged: the loss is NaN or +/-inf, or its smoothed value (bias-corrected EMA,
-    beta 0.98, as fastai's finder) exceeds `factor` times its best. The best is floored
+    Diverged: the loss is NaN or +/-inf, or its smoothed value (a bias-corrected EMA, as
+    fastai's finder) exceeds `factor` times its best. beta is 0.9, not the finders' 0.98:
+    over a whole run the loss falls far, and a 50-step average lags so much behind it that
+    a jump to 10x the current loss went unflagged; 10 steps still smooth batch noise. The best is floored
     at `floor` times the first smoothed loss, so a loss already near zero that wobbles
     (0.001 -> 0.005) is not mistaken for an explosion.
     """
 
     factor: float = DIVERGENCE_FACTOR
-    beta: float = 0.98
+    beta: float = 0.9
     floor: float = 0.05
     _average: float = field(default=0.0, init=False)
     _count: int = field(default=0, init=False)
@@ -140,4 +142,4 @@ class AutoLRPruner(BasePruner):
             return False
         if self.reason(study, values) is not None:
             return True
-        return self.wrapped is not None and self.wrapped.prune(study, trial)
+        return self.wrapped is not None and bool(self.wrapped.prune(study, trial))

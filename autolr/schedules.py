@@ -127,12 +127,14 @@ class ScheduleInfo:
     description: str = ""
 
     def defaults(self) -> dict[str, Any]:
-        """The function's own default for every keyword parameter."""
-        signature = inspect.signature(self.function)
+        """The function's own default for every parameter after (step, total_steps) that
+        can be passed by keyword: `def f(step, total, gamma=0.5)` or `(..., *, gamma=0.5)`."""
+        parameters = list(inspect.signature(self.function).parameters.values())
         return {
-            name: p.default
-            for name, p in signature.parameters.items()
-            if p.kind is inspect.Parameter.KEYWORD_ONLY
+            p.name: p.default
+            for index, p in enumerate(parameters)
+            if p.default is not p.empty and (
+                p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and index >= 2))
         }
 
 
@@ -165,6 +167,13 @@ def register(name: str, function: ScheduleFn, *, params: Mapping[str, Dim] | Non
         raise InvalidSpaceError(
             f"a schedule must be a function (step, total_steps, **params) -> float, "
             f"but got {function!r}."
+        )
+    bad = {key: dim for key, dim in (params or {}).items()
+           if not isinstance(dim, (Float, Int, Choice))}
+    if bad:
+        raise InvalidSpaceError(
+            f"schedule {name!r}: params must map names to autolr.dims.Float, Int or Choice, "
+            f"such as {{'gamma': Float(0.05, 0.5, log=True)}}, but got {bad!r}."
         )
     info = ScheduleInfo(name, function, MappingProxyType(dict(params or {})), description)
     keywords = info.defaults()
@@ -284,3 +293,6 @@ for _function, _params, _description in [
 ]:
     register(_function.__name__.replace("step_decay", "step"), _function,
              params=_params, description=_description)
+
+#: The families autolr ships (registered above); user schedules come after them.
+BUILTIN: tuple[str, ...] = tuple(_REGISTRY)

@@ -114,7 +114,7 @@ class SearchSpace:
     """
 
     lr: tuple[float, float] = (1e-5, 1.0)
-    schedules: tuple[str, ...] = tuple(schedules.names())
+    schedules: tuple[str, ...] = schedules.BUILTIN
     warmup: tuple[float, float] = (0.0, 0.2)
     batch_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
     optimizers: tuple[str, ...] = ("adamw",)

@@ -1,0 +1,335 @@
+"""Data coercion: accepted forms, the split, validation errors, in-memory batching."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import Dataset, IterableDataset, TensorDataset
+
+from autolr.data import (
+    CLASSIFICATION,
+    REGRESSION,
+    TrainValData,
+    coerce_data,
+    epoch_batches,
+    steps_per_epoch,
+)
+from autolr.errors import AutoLRError, InvalidDataError
+
+
+def classification_arrays(n: int = 200, features: int = 4, classes: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, features)), np.arange(n) % classes
+
+
+def regression_arrays(n: int = 100, features: int = 3, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, features)).astype(np.float32)
+    return X, (X @ np.arange(1, features + 1)).astype(np.float32)
+
+
+# --- accepted forms ---------------------------------------------------------------------
+
+def test_numpy_classification():
+    X, y = classification_arrays()
+    data = coerce_data((X, y))
+    assert isinstance(data, TrainValData)
+    assert (data.task, data.n_classes) == (CLASSIFICATION, 3)
+    assert (data.n_train, len(data.X_val)) == (160, 40)
+    assert data.X_train.dtype == torch.float32  # float64 X trains as float32
+    assert data.y_train.dtype == torch.int64
+    assert data.X_train.shape == (160, 4)
+
+
+def test_tensors_and_a_list_pair_are_accepted():
+    X, y = classification_arrays()
+    from_tensors = coerce_data([torch.from_numpy(X), torch.from_numpy(y)])
+    from_numpy = coerce_data((X, y))
+    for name in ("X_train", "y_train", "X_val", "y_val"):
+        assert torch.equal(getattr(from_tensors, name), getattr(from_numpy, name))
+
+
+def test_float64_becomes_float32_and_integer_x_stays_integer():
+    X, y = classification_arrays()
+    assert coerce_data((X.astype(np.float64), y)).X_val.dtype == torch.float32
+    tokens = np.arange(200 * 5).reshape(200, 5) % 50
+    data = coerce_data((tokens, y))
+    assert data.X_train.dtype == torch.int64  # token ids are not turned into floats
+
+
+def test_regression_1d_y_becomes_a_column():
+    X, y = regression_arrays()
+    data = coerce_data((X, y))
+    assert data.task == REGRESSION
+    assert data.n_classes is None
+    assert data.y_train.shape == (80, 1)
+    assert data.y_val.shape == (20, 1)
+    assert data.y_train.dtype == torch.float32
+    two_targets = coerce_data((X, np.stack([y, -y], axis=1)))
+    assert two_targets.y_train.shape == (80, 2)
+
+
+def test_float64_regression_targets_become_float32():
+    X, y = regression_arrays()
+    assert coerce_data((X, y.astype(np.float64))).y_train.dtype == torch.float32
+
+
+def test_stratified_split_keeps_class_proportions():
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1, 2], [120, 60, 20])  # 60% / 30% / 10%
+    rng.shuffle(y)
+    X = rng.normal(size=(200, 2))
+    data = coerce_data((X, y), val_fraction=0.25, seed=5)
+    assert torch.bincount(data.y_val).tolist() == [30, 15, 5]
+    assert torch.bincount(data.y_train).tolist() == [90, 45, 15]
+
+
+def test_a_class_too_rare_to_stratify_still_splits():
+    X = np.random.default_rng(0).normal(size=(50, 2))
+    y = np.zeros(50, dtype=np.int64)
+    y[0] = 1  # a single sample of class 1
+    data = coerce_data((X, y))
+    assert data.n_train + len(data.X_val) == 50
+    assert data.n_classes == 2
+
+
+def test_seeded_split_is_deterministic_and_rows_stay_paired():
+    X, y = classification_arrays()
+    X[:, 0] = np.arange(200)  # row ids, to check X and y rows stay together
+    first, again = coerce_data((X, y), seed=3), coerce_data((X, y), seed=3)
+    other = coerce_data((X, y), seed=4)
+    assert torch.equal(first.X_train, again.X_train)
+    assert torch.equal(first.y_val, again.y_val)
+    assert not torch.equal(first.X_val, other.X_val)
+    for data in (first, other):
+        rows = torch.cat([data.X_train[:, 0], data.X_val[:, 0]]).long()
+        assert sorted(rows.tolist()) == list(range(200))  # a partition of the rows
+        assert torch.equal(data.y_train, torch.from_numpy(y)[data.X_train[:, 0].long()])
+
+
+def test_val_fraction_sets_the_split_size():
+    X, y = classification_arrays(100)
+    assert len(coerce_data((X, y), val_fraction=0.1).X_val) == 10
+    for bad in (0.0, 1.0, -0.2, 1.5):
+        with pytest.raises(InvalidDataError, match=r"val_fraction must be in \(0, 1\)"):
+            coerce_data((X, y), val_fraction=bad)
+
+
+def test_a_train_validation_pair_is_used_as_given():
+    X, y = classification_arrays(100)
+    train, val = (X[:70], y[:70]), (X[70:], y[70:])
+    data = coerce_data((train, val), seed=123)
+    assert torch.equal(data.X_train, torch.from_numpy(X[:70]).float())
+    assert torch.equal(data.y_train, torch.from_numpy(y[:70]))
+    assert torch.equal(data.X_val, torch.from_numpy(X[70:]).float())
+    assert torch.equal(data.y_val, torch.from_numpy(y[70:]))
+    assert data.n_classes == 3
+
+
+def test_classes_are_counted_over_train_and_validation():
+    X = np.zeros((6, 2))
+    data = coerce_data(((X[:3], np.array([0, 1, 0])), (X[3:], np.array([2, 1, 0]))))
+    assert data.n_classes == 3
+
+
+def test_tensor_dataset_and_a_pair_of_datasets():
+    X, y = classification_arrays(100)
+    Xt, yt = torch.from_numpy(X).float(), torch.from_numpy(y)
+    whole = coerce_data(TensorDataset(Xt, yt))
+    assert whole.task == CLASSIFICATION and whole.n_train == 80
+    assert torch.equal(whole.X_val, coerce_data((Xt, yt)).X_val)
+    pair = coerce_data((TensorDataset(Xt[:60], yt[:60]), TensorDataset(Xt[60:], yt[60:])))
+    assert torch.equal(pair.X_train, Xt[:60])
+    assert torch.equal(pair.y_val, yt[60:])
+
+
+class Squares(Dataset):
+    """A map-style Dataset computing its items on the fly, as a user's would."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        return np.array([i, i * i], dtype=np.float64), float(i) / self.n
+
+
+def test_a_custom_map_style_dataset():
+    data = coerce_data(Squares(50), seed=1)
+    assert data.task == REGRESSION  # python floats as y
+    assert data.X_train.dtype == torch.float32
+    assert data.y_train.shape == (40, 1)
+    assert data.X_train.shape == (40, 2)
+    assert torch.allclose(data.y_train[:, 0], data.X_train[:, 0] / 50)
+
+
+class Stream(IterableDataset):
+    def __iter__(self):
+        yield from ((torch.zeros(2), 0) for _ in range(10))
+
+
+def test_an_iterable_dataset_is_rejected():
+    with pytest.raises(InvalidDataError, match="map-style.*IterableDataset is not supported"):
+        coerce_data(Stream())
+    with pytest.raises(InvalidDataError, match="IterableDataset"):
+        coerce_data((Stream(), Stream()))
+
+
+def test_a_dataset_must_yield_pairs():
+    with pytest.raises(InvalidDataError, match=r"must return \(x, y\) pairs, but item 0"):
+        coerce_data(TensorDataset(torch.zeros(10, 2)))  # 1-tuples
+
+
+# --- bad input --------------------------------------------------------------------------
+
+def test_empty_data():
+    with pytest.raises(InvalidDataError, match="empty.*give at least a few samples"):
+        coerce_data((np.zeros((0, 4)), np.zeros(0, dtype=np.int64)))
+    with pytest.raises(InvalidDataError, match="Dataset is empty"):
+        coerce_data(TensorDataset(torch.zeros(0, 2), torch.zeros(0)))
+    with pytest.raises(InvalidDataError, match="validation is empty"):
+        coerce_data(((np.zeros((5, 2)), np.zeros(5)), (np.zeros((0, 2)), np.zeros(0))))
+
+
+def test_x_and_y_of_different_lengths():
+    with pytest.raises(InvalidDataError,
+                       match="same number of rows, but X has 100 and y has 99"):
+        coerce_data((np.zeros((100, 3)), np.zeros(99, dtype=np.int64)))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nan_or_inf_in_x_counts_the_rows(bad):
+    X, y = classification_arrays(100)
+    X[[3, 17, 40, 41, 99], 1] = bad
+    X[17, 2] = bad  # two bad values in one row: still one row
+    with pytest.raises(InvalidDataError, match=r"NaN or inf in 5 row\(s\); drop or impute"):
+        coerce_data((X, y))
+    with pytest.raises(InvalidDataError, match=r"the train X holds NaN or inf in 5 row\(s\)"):
+        coerce_data(((X, y), classification_arrays(20)))
+    with pytest.raises(InvalidDataError, match=r"validation X holds NaN or inf in 5 row\(s\)"):
+        coerce_data((classification_arrays(20), (X, y)))
+
+
+def test_negative_labels():
+    X, y = classification_arrays(50)
+    y = y - 1
+    with pytest.raises(InvalidDataError, match="labels must be 0..C-1.*smallest label is -1"):
+        coerce_data((X, y))
+
+
+def test_two_dimensional_integer_y():
+    X, y = classification_arrays(50)
+    with pytest.raises(InvalidDataError, match="must be 1-D.*shape \\(50, 2\\).*floats"):
+        coerce_data(((X, np.stack([y, y], 1)), (X, np.stack([y, y], 1))))
+    with pytest.raises(InvalidDataError, match="must be 1-D"):
+        coerce_data((X, np.stack([y, y], 1)))
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_non_finite_regression_targets(bad):
+    X, y = regression_arrays()
+    y[7] = bad
+    with pytest.raises(InvalidDataError, match="regression targets\\) holds NaN or inf"):
+        coerce_data(((X[:50], y[:50]), (X[50:], y[50:])))
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ("a string", r"data must be \(X, y\)"),
+    ((np.zeros((3, 2)),), r"data must be \(X, y\)"),
+    ((np.zeros(3), np.zeros(3), np.zeros(3)), r"data must be \(X, y\)"),
+    (((np.zeros((3, 2)),), (np.zeros((3, 2)), np.zeros(3))), "parts of lengths 1 and 2"),
+    ((np.array(["a", "b"]), np.array([0, 1])), "must hold numbers"),
+    ((np.array([{}, {}]), np.array([0, 1])), "must hold numbers"),
+    ((np.float64(1.0), np.float64(1.0)), "but got a scalar"),
+    ((torch.tensor(1.0), torch.tensor(1.0)), "but got a scalar"),
+    ((np.zeros((1, 2)), np.zeros(1, dtype=np.int64)), "at least 2 samples"),
+])
+def test_other_bad_input(data, message):
+    with pytest.raises(InvalidDataError, match=message) as error:
+        coerce_data(data)
+    assert isinstance(error.value, AutoLRError)
+
+
+def test_train_and_validation_must_agree():
+    Xa, ya = classification_arrays(20, features=4)
+    Xb, yb = classification_arrays(20, features=5)
+    with pytest.raises(InvalidDataError, match=r"same shape, but got \(4,\) and \(5,\)"):
+        coerce_data(((Xa, ya), (Xb, yb)))
+    with pytest.raises(InvalidDataError, match="both be integer labels or both be floats"):
+        coerce_data(((Xa, ya), (Xa, ya.astype(np.float32))))
+
+
+# --- the user's arrays are never written to ----------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_users_arrays_are_not_modified(dtype):
+    X, y = classification_arrays(100)
+    X = X.astype(dtype)
+    Xr, yr = regression_arrays(100)
+    copies = [a.copy() for a in (X, y, Xr, yr)]
+    tX, ty = torch.from_numpy(X.copy()), torch.from_numpy(y.copy())
+    tensor_copies = (tX.clone(), ty.clone())
+    generator = torch.Generator().manual_seed(0)
+    for data in [(X, y), ((X[:80], y[:80]), (X[80:], y[80:])), (Xr, yr),
+                 ((Xr[:80], yr[:80]), (Xr[80:], yr[80:])), (tX, ty),
+                 TensorDataset(tX, ty)]:
+        result = coerce_data(data)
+        for _ in epoch_batches(result.X_train, result.y_train, 16, generator):
+            pass
+    for before, after in zip(copies, (X, y, Xr, yr), strict=True):
+        np.testing.assert_array_equal(before, after)
+    assert torch.equal(tX, tensor_copies[0]) and torch.equal(ty, tensor_copies[1])
+
+
+# --- batching -------------------------------------------------------------------------------
+
+def test_epoch_batches_cover_every_row_once_with_a_last_partial_batch():
+    X = torch.arange(103, dtype=torch.float32)[:, None].repeat(1, 3)
+    y = torch.arange(103)
+    batches = list(epoch_batches(X, y, 10, torch.Generator().manual_seed(0)))
+    assert [len(b[0]) for b in batches] == [10] * 10 + [3]
+    assert len(batches) == steps_per_epoch(103, 10) == 11
+    rows = torch.cat([b[1] for b in batches])
+    assert sorted(rows.tolist()) == list(range(103))
+    assert rows.tolist() != list(range(103))  # shuffled
+    for inputs, targets in batches:
+        assert torch.equal(inputs[:, 0].long(), targets)  # X and y rows stay paired
+
+
+def test_epoch_batches_order_is_seeded():
+    X, y = torch.randn(50, 2), torch.arange(50)
+
+    def order(seed: int) -> list[int]:
+        batches = epoch_batches(X, y, 8, torch.Generator().manual_seed(seed))
+        return torch.cat([b[1] for b in batches]).tolist()
+
+    assert order(1) == order(1)
+    assert order(1) != order(2)
+    generator = torch.Generator().manual_seed(1)
+    epochs = [torch.cat([b[1] for b in epoch_batches(X, y, 8, generator)]).tolist()
+              for _ in range(2)]
+    assert epochs[0] == order(1)
+    assert epochs[0] != epochs[1]  # each epoch draws a new order from the generator
+
+
+def test_epoch_batches_with_one_batch_bigger_than_the_data():
+    X, y = torch.randn(5, 2), torch.arange(5)
+    batches = list(epoch_batches(X, y, 32, torch.Generator().manual_seed(0)))
+    assert len(batches) == 1 and len(batches[0][0]) == 5
+
+
+def test_steps_per_epoch_rounds_up():
+    assert steps_per_epoch(100, 32) == 4
+    assert steps_per_epoch(96, 32) == 3
+    assert steps_per_epoch(5, 32) == 1
+
+
+def test_to_device_keeps_everything():
+    X, y = classification_arrays(40)
+    data = coerce_data((X, y)).to("cpu")
+    assert data.task == CLASSIFICATION and data.n_classes == 3 and data.n_train == 32

@@ -1,0 +1,382 @@
+"""SearchSpace: defaults, validation, presets, sampling with real Optuna trials."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from autolr import schedules
+from autolr.errors import AutoLRError, InvalidSpaceError, UnknownNameError
+from autolr.space import (
+    BASELINE,
+    SearchSpace,
+    TrialConfig,
+    _preset_files,
+    load_space,
+    presets,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def study(seed: int = 0) -> optuna.Study:
+    return optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+
+
+# --- defaults -------------------------------------------------------------------------
+
+def test_defaults():
+    space = SearchSpace()
+    assert space.lr == (1e-5, 1.0)
+    assert space.schedules == schedules.BUILTIN  # user-registered ones join only when named
+    assert space.warmup == (0.0, 0.2)
+    assert space.batch_sizes == (16, 32, 64, 128, 256)
+    assert space.optimizers == ("adamw",)
+    assert space.weight_decay == 0.0
+
+
+def test_lists_are_normalised():
+    space = SearchSpace(lr=[1e-4, 1], schedules=["cosine", "constant", "cosine"],
+                        warmup=[0, 0.1], batch_sizes=[64, 16, 64, np.int64(32)],
+                        optimizers="sgd", weight_decay=[1e-5, 1e-2])
+    assert space.lr == (1e-4, 1.0)
+    assert space.schedules == ("cosine", "constant")  # repeats dropped, order kept
+    assert space.warmup == (0.0, 0.1)
+    assert space.batch_sizes == (16, 32, 64)
+    assert all(type(b) is int for b in space.batch_sizes)
+    assert space.optimizers == ("sgd",)
+    assert space.weight_decay == (1e-5, 1e-2)
+
+
+def test_baseline_is_adamw_1e3_constant_batch_32():
+    assert (BASELINE.lr, BASELINE.schedule, BASELINE.batch_size, BASELINE.optimizer,
+            BASELINE.warmup_fraction, BASELINE.weight_decay) == (1e-3, "constant", 32,
+                                                                  "adamw", 0.0, 0.0)
+
+
+# --- validation -------------------------------------------------------------------------
+
+BAD_SPACES = [
+    ({"lr": (0.0, 1.0)}, r"0 < low < high, such as \(1e-5, 1.0\)"),
+    ({"lr": (-1e-3, 1.0)}, "0 < low < high"),
+    ({"lr": (1e-2, 1e-3)}, "0 < low < high"),
+    ({"lr": (1e-3, 1e-3)}, "0 < low < high"),
+    ({"lr": (math.nan, 1.0)}, "lr needs finite bounds"),
+    ({"lr": (1e-5, math.inf)}, "lr needs finite bounds"),
+    ({"lr": 1e-3}, r"lr must be a \(low, high\) pair"),
+    ({"lr": (1e-5, 1.0, 2.0)}, r"lr must be a \(low, high\) pair"),
+    ({"lr": ("1e-5", 1.0)}, r"lr must be a \(low, high\) pair"),
+    ({"schedules": ()}, "schedules needs at least one name"),
+    ({"schedules": []}, "schedules needs at least one name"),
+    ({"warmup": (0.0, 1.0)}, r"0 <= low <= high < 1, such as \(0.0, 0.2\)"),
+    ({"warmup": (-0.1, 0.2)}, "0 <= low <= high < 1"),
+    ({"warmup": (0.3, 0.1)}, "0 <= low <= high < 1"),
+    ({"warmup": (0.0, math.nan)}, "warmup needs finite bounds"),
+    ({"batch_sizes": ()}, r"integers >= 1, such as \(32, 64, 128\)"),
+    ({"batch_sizes": (0, 32)}, "integers >= 1"),
+    ({"batch_sizes": (-16,)}, "integers >= 1"),
+    ({"batch_sizes": (32.0,)}, "integers >= 1"),
+    ({"batch_sizes": ("32",)}, "integers >= 1"),
+    ({"batch_sizes": (True,)}, "integers >= 1"),
+    ({"batch_sizes": 32}, "integers >= 1"),
+    ({"optimizers": ()}, "optimizers needs at least one name"),
+    ({"weight_decay": -1e-4}, "weight_decay must be a number >= 0 or a"),
+    ({"weight_decay": math.nan}, "weight_decay must be a number >= 0"),
+    ({"weight_decay": "1e-4"}, "weight_decay must be a number >= 0"),
+    ({"weight_decay": True}, "weight_decay must be a number >= 0"),
+    ({"weight_decay": (0.0, 1e-2)}, r"0 < low <= high, such as \(1e-6, 1e-2\)"),
+    ({"weight_decay": (1e-2, 1e-4)}, "0 < low <= high"),
+    ({"weight_decay": (1e-4, math.inf)}, "weight_decay needs finite bounds"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "message"), BAD_SPACES)
+def test_bad_space_raises_an_autolr_error_naming_the_fix(kwargs, message):
+    with pytest.raises(InvalidSpaceError, match=message) as error:
+        SearchSpace(**kwargs)
+    assert isinstance(error.value, AutoLRError)
+    assert isinstance(error.value, ValueError)
+
+
+def test_unknown_schedule_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="unknown schedule 'cosin'") as error:
+        SearchSpace(schedules=("cosine", "cosin"))
+    assert isinstance(error.value, AutoLRError)
+    for name in schedules.names():
+        assert name in str(error.value)
+
+
+def test_unknown_optimizer_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError,
+                       match="unknown optimizer 'adamx'; valid optimizers are: "
+                             "adagrad, adam, adamw, rmsprop, sgd"):
+        SearchSpace(optimizers=("adamw", "adamx"))
+
+
+def test_fixed_and_searched_weight_decay_are_accepted():
+    assert SearchSpace(weight_decay=1e-4).weight_decay == 1e-4
+    assert SearchSpace(weight_decay=0).weight_decay == 0
+    assert SearchSpace(weight_decay=(1e-4, 1e-4)).weight_decay == (1e-4, 1e-4)
+
+
+# --- presets and loading --------------------------------------------------------------
+
+PRESETS = sorted(_preset_files())
+
+
+def test_there_is_a_default_preset():
+    assert "default" in PRESETS
+    default = SearchSpace.preset("default")
+    assert dataclasses.replace(default, description="") == SearchSpace()
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_preset_loads(name):
+    space = SearchSpace.preset(name)
+    assert isinstance(space, SearchSpace)
+    assert space.description
+    assert presets()[name] == space.description
+    assert load_space(name) == space
+
+
+def test_unknown_preset_lists_the_valid_ones():
+    with pytest.raises(UnknownNameError, match="unknown preset 'defualt'; valid presets are: "
+                                               + ", ".join(PRESETS)):
+        load_space("defualt")
+
+
+def test_a_typo_in_a_toml_names_the_key_and_the_valid_keys(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('learning_rate = [1e-4, 1e-1]\nschedules = ["cosine"]\n')
+    with pytest.raises(InvalidSpaceError,
+                       match=r"unknown key\(s\) \['learning_rate'\] in .*mine.toml; valid keys "
+                             r"are \['batch_sizes', 'description', 'lr', 'optimizers', "
+                             r"'schedules', 'warmup', 'weight_decay'\]"):
+        load_space(path)
+
+
+def test_a_bad_value_in_a_toml_is_validated(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('lr = [1.0, 1e-4]\n')
+    with pytest.raises(InvalidSpaceError, match="0 < low < high"):
+        load_space(str(path))
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("lr = [1e-4,\n")
+    with pytest.raises(InvalidSpaceError, match="is not valid TOML"):
+        load_space(path)
+    with pytest.raises(InvalidSpaceError, match="no search-space file at"):
+        load_space(tmp_path / "absent.toml")
+
+
+def test_load_space_accepts_name_path_dict_and_space(tmp_path):
+    path = tmp_path / "small.toml"
+    path.write_text('description = "small"\nlr = [1e-4, 1e-1]\n'
+                    'schedules = ["cosine", "one_cycle"]\nbatch_sizes = [32]\n')
+    expected = SearchSpace(lr=(1e-4, 1e-1), schedules=("cosine", "one_cycle"),
+                           batch_sizes=(32,), description="small")
+    assert load_space(path) == expected
+    assert load_space(str(path)) == expected
+    assert load_space({"lr": [1e-4, 1e-1], "schedules": ["cosine", "one_cycle"],
+                       "batch_sizes": [32], "description": "small"}) == expected
+    assert load_space(expected) is expected
+    assert load_space("default") == SearchSpace.preset("default")
+    assert load_space(SearchSpace().to_dict()) == SearchSpace()
+
+
+def test_load_space_rejects_other_types():
+    with pytest.raises(InvalidSpaceError, match="preset name .* a path to a .toml file, a dict"):
+        load_space(42)
+
+
+def test_a_dict_with_an_unknown_key_names_it():
+    with pytest.raises(InvalidSpaceError, match=r"\['batch_size'\] in the space; valid keys"):
+        load_space({"batch_size": [32]})
+
+
+# --- sampling with real Optuna trials ---------------------------------------------------
+
+def test_sample_stays_inside_the_space_and_names_conditional_params():
+    space = SearchSpace(lr=(1e-4, 1e-1), optimizers=("adamw", "sgd"),
+                        weight_decay=(1e-6, 1e-2), warmup=(0.0, 0.4))
+    s = study()
+    seen_schedules, seen_optimizers = set(), set()
+    for _ in range(150):
+        trial = s.ask()
+        config = space.sample(trial, n_train=1000)
+        assert isinstance(config, TrialConfig)
+        assert 1e-4 <= config.lr <= 1e-1
+        assert 0.0 <= config.warmup_fraction <= 0.4
+        assert config.batch_size in space.batch_sizes
+        assert config.optimizer in ("adamw", "sgd")
+        assert 1e-6 <= config.weight_decay <= 1e-2
+        info = schedules.get(config.schedule)
+        conditional = {f"{config.schedule}.{p}" for p in info.params}
+        # only the sampled family's parameters are asked for, each named {family}.{param}
+        assert set(trial.params) == {"lr", "schedule", "warmup_fraction", "batch_size",
+                                     "optimizer", "weight_decay"} | conditional
+        for param, dim in info.params.items():
+            value = trial.params[f"{config.schedule}.{param}"]
+            assert dim.contains(value)
+            assert config.schedule_params[param] == value
+        assert config.schedule_params == {**info.defaults(), **config.schedule_params}
+        seen_schedules.add(config.schedule)
+        seen_optimizers.add(config.optimizer)
+        s.tell(trial, 1.0)
+    assert seen_schedules == set(space.schedules)
+    assert seen_optimizers == {"adamw", "sgd"}
+
+
+def test_warmup_zero_and_the_top_of_the_range_are_reachable():
+    space = SearchSpace(warmup=(0.0, 0.2))
+    s = study(1)
+    warmups = set()
+    for _ in range(100):
+        trial = s.ask()
+        warmups.add(space.sample(trial, n_train=1000).warmup_fraction)
+        s.tell(trial, 1.0)
+    assert 0.0 in warmups
+    assert max(warmups) == pytest.approx(0.2)
+    assert len(warmups) == 9  # a grid of nine points
+
+
+def test_fixed_choices_are_not_asked_for():
+    space = SearchSpace(schedules=("cosine",), warmup=(0.1, 0.1), batch_sizes=(32,))
+    trial = study().ask()
+    config = space.sample(trial, n_train=100)
+    assert set(trial.params) == {"lr"}
+    assert (config.schedule, config.warmup_fraction, config.batch_size) == ("cosine", 0.1, 32)
+
+
+def test_batch_sizes_above_the_train_set_are_never_sampled():
+    space = SearchSpace(batch_sizes=(16, 32, 64, 128, 256))
+    assert space.usable_batch_sizes(100) == (16, 32, 64)
+    assert space.usable_batch_sizes(64) == (16, 32, 64)
+    s = study(2)
+    sizes = set()
+    for _ in range(60):
+        trial = s.ask()
+        sizes.add(space.sample(trial, n_train=100).batch_size)
+        s.tell(trial, 1.0)
+    assert sizes == {16, 32, 64}
+
+
+def test_every_batch_size_too_big_raises():
+    space = SearchSpace(batch_sizes=(32, 64))
+    message = r"every batch size in \(32, 64\) is larger than the 10 training rows; add a " \
+              r"batch size <= 10"
+    with pytest.raises(InvalidSpaceError, match=message):
+        space.usable_batch_sizes(10)
+    with pytest.raises(InvalidSpaceError, match=message):
+        space.sample(study().ask(), n_train=10)
+
+
+@pytest.mark.parametrize("config", [
+    BASELINE,
+    TrialConfig(lr=0.01, schedule="one_cycle", schedule_params={"pct_start": 0.25},
+                warmup_fraction=0.1, batch_size=64),
+    TrialConfig(lr=0.02, schedule="cosine_restarts",
+                schedule_params={"cycles": 3, "cycle_mult": 2}, warmup_fraction=0.05,
+                batch_size=16, optimizer="sgd", weight_decay=1e-4),
+])
+def test_params_for_round_trips_through_enqueue_trial(config):
+    space = SearchSpace(optimizers=("adamw", "sgd"), weight_decay=(1e-6, 1e-2)) \
+        if config.optimizer == "sgd" else SearchSpace()
+    params = space.params_for(config, n_train=1000)
+    assert params is not None
+    s = study()
+    s.enqueue_trial(params)
+    assert space.sample(s.ask(), n_train=1000) == config
+
+
+def test_params_for_a_config_outside_the_space_is_none():
+    space = SearchSpace(lr=(1e-4, 1e-1), schedules=("cosine",), batch_sizes=(16, 32))
+    assert space.params_for(BASELINE, 1000) is None  # constant is not searched
+    inside = TrialConfig(lr=1e-3, schedule="cosine", batch_size=32)
+    assert space.params_for(inside, 1000) is not None
+    assert space.params_for(inside, 20) is None  # batch 32 does not fit 20 rows
+    assert space.params_for(TrialConfig(lr=1.0, schedule="cosine"), 1000) is None
+    assert space.params_for(TrialConfig(lr=1e-3, schedule="cosine", optimizer="sgd"),
+                            1000) is None
+
+
+# --- TrialConfig ------------------------------------------------------------------------
+
+def test_trial_config_fills_in_schedule_defaults():
+    config = TrialConfig(lr=0.1, schedule="one_cycle", schedule_params={"pct_start": 0.2})
+    assert config.schedule_params == {"pct_start": 0.2, "div_factor": 25.0,
+                                      "final_div_factor": 1e4}
+
+
+def test_trial_config_dict_round_trip():
+    config = TrialConfig(lr=0.01, schedule="step", schedule_params={"gamma": 0.5},
+                         warmup_fraction=0.1, batch_size=64, optimizer="sgd",
+                         weight_decay=1e-4)
+    assert TrialConfig.from_dict(config.to_dict()) == config
+    assert TrialConfig.from_dict(config) is config
+
+
+def test_trial_config_from_dict_rejects_unknown_keys():
+    with pytest.raises(InvalidSpaceError,
+                       match=r"unknown config key\(s\) \['learning_rate'\]; valid keys are "
+                             r"\['batch_size', 'lr', 'optimizer', 'schedule', "):
+        TrialConfig.from_dict({"learning_rate": 1e-3})
+    with pytest.raises(InvalidSpaceError, match="a config must be a dict"):
+        TrialConfig.from_dict([("lr", 1e-3)])
+
+
+@pytest.mark.parametrize(("kwargs", "error", "message"), [
+    ({"lr": 0.0}, InvalidSpaceError, "lr must be a finite number > 0"),
+    ({"lr": math.nan}, InvalidSpaceError, "lr must be a finite number > 0"),
+    ({"lr": 1e-3, "schedule": "cosin"}, UnknownNameError, "valid schedules are"),
+    ({"lr": 1e-3, "schedule_params": {"gamma": 0.1}}, InvalidSpaceError, "no parameter"),
+    ({"lr": 1e-3, "warmup_fraction": 1.0}, InvalidSpaceError, r"must be in \[0, 1\)"),
+    ({"lr": 1e-3, "batch_size": 0}, InvalidSpaceError, "batch_size must be an integer >= 1"),
+    ({"lr": 1e-3, "optimizer": "lion"}, UnknownNameError, "valid optimizers are"),
+    ({"lr": 1e-3, "weight_decay": -1.0}, InvalidSpaceError, "weight_decay must be >= 0"),
+])
+def test_trial_config_validates(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        TrialConfig(**kwargs)
+
+
+@pytest.mark.parametrize("name", schedules.names())
+@pytest.mark.parametrize(("total", "warmup"), [(1, 0.0), (1, 0.5), (2, 0.99), (37, 0.1),
+                                               (500, 0.2)])
+def test_trial_config_multipliers_cover_every_step(name, total, warmup):
+    config = TrialConfig(lr=0.1, schedule=name, warmup_fraction=warmup)
+    assert 0 <= config.warmup_steps(total) < total
+    values = config.multipliers(total)
+    assert len(values) == total
+    assert values == schedules.multipliers(name, total,
+                                           warmup_steps=config.warmup_steps(total))
+
+
+def test_warmup_steps_rounds_the_fraction():
+    config = TrialConfig(lr=0.1, warmup_fraction=0.1)
+    assert config.warmup_steps(1000) == 100
+    assert config.warmup_steps(14) == 1
+    assert config.warmup_steps(1) == 0
+
+
+def test_preset_files_are_shipped_in_the_package():
+    # found through importlib.resources, so they work from an installed wheel too
+    for path in _preset_files().values():
+        assert Path(str(path)).suffix == ".toml"
+
+
+def test_config_from_params_replays_sample():
+    space = SearchSpace()
+    config = TrialConfig(lr=0.01, schedule="one_cycle", schedule_params={"pct_start": 0.25},
+                         warmup_fraction=0.1, batch_size=64)
+    assert space.config_from_params(space.params_for(config, 1000), 1000) == config
+    trial = study().ask()
+    sampled = space.sample(trial, 1000)
+    assert space.config_from_params(trial.params, 1000) == sampled
