@@ -43,6 +43,8 @@ class SweepProgress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._bar = None
+        self._last = ""
+        self._interactive = sys.stderr.isatty()
 
     def __enter__(self) -> SweepProgress:
         if self.enabled:
@@ -72,6 +74,12 @@ class SweepProgress:
 
     def _update(self) -> None:
         records = self.fetch()
+        text = describe(records, self.direction)
+        # On a terminal, redraw every poll (the clock moves); into a log file, only when
+        # something changed, so the log is not a wall of identical lines.
+        if text == self._last and not self._interactive:
+            return
+        self._last = text
         self._bar.n = min(len(records), self.total)
-        self._bar.set_postfix_str(describe(records, self.direction), refresh=False)
+        self._bar.set_postfix_str(text, refresh=False)
         self._bar.refresh()

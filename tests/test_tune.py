@@ -103,7 +103,7 @@ def test_an_all_diverged_sweep_says_so_and_suggests_lower_rates(digits):
     result = autolr.tune(mlp(), digits, space=space, n_trials=3, epochs=2, progress=False)
     assert result.counts()["diverged"] == 3 and result.best_record is None
     with pytest.raises(AutoLRError, match="lower learning-rate range"):
-        result.best_config
+        _ = result.best_config
     assert "no trial completed" in result.summary()
 
 

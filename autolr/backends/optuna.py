@@ -7,6 +7,7 @@ file when none is given), each running torch with its share of the cores.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import multiprocessing
@@ -24,6 +25,7 @@ from autolr.errors import AutoLRError
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner
 from autolr.result import TrialRecord
+from autolr.storage import claim, open_storage, recover, sigterm_as_interrupt
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE
 
@@ -31,7 +33,6 @@ logger = logging.getLogger("autolr")
 
 PRUNERS = ("auto", "median", "successive_halving", "hyperband", "none")
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-_JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 DEFAULT_STUDY = "autolr"
 
 
@@ -59,29 +60,6 @@ def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
     return AutoLRPruner(wrapped, patience=patience)
 
 
-def open_storage(storage: Any) -> Any:
-    """None (in memory), an Optuna storage URL, a journal file path (*.log), or a storage."""
-    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
-        return storage
-    if not isinstance(storage, (str, Path)):
-        raise AutoLRError(f"storage must be an Optuna storage URL such as 'sqlite:///autolr.db',"
-                          f" a journal file path ending in .log, or None, but got {storage!r}.")
-    text = str(storage)
-    if text.endswith(_JOURNAL_SUFFIXES) and "://" not in text:
-        from optuna.storages.journal import JournalFileBackend
-
-        return optuna.storages.JournalStorage(JournalFileBackend(text))
-    if "://" not in text:
-        raise AutoLRError(f"storage {text!r} is neither a database URL such as "
-                          "'sqlite:///autolr.db' nor a journal file path ending in .log.")
-    try:
-        with warnings_quiet():
-            return optuna.storages.RDBStorage(text, heartbeat_interval=60, grace_period=120)
-    except Exception as error:
-        raise AutoLRError(f"cannot open storage {text!r}: {error}. Use a URL such as "
-                          "'sqlite:///autolr.db' or 'postgresql://user@host/db'.") from None
-
-
 class OptunaReporter:
     """Reports each evaluation to the trial and asks the pruner whether to stop."""
 
@@ -105,9 +83,9 @@ class OptunaReporter:
 
 def make_objective(sweep: Sweep, pruner: AutoLRPruner):
     def objective(trial: optuna.Trial) -> float:
+        claim(trial)
         config = sweep.space.sample(trial, sweep.n_train)
         trial.set_user_attr("config", config.to_dict())
-        trial.set_user_attr("node", os.uname().nodename)
         try:
             outcome = sweep.run(config, OptunaReporter(trial, pruner))
         except Exception as error:
@@ -144,11 +122,13 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
             pruner=autolr_pruner, study_name=study_name, direction=sweep.direction,
             load_if_exists=True)
         _record_sweep(study, sweep)
+        recover(study)  # trials of dead workers / interrupted runs: failed, re-run once
         remaining = sweep.n_trials - _count_finished(study)
         if remaining > 0 and not study.trials and sweep.baseline is not None:
             study.enqueue_trial(sweep.baseline, user_attrs={"baseline": True})
         with SweepProgress(lambda: records_from_study(study), total=sweep.n_trials,
-                           direction=sweep.direction, enabled=progress and remaining > 0):
+                           direction=sweep.direction, enabled=progress and remaining > 0), \
+                sigterm_as_interrupt():
             if remaining > 0 and n_jobs == 1:
                 study.optimize(make_objective(sweep, autolr_pruner), n_trials=remaining,
                                timeout=sweep.timeout, catch=(Exception,))
@@ -175,14 +155,16 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
 
 
 def records_from_study(study: optuna.Study) -> list[TrialRecord]:
-    """Every finished trial of a study as a TrialRecord (running ones are left out)."""
-    return [_record(t) for t in study.get_trials(deepcopy=False, states=_FINISHED)]
+    """Every finished trial of a study as a TrialRecord. Running trials, and attempts
+    interrupted by Ctrl-C or a dead worker (re-run by `recover`), are left out."""
+    return [_record(t) for t in study.get_trials(deepcopy=False, states=_FINISHED)
+            if _counts(t)]
 
 
 def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
     attrs = trial.user_attrs
     if trial.state == TrialState.FAIL:
-        state, reason = "failed", attrs.get("error", "interrupted before it finished")
+        state, reason = "failed", attrs["error"]
     else:
         state = attrs.get("state", "complete" if trial.state == TrialState.COMPLETE else "pruned")
         reason = attrs.get("reason")
@@ -192,7 +174,7 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         values=tuple(attrs.get("values", ())), train_losses=tuple(attrs.get("train_losses", ())),
         val_losses=tuple(attrs.get("val_losses", ())), epochs_run=run.get("epochs", 0.0),
         steps_run=run.get("steps", 0), seconds=run.get("seconds", 0.0),
-        is_baseline=bool(attrs.get("baseline")), node=attrs.get("node"))
+        is_baseline=bool(attrs.get("baseline")), node=attrs.get("owner", {}).get("host"))
 
 
 def _sampler(seed: int, n_jobs: int, worker: int = 0) -> optuna.samplers.BaseSampler:
@@ -206,20 +188,38 @@ def _sampler(seed: int, n_jobs: int, worker: int = 0) -> optuna.samplers.BaseSam
 
 def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
     """Keep what a report needs to read this study back without the Python session."""
-    attrs = study.user_attrs
-    if "metric" not in attrs:
-        study.set_user_attr("metric", sweep.metric)
-        study.set_user_attr("epochs", sweep.epochs)
-    elif attrs["metric"] != sweep.metric:
-        raise AutoLRError(f"study {study.study_name!r} was run with metric={attrs['metric']!r},"
-                          f" but this call uses {sweep.metric!r}; use another study_name.")
+    settings = {"metric": sweep.metric, "epochs": sweep.epochs,
+                "space": json.loads(json.dumps(sweep.space.to_dict()))}
+    stored = {key: study.user_attrs[key] for key in settings if key in study.user_attrs}
+    if not stored:
+        for key, value in settings.items():
+            study.set_user_attr(key, value)
+        return
+    differ = [f"{key}: stored {stored[key]!r}, now {settings[key]!r}"
+              for key in ("metric", "epochs") if key in stored and stored[key] != settings[key]]
+    differ += _space_differences(stored.get("space"), settings["space"])
+    if differ:
+        raise AutoLRError(f"study {study.study_name!r} exists with other settings, so its "
+                          f"trials cannot be resumed with this call ({'; '.join(differ)}); "
+                          "run with the stored settings, or choose another study_name.")
+
+
+def _space_differences(stored: dict | None, now: dict) -> list[str]:
+    if stored is None:
+        return []
+    return [f"space.{key}: stored {stored.get(key)!r}, now {now.get(key)!r}"
+            for key in sorted(set(stored) | set(now))
+            if key != "description" and stored.get(key) != now.get(key)]
+
+
+def _counts(trial: optuna.trial.FrozenTrial) -> bool:
+    """Does this trial count towards n_trials? An interrupted one (Ctrl-C, SIGTERM, a
+    killed worker) does not: a resumed sweep re-runs it instead."""
+    return trial.state != TrialState.FAIL or "error" in trial.user_attrs
 
 
 def _count_finished(study: optuna.Study) -> int:
-    """Trials that count towards n_trials: an interrupted trial (Ctrl-C, a killed
-    worker) is not one of them, so a resumed sweep runs a new trial in its place."""
-    return sum(t.state != TrialState.FAIL or "error" in t.user_attrs
-               for t in study.get_trials(deepcopy=False, states=_FINISHED))
+    return sum(map(_counts, study.get_trials(deepcopy=False, states=_FINISHED)))
 
 
 def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str,
@@ -255,8 +255,11 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
 
 def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, index: int,
             n_jobs: int, n_trials: int, threads: int) -> None:
+    import signal
+
     import torch
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # closes its trial, then exits
     torch.set_num_threads(threads)
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage),

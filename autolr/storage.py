@@ -1,0 +1,176 @@
+"""Where sweeps live, and how they survive dead workers.
+
+- `open_storage`: an Optuna storage from a URL, a journal file path, or a storage object.
+- `PidJournalLock`: the journal file's lock, recording its holder; a lock left by a
+  process that died on this host is taken over at once, not after a 30 s grace.
+- `claim` / `recover`: every trial records the process running it; on (re)start, trials
+  left RUNNING by a dead process of this host, or closed by Ctrl-C / SIGTERM, are marked
+  failed and re-run exactly once, so a resumed sweep loses nothing and repeats nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket
+import time
+import uuid
+import warnings
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from autolr.errors import AutoLRError
+
+logger = logging.getLogger("autolr")
+JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
+_HOST = socket.gethostname()
+_OWNERLESS_GRACE = 30.0  # seconds a RUNNING trial may go without naming its process
+_FOREIGN_LOCK_GRACE = 30.0  # a lock from another host (or unreadable) is broken after this
+
+
+def open_storage(storage: Any) -> Any:
+    """None (in memory), an Optuna storage URL, a journal file path (*.log), or a storage."""
+    if storage is None or isinstance(storage, optuna.storages.BaseStorage):
+        return storage
+    if not isinstance(storage, (str, Path)):
+        raise AutoLRError(f"storage must be an Optuna storage URL such as 'sqlite:///autolr.db',"
+                          f" a journal file path ending in .log, or None, but got {storage!r}.")
+    text = str(storage)
+    if "://" not in text:
+        if not text.endswith(JOURNAL_SUFFIXES):
+            raise AutoLRError(f"storage {text!r} is neither a database URL such as "
+                              "'sqlite:///autolr.db' nor a journal file path ending in .log.")
+        if not Path(text).parent.is_dir():
+            raise AutoLRError(f"the folder of the journal file {text!r} does not exist; "
+                              "create it or choose another path.")
+        return optuna.storages.JournalStorage(JournalFileBackend(text, PidJournalLock(text)))
+    try:
+        with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(text, heartbeat_interval=30, grace_period=90)
+    except Exception as error:
+        raise AutoLRError(f"cannot open storage {text!r}: {error}. Use a URL such as "
+                          "'sqlite:///autolr.db' or 'postgresql://user@host/db'.") from None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class PidJournalLock:
+    """An O_EXCL lock file holding 'host pid'. A lock whose holder died on this host is
+    broken at once; one from another host, or unreadable, after a grace period.
+    (Optuna's journal backend needs only acquire/release: its lock base class is private.)"""
+
+    def __init__(self, journal_path: str) -> None:
+        self._lock_file = journal_path + ".lock"
+
+    def acquire(self) -> bool:
+        sleep, waited_since = 0.001, time.monotonic()
+        while True:
+            try:
+                fd = os.open(self._lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                if self._holder_is_gone(time.monotonic() - waited_since):
+                    self._break()
+                    continue
+                time.sleep(sleep)
+                sleep = min(sleep * 2, 0.05)
+                continue
+            with os.fdopen(fd, "w") as handle:
+                handle.write(f"{_HOST} {os.getpid()}")
+            return True
+
+    def release(self) -> None:
+        self._break()
+
+    def _holder_is_gone(self, waited: float) -> bool:
+        try:
+            host, pid = Path(self._lock_file).read_text().split()
+            return (host == _HOST and not _alive(int(pid))) or waited > _FOREIGN_LOCK_GRACE
+        except FileNotFoundError:
+            return False  # released meanwhile: just retry
+        except ValueError:  # being written right now, or its writer died mid-write
+            return waited > _FOREIGN_LOCK_GRACE
+
+    def _break(self) -> None:
+        # rename first: of two processes breaking the same lock, only one succeeds
+        doomed = f"{self._lock_file}.{uuid.uuid4().hex}.stale"
+        with contextlib.suppress(FileNotFoundError):
+            os.rename(self._lock_file, doomed)
+            os.unlink(doomed)
+
+
+def claim(trial: optuna.Trial) -> None:
+    """Record which process runs this trial, so a resume can tell if it died."""
+    trial.set_user_attr("owner", {"host": _HOST, "pid": os.getpid()})
+
+
+def recover(study: optuna.Study) -> int:
+    """Close trials of dead processes as failed and enqueue each interrupted trial's
+    params exactly once. Returns how many were re-queued."""
+    storage = study._storage  # Optuna offers no public way to close another's trial
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    requeued = 0
+    for trial in trials:
+        if trial.state == TrialState.RUNNING and _is_orphan(trial):
+            with contextlib.suppress(Exception):  # another process may close it first
+                storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        elif not (trial.state == TrialState.FAIL and "error" not in trial.user_attrs):
+            continue
+        if trial.number in retried or "config" not in trial.user_attrs:
+            continue
+        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number},
+                            skip_if_exists=False)
+        retried.add(trial.number)
+        requeued += 1
+    if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        with contextlib.suppress(Exception):  # heartbeat storages: others' dead workers
+            optuna.storages.fail_stale_trials(study)
+    if requeued:
+        logger.info("re-running %d trial(s) interrupted before they finished", requeued)
+    return requeued
+
+
+def _is_orphan(trial: optuna.trial.FrozenTrial) -> bool:
+    owner = trial.user_attrs.get("owner")
+    if owner is None:  # killed between Optuna creating it and autolr claiming it
+        started = trial.datetime_start or datetime.now()
+        return (datetime.now() - started).total_seconds() > _OWNERLESS_GRACE
+    return owner.get("host") == _HOST and not _alive(int(owner.get("pid", 0)))
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a scheduler or `kill`) stops a sweep like Ctrl-C: the running trial is
+    closed as interrupted and the process exits cleanly. Only the main thread can."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def describe_errno(error: OSError) -> str:
+    return errno.errorcode.get(error.errno, str(error.errno))

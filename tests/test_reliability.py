@@ -1,0 +1,236 @@
+"""Sweeps that lose nothing: dead workers, kills, stale locks, parallel workers, bad input."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+from sklearn.datasets import load_digits
+
+import autolr
+from autolr import AutoLRError
+from autolr.storage import PidJournalLock, open_storage
+
+torch.set_num_threads(1)
+X, Y = load_digits(return_X_y=True)
+DIGITS = (X / 16.0, Y)
+
+
+def mlp() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def storage_url(tmp_path: Path, kind: str) -> str:
+    return f"sqlite:///{tmp_path / 'sweep.db'}" if kind == "sqlite" else str(tmp_path / "s.log")
+
+
+# -- trials of dead processes -----------------------------------------------------------
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_trial_left_running_by_a_dead_process_is_failed_and_rerun_once(tmp_path, kind):
+    url = storage_url(tmp_path, kind)
+    autolr.tune(mlp(), DIGITS, n_trials=2, epochs=1, progress=False, storage=url,
+                study_name="s")
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    study.enqueue_trial({"lr": 0.01, "schedule": "constant", "warmup_fraction": 0.0,
+                         "batch_size": 64})
+    orphan = study.ask()  # as a worker would, then it dies mid-trial
+    config = autolr.SearchSpace.preset("default").sample(orphan, 1437)
+    orphan.set_user_attr("config", config.to_dict())
+    orphan.set_user_attr("owner", {"host": os.uname().nodename, "pid": dead_pid()})
+
+    result = autolr.tune(mlp(), DIGITS, n_trials=4, epochs=1, progress=False, storage=url,
+                         study_name="s")
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    retries = [t for t in study.trials if t.user_attrs.get("retry_of") == orphan.number]
+    assert len(retries) == 1 and retries[0].params["lr"] == 0.01
+    assert len(result.records) == 4  # the orphan does not count; its retry does
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    # resuming again neither re-runs the orphan twice nor adds trials
+    again = autolr.tune(mlp(), DIGITS, n_trials=4, epochs=1, progress=False, storage=url,
+                        study_name="s")
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert len([t for t in study.trials if t.user_attrs.get("retry_of") == orphan.number]) == 1
+    assert len(again.records) == 4
+
+
+def test_a_stale_journal_lock_of_a_dead_process_is_cleared_at_once(tmp_path):
+    journal = tmp_path / "s.log"
+    Path(f"{journal}.lock").write_text(f"{os.uname().nodename} {dead_pid()}")
+    started = time.monotonic()
+    result = autolr.tune(mlp(), DIGITS, n_trials=2, epochs=1, progress=False,
+                         storage=str(journal))
+    assert len(result.records) == 2
+    assert time.monotonic() - started < 20  # Optuna's own lock waits 30 s, then some
+
+
+def test_a_live_holders_journal_lock_is_respected(tmp_path):
+    lock = PidJournalLock(str(tmp_path / "s.log"))
+    Path(lock._lock_file).write_text(f"{os.uname().nodename} {os.getpid()}")
+    assert not lock._holder_is_gone(waited=1.0)
+    os.unlink(lock._lock_file)
+    assert lock.acquire() and Path(lock._lock_file).exists()
+    lock.release()
+    assert not Path(lock._lock_file).exists()
+
+
+# -- kill -9 and SIGTERM at random points -----------------------------------------------
+SWEEP = textwrap.dedent("""
+    import sys, torch
+    from sklearn.datasets import load_digits
+    import autolr
+    X, y = load_digits(return_X_y=True)
+    model = lambda: torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(),
+                                        torch.nn.Linear(16, 10))
+    autolr.tune(model, (X / 16, y), n_trials=int(sys.argv[2]), epochs=4, progress=False,
+                storage=sys.argv[1], study_name="s", pruner="none")
+""")
+
+
+def finished(url: str) -> dict[int, tuple]:
+    try:
+        return {r.number: (r.state, r.values) for r in autolr.load(url, "s").records}
+    except AutoLRError:  # not created yet
+        return {}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_kills_at_random_points_lose_no_finished_trial(tmp_path, kind):
+    url, n_trials = storage_url(tmp_path, kind), 24
+    script = tmp_path / "sweep.py"
+    script.write_text(SWEEP)
+    rng = random.Random(7)
+    kept: dict[int, tuple] = {}
+    for kill in [signal.SIGKILL] * 5 + [signal.SIGTERM]:
+        process = subprocess.Popen([sys.executable, str(script), url, str(n_trials)])
+        time.sleep(rng.uniform(3.0, 7.0))  # start-up is ~2-3 s: kills land mid-sweep
+        process.send_signal(kill)
+        process.wait(timeout=60)
+        now = finished(url)
+        assert all(now[n] == values for n, values in kept.items()), "a finished trial changed"
+        kept = now
+    subprocess.run([sys.executable, str(script), url, str(n_trials)], check=True, timeout=600)
+    final = finished(url)
+    assert len(final) == n_trials
+    assert all(final[n] == values for n, values in kept.items())
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    interrupted = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(kept) < n_trials and interrupted, "the kills must have interrupted something"
+    retried = [t.user_attrs["retry_of"] for t in study.trials if "retry_of" in t.user_attrs]
+    assert sorted(retried) == sorted(set(retried))  # each interrupted trial re-run once
+
+
+# -- parallel workers on one storage ----------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_four_workers_fifty_trials_each_lose_and_repeat_nothing(tmp_path, kind):
+    url = storage_url(tmp_path, kind)
+    tiny = (X[:300] / 16.0, Y[:300])
+    result = autolr.tune(mlp(), tiny, n_jobs=4, n_trials=200, epochs=1, progress=False,
+                         storage=url, study_name="s", pruner="none")
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert len(study.trials) == 200
+    assert sorted(t.number for t in study.trials) == list(range(200))
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert len(result.records) == 200 and result.counts()["failed"] == 0
+
+
+# -- divergence, whatever the pruner ----------------------------------------------------
+class Blows(torch.nn.Module):
+    def __init__(self, value: float):
+        super().__init__()
+        self.net, self.value, self.steps = mlp(), value, 0
+
+    def forward(self, x):
+        out = self.net(x)
+        if self.training:
+            self.steps += 1
+            if self.steps > 3:
+                return out * 0 + self.value
+        return out
+
+
+@pytest.mark.parametrize("pruner", ["auto", "median", "successive_halving", "hyperband", "none"])
+@pytest.mark.parametrize("value", [math.nan, math.inf])
+def test_non_finite_outputs_diverge_with_every_pruner(pruner, value):
+    result = autolr.tune(lambda: Blows(value), DIGITS, n_trials=2, epochs=2, progress=False,
+                         pruner=pruner)
+    assert [r.state for r in result.records] == ["diverged", "diverged"]
+    assert all(r.steps_run == 4 for r in result.records)
+    assert result.best_record is None
+
+
+@pytest.mark.parametrize("pruner", ["auto", "hyperband", "none"])
+def test_a_minus_infinite_metric_is_divergence_not_the_best_trial(pruner):
+    def metric(outputs, targets):
+        return torch.tensor(-math.inf if metric.calls >= 1 else 1.0)
+    metric.calls = 0
+
+    def counting(outputs, targets):
+        value = metric(outputs, targets)
+        metric.calls += 1
+        return value
+
+    result = autolr.tune(mlp(), DIGITS, n_trials=2, epochs=2, progress=False, pruner=pruner,
+                         metric=counting, direction="minimize")
+    states = [r.state for r in result.records]
+    assert "diverged" in states
+    assert result.best_record is None or math.isfinite(result.best_value)
+
+
+# -- bad input, the rest of the list ----------------------------------------------------
+@pytest.mark.parametrize("space, message", [
+    ({"lr": (float("nan"), 1.0)}, "finite"),
+    ({"lr": (1e-5, float("inf"))}, "finite"),
+    ({"schedules": []}, "at least one"),
+    ({"batch_sizes": []}, "batch_sizes"),
+    ({"batch_sizes": [0, 32]}, "integers >= 1"),
+    ({"optimizers": []}, "at least one"),
+    ({"warmup": (0.0, 1.0)}, "high < 1"),
+    ({"learning_rate": (1e-4, 1e-1)}, "unknown key.*learning_rate.*valid keys"),
+])
+def test_bad_spaces_fail_before_training(space, message):
+    with pytest.raises(AutoLRError, match=message):
+        autolr.tune(mlp(), DIGITS, space=space, n_trials=1, progress=False)
+
+
+@pytest.mark.parametrize("storage, message", [
+    ("sqlite:////no/such/folder/x.db", "cannot open storage"),
+    ("mysql+nodriver://x", "cannot open storage"),
+    ("no/such/folder/sweep.log", "does not exist"),
+    (42, "storage must be"),
+])
+def test_malformed_storages_fail_before_training(storage, message):
+    with pytest.raises(AutoLRError, match=message):
+        autolr.tune(mlp(), DIGITS, storage=storage, n_trials=1, progress=False)
+
+
+def test_resuming_a_study_with_another_space_says_what_differs(tmp_path):
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    autolr.tune(mlp(), DIGITS, n_trials=1, epochs=1, progress=False, storage=url,
+                study_name="s")
+    with pytest.raises(AutoLRError, match=r"space\.lr: stored \[1e-05, 1\.0\], now \[0\.001"):
+        autolr.tune(mlp(), DIGITS, n_trials=2, epochs=1, progress=False, storage=url,
+                    study_name="s", space={"lr": (1e-3, 1.0)})
+    with pytest.raises(AutoLRError, match="epochs: stored 1, now 3"):
+        autolr.tune(mlp(), DIGITS, n_trials=2, epochs=3, progress=False, storage=url,
+                    study_name="s")
