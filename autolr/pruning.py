@@ -30,9 +30,9 @@ class DivergenceMonitor:
     Diverged: the loss is NaN or +/-inf, or its smoothed value (a bias-corrected EMA, as
     fastai's finder) exceeds `factor` times its best. beta is 0.9, not the finders' 0.98:
     over a whole run the loss falls far, and a 50-step average lags so much behind it that
-    a jump to 10x the current loss went unflagged; 10 steps still smooth batch noise. The best is floored
-    at `floor` times the first smoothed loss, so a loss already near zero that wobbles
-    (0.001 -> 0.005) is not mistaken for an explosion.
+    a jump to 10x the current loss went unflagged; 10 steps still smooth batch noise.
+    The best is floored at `floor` times the first smoothed loss, so a loss already near
+    zero that wobbles (0.001 -> 0.005) is not mistaken for an explosion.
     """
 
     factor: float = DIVERGENCE_FACTOR

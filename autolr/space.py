@@ -111,6 +111,9 @@ class SearchSpace:
     (low, high) as fractions of training (0 allowed).  batch_sizes: candidates, those
     larger than the train set are dropped.  optimizers: names from adamw, adam, sgd,
     rmsprop, adagrad.  weight_decay: a fixed value, or (low, high) searched on a log scale.
+    lr_scaling: "none", or "linear" / "sqrt" to search the learning rate relative to the
+    batch size: `lr` is then the range at `lr_reference_batch`, and a trial at batch b
+    trains at lr * (b / lr_reference_batch) (linear rule) or its square root (sqrt rule).
     """
 
     lr: tuple[float, float] = (1e-5, 1.0)
@@ -119,6 +122,8 @@ class SearchSpace:
     batch_sizes: tuple[int, ...] = (16, 32, 64, 128, 256)
     optimizers: tuple[str, ...] = ("adamw",)
     weight_decay: float | tuple[float, float] = 0.0
+    lr_scaling: str = "none"
+    lr_reference_batch: int = 256
     description: str = ""
 
     def __post_init__(self) -> None:
@@ -166,6 +171,22 @@ class SearchSpace:
                 f"but got weight_decay={self.weight_decay!r}."
             )
 
+        if self.lr_scaling not in _LR_SCALING_EXPONENTS:
+            raise InvalidSpaceError(
+                f"lr_scaling must be one of {', '.join(_LR_SCALING_EXPONENTS)}, "
+                f"but got lr_scaling={self.lr_scaling!r}."
+            )
+        if not (_is_int(self.lr_reference_batch) and self.lr_reference_batch >= 1):
+            raise InvalidSpaceError(
+                "lr_reference_batch must be an integer >= 1, such as 256, "
+                f"but got lr_reference_batch={self.lr_reference_batch!r}."
+            )
+
+    def lr_factor(self, batch_size: int) -> float:
+        """What the searched learning rate is multiplied by at this batch size."""
+        exponent = _LR_SCALING_EXPONENTS[self.lr_scaling]
+        return (batch_size / self.lr_reference_batch) ** exponent
+
     def usable_batch_sizes(self, n_train: int) -> tuple[int, ...]:
         """The batch sizes that fit in a train set of `n_train` rows."""
         usable = tuple(b for b in self.batch_sizes if b <= n_train)
@@ -183,13 +204,14 @@ class SearchSpace:
             name: dim.suggest(trial, f"{schedule}.{name}")
             for name, dim in schedules.get(schedule).params.items()
         }
+        batch_size = Choice(self.usable_batch_sizes(n_train)).suggest(trial, "batch_size")
         return TrialConfig(
-            lr=Float(*self.lr, log=True).suggest(trial, "lr"),
+            lr=Float(*self.lr, log=True).suggest(trial, "lr") * self.lr_factor(batch_size),
             schedule=schedule,
             schedule_params=params,
             # rounded: Optuna's step grid gives 0.15000000000000002 for 0.15
             warmup_fraction=round(self._warmup_dim().suggest(trial, "warmup_fraction"), 9),
-            batch_size=Choice(self.usable_batch_sizes(n_train)).suggest(trial, "batch_size"),
+            batch_size=batch_size,
             optimizer=Choice(self.optimizers).suggest(trial, "optimizer"),
             weight_decay=(
                 Float(*self.weight_decay, log=True).suggest(trial, "weight_decay")
@@ -211,8 +233,9 @@ class SearchSpace:
 
     def params_for(self, config: TrialConfig, n_train: int) -> dict[str, Any] | None:
         """The Optuna params that reproduce `config`, or None when it lies outside."""
+        searched_lr = config.lr / self.lr_factor(config.batch_size)
         inside = (
-            self.lr[0] <= config.lr <= self.lr[1]
+            self.lr[0] <= searched_lr <= self.lr[1]
             and config.schedule in self.schedules
             and self.warmup[0] <= config.warmup_fraction <= self.warmup[1]
             and config.batch_size in self.usable_batch_sizes(n_train)
@@ -224,7 +247,7 @@ class SearchSpace:
         if not inside:
             return None
         params = {
-            "lr": config.lr, "schedule": config.schedule,
+            "lr": searched_lr, "schedule": config.schedule,
             "warmup_fraction": config.warmup_fraction, "batch_size": config.batch_size,
             "optimizer": config.optimizer, "weight_decay": config.weight_decay,
         }
@@ -290,6 +313,9 @@ def load_space(space: str | Mapping[str, Any] | SearchSpace) -> SearchSpace:
 def _preset_files() -> dict[str, Any]:
     folder = resources.files("autolr.search_spaces")
     return {item.name[:-5]: item for item in folder.iterdir() if item.name.endswith(".toml")}
+
+
+_LR_SCALING_EXPONENTS = {"none": 0.0, "linear": 1.0, "sqrt": 0.5}
 
 
 def _is_sequence(value: Any) -> bool:

@@ -97,10 +97,11 @@ SWEEP = textwrap.dedent("""
     from sklearn.datasets import load_digits
     import autolr
     X, y = load_digits(return_X_y=True)
-    model = lambda: torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(),
-                                        torch.nn.Linear(16, 10))
-    autolr.tune(model, (X / 16, y), n_trials=int(sys.argv[2]), epochs=4, progress=False,
-                storage=sys.argv[1], study_name="s", pruner="none")
+    model = lambda: torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(),
+                                        torch.nn.Linear(64, 10))
+    autolr.tune(model, (X / 16, y), n_trials=int(sys.argv[2]), epochs=6, progress=False,
+                storage=sys.argv[1], study_name="s", pruner="none",
+                space={"batch_sizes": [16, 32]})  # ~0.5 s a trial: kills land mid-trial
 """)
 
 
@@ -114,16 +115,22 @@ def finished(url: str) -> dict[int, tuple]:
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_kills_at_random_points_lose_no_finished_trial(tmp_path, kind):
-    url, n_trials = storage_url(tmp_path, kind), 24
+    url, n_trials = storage_url(tmp_path, kind), 30
     script = tmp_path / "sweep.py"
     script.write_text(SWEEP)
     rng = random.Random(7)
     kept: dict[int, tuple] = {}
     for kill in [signal.SIGKILL] * 5 + [signal.SIGTERM]:
         process = subprocess.Popen([sys.executable, str(script), url, str(n_trials)])
-        time.sleep(rng.uniform(3.0, 7.0))  # start-up is ~2-3 s: kills land mid-sweep
+        deadline = time.monotonic() + 60
+        while len(finished(url)) <= len(kept) and time.monotonic() < deadline:
+            time.sleep(0.1)  # until this run has finished a trial of its own...
+        time.sleep(rng.uniform(0.0, 0.6))  # ...then at a random point of the next ones
         process.send_signal(kill)
-        process.wait(timeout=60)
+        code = process.wait(timeout=60)
+        # SIGTERM is handled like Ctrl-C: the trial is closed, KeyboardInterrupt ends the
+        # script (exit by SIGINT), rather than the process dying of SIGTERM mid-write.
+        assert code == (-signal.SIGKILL if kill == signal.SIGKILL else -signal.SIGINT)
         now = finished(url)
         assert all(now[n] == values for n, values in kept.items()), "a finished trial changed"
         kept = now
@@ -150,7 +157,7 @@ def test_four_workers_fifty_trials_each_lose_and_repeat_nothing(tmp_path, kind):
     study = optuna.load_study(study_name="s", storage=open_storage(url))
     assert len(study.trials) == 200
     assert sorted(t.number for t in study.trials) == list(range(200))
-    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
     assert len(result.records) == 200 and result.counts()["failed"] == 0
 
 

@@ -155,8 +155,9 @@ def test_a_typo_in_a_toml_names_the_key_and_the_valid_keys(tmp_path):
     path.write_text('learning_rate = [1e-4, 1e-1]\nschedules = ["cosine"]\n')
     with pytest.raises(InvalidSpaceError,
                        match=r"unknown key\(s\) \['learning_rate'\] in .*mine.toml; valid keys "
-                             r"are \['batch_sizes', 'description', 'lr', 'optimizers', "
-                             r"'schedules', 'warmup', 'weight_decay'\]"):
+                             r"are \['batch_sizes', 'description', 'lr', 'lr_reference_batch', "
+                             r"'lr_scaling', 'optimizers', 'schedules', 'warmup', "
+                             r"'weight_decay'\]"):
         load_space(path)
 
 
@@ -380,3 +381,25 @@ def test_config_from_params_replays_sample():
     trial = study().ask()
     sampled = space.sample(trial, 1000)
     assert space.config_from_params(trial.params, 1000) == sampled
+
+
+@pytest.mark.parametrize("scaling, exponent", [("linear", 1.0), ("sqrt", 0.5), ("none", 0.0)])
+def test_lr_relative_to_batch_size(scaling, exponent):
+    space = SearchSpace(lr=(1e-3, 1e-3 * 1.0000001), batch_sizes=(64, 1024),
+                        lr_scaling=scaling, lr_reference_batch=256)
+    trial_study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    seen = {}
+    for _ in range(20):
+        config = space.sample(trial_study.ask(), n_train=5000)
+        seen[config.batch_size] = config.lr
+    for batch, lr in seen.items():
+        assert lr == pytest.approx(1e-3 * (batch / 256) ** exponent, rel=1e-6)
+    baseline = TrialConfig(lr=seen[1024], batch_size=1024)
+    params = space.params_for(baseline, 5000)
+    assert params["lr"] == pytest.approx(1e-3, rel=1e-6)
+    assert space.config_from_params(params, 5000).lr == pytest.approx(seen[1024])
+
+
+def test_unknown_lr_scaling_names_the_valid_ones():
+    with pytest.raises(InvalidSpaceError, match="none, linear, sqrt"):
+        SearchSpace(lr_scaling="quadratic")

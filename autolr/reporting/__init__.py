@@ -1,4 +1,8 @@
-"""The HTML report: data.py extracts plain data, figures.py draws it, html.py writes it."""
+"""The HTML report: data.py extracts plain data, figures*.py draw it, html.py writes it.
+
+>>> import autolr  # doctest: +SKIP
+>>> autolr.TuneResult.load("sweep.json").report("report.html")  # doctest: +SKIP
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,12 @@ if TYPE_CHECKING:
     from autolr.result import TuneResult
 
 
-def write_report(result: TuneResult, path: str | Path) -> Path:
-    """Placeholder until the report lands: a minimal page with the summary."""
-    import html
+def write_report(result: TuneResult, path: str | Path, *, tolerance: float = 0.10) -> Path:
+    """Write the one-file offline report of `result` to `path`; returns the path.
 
-    path = Path(path)
-    path.write_text(f"<!doctype html><meta charset='utf-8'><title>autolr report</title>"
-                    f"<pre>{html.escape(result.summary())}</pre>", encoding="utf-8")
-    return path
+    `tolerance`: the safe LR band holds learning rates whose final metric is within this
+    fraction of the best.
+    """
+    from autolr.reporting import data, html
+
+    return html.write(data.extract(result, tolerance=tolerance), path)

@@ -1,0 +1,250 @@
+"""The text of each report section: numbers, tables and the notes for empty sections.
+
+Each writer takes the report data and the section's rendered figures (name -> HTML; a
+missing name means that figure had no data) and returns HTML. Every value is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+from autolr.reporting.data import ReportData
+
+Blocks = dict[str, str]
+
+
+def esc(value: object) -> str:
+    return html.escape(str(value))
+
+
+def g(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}g}"
+
+
+def note(message: str, kind: str = "note") -> str:
+    """An already-escaped message in a highlighted box."""
+    return f'<p class="{kind}">{message}</p>'
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Cells are escaped; numbers right-aligned."""
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="num">{esc(c)}</td>' if isinstance(c, (int, float))
+                         else f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def card(label: str, value: str, sub: str = "") -> str:
+    return (f'<div class="card"><div class="label">{esc(label)}</div>'
+            f'<div class="value">{esc(value)}</div><div class="sub">{esc(sub)}</div></div>')
+
+
+def _describe_schedule(params: dict) -> str:
+    extra = ", ".join(f"{k}={g(v)}" if isinstance(v, float) else f"{k}={v}"
+                      for k, v in (params.get("schedule_params") or {}).items())
+    return f"{params.get('schedule')}" + (f" ({extra})" if extra else "")
+
+
+def summary(data: ReportData, blocks: Blocks) -> str:
+    s, metric = data.summary, data.metric
+    parts = []
+    if s.best is None:
+        parts.append(note(esc(s.no_best or "No trial completed."), "warn"))
+    counts = s.counts
+    cards = []
+    if s.best is not None:
+        cards.append(card(f"best {metric}", g(s.best.value, 4), f"trial {s.best.number}"))
+    if s.baseline is not None:
+        sub = f"trial {s.baseline.number}, {s.baseline.state}"
+        if s.improvement is not None:
+            sub += f"; the best is {abs(s.improvement):.0%} " + (
+                "better" if s.improvement >= 0 else "worse")
+        cards.append(card(f"default (AdamW 1e-3, constant, batch 32): {metric}",
+                          g(s.baseline.value, 4), sub))
+    cards.append(card("trials", str(s.n_trials),
+                      ", ".join(f"{counts[k]} {k}" for k in counts)))
+    share = f" ({s.epochs_spent / s.epochs_budget:.0%} of running all to the end)" \
+        if s.epochs_budget else ""
+    cards.append(card("compute spent", f"{s.epochs_spent:.4g} epochs",
+                      f"{s.seconds_spent:.3g} s of training{share}"))
+    cards.append(card("compute saved", f"{s.epochs_saved_pruning + s.epochs_saved_divergence:.4g}"
+                      " epochs", f"{s.epochs_saved_pruning:.4g} by pruning, "
+                      f"{s.epochs_saved_divergence:.4g} by stopping diverged trials"))
+    parts.append(f'<div class="cards">{"".join(cards)}</div>')
+    if s.best_params is not None:
+        columns = [("best", s.best_params, s.best.value)]
+        if s.baseline is not None and s.baseline_params is not None:
+            columns.append(("default", s.baseline_params, s.baseline.value))
+        rows = [["learning rate", *(g(p["lr"]) for _, p, _ in columns)],
+                ["schedule", *(_describe_schedule(p) for _, p, _ in columns)],
+                ["warmup", *(f"{p['warmup_fraction']:.0%} of training" for _, p, _ in columns)],
+                ["batch size", *(str(p["batch_size"]) for _, p, _ in columns)],
+                ["optimizer", *(str(p["optimizer"]) for _, p, _ in columns)],
+                ["weight decay", *(g(p.get("weight_decay", 0.0)) for _, p, _ in columns)],
+                [f"final {metric}", *(g(v, 4) for _, _, v in columns)]]
+        parts.append(table(["", *(name for name, _, _ in columns)], rows))
+    if data.failures:
+        parts.append(f"<h3>Failed trials ({len(data.failures)})</h3>")
+        parts.append(table(["trial", "error"], [[n, reason] for n, reason in data.failures]))
+    return "".join(parts)
+
+
+def sensitivity(data: ReportData, blocks: Blocks) -> str:
+    parts, band, b = [], data.band, data.boundary
+    if band is None:
+        parts.append(note("No trial completed, so there is no safe learning-rate band."))
+    else:
+        word = "≤" if data.direction == "minimize" else "≥"
+        parts.append(
+            f"<p><b>Safe LR band</b> (complete trials whose final {esc(data.metric)} is within "
+            f"{band.tolerance:.0%} of the best, i.e. {word} {g(band.threshold, 4)}): "
+            f"<b>{g(band.low)} – {g(band.high)}</b>, {band.decades:.2f} decades, "
+            f"{len(band.numbers)} trial(s).")
+        if len(band.numbers) == 1:
+            parts.append(" Only the best trial itself is that close: the band is a single "
+                         "point here; the wider tolerances below show how fast it falls off.")
+        if band.misses_inside:
+            parts.append(f" {band.misses_inside} other complete trial(s) inside that range "
+                         "missed the tolerance: other settings (schedule, warmup, batch size) "
+                         "matter there too.")
+        parts.append("</p>")
+        parts.append(table(["tolerance", f"{data.metric} threshold", "lowest lr",
+                            "highest lr", "width (decades)", "trials"],
+                           [[f"{x.tolerance:.0%}", g(x.threshold, 4), g(x.low), g(x.high),
+                             round(x.decades, 2), len(x.numbers)] for x in data.bands]))
+    tried = [p.lr for p in data.points]
+    if b.lowest_lr is None:
+        parts.append(f"<p><b>Divergence boundary:</b> no trial diverged, so the boundary lies "
+                     f"above the highest learning rate tried ({g(max(tried, default=None))})."
+                     "</p>")
+    else:
+        first = min(b.blowups, key=lambda x: x.lr)
+        parts.append(
+            f"<p><b>Divergence boundary:</b> the lowest learning rate that diverged is "
+            f"<b>{g(b.lowest_lr)}</b> (trial {first.number}, {esc(first.schedule)}, batch "
+            f"{first.batch_size}; the scheduled lr at the blow-up, step {first.step}, was "
+            f"{g(first.lr_at_blowup)}). " + (
+                f"The highest learning rate that trained to the end is "
+                f"{g(b.highest_complete_lr)}." if b.highest_complete_lr is not None
+                else "No trial trained to the end."))
+        if len(b.blowups) == len(data.points):
+            parts.append(" Every trial diverged: search lower learning rates.")
+        elif b.n_complete_above:
+            parts.append(f" {b.n_complete_above} trial(s) at or above it still completed "
+                         "(with another schedule, warmup or batch size): the edge is not sharp.")
+        parts.append("</p>")
+    if len(b.per_batch) > 1 or b.blowups:
+        parts.append(table(["batch size", "trials", "diverged", "lowest diverged lr",
+                            "highest complete lr"],
+                           [[x.batch_size, x.n_trials, x.n_diverged, g(x.lowest_diverged_lr),
+                             g(x.highest_complete_lr)] for x in b.per_batch]))
+    parts.append(blocks.get("lr_sensitivity", note("No trial sampled a learning rate.")))
+    parts.append('<p class="caption">Filled dots: complete trials (final metric); open dots: '
+                 "pruned trials (metric when stopped); crosses in the top strip: diverged "
+                 "trials at their base lr. Lines: smoothed trend per family (Gaussian kernel "
+                 "over log lr, families with 3 or more complete trials). Green: the safe band "
+                 "and its tolerance; red dashed: the lowest lr that diverged. Click a family in "
+                 "the legend to hide it.</p>")
+    return "".join(parts)
+
+
+def schedules(data: ReportData, blocks: Blocks) -> str:
+    parts, families = [], data.families
+    if len(families) == 1:
+        parts.append(note(f"Only one schedule family ({esc(families[0].name)}) was searched: "
+                          "there is no comparison between families."))
+    if families:
+        parts.append(table(
+            ["family", "trials", "complete", "pruned", "diverged", "failed", "best",
+             "median", "25–75%", "best trial's lr"],
+            [[f.name, f.n_trials, f.n_complete, f.n_pruned, f.n_diverged, f.n_failed,
+              g(f.best_value, 4), g(f.median, 4),
+              f"{g(f.q1, 4)} – {g(f.q3, 4)}" if f.q1 is not None else "n/a", g(f.best_lr)]
+             for f in families]))
+        parts.append('<p class="caption">Best first; best, median and the 25–75% range are '
+                     f"over complete trials' final {esc(data.metric)}.</p>")
+        missing = [f.name for f in families if not f.values]
+        if missing and len(missing) < len(families):
+            parts.append(f'<p class="caption">Not in the plot (no complete trial): '
+                         f"{esc(', '.join(missing))}.</p>")
+    parts.append(blocks.get("family_spread",
+                            note("No trial completed: there is no spread to show.")))
+    if "best_schedule" in blocks:
+        parts.append(blocks["best_schedule"])
+        parts.append('<p class="caption">Drawn from the same schedule function the training '
+                     "loop applied, step by step (warmup shaded).</p>")
+    else:
+        parts.append(note(esc(data.schedule_note or "No schedule to draw.")))
+    return "".join(parts)
+
+
+def curves(data: ReportData, blocks: Blocks) -> str:
+    parts = [blocks.get("learning_curves", note("No trial reached an evaluation."))]
+    losses = data.best_losses
+    if losses is not None and losses.train and losses.val:
+        train, val = losses.train[-1], losses.val[-1]
+        ratio = g(val / train if train else None)
+        parts.append(f"<p>The best trial ends with training loss {g(train, 4)} and validation "
+                     f"loss {g(val, 4)} (validation / training = {ratio}): a ratio far above 1 "
+                     "means the gains show on training data more than on "
+                     "validation data.</p>")
+    side = [blocks[name] for name in ("best_losses", "metric_vs_compute") if name in blocks]
+    if side:
+        parts.append(f'<div class="grid2">{"".join(side)}</div>')
+    if "best_losses" not in blocks:
+        parts.append(note("There is no best trial with recorded losses."))
+    return "".join(parts)
+
+
+def batch(data: ReportData, blocks: Blocks) -> str:
+    fit, parts = data.scaling, []
+    if fit.slope is None:
+        parts.append(note(f"No scaling fit: {esc(fit.reason)}"))
+    else:
+        meaning = {"linear": "the linear rule (double the batch, double the lr)",
+                   "square-root": "the square-root rule (double the batch, lr × 1.41)",
+                   "flat": "neither rule: the best lr barely depends on the batch size"}
+        parts.append(f"<p>Fitted slope of log(best lr) vs log(batch size): <b>{fit.slope:.2f}"
+                     f"</b> over {len(fit.points)} batch sizes, closest to "
+                     f"{meaning[fit.rule]}. The linear rule has slope 1, the square-root rule "
+                     "0.5. Each best lr is one trial's, with other settings varying: with few "
+                     "complete trials per batch size, read the slope as a hint.</p>")
+    if fit.points:
+        parts.append(table(["batch size", "best lr", f"its {data.metric}", "trial",
+                            "complete trials"],
+                           [[b.batch_size, g(b.lr), g(b.value, 4), b.number, b.n_complete]
+                            for b in fit.points]))
+    if "batch_scaling" in blocks:
+        parts.append(blocks["batch_scaling"])
+    return "".join(parts)
+
+
+def importance(data: ReportData, blocks: Blocks) -> str:
+    found = data.importance
+    if not found.params:
+        return note(f"No parameter importance: {esc(found.reason)}")
+    return (f"<p>How much of the variation of the final {esc(data.metric)} over "
+            f"{found.n_trials} complete trials each parameter explains, by "
+            f"{esc(found.evaluator)}. Only parameters that varied are listed; with few trials "
+            "these shares are rough.</p>" + blocks.get("importance", ""))
+
+
+def code(data: ReportData, blocks: Blocks) -> str:
+    if data.code is None:
+        return note("There is no best trial (or its schedule is not registered in this "
+                    "session), so there is no code to show.")
+    return ("<p>Plain PyTorch that recreates the best optimizer and schedule "
+            "(<code>model</code> is your model):</p>"
+            f"<pre><code>{esc(data.code)}</code></pre>")
+
+
+def trials(data: ReportData, blocks: Blocks) -> str:
+    rows = [[p.number, p.state + (" (default)" if p.is_baseline else ""), g(p.lr),
+             p.schedule, p.batch_size, f"{p.warmup_fraction:.0%}", g(p.value, 4),
+             p.epochs_run, round(p.seconds, 2), p.reason or ""] for p in data.points]
+    return (f"<details><summary>Show the {len(rows)} trials that sampled a config</summary>"
+            + table(["trial", "state", "lr", "schedule", "batch", "warmup",
+                     f"last {data.metric}", "epochs", "seconds", "reason"], rows)
+            + "</details>")

@@ -1,0 +1,263 @@
+"""The report's extracted data, on synthetic trial tables (no training, no browser)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from autolr import schedules
+from autolr.errors import AutoLRError
+from autolr.reporting import stats
+from autolr.reporting.data import extract
+from autolr.result import TrialRecord, TuneResult
+from autolr.space import TrialConfig
+
+PER_EPOCH = 10  # optimizer steps per epoch at batch size 32 in these tables
+EPOCHS = 10
+
+
+def rec(number: int, state: str, lr: float, value: float | None = None, *,
+        schedule: str = "constant", batch: int = 32, epochs_run: float | None = None,
+        warmup: float = 0.0, baseline: bool = False, schedule_params: dict | None = None,
+        values: tuple[float, ...] | None = None, steps_run: int | None = None,
+        seconds: float = 1.0) -> TrialRecord:
+    """One trial; complete trials run all epochs, others 3 unless told."""
+    ran = epochs_run if epochs_run is not None else (EPOCHS if state == "complete" else 3.0)
+    per_epoch = PER_EPOCH * 32 // batch
+    if values is None:
+        values = () if value is None else (value * 2, value)
+    return TrialRecord(
+        number, state, {"lr": lr, "schedule": schedule, "schedule_params": schedule_params or {},
+                        "warmup_fraction": warmup, "batch_size": batch, "optimizer": "adamw",
+                        "weight_decay": 0.0},
+        reason=None if state == "complete" else f"{state} for a reason", values=values,
+        train_losses=values, val_losses=values, epochs_run=ran,
+        steps_run=steps_run if steps_run is not None else round(ran * per_epoch),
+        seconds=seconds, is_baseline=baseline)
+
+
+def result(records: list[TrialRecord], direction: str = "minimize") -> TuneResult:
+    return TuneResult(records, metric="val_loss" if direction == "minimize" else "accuracy",
+                      direction=direction, epochs=EPOCHS, study_name="t")
+
+
+def bowl() -> list[TrialRecord]:
+    """Complete trials around a best at lr 1e-2, plus a pruned one that looks better."""
+    return [rec(0, "complete", 1e-3, 0.20), rec(1, "complete", 3e-3, 0.105),
+            rec(2, "complete", 1e-2, 0.10), rec(3, "complete", 3e-2, 0.108),
+            rec(4, "complete", 1e-1, 0.30), rec(5, "pruned", 1.0, 0.09)]
+
+
+def test_safe_band_edges_and_width() -> None:
+    band = extract(result(bowl())).band
+    assert band.tolerance == 0.10
+    assert band.best_value == 0.10 and band.threshold == pytest.approx(0.11)
+    # the pruned trial at lr 1.0 looks better but is not final: it does not count
+    assert (band.low, band.high) == (3e-3, 3e-2)
+    assert band.decades == pytest.approx(1.0)
+    assert band.numbers == (1, 2, 3) and band.misses_inside == 0
+
+
+def test_safe_band_counts_misses_inside_and_other_tolerances() -> None:
+    data = extract(result([*bowl(), rec(6, "complete", 5e-3, 0.5)]), tolerance=0.05)
+    # within 5%: 0.105 at 3e-3 just makes it; trial 6 (5e-3, 0.5) lies inside and misses
+    assert data.band.tolerance == 0.05 and data.band.numbers == (1, 2)
+    assert (data.band.low, data.band.high) == (3e-3, 1e-2) and data.band.misses_inside == 1
+    wide = {b.tolerance: b for b in data.bands}
+    assert set(wide) == {0.05, 0.10, 0.25, 0.50}
+    assert wide[0.10].misses_inside == 1  # trial 6 sits at 5e-3, inside 3e-3..3e-2
+    assert wide[0.10].numbers == (1, 2, 3)
+
+
+def test_safe_band_maximize_and_zero_tolerance() -> None:
+    records = [rec(0, "complete", 1e-3, 0.82), rec(1, "complete", 1e-2, 0.90),
+               rec(2, "complete", 1e-1, 0.85)]
+    band = extract(result(records, "maximize")).band
+    assert band.threshold == pytest.approx(0.81) and (band.low, band.high) == (1e-3, 1e-1)
+    assert band.decades == pytest.approx(2.0)
+    single = stats.safe_band(extract(result(records, "maximize")).points[1:2], "maximize", 0.0)
+    assert single.decades == 0.0 and single.numbers == (1,)
+
+
+def test_tolerance_is_validated() -> None:
+    with pytest.raises(AutoLRError, match="tolerance"):
+        extract(result(bowl()), tolerance=1.5)
+
+
+def test_divergence_boundary_overall_and_per_batch() -> None:
+    records = [*bowl(), rec(10, "diverged", 0.5, epochs_run=0.5),
+               rec(11, "diverged", 0.2, batch=64, epochs_run=0.4),
+               rec(12, "diverged", 1.0, epochs_run=0.1), rec(13, "complete", 0.3, 0.5, batch=64),
+               rec(14, "complete", 1e-3, 0.3, batch=16)]
+    boundary = extract(result(records)).boundary
+    assert boundary.lowest_lr == 0.2
+    assert boundary.highest_complete_lr == 0.3
+    assert boundary.n_complete_above == 1  # trial 13, lr 0.3 at batch 64, completed
+    per_batch = {b.batch_size: b for b in boundary.per_batch}
+    assert per_batch[32].lowest_diverged_lr == 0.5 and per_batch[32].n_diverged == 2
+    assert per_batch[64].lowest_diverged_lr == 0.2 and per_batch[64].highest_complete_lr == 0.3
+    assert per_batch[16].lowest_diverged_lr is None and per_batch[16].n_diverged == 0
+    assert sorted(b.number for b in boundary.blowups) == [10, 11, 12]
+
+
+def test_blowup_lr_comes_from_the_training_schedule() -> None:
+    # 10 steps per epoch x 10 epochs; 10% warmup = 10 steps; blew up at step 5 (index 4)
+    diverged = rec(7, "diverged", 0.4, warmup=0.1, steps_run=5, epochs_run=0.5)
+    blowup = extract(result([*bowl(), diverged])).boundary.blowups[0]
+    config = TrialConfig.from_dict(diverged.params)
+    assert blowup.lr_at_blowup == pytest.approx(0.4 * config.multipliers(100)[4])
+    assert blowup.lr_at_blowup == pytest.approx(0.4 * 5 / 11)
+    assert blowup.step == 5
+
+
+def test_no_diverged_trials() -> None:
+    boundary = extract(result(bowl())).boundary
+    assert boundary.lowest_lr is None and boundary.blowups == ()
+    assert boundary.n_complete_above == 0
+
+
+def test_all_diverged_still_extracts() -> None:
+    data = extract(result([rec(i, "diverged", 0.1 * (i + 1), epochs_run=0.2)
+                           for i in range(4)]))
+    assert data.summary.best is None and "no trial completed" in data.summary.no_best
+    assert data.band is None and data.bands == ()
+    assert data.boundary.lowest_lr == 0.1
+    assert data.scaling.slope is None and "no trial completed" in data.scaling.reason
+    assert data.importance.params == () and data.importance.reason
+    assert data.code is None and data.best_schedule is None and data.schedule_note
+    assert data.summary.epochs_saved_divergence == pytest.approx(4 * 9.8)
+
+
+def test_family_bests_and_spread() -> None:
+    records = [rec(0, "complete", 1e-2, 0.30, schedule="cosine"),
+               rec(1, "complete", 2e-2, 0.10, schedule="cosine"),
+               rec(2, "complete", 3e-2, 0.20, schedule="cosine"),
+               rec(3, "pruned", 1e-1, 0.05, schedule="cosine"),
+               rec(4, "complete", 1e-2, 0.15, schedule="linear"),
+               rec(5, "diverged", 1.0, schedule="step", epochs_run=0.5)]
+    families = extract(result(records)).families
+    assert [f.name for f in families] == ["cosine", "linear", "step"]
+    cosine = families[0]
+    assert (cosine.n_trials, cosine.n_complete, cosine.n_pruned) == (4, 3, 1)
+    assert cosine.best_value == 0.10 and cosine.best_number == 1 and cosine.best_lr == 2e-2
+    assert cosine.median == pytest.approx(0.20) and cosine.worst == 0.30
+    assert cosine.values == (0.10, 0.20, 0.30)
+    assert (cosine.q1, cosine.q3) == (pytest.approx(0.15), pytest.approx(0.25))
+    assert families[2].best_value is None and families[2].n_diverged == 1
+
+
+@pytest.mark.parametrize(("exponent", "rule"), [(1.0, "linear"), (0.5, "square-root"),
+                                                 (0.0, "flat")])
+def test_scaling_fit_recovers_the_rule(exponent: float, rule: str) -> None:
+    records, number = [], 0
+    for batch in (16, 32, 64, 128, 256):
+        best = 1e-3 * (batch / 16) ** exponent
+        for lr, value in ((best, 0.1), (best * 3, 0.2), (best / 3, 0.25)):
+            records.append(rec(number, "complete", lr, value, batch=batch))
+            number += 1
+    fit = extract(result(records)).scaling
+    assert [p.batch_size for p in fit.points] == [16, 32, 64, 128, 256]
+    assert fit.points[0].lr == pytest.approx(1e-3) and fit.points[0].n_complete == 3
+    assert fit.slope == pytest.approx(exponent, abs=1e-9) and fit.rule == rule
+    assert 10 ** fit.intercept * 16**exponent == pytest.approx(1e-3)
+
+
+def test_scaling_fit_needs_two_batch_sizes() -> None:
+    fit = extract(result(bowl())).scaling
+    assert fit.slope is None and fit.rule is None
+    assert "only one batch size (32)" in fit.reason and len(fit.points) == 1
+
+
+def test_summary_counts_and_compute() -> None:
+    records = [rec(0, "complete", 1e-3, 0.2, baseline=True), rec(1, "complete", 1e-2, 0.1),
+               rec(2, "pruned", 1e-4, 0.9, epochs_run=3),
+               rec(3, "diverged", 1.0, epochs_run=0.5),
+               TrialRecord(4, "failed", {}, reason="ValueError: boom")]
+    data = extract(result(records))
+    s = data.summary
+    assert s.counts == {"complete": 2, "pruned": 1, "diverged": 1, "failed": 1}
+    assert s.n_trials == 5 and len(data.points) == 4  # the failed one sampled nothing
+    assert s.epochs_per_trial == 10 and s.epochs_budget == 40
+    assert s.epochs_spent == pytest.approx(23.5)
+    assert s.epochs_saved_pruning == 7 and s.epochs_saved_divergence == 9.5
+    assert s.best.number == 1 and s.baseline.number == 0
+    assert s.improvement == pytest.approx(0.5)  # 0.2 -> 0.1 is 50% lower
+    assert s.seconds_spent == pytest.approx(4.0)
+    assert data.failures == ((4, "ValueError: boom"),)
+
+
+def test_best_schedule_is_the_training_table() -> None:
+    best = rec(0, "complete", 0.05, 0.1, schedule="cosine", warmup=0.1)
+    curve = extract(result([best])).best_schedule
+    expected = [0.05 * m for m in TrialConfig.from_dict(best.params).multipliers(100)]
+    assert curve.total_steps == 100 and curve.steps == tuple(range(100))
+    assert curve.lrs == pytest.approx(expected)
+    assert curve.warmup_steps == 10 and curve.steps_per_epoch == 10
+
+
+def test_long_schedules_are_downsampled_keeping_the_drops() -> None:
+    best = rec(0, "complete", 0.1, 0.1, schedule="step", steps_run=30_000,
+               schedule_params={"step_fraction": 0.3, "gamma": 0.1})
+    curve = extract(result([best])).best_schedule
+    assert len(curve.steps) < 2100 and curve.steps[-1] == 29_999
+    table = [0.1 * m for m in TrialConfig.from_dict(best.params).multipliers(30_000)]
+    drops = [i for i in range(1, 30_000) if table[i] < table[i - 1]]
+    assert drops == [9000, 18000, 27000]
+    for i in drops:  # both sides of every drop are drawn, so it stays vertical
+        assert i in curve.steps and i - 1 in curve.steps
+    assert all(curve.lrs[k] == pytest.approx(table[s]) for k, s in enumerate(curve.steps))
+
+
+def test_learning_curves_and_best_losses() -> None:
+    records = [rec(0, "complete", 1e-2, values=(1.0, 0.5, 0.2, 0.1)),
+               rec(1, "pruned", 1e-3, values=(1.0, 0.9), epochs_run=1.0),
+               rec(2, "diverged", 1.0, values=(1.0, math.nan), epochs_run=1.0)]
+    records[0] = TrialRecord(**{**records[0].__dict__, "epochs_run": 2.0, "steps_run": 20})
+    data = extract(result(records))
+    curves = {c.number: c for c in data.curves}
+    # two evaluations per epoch (4 values in 2 epochs): x is in epochs
+    assert curves[0].epochs == (0.5, 1.0, 1.5, 2.0) and curves[0].is_best
+    assert curves[1].epochs == (0.5, 1.0) and not curves[1].is_best
+    assert curves[2].values == (1.0,)  # the non-finite evaluation is dropped
+    assert data.best_losses.number == 0 and data.best_losses.val == (1.0, 0.5, 0.2, 0.1)
+
+
+def test_trend_per_family_needs_three_points() -> None:
+    data = extract(result([*bowl(), rec(6, "complete", 1e-2, 0.2, schedule="linear")]))
+    assert [t.family for t in data.trends] == ["constant"]
+    lrs, values = stats.smooth([1e-3, 1e-2, 1e-1], [0.5, 0.5, 0.5])
+    assert values == pytest.approx([0.5] * len(values))
+    assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-1)
+
+
+def test_importance_ranks_searched_parameters() -> None:
+    records = [rec(i, "complete", 10 ** (-4 + i / 3), 0.1 + abs(i - 6) / 10,
+                   schedule=("cosine", "linear")[i % 2]) for i in range(12)]
+    found = extract(result(records)).importance
+    assert found.reason is None and found.n_trials == 12
+    assert {name for name, _ in found.params} == {"lr", "schedule"}
+    assert sum(v for _, v in found.params) == pytest.approx(1.0)
+    assert found.params[0][0] == "lr"  # the metric follows lr only
+
+
+def test_importance_explains_why_it_is_empty() -> None:
+    assert "needs at least" in extract(result(bowl()[:3])).importance.reason
+    same = [rec(i, "complete", 1e-2, 0.1 + i / 100) for i in range(6)]
+    assert "nothing varied" in extract(result(same)).importance.reason
+
+
+def test_user_schedule_registered_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    def halve_midway(step: int, total_steps: int) -> float:
+        return 1.0 if step < total_steps // 2 else 0.5
+
+    # register into a copy of the registry, so later tests see the built-ins only
+    monkeypatch.setattr(schedules, "_REGISTRY", dict(schedules._REGISTRY))
+    schedules.register("report_test_halve", halve_midway, overwrite=True)
+    data = extract(result([rec(0, "complete", 0.1, 0.1, schedule="report_test_halve")]))
+    assert data.best_schedule.lrs[0] == 0.1 and data.best_schedule.lrs[-1] == 0.05
+    assert "report_test_halve" in data.code
+    # a stored study read in a session where the user's schedule is not registered
+    unknown = extract(result([rec(0, "complete", 0.1, 0.1, schedule="not_registered_here")]))
+    assert unknown.best_schedule is None and "register" in unknown.schedule_note
+    assert unknown.code is None and unknown.families[0].name == "not_registered_here"

@@ -1,0 +1,117 @@
+"""The written HTML file: one offline page, every section, user strings escaped."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import plotly.offline
+import pytest
+
+import autolr
+from autolr.reporting import write_report
+from autolr.reporting.sample import synthetic_result
+from autolr.result import TrialRecord, TuneResult
+
+ALL_FIGURES = {"lr_sensitivity", "family_spread", "best_schedule", "learning_curves",
+               "best_losses", "metric_vs_compute", "batch_scaling", "importance"}
+XSS = "<script>alert(1)</script>"
+
+
+def figures_in(page: str) -> set[str]:
+    return set(re.findall(r'<div class="figure" data-figure="([a-z_]+)">', page))
+
+
+def outside_plotlyjs(page: str) -> str:
+    """The page without the embedded plotly.js bundle (which names URLs in its code)."""
+    return page.replace(plotly.offline.get_plotlyjs(), "")
+
+
+def test_full_report_is_one_offline_file(tmp_path: Path) -> None:
+    path = write_report(synthetic_result(), tmp_path / "sub" / "report.html")
+    page = path.read_text(encoding="utf-8")
+    assert page.count(plotly.offline.get_plotlyjs()) == 1  # embedded once, inline
+    rest = outside_plotlyjs(page)
+    assert "<script src" not in rest and "<link" not in rest
+    assert "http://" not in rest and "https://" not in rest
+    assert "default-src 'none'" in rest  # the page itself forbids any request
+    assert figures_in(page) == ALL_FIGURES
+    for anchor in ("summary", "lr", "schedules", "curves", "batch", "importance", "code"):
+        assert f'<section id="{anchor}">' in page
+    assert "within 10% of the best" in page and "square-root" in page
+    assert "schedules.lambda_lr(optimizer" in page  # the "use it" code
+    assert path.stat().st_size < 10_000_000
+
+
+def test_study_name_and_reasons_are_text_not_markup(tmp_path: Path) -> None:
+    result = synthetic_result(study_name=XSS)
+    evil = TrialRecord(99, "failed", {}, reason='<img src=x onerror="alert(2)">')
+    result = TuneResult([*result.records, evil], metric=result.metric, epochs=result.epochs,
+                        study_name=XSS)
+    page = write_report(result, tmp_path / "r.html").read_text(encoding="utf-8")
+    rest = outside_plotlyjs(page)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rest
+    assert "<script>alert" not in rest and "<img" not in rest
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in rest
+    # plotly's JSON escapes '<' too: the script blocks hold no raw tag from the user
+    for script in re.findall(r"<script[^>]*>(.*?)</script>", rest, flags=re.S):
+        assert "alert(" not in script
+
+
+def test_metric_name_is_escaped(tmp_path: Path) -> None:
+    base = synthetic_result()
+    result = TuneResult(base.records, metric="<b>f1</b>", direction="maximize", epochs=10)
+    rest = outside_plotlyjs(write_report(result, tmp_path / "r.html").read_text("utf-8"))
+    assert "<b>f1</b>" not in rest and "&lt;b&gt;f1&lt;/b&gt;" in rest
+
+
+def test_single_family_single_batch_no_divergence(tmp_path: Path) -> None:
+    result = synthetic_result(families=("cosine",), batch_sizes=(32,), lr_range=(1e-4, 0.05),
+                              n_failed=0)
+    assert result.counts()["diverged"] == 0
+    page = write_report(result, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Only one schedule family (cosine) was searched" in page
+    assert "only one batch size (32) has complete trials" in page
+    assert "no trial diverged, so the boundary lies above" in page
+    assert "batch_scaling" not in figures_in(page)
+    assert {"lr_sensitivity", "best_schedule", "learning_curves"} <= figures_in(page)
+
+
+def test_all_trials_diverged(tmp_path: Path) -> None:
+    records = [TrialRecord(i, "diverged", {"lr": 0.5 + i, "schedule": "constant",
+                                           "schedule_params": {}, "warmup_fraction": 0.0,
+                                           "batch_size": 32, "optimizer": "adamw",
+                                           "weight_decay": 0.0},
+                           reason="loss became nan at step 3", epochs_run=0.1, steps_run=4)
+               for i in range(3)]
+    page = write_report(TuneResult(records, epochs=5), tmp_path / "r.html").read_text("utf-8")
+    assert "Every trial diverged" in page and "no trial completed" in page
+    assert "no safe learning-rate band" in page and "No parameter importance" in page
+    assert "there is no code to show" in page
+    assert figures_in(page) == {"lr_sensitivity"}  # the diverged strip still shows them
+
+
+def test_empty_result_still_writes(tmp_path: Path) -> None:
+    failed = TrialRecord(0, "failed", {}, reason="TypeError: bad model")
+    page = write_report(TuneResult([failed]), tmp_path / "r.html").read_text("utf-8")
+    assert "TypeError: bad model" in page and figures_in(page) == set()
+
+
+def test_report_from_a_stored_study(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    from sklearn.datasets import load_digits
+
+    torch.set_num_threads(1)
+    X, y = load_digits(return_X_y=True)
+    storage = str(tmp_path / "sweep.log")
+    result = autolr.tune(torch.nn.Linear(64, 10), (X[:300] / 16, y[:300]), n_trials=4,
+                         epochs=2, storage=storage, study_name="stored <study>", progress=False)
+    direct = result.report(tmp_path / "direct.html").read_text(encoding="utf-8")
+    stored = autolr.report(storage, "stored <study>", str(tmp_path / "stored.html"))
+    page = Path(stored).read_text(encoding="utf-8")
+    assert "autolr report: stored &lt;study&gt;" in page and "stored <study>" not in page
+    assert figures_in(page) == figures_in(direct)
+    # saved as JSON and loaded again: the same report data
+    result.save(tmp_path / "r.json")
+    again = TuneResult.load(tmp_path / "r.json").report(tmp_path / "again.html")
+    assert figures_in(again.read_text(encoding="utf-8")) == figures_in(direct)
