@@ -106,8 +106,6 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                         storage=storage if isinstance(storage, str) else None)
     if result.best_record is None:
         logger.warning(result.summary())
-    else:
-        logger.info(result.summary())
     for record in result.records:
         if record.state == "failed":
             logger.warning("trial %d failed: %s", record.number, record.reason)

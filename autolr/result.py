@@ -158,7 +158,7 @@ class TuneResult:
             "optimizer = " + OPTIMIZER_CODE[c.optimizer].format(lr=c.lr, wd=c.weight_decay),
             "total_steps = steps_per_epoch * epochs",
             f"scheduler = schedules.lambda_lr(optimizer, {c.schedule!r}, total_steps,",
-            f"    warmup_steps=round({c.warmup_fraction!r} * total_steps)"
+            f"    warmup_steps=min(round({c.warmup_fraction!r} * total_steps), total_steps - 1)"
             + (f", {params})" if params else ")"),
         ])
 

@@ -1,0 +1,83 @@
+"""TuneResult from a synthetic table: the best trial, the code snippet, persistence."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from autolr import AutoLRError, TrialConfig, TrialRecord, TuneResult, schedules
+
+
+def record(number, state, lr, values, **config):
+    params = TrialConfig(lr=lr, **config).to_dict()
+    return TrialRecord(number=number, state=state, params=params, values=tuple(values),
+                       epochs_run=len(values), steps_run=10 * len(values))
+
+
+TABLE = [
+    record(0, "complete", 1e-3, [0.9, 0.5]),
+    record(1, "complete", 3e-3, [0.8, 0.3], schedule="cosine", warmup_fraction=0.1,
+           batch_size=64),
+    record(2, "diverged", 1.0, [0.7, 0.01]),  # a great-looking value before it blew up
+    record(3, "pruned", 1e-2, [0.2]),  # pruned trials never count as best either
+    record(4, "complete", 1e-4, [float("nan")]),
+]
+
+
+def test_the_best_is_the_best_finished_trial_never_a_diverged_or_pruned_one():
+    result = TuneResult(TABLE)
+    assert result.best_record.number == 1
+    assert result.best_value == 0.3
+    assert result.best_config["schedule"] == "cosine"
+    maximize = TuneResult(TABLE, direction="maximize")
+    assert maximize.best_record.number == 0
+    assert result.counts() == {"complete": 3, "pruned": 1, "diverged": 1, "failed": 0}
+
+
+def test_the_code_snippet_runs_and_reproduces_make_scheduler():
+    result = TuneResult(TABLE)
+    model = torch.nn.Linear(3, 1)
+    namespace = {"model": model, "steps_per_epoch": 7, "epochs": 3}
+    exec(result.code(), namespace)  # noqa: S102 - our own generated snippet
+    snippet_opt, snippet_sched = namespace["optimizer"], namespace["scheduler"]
+    optimizer = result.make_optimizer(model)
+    scheduler = result.make_scheduler(optimizer, steps_per_epoch=7, epochs=3)
+    assert type(snippet_opt) is type(optimizer)
+    for _ in range(21):
+        assert snippet_opt.param_groups[0]["lr"] == pytest.approx(optimizer.param_groups[0]["lr"])
+        snippet_opt.step(), snippet_sched.step(), optimizer.step(), scheduler.step()
+    config = TrialConfig.from_dict(result.best_config)
+    assert scheduler.get_last_lr()[0] == pytest.approx(
+        config.lr * schedules.multipliers("cosine", 21, warmup_steps=2)[-1])
+
+
+def test_no_finished_trial_means_no_best_and_a_plain_message():
+    result = TuneResult([TABLE[2], TABLE[3]])
+    assert result.best_record is None
+    with pytest.raises(AutoLRError, match="no trial completed"):
+        result.make_optimizer(torch.nn.Linear(1, 1))
+    assert "1 diverged, 1 pruned" in result.summary()
+
+
+def test_trials_table_and_json_round_trip(tmp_path):
+    result = TuneResult(TABLE, metric="accuracy", direction="maximize", epochs=2,
+                        study_name="s")
+    table = result.trials
+    assert list(table.index) == [0, 1, 2, 3, 4]
+    assert table.loc[1, "schedule"] == "cosine" and table.loc[1, "final_value"] == 0.3
+    assert table.loc[2, "state"] == "diverged"
+    loaded = TuneResult.load(result.save(tmp_path / "r.json"))
+    assert loaded.metric == "accuracy" and loaded.direction == "maximize"
+    assert [r.values for r in loaded.records[:4]] == [r.values for r in result.records[:4]]
+    assert math.isnan(loaded.records[4].values[0])
+
+
+def test_loading_anything_else_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"some": "json"}')
+    with pytest.raises(AutoLRError, match="not a file written by TuneResult.save"):
+        TuneResult.load(bad)
+    with pytest.raises(AutoLRError, match="cannot read"):
+        TuneResult.load(tmp_path / "missing.json")
