@@ -32,6 +32,15 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.loop_overhead
+	# autolr vs the alternatives: oracle grid (cached), replay, live sweeps, tables + plot
+	nice -n 10 $(PY) -m benchmarks
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The Ray backend's tests (a two-node Ray cluster on loopback among them): they need the
+# `ray` extra, which the dev install leaves out.
+.PHONY: test-ray
+test-ray: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[ray]'
+	$(PY) -m pytest tests/test_ray.py tests/test_ray_cluster.py -q

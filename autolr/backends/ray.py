@@ -1,0 +1,483 @@
+"""Run a sweep with Ray Tune: the same space, loop and pruning rules on a Ray cluster.
+
+Tune's `Tuner` drives it: Tune's `OptunaSearch` (TPE, seeded) samples the define-by-run
+`SearchSpace.sample`, Tune's ASHA scheduler stops trials that fall behind, a Tune `Stopper`
+applies autolr's stall rule, and the one training loop stops a diverged trial at once.
+Every report carries the trial's record so far, so a trial stopped from outside still comes
+back as a whole `TrialRecord`. The sweep (model, data) goes to the object store once and
+actors are reused: per-trial overhead stays small.
+
+Persistence: the experiment lives in `storage/study_name` (Tune's storage_path and name).
+Calling again resumes it with `Tuner.restore` (the searcher's state comes back with it);
+asking for more trials than it holds starts `study_name.2` (then `.3`...) from the last
+one's searcher state, and the result joins them all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from autolr.data import steps_per_epoch
+from autolr.errors import AutoLRError
+from autolr.pruning import stop_reason
+from autolr.result import TrialRecord, TuneResult
+from autolr.sweep import Sweep
+from autolr.training import COMPLETE, FAILED, PRUNED
+
+try:  # an optional extra: this module imports without it, and run_ray says how to get it
+    from ray import tune
+    from ray.tune.search.optuna import OptunaSearch
+
+    _MISSING: ImportError | None = None
+    _Stopper, _Callback = tune.Stopper, tune.Callback
+except ImportError as error:
+    tune, _MISSING = None, error
+    OptunaSearch = _Stopper = _Callback = object
+
+SCHEDULERS = ("auto", "median", "successive_halving", "hyperband", "none")
+DEFAULT_STUDY = "autolr"
+RUNNING = "running"  # the state of a record its trial is still adding to
+_PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
+_NUMBER = "autolr_number"  # the config key holding the Optuna trial number
+
+
+def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
+            study_name: str | None = None, pruner: Any = "auto",
+            resources_per_trial: Mapping[str, float] | None = None,
+            max_concurrent: int | None = None, progress: bool = True) -> list[TrialRecord]:
+    """Run (or resume, or extend) the sweep on Ray until `sweep.n_trials` trials finished.
+
+    `address`: None starts a local Ray, "auto" or "host:port" joins a cluster. `storage`: a
+    directory every node can reach (None: a temporary one, removed afterwards).
+    """
+    if tune is None:
+        raise AutoLRError(f"backend='ray' needs Ray Tune: pip install 'autolr[ray]' ({_MISSING}).")
+    resources = _check_resources(resources_per_trial)
+    if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(
+            max_concurrent, int) or max_concurrent < 1):
+        raise AutoLRError(f"max_concurrent must be None or an integer >= 1, but got "
+                          f"{max_concurrent=}.")
+    mode = "min" if sweep.direction == "minimize" else "max"
+    make_scheduler(pruner, sweep.n_evals, mode)  # a bad pruner fails before connecting
+    folder, name = _storage_folder(storage), study_name or DEFAULT_STUDY
+    _check_serializable(sweep)
+    import ray
+
+    started = _connect(address)
+    folder = folder or tempfile.mkdtemp(prefix="autolr-ray-")  # made last: nothing leaks
+    try:
+        if max_concurrent is None:  # what the cluster runs at once: TPE sees every result
+            cpus = ray.cluster_resources().get("CPU", 1)
+            max_concurrent = max(1, int(cpus // max(resources["cpu"], 1e-9)))
+        threads = max(1, int(resources["cpu"])) if resources_per_trial else sweep.torch_threads
+        stored = [ray.put(sweep)]  # in a list: each worker gets it from the store itself
+        trainable = tune.with_resources(
+            tune.with_parameters(_train, stored=stored, threads=threads), resources)
+        with _tune_env():
+            records = _Run(sweep, trainable, pruner, mode, max_concurrent, folder).all(
+                name, progress)
+        if storage is not None:  # readable without Ray or pickle: TuneResult.load(path)
+            TuneResult(records, metric=sweep.metric, direction=sweep.direction,
+                       epochs=sweep.epochs, study_name=name, storage=folder,
+                       ).save(Path(folder, f"{name}.autolr.json"))
+        return records
+    finally:
+        if started:
+            ray.shutdown()
+        if storage is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def make_scheduler(spec: Any, n_evals: int, mode: str) -> Any:
+    """Tune's scheduler for a pruner name; one evaluation is the unit of time.
+
+    'auto': ASHA keeping the better half at mid-run, where the Optuna backend's median
+    pruner starts judging (decaying schedules do their work late). 'hyperband': ASHA with
+    3 brackets (Tune's synchronous HyperBand pauses trials: that needs checkpoints).
+    """
+    from ray.tune import schedulers
+
+    if isinstance(spec, schedulers.TrialScheduler):
+        return spec
+    common = {"time_attr": "training_iteration", "metric": "value", "mode": mode}
+    if spec == "auto":
+        return schedulers.ASHAScheduler(max_t=n_evals, grace_period=max(1, n_evals // 2),
+                                        reduction_factor=2, **common)
+    if spec == "median":
+        return schedulers.MedianStoppingRule(grace_period=max(1, n_evals // 2),
+                                             min_samples_required=5, **common)
+    if spec == "successive_halving":
+        return schedulers.ASHAScheduler(max_t=n_evals, grace_period=max(1, n_evals // 9),
+                                        **common)
+    if spec == "hyperband":
+        return schedulers.ASHAScheduler(max_t=n_evals, grace_period=1, brackets=3, **common)
+    if spec == "none":
+        return schedulers.FIFOScheduler()
+    raise AutoLRError(f"with backend='ray', pruner must be one of {', '.join(SCHEDULERS)} or a "
+                      f"ray.tune.schedulers.TrialScheduler, but got {spec!r}.")
+
+
+class _Run:
+    """The experiments of one sweep: `name`, then `name.2`, `name.3`..."""
+
+    def __init__(self, sweep: Sweep, trainable: Any, pruner: Any, mode: str,
+                 max_concurrent: int, folder: str) -> None:
+        from autolr.backends.optuna import make_pruner
+
+        self.sweep, self.trainable, self.pruner, self.mode = sweep, trainable, pruner, mode
+        self.max_concurrent, self.folder = max_concurrent, folder
+        rules = make_pruner("none", sweep.n_evals)  # the Optuna backend's patience, exactly
+        self.patience, self.min_delta = rules.patience, rules.min_delta
+        self.scheduler = type(make_scheduler(pruner, sweep.n_evals, mode)).__name__
+
+    def all(self, name: str, progress: bool) -> list[TrialRecord]:
+        paths = [os.path.join(self.folder, name)]
+        while tune.Tuner.can_restore(paths[-1]):
+            paths.append(os.path.join(self.folder, f"{name}.{len(paths) + 1}"))
+        last = paths[-2] if len(paths) > 1 else None
+        done = [r for path in paths[:-2] for r in self.records(
+            tune.ResultGrid(tune.ExperimentAnalysis(path)))]
+        if last:  # resume it: interrupted trials run again, from scratch (no checkpoints)
+            tuner = tune.Tuner.restore(last, self.trainable, restart_errored=True)
+            ended = [self.record(t.last_result, t.config, None) for t in
+                     tune.ExperimentAnalysis(last).trials if t.status == "TERMINATED"]
+            done += self.fit(tuner, done + [r for r in ended if r], progress)
+        remaining = self.sweep.n_trials - sum(_counts(r) for r in done)
+        if remaining > 0:
+            finals = [r.final_value for r in done if r.state == COMPLETE]
+            leader = (min if self.mode == "min" else max)(finals) if finals else None
+            tuner = tune.Tuner(self.trainable, tune_config=tune.TuneConfig(
+                search_alg=self.searcher(resume_from=last),
+                scheduler=make_scheduler(self.pruner, self.sweep.n_evals, self.mode),
+                num_samples=remaining, max_concurrent_trials=self.max_concurrent,
+                reuse_actors=True, time_budget_s=self.sweep.timeout,
+                trial_dirname_creator=_dirname),
+                run_config=tune.RunConfig(
+                    name=os.path.basename(paths[-1]), storage_path=self.folder, verbose=0,
+                    stop=_StallStopper(self.patience, self.min_delta, self.mode, leader),
+                    failure_config=tune.FailureConfig(max_failures=3)))  # a node may die
+            done += self.fit(tuner, done, progress)
+        return sorted(done, key=lambda r: r.number)
+
+    def fit(self, tuner: Any, before: list[TrialRecord], progress: bool) -> list[TrialRecord]:
+        """Run one experiment, following its trials for the progress bar; its records."""
+        from autolr.progress import SweepProgress
+
+        finished = _Finished(self)
+        # Attached now, not in the RunConfig: the Tuner pickles that (and this holds the
+        # sweep), and a restored Tuner brings back the callbacks pickled at its start.
+        internal = getattr(tuner, "_local_tuner", None)  # None with Ray Client: no live bar
+        if internal is not None:
+            internal.get_run_config().callbacks = [finished]
+        with SweepProgress(lambda: list({r.number: r for r in before + finished.records}
+                                        .values()), total=self.sweep.n_trials,
+                           direction=self.sweep.direction,
+                           enabled=progress and internal is not None):
+            grid = tuner.fit()
+        # Tune ends a run gracefully on Ctrl-C, saving it with its unfinished trials (the
+        # grid shows them stopped): stop too, as the Optuna backend does; calling again
+        # resumes it.
+        saved = tune.ExperimentAnalysis(grid.experiment_path).trials
+        if any(trial.status not in ("TERMINATED", "ERROR") for trial in saved):
+            raise KeyboardInterrupt(f"the Ray Tune run in {grid.experiment_path} was stopped")
+        return self.records(grid)
+
+    def searcher(self, resume_from: str | None) -> Any:
+        import optuna
+
+        from autolr.backends.optuna import warnings_quiet
+
+        space = _Space(self.sweep.space, self.sweep.n_train)
+        with warnings_quiet():  # the Optuna backend's sampler: the same search
+            sampler = optuna.samplers.TPESampler(
+                seed=self.sweep.seed, multivariate=True, group=True, n_startup_trials=10,
+                constant_liar=self.max_concurrent > 1)
+        baseline = self.sweep.baseline if resume_from is None else None  # run once, first
+        searcher = _Search(space, metric="value", mode=self.mode, sampler=sampler,
+                           points_to_evaluate=[baseline] if baseline else None)
+        if resume_from is not None:  # TPE keeps what it learnt and trial numbers go on
+            searcher.restore_from_dir(resume_from)
+            searcher._space = space  # noqa: SLF001 - sample from this call's space
+        return searcher
+
+    def records(self, grid: Any) -> list[TrialRecord]:
+        return [r for r in (self.record(res.metrics, res.config, res.error) for res in grid)
+                if r is not None]
+
+    def record(self, metrics: Mapping | None, config: Mapping | None,
+               error: BaseException | None) -> TrialRecord | None:
+        """A Tune trial as a TrialRecord; None for one that never started."""
+        payload = json.loads(metrics[_PAYLOAD]) if metrics and _PAYLOAD in metrics else None
+        if payload is None and error is None:
+            return None
+        payload = payload or {"number": (config or {}).get(_NUMBER, -1)}
+        if error is not None:  # Tune gave up on it: its node died once too often, say
+            payload.update(state=FAILED, reason=f"interrupted: {_last_line(error)}")
+        elif payload["state"] == RUNNING:  # stopped from outside: stopper or scheduler
+            why = stop_reason(payload["values"], self.patience, self.min_delta,
+                              "minimize" if self.mode == "min" else "maximize")
+            payload.update(state=PRUNED, reason=why if why == "stalled" else
+                           f"pruned by {self.scheduler}")
+        for key in ("values", "train_losses", "val_losses"):
+            payload[key] = tuple(payload.get(key, ()))
+        return TrialRecord(**payload)
+
+
+class _Space:
+    """The define-by-run space for Tune's Optuna searcher: a plain class, since Tune saves
+    the searcher with pickle. Returns the Optuna trial number, so that records keep it."""
+
+    def __init__(self, space: Any, n_train: int) -> None:
+        self.space, self.n_train = space, n_train
+
+    def __call__(self, trial: Any) -> dict[str, Any]:
+        self.space.sample(trial, self.n_train)
+        return {_NUMBER: trial.number}
+
+
+class _Search(OptunaSearch):
+    """Tune's Optuna searcher, telling Optuna how each trial ended as the Optuna backend
+    does: complete, pruned (a diverged one too, after its NaN report, so that TPE ranks it
+    worst), or failed. Tune's own tells a trial it stopped 'complete' with its last value,
+    and one that reported NaN fails and is forgotten (the trap of ray-project/ray#11670)."""
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        state = json.loads(result[_PAYLOAD])["state"] if result and _PAYLOAD in result else None
+        if error or state == FAILED:
+            super().on_trial_complete(trial_id, None, error=True)
+        elif state == COMPLETE:
+            super().on_trial_complete(trial_id, result)
+        else:
+            super().on_trial_complete(trial_id, None)  # pruned: ranked by its last report
+
+
+class _StallStopper(_Stopper):
+    """autolr's stall rule, judged on the driver, where the leader is known: a flat trial
+    stops only while behind the best complete trial, as the Optuna backend's pruner rules.
+    Tune saves it with the experiment, leader included."""
+
+    def __init__(self, patience: int | None, min_delta: float, mode: str,
+                 leader: float | None) -> None:
+        self.patience, self.min_delta, self.mode, self.leader = patience, min_delta, mode, leader
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        if _PAYLOAD not in result:
+            return False
+        payload = json.loads(result[_PAYLOAD])
+        values, sign = payload["values"], 1.0 if self.mode == "min" else -1.0
+        if payload["state"] == COMPLETE and values:
+            if self.leader is None or sign * values[-1] < sign * self.leader:
+                self.leader = values[-1]
+        if payload["state"] != RUNNING or self.leader is None:
+            return False
+        direction = "minimize" if self.mode == "min" else "maximize"
+        stalled = stop_reason(values, self.patience, self.min_delta, direction) == "stalled"
+        return stalled and min(sign * v for v in values) > sign * self.leader
+
+    def stop_all(self) -> bool:
+        return False
+
+
+class _Finished(_Callback):
+    """Collects each trial as it ends, for the live progress bar."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run, self.records = run, []
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._add(trial, None)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._add(trial, RuntimeError("its worker died"))
+
+    def _add(self, trial: Any, error: BaseException | None) -> None:
+        self.records += [r for r in [self.run.record(trial.last_result, trial.config, error)] if r]
+
+
+def _train(config: dict, stored: list, threads: int) -> None:
+    """One trial on a Ray worker: load the sweep, rebuild the config from the searcher's
+    params, run the one loop (which reports every evaluation), report how it ended."""
+    import ray
+    import torch
+
+    torch.set_num_threads(threads)  # trials run side by side: no oversubscription
+    record: dict[str, Any] = {
+        "number": config.get(_NUMBER, -1), "state": RUNNING, "params": {}, "reason": None,
+        "values": [], "train_losses": [], "val_losses": [], "epochs_run": 0.0, "steps_run": 0,
+        "seconds": 0.0, "is_baseline": False, "node": ray.util.get_node_ip_address()}
+    try:
+        sweep = _load(stored[0])
+    except Exception as error:  # e.g. the model's module is not installed on this node
+        return _report_failed(record, f"cannot load the model or data on {record['node']}: "
+                              f"{_last_line(error)} (the code they use must "
+                              "be importable on every node, or defined in the script you run)")
+    try:
+        params = {k: v for k, v in config.items() if k != _NUMBER}
+        trial_config = sweep.space.config_from_params(params, sweep.n_train)
+        record["params"] = trial_config.to_dict()
+        record["is_baseline"] = sweep.baseline is not None and trial_config == \
+            sweep.space.config_from_params(sweep.baseline, sweep.n_train)
+        outcome = sweep.run(trial_config, _Reporter(record, sweep, trial_config.batch_size))
+    except Exception as error:  # recorded, not raised: Tune would retry a trial that raises
+        return _report_failed(record, f"{type(error).__name__}: {error}")
+    if record["state"] == COMPLETE:  # its last evaluation said so already
+        return
+    record.update(state=outcome.state, reason=outcome.reason, values=outcome.values,
+                  train_losses=outcome.train_losses, val_losses=outcome.val_losses,
+                  steps_run=outcome.steps_run, epochs_run=outcome.epochs_run,
+                  seconds=outcome.seconds)
+    value = outcome.values[-1] if outcome.state == COMPLETE else math.nan  # diverged: NaN
+    tune.report({"value": value, _PAYLOAD: json.dumps(record)})
+
+
+class _Reporter:
+    """Reports each evaluation to Tune with the trial's record so far; Tune decides whether
+    the trial goes on. Only a non-finite value stops it here: the loop ends it as diverged
+    and `_train` reports that. The last evaluation is marked complete, because Tune may stop
+    the trial on it (ASHA at max_t) before the loop returns."""
+
+    def __init__(self, record: dict, sweep: Sweep, batch_size: int) -> None:
+        self.record, self.n_evals = record, sweep.n_evals
+        self.per_epoch = steps_per_epoch(sweep.n_train, batch_size)
+        self.evals_per_epoch = max(1, sweep.n_evals // sweep.epochs)
+        self.started = time.perf_counter()
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
+        value = metrics["value"]
+        if not math.isfinite(value):
+            return True
+        record, evals = self.record, step + 1
+        record["values"].append(value)
+        record["val_losses"].append(metrics.get("val_loss", value))
+        record["train_losses"].append(metrics.get("train_loss", math.nan))
+        # where the loop evaluates: the first step past each 1/evals_per_epoch of an epoch
+        steps = math.ceil(evals * self.per_epoch / self.evals_per_epoch)
+        record.update(steps_run=steps, epochs_run=round(steps / self.per_epoch, 4),
+                      seconds=time.perf_counter() - self.started)
+        if evals == self.n_evals:
+            record["state"] = COMPLETE
+        tune.report({"value": value, "val_loss": record["val_losses"][-1],
+                     "train_loss": record["train_losses"][-1], _PAYLOAD: json.dumps(record)})
+        return False
+
+
+_loaded: tuple[str, Sweep] | None = None  # the sweep this worker process loaded last
+
+
+def _load(ref: Any) -> Sweep:
+    """The sweep from the object store, deserialized once per worker process (actors are
+    reused, so most trials skip it). Keyed by the id, not the ref: that would pin it."""
+    global _loaded
+    import ray
+
+    if _loaded is None or _loaded[0] != ref.hex():
+        _loaded = (ref.hex(), ray.get(ref))
+    return _loaded[1]
+
+
+def _report_failed(record: dict, reason: str) -> None:
+    record.update(state=FAILED, reason=reason)
+    tune.report({"value": math.nan, _PAYLOAD: json.dumps(record)})
+
+
+def _last_line(error: BaseException) -> str:
+    """An error's last line: Ray's errors carry the remote traceback above it."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
+
+
+def _counts(record: TrialRecord) -> bool:
+    """Whether a trial counts towards n_trials: an interrupted one does not, as with Optuna."""
+    return not (record.state == FAILED and (record.reason or "").startswith("interrupted"))
+
+
+def _dirname(trial: Any) -> str:
+    return trial.trial_id  # short: Tune's default name holds every parameter
+
+
+def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
+    if resources is None:
+        return {"cpu": 1}
+    if not (isinstance(resources, Mapping) and all(
+            isinstance(k, str) and isinstance(v, (int, float)) and not isinstance(v, bool)
+            and v >= 0 for k, v in resources.items())):
+        raise AutoLRError("resources_per_trial must map resource names to amounts >= 0, such "
+                          f"as {{'cpu': 2, 'gpu': 0.5}}, but got {resources!r}.")
+    return {"cpu": 1, **resources}
+
+
+def _storage_folder(storage: Any) -> str | None:
+    if storage is None:
+        return None
+    if not isinstance(storage, (str, os.PathLike)) or "://" in str(storage):
+        raise AutoLRError(
+            "with backend='ray', storage is a directory that every node of the cluster can "
+            "reach (Tune's storage_path, e.g. on NFS), such as '/shared/autolr', but got "
+            f"{storage!r}.")
+    return os.path.abspath(os.path.expanduser(os.fspath(storage)))
+
+
+def _check_serializable(sweep: Sweep) -> None:
+    """Fail before the sweep when the model, factory, loss or metric cannot go to the
+    cluster, instead of in every trial, deep in Tune's stack."""
+    from ray import cloudpickle
+
+    try:
+        cloudpickle.dumps(sweep)
+    except Exception as error:
+        raise AutoLRError(
+            "the model (or model factory), loss or metric cannot be sent to the Ray cluster: "
+            f"{type(error).__name__}: {error}. Locks, open files or connections cannot be "
+            "serialized: create them inside the model factory, or keep them out of the "
+            "model.") from None
+
+
+def _connect(address: str | None) -> bool:
+    """Connect to Ray unless connected already; True when this call connected."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    options: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
+    try:
+        if address is None:
+            ray.init(include_dashboard=False, **options)
+        else:
+            ray.init(address=address, **options)
+    except (ConnectionError, ValueError, RuntimeError) as error:
+        raise AutoLRError(f"cannot connect to the Ray cluster at {address!r}: {error}. Start "
+                          "one with `ray start --head`, or use ray_address=None for a local "
+                          "Ray.") from None
+    return True
+
+
+@contextlib.contextmanager
+def _tune_env() -> Iterator[None]:
+    """Tune settings read from the environment (a user's own values win), Optuna quiet.
+
+    Tune saves the experiment state every 10 s or more by default: saving it at every step
+    keeps each finished trial when the driver is killed (measured: no slower here). The
+    legacy output is silent at verbose=0, the new one still prints tables."""
+    import optuna
+
+    wanted = {"TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_AIR_NEW_OUTPUT": "0"}
+    added = [key for key in wanted if key not in os.environ]
+    os.environ.update({key: wanted[key] for key in added})
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+        for key in added:
+            os.environ.pop(key, None)

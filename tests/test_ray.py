@@ -1,0 +1,196 @@
+"""The Ray backend's rules, without a cluster: optional import, early errors, the scheduler
+for each pruner name, the stall stopper and the searcher fed synthetic results, and how a
+Tune result turns into a TrialRecord. The cluster tests are in test_ray_cluster.py."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import autolr
+from autolr import AutoLRError, SearchSpace
+from autolr.backends.optuna import make_pruner
+from autolr.sweep import Sweep
+
+DATA = (np.random.default_rng(0).random((120, 4), dtype=np.float32),
+        np.arange(120) % 2)
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_import_autolr_does_not_import_ray():
+    done = run_python("""
+        import sys, autolr
+        assert "ray" not in sys.modules, "import autolr imported ray"
+        """)
+    assert done.returncode == 0, done.stderr
+
+
+def test_backend_ray_without_ray_says_how_to_install_it():
+    done = run_python("""
+        import sys
+        sys.modules["ray"] = None  # as if ray were not installed
+        import numpy as np, torch, autolr
+        X, y = np.random.rand(60, 4).astype("float32"), np.arange(60) % 2
+        try:
+            autolr.tune(torch.nn.Linear(4, 2), (X, y), backend="ray", n_trials=2, epochs=1,
+                        progress=False)
+        except autolr.AutoLRError as error:
+            print(error)
+        """)
+    assert done.returncode == 0, done.stderr
+    assert "pip install 'autolr[ray]'" in done.stdout
+
+
+try:
+    import ray
+
+    from autolr.backends import ray as backend
+except ImportError:  # the tests above still run: they are about ray missing
+    ray = backend = None
+needs_ray = pytest.mark.skipif(ray is None, reason="needs autolr[ray]")
+
+
+def factory_with_a_lock():
+    lock = threading.Lock()
+
+    def factory() -> torch.nn.Module:
+        with lock:  # a lock cannot go to another machine
+            return torch.nn.Linear(4, 2)
+
+    return factory
+
+
+def model_with_an_open_file(tmp_path):
+    model = torch.nn.Linear(4, 2)
+    log = open(tmp_path / "log.txt", "w")  # held by the model, on purpose
+
+    def hook(module, inputs, output) -> None:
+        log.write("")
+
+    model.register_forward_hook(hook)
+    return model, log
+
+
+@needs_ray
+def test_a_model_that_cannot_be_serialized_fails_before_the_sweep(tmp_path):
+    model, log = model_with_an_open_file(tmp_path)
+    try:
+        for bad in (factory_with_a_lock(), model):
+            with pytest.raises(AutoLRError, match="(?i)cannot be sent to the Ray cluster.*"
+                                                  "cannot pickle"):
+                autolr.tune(bad, DATA, backend="ray", n_trials=2, epochs=1, progress=False)
+    finally:
+        log.close()
+    assert not ray.is_initialized()  # it failed before connecting to any cluster
+
+
+@needs_ray
+@pytest.mark.parametrize("arguments, message", [
+    ({"pruner": "asha-ish"}, "pruner must be one of auto, median"),
+    ({"pruner": make_pruner("none", 4)}, "TrialScheduler"),
+    ({"storage": "sqlite:///autolr.db"}, "storage is a directory"),
+    ({"resources_per_trial": {"cpu": -1}}, "resources_per_trial must map"),
+    ({"max_concurrent": 0}, "max_concurrent must be None or an integer >= 1"),
+])
+def test_bad_ray_arguments_fail_before_connecting(arguments, message):
+    with pytest.raises(AutoLRError, match=message):
+        autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                    progress=False, **arguments)
+    assert not ray.is_initialized()
+
+
+@needs_ray
+def test_each_pruner_name_is_one_of_tunes_schedulers():
+    from ray.tune import schedulers
+
+    auto = backend.make_scheduler("auto", 20, "min")
+    assert isinstance(auto, schedulers.AsyncHyperBandScheduler)
+    assert min(milestone for milestone, _ in auto._brackets[0]._rungs) == 10  # from mid-run
+    assert isinstance(backend.make_scheduler("hyperband", 20, "max"),
+                      schedulers.AsyncHyperBandScheduler)
+    assert isinstance(backend.make_scheduler("median", 20, "min"), schedulers.MedianStoppingRule)
+    assert isinstance(backend.make_scheduler("none", 20, "min"), schedulers.FIFOScheduler)
+    own = schedulers.ASHAScheduler(max_t=5)
+    assert backend.make_scheduler(own, 20, "min") is own
+
+
+def result(state: str, values: list[float], number: int = 0, **extra) -> dict:
+    payload = {"number": number, "state": state, "params": {}, "reason": extra.pop("reason", None),
+               "values": values, "train_losses": values, "val_losses": values,
+               "epochs_run": len(values), "steps_run": 10 * len(values), "seconds": 1.0,
+               "is_baseline": False, "node": "127.0.0.2"}
+    return {"value": values[-1] if values else math.nan, "training_iteration": len(values),
+            backend._PAYLOAD: json.dumps(payload), **extra}
+
+
+@needs_ray
+def test_the_stall_stopper_cuts_a_flat_trial_only_behind_the_leader():
+    stopper = backend._StallStopper(patience=2, min_delta=1e-3, mode="min", leader=None)
+    flat = [1.0, 0.5, 0.5, 0.5]
+    assert not stopper("a", result(backend.RUNNING, flat))  # no leader yet: nothing to trail
+    assert not stopper("b", result("complete", [0.9, 0.6, 0.4, 0.3]))
+    assert stopper.leader == 0.3
+    assert stopper("a", result(backend.RUNNING, flat))  # flat and behind: cut
+    assert not stopper("c", result(backend.RUNNING, [1.0, 0.2, 0.2, 0.2]))  # flat, but leads
+    assert not stopper("d", result(backend.RUNNING, [1.0, 0.9, 0.8, 0.7]))  # still learning
+    assert not stopper("e", result("diverged", [1.0, math.nan]))
+    maximize = backend._StallStopper(patience=2, min_delta=1e-3, mode="max", leader=0.9)
+    assert maximize("f", result(backend.RUNNING, [0.5, 0.8, 0.8, 0.8]))
+    assert not maximize("g", result(backend.RUNNING, [0.5, 0.95, 0.95, 0.95]))
+
+
+def sweep(n_evals: int = 4) -> Sweep:
+    return Sweep(space=SearchSpace(schedules=("constant", "cosine")), run=lambda c, r: None,
+                 n_train=100, n_evals=n_evals, n_trials=4, direction="minimize",
+                 metric="val_loss", epochs=n_evals)
+
+
+@needs_ray
+def test_the_searcher_tells_optuna_how_each_trial_ended():
+    import optuna
+
+    searcher = backend._Search(backend._Space(sweep().space, 100), metric="value", mode="min",
+                               sampler=optuna.samplers.TPESampler(seed=0))
+    configs = {name: searcher.suggest(name) for name in "abcd"}
+    assert [c[backend._NUMBER] for c in configs.values()] == [0, 1, 2, 3]
+    assert {"lr", "schedule", "batch_size"} <= set(configs["a"])
+    for name, values in (("a", [1.0, 0.5]), ("b", [1.0]), ("c", [1.0, math.nan])):
+        for step, value in enumerate(values, 1):
+            searcher.on_trial_result(name, {"value": value, "training_iteration": step})
+    searcher.on_trial_complete("a", result("complete", [1.0, 0.5]))
+    searcher.on_trial_complete("b", result(backend.RUNNING, [1.0]))  # stopped by ASHA
+    searcher.on_trial_complete("c", result("diverged", [1.0, math.nan]))
+    searcher.on_trial_complete("d", result("failed", [], reason="ValueError: no"))
+    states = [t.state for t in searcher._ot_study.trials]
+    State = optuna.trial.TrialState
+    assert states == [State.COMPLETE, State.PRUNED, State.PRUNED, State.FAIL]
+    assert math.isnan(searcher._ot_study.trials[2].intermediate_values[2])  # TPE: worst
+
+
+@needs_ray
+def test_tune_results_become_trial_records():
+    run = backend._Run(sweep(), None, "auto", "min", 1, "/tmp")
+    done = run.record(result("complete", [1.0, 0.5, 0.4, 0.3], number=3), {}, None)
+    assert done.state == "complete" and done.number == 3 and done.values == (1.0, 0.5, 0.4, 0.3)
+    cut = run.record(result(backend.RUNNING, [1.0, 0.9]), {}, None)
+    assert cut.state == "pruned" and cut.reason == "pruned by AsyncHyperBandScheduler"
+    flat = run.record(result(backend.RUNNING, [1.0, 0.5, 0.5, 0.5]), {}, None)
+    assert flat.state == "pruned" and flat.reason == "stalled"
+    diverged = run.record(result("diverged", [1.0, math.nan], reason="loss became nan"), {}, None)
+    assert diverged.state == "diverged" and diverged.reason == "loss became nan"
+    lost = run.record({}, {backend._NUMBER: 5}, RuntimeError("Traceback...\nnode died\n"))
+    assert lost.state == "failed" and lost.reason == "interrupted: node died"
+    assert lost.number == 5 and not backend._counts(lost) and backend._counts(done)
+    assert run.record({}, {backend._NUMBER: 6}, None) is None  # never started

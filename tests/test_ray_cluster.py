@@ -1,0 +1,344 @@
+"""The Ray backend on a real two-node Ray cluster on loopback: head on 127.0.0.2, worker on
+127.0.0.3, every port free-picked, one temp dir per cluster. Each `ray start --block` runs
+in a session of its own, and teardown kills exactly that session's processes, by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+
+ray = pytest.importorskip("ray")
+tune = pytest.importorskip("ray.tune")
+torch = pytest.importorskip("torch")
+
+from sklearn.datasets import load_digits  # noqa: E402
+
+import autolr  # noqa: E402
+
+pytestmark = pytest.mark.slow
+HEAD, WORKER = "127.0.0.2", "127.0.0.3"
+RAY_BIN = str(Path(sys.executable).with_name("ray"))
+ENV = {"RAY_AUTH_MODE": "disabled"}  # a private loopback cluster: no token files
+
+
+def free_port(host: str) -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def free_range(host: str, size: int = 64) -> tuple[int, int]:
+    """A block of free ports for a node's worker processes."""
+    while True:
+        low = random.randrange(20000, 60000 - size)
+        try:
+            for port in range(low, low + size):
+                with socket.socket() as sock:
+                    sock.bind((host, port))
+            return low, low + size - 1
+        except OSError:
+            continue
+
+
+def session_pids(leader: int) -> list[int]:
+    """Live processes of the session that `leader` started (zombies left out)."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if int(fields[3]) == leader and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+class LoopbackCluster:
+    """Two Ray nodes on this machine. `kill_worker` and `stop` end only our processes."""
+
+    def __init__(self) -> None:
+        self.temp = tempfile.mkdtemp(prefix="alr", dir="/tmp")  # short: socket paths
+        self.port = free_port(HEAD)
+        self.address = f"{HEAD}:{self.port}"
+        self.head = self.worker = None
+
+    def _node(self, ip: str, extra: list[str], log: str) -> subprocess.Popen:
+        low, high = free_range(ip)
+        args = [RAY_BIN, "start", *extra, "--node-ip-address", ip, "--num-cpus", "1",
+                "--disable-usage-stats", "--block", "--temp-dir", self.temp,
+                "--object-store-memory", str(200 * 2**20),
+                "--node-manager-port", str(free_port(ip)),
+                "--object-manager-port", str(free_port(ip)),
+                "--min-worker-port", str(low), "--max-worker-port", str(high),
+                "--dashboard-agent-listen-port", str(free_port(ip)),
+                "--dashboard-agent-grpc-port", str(free_port(ip)),
+                "--runtime-env-agent-port", str(free_port(ip)),
+                "--metrics-export-port", str(free_port(ip))]
+        with open(os.path.join(self.temp, log), "w") as out:
+            return subprocess.Popen(args, start_new_session=True, stdout=out,
+                                    stderr=subprocess.STDOUT, env={**os.environ, **ENV})
+
+    def start(self) -> float:
+        started = time.perf_counter()
+        self.head = self._node(HEAD, ["--head", "--port", str(self.port),
+                                      "--include-dashboard=false", "--dashboard-host", HEAD,
+                                      "--dashboard-port", str(free_port(HEAD))], "head.log")
+        self._wait_for(1)
+        self.start_worker()
+        return time.perf_counter() - started
+
+    def start_worker(self) -> None:
+        self.worker = self._node(WORKER, ["--address", self.address], "worker.log")
+        self._wait_for(2)
+
+    def _wait_for(self, nodes: int, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for proc in (self.head, self.worker):
+                if proc is not None and proc.poll() is not None:
+                    raise RuntimeError(f"a Ray node exited; see {self.temp}/*.log")
+            status = subprocess.run([RAY_BIN, "status", "--address", self.address],
+                                    capture_output=True, text=True, timeout=60,
+                                    env={**os.environ, **ENV})
+            if status.returncode == 0 and f"/{float(nodes)} CPU" in status.stdout:
+                return
+            time.sleep(0.5)
+        raise TimeoutError(f"the Ray cluster did not reach {nodes} nodes; see {self.temp}")
+
+    @staticmethod
+    def kill(proc: subprocess.Popen | None) -> None:
+        """SIGKILL every process of the session `proc` leads, by PID, and wait for them."""
+        if proc is None:
+            return
+        for _ in range(50):
+            pids = session_pids(proc.pid)
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        proc.wait(timeout=30)
+
+    def kill_worker(self) -> None:
+        self.kill(self.worker)
+
+    def stop(self) -> None:
+        self.kill(self.worker)
+        self.kill(self.head)
+        shutil.rmtree(self.temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    patch = pytest.MonkeyPatch()
+    for key, value in ENV.items():
+        patch.setenv(key, value)
+    loopback = LoopbackCluster()
+    try:
+        loopback.startup_seconds = loopback.start()
+        yield loopback
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        loopback.stop()
+        patch.undo()
+        assert not session_pids(loopback.head.pid) and not session_pids(loopback.worker.pid)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def mlp() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                               torch.nn.Linear(32, 10))
+
+
+SWEEP = dict(epochs=3, progress=False, backend="ray", seed=0)
+
+
+def test_a_sweep_runs_on_both_nodes_and_can_be_extended(cluster, digits, tmp_path):
+    print(f"cluster start-up: {cluster.startup_seconds:.1f} s")
+    storage = tmp_path / "ray"
+    result = autolr.tune(mlp(), digits, n_trials=8, ray_address=cluster.address,
+                         storage=str(storage), study_name="digits", **SWEEP)
+    records = result.records
+    assert len(records) == 8 and [r.number for r in records] == list(range(8))
+    assert {r.node for r in records} == {HEAD, WORKER}
+    assert {r.state for r in records} <= {"complete", "pruned", "diverged"}
+    assert records[0].is_baseline and sum(r.is_baseline for r in records) == 1
+    for r in records:
+        assert len(r.values) == len(r.val_losses) == len(r.train_losses) >= 1
+        assert r.steps_run > 0 and r.seconds > 0 and r.params["schedule"]
+    assert result.best_record.state == "complete" and result.best_value < 1.0
+    assert not result.trials.empty and "lr" in result.trials.columns
+    saved = autolr.TuneResult.load(storage / "digits.autolr.json")
+    assert [r.values for r in saved.records] == [r.values for r in records]
+
+    # more trials: the finished experiment stays, a second one goes on from its searcher
+    more = autolr.tune(mlp(), digits, n_trials=11, ray_address=cluster.address,
+                       storage=str(storage), study_name="digits", **SWEEP)
+    assert [r.number for r in more.records] == list(range(11))
+    assert more.records[:8] == records
+    assert sum(r.is_baseline for r in more.records) == 1
+    assert (storage / "digits.2").is_dir()
+    # and a call with what is there already runs nothing
+    again = autolr.tune(mlp(), digits, n_trials=11, ray_address=cluster.address,
+                        storage=str(storage), study_name="digits", **SWEEP)
+    assert again.records == more.records
+
+
+class Marked:
+    """A model factory that leaves a file per trial start: trial id, node, time. It runs
+    on the workers (this module is pickled by value: the workers cannot import it)."""
+
+    def __init__(self, folder: str, pause: float = 0.0) -> None:
+        self.folder, self.pause = folder, pause
+
+    def __call__(self) -> torch.nn.Module:
+        with warnings.catch_warnings():  # autolr probes the model on the driver too
+            warnings.simplefilter("ignore")
+            trial = tune.get_context().get_trial_id()
+        node = ray.util.get_node_ip_address()
+        Path(self.folder, f"{time.time_ns()}@{trial}@{node}").touch()
+        time.sleep(self.pause)  # so that a kill lands while the trial runs
+        return mlp()
+
+
+def markers(folder: Path) -> list[tuple[str, str]]:
+    """(trial id, node) of every trial start so far, in order."""
+    return [tuple(p.name.split("@")[1:]) for p in sorted(folder.iterdir(),
+                                                          key=lambda p: int(p.name.split("@")[0]))]
+
+
+def test_killing_the_worker_node_mid_sweep_loses_no_trial(cluster, digits, tmp_path):
+    from ray import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    folder = tmp_path / "starts"
+    folder.mkdir()
+    killed: list[str] = []
+
+    def kill_when_the_worker_runs_its_second_trial() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            on_worker = [trial for trial, node in markers(folder) if node == WORKER]
+            if len(set(on_worker)) >= 2:  # its first trial is done, the second runs
+                killed.append(on_worker[-1])
+                cluster.kill_worker()
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_when_the_worker_runs_its_second_trial)
+    watcher.start()
+    try:
+        result = autolr.tune(Marked(str(folder), pause=1.0), digits, n_trials=6,
+                             ray_address=cluster.address, storage=str(tmp_path / "ray"),
+                             study_name="kill", pruner="none", **SWEEP)
+    finally:
+        watcher.join()
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    try:
+        assert killed, "the worker never ran two trials"
+        records = result.records
+        assert len(records) == 6 and sorted(r.number for r in records) == list(range(6))
+        assert {r.state for r in records} == {"complete"}  # none failed, none lost
+        assert WORKER in {r.node for r in records}  # finished there before the kill: kept
+        starts = markers(folder)
+        retried = [node for trial, node in starts if trial == killed[0]]
+        assert retried[0] == WORKER and HEAD in retried[1:]  # interrupted, then run again
+    finally:
+        cluster.start_worker()  # leave a two-node cluster for the tests after this one
+
+
+DRIVER = """
+import sys, time
+import torch
+from sklearn.datasets import load_digits
+import autolr
+
+def model():
+    time.sleep(0.5)  # trials long enough to be caught running
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+
+X, y = load_digits(return_X_y=True)
+autolr.tune(model, (X / 16, y), n_trials=10, epochs=3, progress=False, backend="ray", seed=0,
+            ray_address=sys.argv[1], storage=sys.argv[2], study_name="resume")
+"""
+
+
+def saved_trials(path: Path) -> dict[int, dict]:
+    """The finished trials in the experiment state saved at `path` (their records)."""
+    try:
+        trials = tune.ExperimentAnalysis(str(path)).trials
+    except Exception:  # not written yet
+        return {}
+    payloads = [json.loads(t.last_result["autolr"]) for t in trials
+                if t.status == "TERMINATED" and "autolr" in (t.last_result or {})]
+    return {p["number"]: p for p in payloads}
+
+
+def test_a_killed_driver_resumes_where_it_stopped(cluster, digits, tmp_path):
+    script, storage = tmp_path / "driver.py", tmp_path / "ray"
+    script.write_text(DRIVER)
+    driver = subprocess.Popen([sys.executable, str(script), cluster.address, str(storage)],
+                              start_new_session=True, env={**os.environ, **ENV})
+    try:
+        deadline = time.monotonic() + 180
+        while len(saved_trials(storage / "resume")) < 2 and time.monotonic() < deadline:
+            assert driver.poll() is None, "the driver ended before it was killed"
+            time.sleep(0.2)
+    finally:
+        LoopbackCluster.kill(driver)  # SIGKILL: no chance to save anything on the way out
+    finished = saved_trials(storage / "resume")
+    assert 2 <= len(finished) < 10
+
+    result = autolr.tune(mlp(), digits, n_trials=10, ray_address=cluster.address,
+                         storage=str(storage), study_name="resume", **SWEEP)
+    records = {r.number: r for r in result.records}
+    assert sorted(records) == list(range(10))
+    assert all(r.state != "failed" for r in records.values())
+    for number, payload in finished.items():  # no finished trial lost, none run again
+        assert list(records[number].values) == payload["values"]
+        assert records[number].params == payload["params"]
+    assert sum(r.is_baseline for r in records.values()) == 1
+
+
+def test_diverged_trials_stop_at_once_and_never_win(cluster, digits):
+    result = autolr.tune(mlp(), digits, n_trials=3, space={"lr": (50.0, 500.0)},
+                         ray_address=cluster.address, **SWEEP)
+    assert [r.state for r in result.records] == ["diverged"] * 3
+    for record in result.records:
+        assert record.epochs_run < 3 and record.reason  # stopped at once, and says why
+    assert result.best_record is None and "no trial completed" in result.summary()
+
+
+def test_a_metric_to_maximize(cluster, digits):
+    result = autolr.tune(mlp(), digits, n_trials=4, metric="accuracy", pruner="none",
+                         ray_address=cluster.address, **SWEEP)
+    finals = [r.final_value for r in result.records if r.state == "complete"]
+    assert result.direction == "maximize" and result.best_value == max(finals) > 0.5
