@@ -1,0 +1,252 @@
+"""python -m benchmarks: autolr against what users do instead, on the same tasks and budgets.
+
+    python -m benchmarks oracle [--task digits] [--recompute]   # the grid (cached)
+    python -m benchmarks replay [--task digits] [--seeds 30]    # samplers/pruners, seconds
+    python -m benchmarks live [--task digits] [--seeds 3]       # real sweeps + baselines
+    python -m benchmarks report [--offline]                     # tables + HTML plot
+    python -m benchmarks [all]                                  # all four, every task
+    python -m benchmarks --quick                                # a tiny end-to-end run
+
+Everything is cached under benchmarks/cache/ (or --cache): the oracle grid per task
+(<task>.json, only extended unless --recompute) and the scored sweeps (results.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks import tasks
+from benchmarks.oracle import CACHE, GridCache
+
+QUICK = {"task": ["tiny"], "replay_seeds": 4, "live_seeds": 1, "max_fte": 8.0,
+         "live_sweeps": ["autolr", "optuna-tpe-median", "random"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    torch.set_num_threads(1)
+    logging.getLogger("autolr").setLevel(logging.ERROR)
+    live_contenders = args.contenders
+    if args.quick:
+        args.task = args.task or QUICK["task"]
+        args.max_fte = args.max_fte or QUICK["max_fte"]
+        live_contenders = live_contenders or ",".join(QUICK["live_sweeps"] + ["baselines"])
+    names = args.task or ["digits", "diabetes", "mnist1d"]
+    cache_dir = Path(args.cache) if args.cache else CACHE
+    results_path = cache_dir / "results.json"
+    log = print if not args.quiet else (lambda message: None)
+    commands = ["oracle", "replay", "live", "report"] if args.command == "all" else [
+        args.command]
+    for command in commands:
+        started = time.perf_counter()
+        if command == "oracle":
+            for name in names:
+                _oracle(name, cache_dir, args.recompute, log)
+        elif command == "replay":
+            seeds = args.seeds or (QUICK["replay_seeds"] if args.quick else 30)
+            for name in names:
+                _replay(name, cache_dir, results_path, seeds, args.max_fte or 40.0,
+                        None if args.command == "all" else args.contenders, log)
+        elif command == "live":
+            seeds = args.seeds or (QUICK["live_seeds"] if args.quick else 3)
+            for name in names:
+                _live(name, cache_dir, results_path, seeds, args.max_fte or 20.0,
+                      live_contenders, log)
+        else:
+            _report(results_path, cache_dir, names, args.offline, print)
+        log(f"[{command} done in {time.perf_counter() - started:.0f} s]")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks",
+                                     description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", default="all",
+                        choices=["all", "oracle", "replay", "live", "report"])
+    parser.add_argument("--task", action="append", choices=list(tasks.TASKS),
+                        help="a task (repeatable); default: digits, diabetes, mnist1d")
+    parser.add_argument("--seeds", type=int, help="sweep seeds (replay 30, live 3)")
+    parser.add_argument("--max-fte", type=float, help="budget per sweep (replay 40, live 20)")
+    parser.add_argument("--contenders", help="comma-separated names (default: all); live "
+                        "takes 'baselines' for the default config and the LR-finder picks")
+    parser.add_argument("--recompute", action="store_true", help="retrain the oracle grid")
+    parser.add_argument("--cache", help=f"cache folder (default {CACHE})")
+    parser.add_argument("--offline", action="store_true",
+                        help="embed plotly.js in the HTML plot (~4 MB) instead of its CDN")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny task, few seeds: an end-to-end check in seconds")
+    parser.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def _cache(name: str, cache_dir: Path) -> GridCache:
+    return GridCache(tasks.get(name), cache_dir / f"{name}.json")
+
+
+def _oracle(name: str, cache_dir: Path, recompute: bool, log) -> None:
+    from benchmarks import oracle
+
+    path = cache_dir / f"{name}.json"
+    if recompute and path.exists():
+        path.unlink()
+    cache = oracle.build(tasks.get(name), _cache(name, cache_dir), log=log)
+    key, value = cache.oracle()
+    log(f"{name}: oracle {key} = {value:.4f} (mean of {len(cache.runs[key])} seeds); "
+        f"cache {path} ({path.stat().st_size / 1e3:.0f} kB)")
+
+
+def _ready(name: str, cache_dir: Path, log) -> GridCache:
+    cache = _cache(name, cache_dir)
+    task = cache.task
+    missing = sum(len(cache.runs.get(k, {})) < task.grid_seeds
+                  for k in map(_key, task.configs()))
+    if missing:
+        log(f"{name}: the oracle grid is incomplete ({missing} configs); building it first")
+        _oracle(name, cache_dir, False, log)
+        cache = _cache(name, cache_dir)
+    return cache
+
+
+def _key(config) -> str:
+    from benchmarks.tasks import key_of
+
+    return key_of(config)
+
+
+def _replay(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: float,
+            contenders: str | None, log) -> None:
+    from benchmarks import replay
+    from benchmarks.contenders import DEFAULT_REPLAY
+
+    cache = _ready(name, cache_dir, log)
+    recipes = contenders.split(",") if contenders else list(DEFAULT_REPLAY)
+    log(f"{name}: replay of {len(recipes)} contenders x {seeds} seeds, up to {max_fte:g} FTE")
+    scored = replay.replay(cache, recipes, range(seeds), max_fte, log=log)
+    results = _load(results_path)
+    entry = results.setdefault("replay", {}).setdefault(name, {"recipes": {}})
+    entry.update({"seeds": seeds, "max_fte": max_fte, "oracle": _oracle_info(cache)})
+    entry["recipes"].update({k: [s.to_json() for s in v] for k, v in scored.items()})
+    _save(results_path, results)
+
+
+def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: float,
+          contenders: str | None, log) -> None:
+    from benchmarks import baselines, live
+
+    cache = _ready(name, cache_dir, log)
+    wanted = contenders.split(",") if contenders else [*live.SWEEPS, "baselines"]
+    if "ray-asha" in wanted and not live.ray_available():
+        log("ray is not installed: skipping the ray-asha contender")
+        wanted.remove("ray-asha")
+    if name != "digits" and "autolr-default-space" in wanted and not contenders:
+        wanted.remove("autolr-default-space")  # a side note, shown on digits only
+    results = _load(results_path)
+    entry = results.setdefault("live", {}).setdefault(name, {"sweeps": {}})
+    entry.update({"seeds": seeds, "max_fte": max_fte, "oracle": _oracle_info(cache)})
+    for contender in wanted:
+        if contender == "baselines":
+            continue
+        if contender not in live.SWEEPS:
+            raise SystemExit(f"unknown live contender {contender!r}; "
+                             f"choose from {', '.join(live.SWEEPS)}, baselines")
+        rows = []
+        for seed in range(seeds):
+            sweep = live.run(contender, cache.task, seed, max_fte)
+            metrics = live.score(sweep, cache, max_fte)
+            rows.append({**metrics.to_json(), "wall": sweep.wall,
+                         "fte": sweep.fte / cache.task.epochs})
+            log(f"  {name} live {contender} seed {seed}: {len(sweep.events)} trials, "
+                f"{sweep.wall:.0f} s, regret @20 {metrics.regret[20.0]:+.1%}")
+        entry["sweeps"][contender] = rows
+        _save(results_path, results)
+    if "baselines" in wanted:  # the default and the LR-finder picks
+        scored = baselines.score_baselines(cache, range(seeds), log=log)
+        entry["baselines"] = {k: [s.to_json() for s in v] for k, v in scored.items()}
+        _save(results_path, results)
+
+
+def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool,
+            out) -> None:
+    from benchmarks import baselines, live, report
+    from benchmarks.accounting import SweepMetrics
+    from benchmarks.contenders import RECIPES
+
+    results = _load(results_path)
+    panels: dict[str, dict[str, report.Row]] = {}
+    replay_described = {k: r.description for k, r in RECIPES.items()}
+    live_described = {**live.DESCRIPTIONS, **baselines.DESCRIPTIONS}
+    for name in names:
+        replayed = results.get("replay", {}).get(name)
+        lived = results.get("live", {}).get(name)
+        if not (replayed or lived):
+            continue
+        oracle = (replayed or lived)["oracle"]
+        out(f"\n### {name}: oracle {oracle['key']} = {oracle['mean']:.4f} "
+            f"(seed mean of {oracle['seeds']} runs)\n")
+        if "floor" in oracle:
+            floor = oracle["floor"]
+            out(f"Noise floor: exhaustive single-seed grid search ({oracle['configs']} FTE, "
+                "best final loss of one seed's runs) recommends a config with regret "
+                + ", ".join(f"{r:+.1%}" for r in floor) + f" on the {len(floor)} grid seeds "
+                f"({sum(r <= 0.05 for r in floor)}/{len(floor)} within 5%).\n")
+        panel = panels.setdefault(name, {})
+        if replayed:
+            rows = [report.summarise(k, [SweepMetrics.from_json(s) for s in v])
+                    for k, v in replayed["recipes"].items()]
+            out(f"Replay: median over {replayed['seeds']} sweep seeds, budget "
+                f"{replayed['max_fte']:g} FTE\n")
+            out(report.markdown(rows, max_fte=replayed["max_fte"]))
+            panel.update({f"replay {row.name}": row for row in rows})
+        if lived:
+            rows = [report.summarise(k, [SweepMetrics.from_json(s) for s in v])
+                    for k, v in lived["sweeps"].items()]
+            rows += [report.summarise(k, [SweepMetrics.from_json(s) for s in v])
+                     for k, v in lived.get("baselines", {}).items()]
+            out(f"\nLive: median over {lived['seeds']} seeds, budget {lived['max_fte']:g} FTE "
+                "(baselines: their own cost)\n")
+            out(report.markdown(rows, max_fte=lived["max_fte"], winners=False))
+            walls = {k: sorted(s["wall"] for s in v) for k, v in lived["sweeps"].items()}
+            out("\nWall-clock seconds of a whole live sweep (median): " + ", ".join(
+                f"{k} {v[len(v) // 2]:.0f} s for "
+                f"{sorted(s['fte'] for s in lived['sweeps'][k])[len(v) // 2]:.1f} FTE"
+                for k, v in walls.items()))
+            panel.update({f"live {row.name}": row for row in rows})
+    for mode, described in (("replay", replay_described), ("live", live_described)):
+        seen = {label.split(" ", 1)[1] for panel in panels.values() for label in panel
+                if label.startswith(mode)}
+        if seen:
+            out(f"\n{mode.capitalize()} contenders:\n")
+            out("\n".join(f"- **{k}**: {v}" for k, v in described.items() if k in seen))
+    if panels:
+        path = report.write_html(report.figure(panels, "autolr benchmarks: regret vs compute"),
+                                 cache_dir / "regret.html", offline=offline)
+        out(f"\nplot: {path}")
+
+
+def _oracle_info(cache: GridCache) -> dict:
+    from benchmarks.replay import noise_floor
+
+    key, value = cache.oracle()
+    return {"key": key, "mean": value, "seeds": len(cache.runs[key]),
+            "configs": len(cache.runs), "floor": noise_floor(cache)}
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+
+
+def _save(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, separators=(",", ":")), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Compute and regret accounting over a sweep's trials, as pure functions.
+
+A sweep is the list of its trials in the order they finished (`Event`s). Compute is
+counted in full-training equivalents, FTE = epochs run / the task's epochs (a pruned
+trial costs the epochs it ran), and in seconds. After each trial the sweep recommends
+its incumbent: the complete trial with the lowest observed final validation loss (as
+`TuneResult.best_record`: pruned and diverged trials never qualify; a re-run on more seeds
+revises a config's observed value). The regret at a
+budget of B FTE is that of the incumbent after the last trial finished within B:
+true(incumbent) / oracle - 1, where `true` is the config's seed mean (never the single,
+possibly lucky, value the sweep saw). Before any trial completed, the regret is inf.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+BUDGETS = (2, 5, 10, 20)  # FTE at which the table quotes regret
+CURVE = (1, 1.5, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40)  # and the plot (a superset)
+TOLERANCE = 0.05  # "within 5% of the oracle"
+
+
+COUNTED = ("complete", "rerun")  # events whose value can make a config the incumbent
+
+
+@dataclass(frozen=True)
+class Event:
+    """One finished trial: which config (a grid key or any id), how it ended, its cost,
+    and the final validation loss the sweep observed (None unless complete). A "rerun"
+    event (the config trained again on another seed) carries the sweep's revised
+    estimate for that config, e.g. the mean of the seeds it saw, which replaces the
+    earlier one when choosing the incumbent."""
+
+    key: str
+    state: str
+    epochs: float
+    seconds: float
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class Point:
+    """The sweep's state after one more trial finished."""
+
+    fte: float
+    seconds: float
+    incumbent: str | None
+    regret: float
+
+
+def trajectory(events: Sequence[Event], epochs: int,
+               regret_of: Callable[[str], float]) -> list[Point]:
+    """Cumulative compute and the incumbent's regret after each trial."""
+    points, fte, seconds = [], 0.0, 0.0
+    observed: dict[str, float] = {}  # key -> its latest estimate (a re-run may revise it)
+    best_key = None
+    for event in events:
+        fte += event.epochs / epochs
+        seconds += event.seconds
+        if (event.state in COUNTED and event.value is not None
+                and math.isfinite(event.value)):
+            observed[event.key] = event.value
+            best_key = min(observed, key=observed.get)
+        regret = regret_of(best_key) if best_key is not None else math.inf
+        points.append(Point(fte, seconds, best_key, regret))
+    return points
+
+
+def regret_at(points: Sequence[Point], budget: float) -> float:
+    """Regret of the incumbent after the last trial that finished within `budget` FTE."""
+    regret = math.inf
+    for point in points:
+        if point.fte > budget + 1e-9:
+            break
+        regret = point.regret
+    return regret
+
+
+def first_within(points: Sequence[Point], tolerance: float = TOLERANCE,
+                 ) -> tuple[float, float]:
+    """(FTE, seconds) at which the incumbent first came within `tolerance` of the oracle;
+    (inf, inf) if it never did."""
+    for point in points:
+        if point.regret <= tolerance:
+            return point.fte, point.seconds
+    return math.inf, math.inf
+
+
+def diverged_share(events: Sequence[Event], epochs: int, budget: float) -> float:
+    """Share of the compute spent within `budget` FTE that went into diverged trials."""
+    total = diverged = 0.0
+    for event in events:
+        if total + event.epochs / epochs > budget + 1e-9:
+            break
+        total += event.epochs / epochs
+        diverged += event.epochs / epochs if event.state == "diverged" else 0.0
+    return diverged / total if total else 0.0
+
+
+def completed_any(events: Sequence[Event], keys: set[str], epochs: int,
+                  budget: float) -> bool:
+    """Did a trial of one of `keys` run to completion within `budget` FTE?"""
+    fte = 0.0
+    for event in events:
+        fte += event.epochs / epochs
+        if fte > budget + 1e-9:
+            return False
+        if event.state == "complete" and event.key in keys:
+            return True
+    return False
+
+
+@dataclass(frozen=True)
+class SweepMetrics:
+    """What one sweep is scored on."""
+
+    regret: dict[float, float]  # budget (FTE) -> regret
+    fte_to_within: float
+    seconds_to_within: float
+    diverged_share: float
+    kept_winner: bool
+    trials: int
+    fte_to_10: float = math.inf  # FTE to within 10%: progress where 5% is below the noise
+
+    def to_json(self) -> dict:
+        return {"regret": {str(b): _finite(r) for b, r in self.regret.items()},
+                "fte_to_within": _finite(self.fte_to_within),
+                "seconds_to_within": _finite(self.seconds_to_within),
+                "diverged_share": self.diverged_share, "kept_winner": self.kept_winner,
+                "trials": self.trials, "fte_to_10": _finite(self.fte_to_10)}
+
+    @classmethod
+    def from_json(cls, raw: dict) -> SweepMetrics:
+        return cls({float(b): _inf(r) for b, r in raw["regret"].items()},
+                   _inf(raw["fte_to_within"]), _inf(raw["seconds_to_within"]),
+                   raw["diverged_share"], raw["kept_winner"], raw["trials"],
+                   _inf(raw.get("fte_to_10")))
+
+
+def score(events: Sequence[Event], epochs: int, regret_of: Callable[[str], float], *,
+          winners: set[str] = frozenset(), budgets: Sequence[float] = CURVE,
+          share_budget: float = 20.0, max_budget: float = 40.0) -> SweepMetrics:
+    points = [p for p in trajectory(events, epochs, regret_of) if p.fte <= max_budget + 1e-9]
+    fte, seconds = first_within(points)
+    return SweepMetrics({float(b): regret_at(points, b) for b in budgets}, fte, seconds,
+                        diverged_share(events, epochs, share_budget),
+                        completed_any(events, winners, epochs, max_budget), len(points),
+                        first_within(points, 0.10)[0])
+
+
+def median(values: Sequence[float]) -> float:
+    """The median, with inf allowed (a sweep that never got there counts as infinitely
+    late); nan for no values."""
+    return statistics.median(values) if values else math.nan
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _inf(value: float | None) -> float:
+    return math.inf if value is None else value

@@ -1,0 +1,87 @@
+"""The sampler + pruner combinations compared in replay, each as a small recipe.
+
+Two kinds of objective:
+- "autolr": autolr's own Optuna objective (`autolr.backends.optuna.make_objective`, which
+  samples `SearchSpace.sample` and reports through `OptunaReporter`), with autolr's
+  sampler (`_sampler`) and pruner (`make_pruner`): what `autolr.tune` really runs;
+- "plain": what a user writes today: `suggest_float("lr", log=True)`, categorical
+  schedule and batch size, a report per epoch, `should_prune()`, and a diverged trial
+  pruned once its epoch ends (the NaN shows at the epoch's validation).
+
+Ray Tune's ASHA with random search is emulated in replay by Optuna's random sampler and
+its SuccessiveHalvingPruner, which is asynchronous successive halving, with Ray's
+ASHAScheduler defaults (grace period 1, reduction factor 4, max_t = the epochs).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import optuna
+
+from autolr.backends.optuna import _sampler
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one contender samples and prunes."""
+
+    name: str
+    description: str
+    kind: str  # "autolr" or "plain"
+    sampler: Callable[[int], optuna.samplers.BaseSampler]
+    # n_evals -> an Optuna pruner (for "autolr" recipes wrapped in autolr's AutoLRPruner by
+    # make_pruner), or a make_pruner name ("auto", "none", ...) for "autolr" recipes
+    pruner: Callable[[int], optuna.pruners.BasePruner | None] | str
+
+
+def _tpe(seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def _random(seed: int) -> optuna.samplers.BaseSampler:
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def _autolr_sampler(seed: int) -> optuna.samplers.BaseSampler:
+    return _sampler(seed, 1)
+
+
+def _median(n_evals: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.MedianPruner()
+
+
+def _sha(n_evals: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.SuccessiveHalvingPruner()
+
+
+def _asha(n_evals: int) -> optuna.pruners.BasePruner:
+    return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=4)
+
+
+def _none(n_evals: int) -> None:
+    return None
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("autolr", "autolr.tune defaults: TPE (multivariate, group, 10 startup) + "
+           "autolr pruner (median from mid-run, stall, divergence)",
+           "autolr", _autolr_sampler, "auto"),
+    Recipe("optuna-tpe-median", "plain Optuna: TPE + MedianPruner (both at defaults)",
+           "plain", _tpe, _median),
+    Recipe("optuna-tpe", "plain Optuna: TPE, no pruning", "plain", _tpe, _none),
+    Recipe("optuna-tpe-sha", "plain Optuna: TPE + SuccessiveHalvingPruner (defaults)",
+           "plain", _tpe, _sha),
+    Recipe("random", "random search, no pruning", "plain", _random, _none),
+    Recipe("random-median", "random search + MedianPruner", "plain", _random, _median),
+    Recipe("ray-asha-like", "random search + ASHA (grace 1, reduction 4), emulated with "
+           "Optuna's SuccessiveHalvingPruner", "plain", _random, _asha),
+    # autolr with its other pruner settings (for issue 8: what to make the default)
+    Recipe("autolr-nopruner", "autolr sampler, pruner='none' (divergence + stall only)",
+           "autolr", _autolr_sampler, "none"),
+    Recipe("autolr-sha", "autolr sampler, pruner='successive_halving'", "autolr",
+           _autolr_sampler, "successive_halving"),
+)}
+
+DEFAULT_REPLAY = tuple(RECIPES)

@@ -1,0 +1,258 @@
+"""Live sweeps: the contenders really train, each until the same compute budget.
+
+- autolr: `autolr.tune` with its defaults (sampler, pruner, baseline trial, divergence
+  and stall rules) over the task's space, given as a fixed train/validation pair; run in
+  chunks of trials on a journal storage (a resumed sweep) until the budget is spent.
+- autolr-default-space: the same with autolr's default space (AdamW, 11 families, lr
+  1e-5..1, warmup 0..0.2, batch 16..256): what a user gets without naming a space.
+- optuna-tpe-median / random: a hand-written Optuna objective over the task's space,
+  training with the plain loop (`plain_loop.train`), TPE + MedianPruner or random
+  search without pruning.
+- ray-asha: Ray Tune, random search (BasicVariantGenerator) + ASHAScheduler (grace 1,
+  reduction 4, max_t = epochs), one trial at a time, the plain loop as trainable;
+  only when `import ray` works.
+
+Every sweep stops at `max_fte` full-training equivalents. Each recommended config (the
+complete trial with the lowest final validation loss, after each trial) is retrained on
+the grid seeds to get its seed mean (`oracle.evaluate`, cached), so regret is measured
+as in replay. Seconds are the trials' own; `wall` is the whole sweep, overhead included.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+
+import autolr
+from autolr.space import TrialConfig
+from benchmarks import accounting, plain_loop
+from benchmarks.accounting import Event, SweepMetrics
+from benchmarks.baselines import config_id
+from benchmarks.oracle import GridCache, evaluate
+from benchmarks.tasks import Task
+
+SWEEPS = ("autolr", "autolr-default-space", "optuna-tpe-median", "random", "ray-asha")
+DESCRIPTIONS = {
+    "autolr": "autolr.tune defaults, the task's space",
+    "autolr-default-space": "autolr.tune defaults, autolr's default space (AdamW, 11 families)",
+    "optuna-tpe-median": "hand-written Optuna objective + plain loop: TPE + MedianPruner",
+    "random": "hand-written Optuna objective + plain loop: random search, no pruning",
+    "ray-asha": "Ray Tune: random search + ASHA (grace 1, reduction 4), plain loop",
+}
+CHUNK = 8  # autolr trials per resumed call
+DIVERGED_LOSS = 1e6  # what the plain loop reports to Ray for a diverged epoch
+
+
+@dataclass
+class LiveSweep:
+    """A live sweep's trials in the order they finished, their configs, its wall time."""
+
+    events: list[Event] = field(default_factory=list)
+    configs: dict[str, TrialConfig] = field(default_factory=dict)
+    wall: float = 0.0
+
+    def add(self, config: TrialConfig, state: str, epochs: float, seconds: float,
+            value: float | None) -> None:
+        key = config_id(config)
+        self.configs[key] = config
+        self.events.append(Event(key, state, epochs, seconds, value))
+
+    @property
+    def fte(self) -> float:
+        return sum(e.epochs for e in self.events)
+
+
+def run(name: str, task: Task, seed: int, max_fte: float) -> LiveSweep:
+    started = time.perf_counter()
+    sweep = {"autolr": _autolr, "autolr-default-space": _autolr,
+             "optuna-tpe-median": _optuna, "random": _optuna, "ray-asha": _ray}[name](
+        name, task, seed, max_fte * task.epochs)
+    sweep.wall = time.perf_counter() - started
+    return sweep
+
+
+def score(sweep: LiveSweep, cache: GridCache, max_fte: float) -> SweepMetrics:
+    task, oracle = cache.task, cache.oracle()[1]
+    return accounting.score(
+        sweep.events, task.epochs,
+        lambda key: evaluate(task, cache, sweep.configs[key]) / oracle - 1.0,
+        max_budget=max_fte)
+
+
+def ray_available() -> bool:
+    try:
+        import ray  # noqa: F401
+        from ray import tune  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# -- autolr ---------------------------------------------------------------------------------
+
+def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
+    folder = tempfile.mkdtemp(prefix="autolr-bench-")
+    space = task.space() if name == "autolr" else "default"
+    logging.getLogger("autolr").setLevel(logging.ERROR)
+    try:
+        n_trials, result = 0, None
+        while result is None or sum(r.epochs_run for r in result.records) < budget:
+            n_trials += CHUNK
+            result = autolr.tune(task.model_fn, task.raw_data(), space=space,
+                                 epochs=task.epochs, n_trials=n_trials, seed=seed,
+                                 progress=False, storage=os.path.join(folder, "sweep.log"),
+                                 study_name="bench")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    sweep = LiveSweep()
+    for record in result.records:  # sequential: trial number = finishing order
+        value = record.final_value if record.state == "complete" else None
+        sweep.add(TrialConfig.from_dict(record.params), record.state, record.epochs_run,
+                  record.seconds, value)
+    return sweep
+
+
+# -- a hand-written Optuna objective -------------------------------------------------------
+
+def _params(task: Task, suggest: dict[str, Callable[..., Any]]) -> dict[str, Any]:
+    grid = task.grid
+    return {"lr": suggest["loguniform"]("lr", min(grid.lrs), max(grid.lrs)),
+            "schedule": suggest["choice"]("schedule", grid.schedules),
+            "batch_size": suggest["choice"]("batch_size", grid.batch_sizes),
+            "warmup": suggest["uniform"]("warmup", min(grid.warmups), max(grid.warmups))
+            if len(grid.warmups) > 1 else grid.warmups[0]}
+
+
+def _config(task: Task, params: dict[str, Any]) -> TrialConfig:
+    return TrialConfig(lr=params["lr"], schedule=params["schedule"],
+                       batch_size=params["batch_size"], warmup_fraction=params["warmup"],
+                       optimizer=task.optimizer)
+
+
+def _optuna(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
+    sweep = LiveSweep()
+    sampler = (optuna.samplers.TPESampler(seed=seed) if name == "optuna-tpe-median"
+               else optuna.samplers.RandomSampler(seed=seed))
+    pruner = (optuna.pruners.MedianPruner() if name == "optuna-tpe-median"
+              else optuna.pruners.NopPruner())
+
+    def objective(trial: optuna.Trial) -> float:
+        params = _params(task, {
+            "loguniform": lambda n, lo, hi: trial.suggest_float(n, lo, hi, log=True),
+            "uniform": trial.suggest_float, "choice": trial.suggest_categorical})
+
+        def on_epoch(epoch: int, value: float) -> bool:
+            trial.report(value, epoch)
+            return trial.should_prune()
+
+        result = plain_loop.train(task, params, seed, on_epoch)
+        state = {"stopped": "pruned"}.get(result.state, result.state)
+        value = result.values[-1] if state == "complete" else None
+        sweep.add(_config(task, params), state, result.epochs, result.seconds, value)
+        if value is None:
+            raise optuna.TrialPruned()
+        return value
+
+    def stop_at_budget(study: optuna.Study, _trial: Any) -> None:
+        if sweep.fte >= budget:
+            study.stop()
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    torch.set_num_threads(1)
+    study = optuna.create_study(sampler=sampler, pruner=pruner)
+    study.optimize(objective, n_trials=10_000, callbacks=[stop_at_budget])
+    return sweep
+
+
+# -- Ray Tune ------------------------------------------------------------------------------
+
+def _ray_trainable(config: dict, task: Task, seed: int) -> None:
+    from ray import tune
+
+    torch.set_num_threads(1)
+
+    def on_epoch(epoch: int, value: float) -> bool:
+        tune.report({"loss": value})
+        return False
+
+    result = plain_loop.train(task, config, seed, on_epoch)
+    if result.state == "diverged":
+        tune.report({"loss": DIVERGED_LOSS})
+
+
+def _ray(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
+    import ray
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.basic_variant import BasicVariantGenerator
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    root = str(Path(__file__).resolve().parent.parent)  # Ray's workers import benchmarks
+    if root not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    if not ray.is_initialized():  # our own local Ray, never a cluster running here already
+        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
+                 logging_level="ERROR")
+    space = _params(task, {"loguniform": lambda n, lo, hi: tune.loguniform(lo, hi),
+                           "uniform": lambda n, lo, hi: tune.uniform(lo, hi),
+                           "choice": lambda n, options: tune.choice(list(options))})
+    folder = tempfile.mkdtemp(prefix="autolr-bench-ray-")
+    try:
+        tuner = tune.Tuner(
+            tune.with_parameters(_ray_trainable, task=task, seed=seed),
+            param_space=space,
+            tune_config=tune.TuneConfig(
+                metric="loss", mode="min", num_samples=10_000, max_concurrent_trials=1,
+                reuse_actors=True,
+                search_alg=BasicVariantGenerator(random_state=seed),
+                scheduler=ASHAScheduler(max_t=task.epochs, grace_period=1,
+                                        reduction_factor=4)),
+            run_config=tune.RunConfig(storage_path=folder, verbose=0,
+                                      stop=_budget_stopper(budget)))
+        grid = tuner.fit()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    errors = [r.error for r in grid if r.error is not None]
+    if errors:
+        raise RuntimeError(f"{len(errors)} Ray trial(s) failed; the first: {errors[0]}")
+    sweep = LiveSweep()
+    results = sorted((r for r in grid if r.metrics and "loss" in r.metrics),
+                     key=lambda r: r.metrics["trial_id"])
+    for result in results:
+        losses = list(result.metrics_dataframe["loss"])
+        state = ("diverged" if losses[-1] >= DIVERGED_LOSS else
+                 "complete" if len(losses) == task.epochs else "pruned")
+        sweep.add(_config(task, result.config), state, len(losses),
+                  float(result.metrics.get("time_total_s", 0.0)),
+                  losses[-1] if state == "complete" else None)
+    return sweep
+
+
+def _budget_stopper(budget: float) -> Any:
+    """A Tune Stopper ending the whole run once `budget` epochs were reported, across
+    trials (made here: importing ray.tune at module level costs seconds)."""
+    from ray import tune
+
+    class BudgetStopper(tune.Stopper):
+        def __init__(self) -> None:
+            self.epochs = 0
+
+        def __call__(self, trial_id: str, result: dict) -> bool:
+            self.epochs += 1
+            return False
+
+        def stop_all(self) -> bool:
+            return self.epochs >= budget
+
+    return BudgetStopper()

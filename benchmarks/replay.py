@@ -1,0 +1,210 @@
+"""Replay: sweeps whose trials "train" by reading the oracle grid's cached curves.
+
+A sampled config is snapped to the nearest grid config (`Grid.snap`), and the trial
+reports that config's cached per-epoch validation losses one by one, exactly as
+`train_trial` reports a live run: the pruner may stop it after any epoch but the last,
+a run that diverged mid-epoch reports NaN after its last value and ends "diverged", and
+it costs the epochs (and the share of the measured seconds) it ran. Sweep seed s reads the
+curves of training seed s mod grid_seeds: the same configs give the same noisy values
+within a sweep, as in a live sweep whose trials all train with one seed.
+
+`ReplayTrainer` has the signature of `Sweep.run`, so autolr's own objective runs on it
+unchanged; any other sampler/pruner recipe is a `contenders.Recipe`. Deterministic: the
+same recipe and seed give the same trials.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import optuna
+
+from autolr.backends.optuna import make_objective, make_pruner
+from autolr.space import BASELINE, TrialConfig
+from autolr.sweep import Sweep
+from autolr.training import COMPLETE, DIVERGED, PRUNED, TrialOutcome
+from benchmarks import accounting
+from benchmarks.accounting import Event, SweepMetrics
+from benchmarks.contenders import RECIPES, Recipe
+from benchmarks.oracle import GridCache
+
+MAX_TRIALS = 2000  # a safety cap: sweeps stop at their compute budget long before
+
+
+class ReplayTrainer:
+    """`Sweep.run` for replay: (config, reporter) -> TrialOutcome from the cache.
+
+    `whole_epochs`: charge a diverged trial up to the end of its epoch (a plain loop only
+    notices at the epoch's validation) instead of the step where autolr's loop stops it.
+    """
+
+    def __init__(self, cache: GridCache, seed: int, *, whole_epochs: bool = False) -> None:
+        self.cache, self.seed, self.whole_epochs = cache, seed, whole_epochs
+        self.events: list[Event] = []
+        self.epochs_run = 0.0
+        self.seen: dict[str, list[float]] = {}  # key -> final values this sweep observed
+
+    def __call__(self, config: TrialConfig, reporter: Any) -> TrialOutcome:
+        key = self.cache.task.grid.snap(config)
+        run = self.cache.run(key, self.seed)
+        epochs = self.cache.task.epochs
+        values: list[float] = []
+        outcome = None
+        for index, value in enumerate(run.values):
+            values.append(value)
+            if not math.isfinite(value):
+                reporter.report(index, {"value": math.nan})
+                outcome = self._outcome(DIVERGED, values, run.epochs, run)
+                break
+            stop = reporter.report(index, {"value": value, "val_loss": value})
+            if stop and index + 1 != epochs:
+                outcome = self._outcome(PRUNED, values, index + 1, run)
+                break
+        if outcome is None and run.state == DIVERGED:  # diverged mid-epoch
+            reporter.report(len(values), {"value": math.nan})
+            outcome = self._outcome(DIVERGED, values, run.epochs, run)
+        if outcome is None:
+            outcome = self._outcome(COMPLETE, values, run.epochs, run)
+        self.events.append(Event(key, outcome.state, outcome.epochs_run, outcome.seconds,
+                                 values[-1] if outcome.state == COMPLETE else None))
+        self.epochs_run += outcome.epochs_run
+        if outcome.state == COMPLETE:
+            self.seen.setdefault(key, []).append(values[-1])
+        return outcome
+
+    def rerun(self, config: TrialConfig, offset: int) -> float:
+        """Train `config` again on another seed (the sweep's seed + `offset`, cycling over
+        the grid seeds), unpruned, at full cost; return the mean final loss of the seeds
+        this sweep has seen for it, recorded as a "rerun" event (see accounting.Event).
+        For recipes that re-check their best configs before recommending one."""
+        key = self.cache.task.grid.snap(config)
+        run = self.cache.run(key, self.seed + offset)
+        self.seen.setdefault(key, []).append(run.final(self.cache.chance))
+        estimate = sum(self.seen[key]) / len(self.seen[key])
+        self.events.append(Event(key, "rerun", run.epochs, run.seconds, estimate))
+        self.epochs_run += run.epochs
+        return estimate
+
+    def _outcome(self, state: str, values: list[float], epochs_run: float,
+                 run: Any) -> TrialOutcome:
+        if state == DIVERGED and self.whole_epochs:
+            epochs_run = min(float(math.ceil(epochs_run - 1e-9)) or 1.0, self.cache.task.epochs)
+        seconds = run.seconds * epochs_run / run.epochs if run.epochs else run.seconds
+        return TrialOutcome(state, reason=None if state == COMPLETE else state,
+                            values=list(values), val_losses=list(values),
+                            epochs_run=epochs_run, seconds=seconds)
+
+
+class _PlainReporter:
+    """What a hand-written objective does each epoch: report, ask the pruner."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
+        value = metrics["value"]
+        self.trial.report(value, step)
+        return not math.isfinite(value) or self.trial.should_prune()
+
+
+def plain_objective(cache: GridCache, trainer: ReplayTrainer):
+    """The hand-written objective over the task's space (see contenders' doc)."""
+    task, grid = cache.task, cache.task.grid
+
+    def objective(trial: optuna.Trial) -> float:
+        config = TrialConfig(
+            lr=trial.suggest_float("lr", min(grid.lrs), max(grid.lrs), log=True),
+            schedule=trial.suggest_categorical("schedule", grid.schedules),
+            batch_size=trial.suggest_categorical("batch_size", grid.batch_sizes),
+            warmup_fraction=trial.suggest_float("warmup", min(grid.warmups), max(grid.warmups))
+            if len(grid.warmups) > 1 else grid.warmups[0],
+            optimizer=task.optimizer)
+        outcome = trainer(config, _PlainReporter(trial))
+        if outcome.state == COMPLETE:
+            return outcome.values[-1]
+        raise optuna.TrialPruned()
+
+    return objective
+
+
+def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0,
+              ) -> list[Event]:
+    """One replayed sweep, until `max_fte` full-training equivalents are spent."""
+    task = cache.task
+    trainer = ReplayTrainer(cache, seed, whole_epochs=recipe.kind == "plain")
+    budget = max_fte * task.epochs
+
+    def stop_at_budget(study: optuna.Study, _trial: Any) -> None:
+        if trainer.epochs_run >= budget:
+            study.stop()
+
+    previous = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    try:
+        if recipe.kind == "autolr":
+            space = task.space()
+            n_train = task.data.n_train
+            spec = recipe.pruner
+            pruner = make_pruner(spec if isinstance(spec, str)
+                                 else spec(task.epochs) or "none", task.epochs)
+            sweep = Sweep(space=space, run=trainer, n_train=n_train, n_evals=task.epochs,
+                          n_trials=MAX_TRIALS, direction="minimize", metric="val_loss",
+                          epochs=task.epochs, seed=seed,
+                          baseline=space.params_for(BASELINE, n_train))
+            study = optuna.create_study(sampler=recipe.sampler(seed), pruner=pruner)
+            if sweep.baseline is not None:  # as run_optuna: the default config goes first
+                study.enqueue_trial(sweep.baseline, user_attrs={"baseline": True})
+            objective = make_objective(sweep, pruner)
+        else:
+            study = optuna.create_study(sampler=recipe.sampler(seed),
+                                        pruner=recipe.pruner(task.epochs)
+                                        or optuna.pruners.NopPruner())
+            objective = plain_objective(cache, trainer)
+        study.optimize(objective, n_trials=MAX_TRIALS, callbacks=[stop_at_budget],
+                       catch=())
+    finally:
+        optuna.logging.set_verbosity(previous)
+    return trainer.events
+
+
+def winners(cache: GridCache, k: int = 4) -> set[str]:
+    """The oracle's top-k configs by seed mean (issue 8: does a sweep keep them?)."""
+    means = cache.means()
+    return set(sorted(means, key=means.get)[:k])
+
+
+def replay(cache: GridCache, recipes: list[str], seeds: range, max_fte: float = 40.0,
+           log: Any = print) -> dict[str, list[SweepMetrics]]:
+    """Every recipe on every seed: the scored sweeps, by recipe name."""
+    top = winners(cache)
+    oracle = cache.oracle()[1]
+    means = cache.means()
+    results: dict[str, list[SweepMetrics]] = {}
+    for name in recipes:
+        recipe = RECIPES[name]
+        scored = []
+        for seed in seeds:
+            events = run_sweep(recipe, cache, seed, max_fte)
+            scored.append(accounting.score(events, cache.task.epochs,
+                                           lambda key: means[key] / oracle - 1.0,
+                                           winners=top, max_budget=max_fte))
+        results[name] = scored
+        log(f"  {cache.task.name} {name}: median FTE to 5% "
+            f"{accounting.median([s.fte_to_within for s in scored]):.1f}")
+    return results
+
+
+def noise_floor(cache: GridCache) -> list[float]:
+    """Per grid seed, the regret of exhaustive single-seed grid search: train every grid
+    config once on that seed, recommend the lowest final loss. What picking by one seed's
+    value costs even with unlimited compute (seed noise; issue 8's "robust pick")."""
+    means, oracle = cache.means(), cache.oracle()[1]
+    floor = []
+    for seed in range(cache.task.grid_seeds):
+        key = min(cache.runs, key=lambda k: cache.runs[k][seed].final(cache.chance))
+        floor.append(means[key] / oracle - 1.0)
+    return floor
