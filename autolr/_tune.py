@@ -16,6 +16,7 @@ from autolr.errors import AutoLRError, InvalidModelError
 from autolr.metrics import Metric, default_loss, resolve_metric
 from autolr.pruning import DIVERGENCE_FACTOR
 from autolr.result import TuneResult
+from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.space import BASELINE, SearchSpace, TrialConfig, load_space
 from autolr.sweep import Sweep
 from autolr.training import TrialOutcome, probe_model, train_trial
@@ -34,7 +35,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
          divergence_factor: float = DIVERGENCE_FACTOR, baseline: bool = True,
          backend: str = "optuna", ray_address: str | None = None,
          resources_per_trial: Mapping[str, float] | None = None,
-         max_concurrent: int | None = None, torch_threads: int = 1) -> TuneResult:
+         max_concurrent: int | None = None, torch_threads: int = 1,
+         confirm_seeds: int = DEFAULT_EXTRA_SEEDS) -> TuneResult:
     """Search the learning rate, schedule family, warmup and batch size of `model` jointly.
 
     `model` is an nn.Module (never changed: every trial starts from a copy of its
@@ -46,6 +48,10 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     Each trial runs torch with `torch_threads` threads (1: small models gain nothing
     from more, and oversubscribed cores slow training many times over); `n_jobs` worker
     processes use the other cores.
+
+    Robust pick: a trial that would become the best is trained again on `confirm_seeds`
+    more seeds and its value is their mean, so the best config is never a lucky draw and
+    `best_value` is the number you will get (0 turns it off; the Optuna backend only).
 
     `backend="ray"` runs the same search through Ray Tune (`pip install 'autolr[ray]'`) on
     the cluster at `ray_address` (None: a local Ray; "auto"; or "host:port"), with
@@ -62,9 +68,9 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     """
     for name, value, low in (("epochs", epochs, 1), ("n_trials", n_trials, 1),
                              ("n_jobs", n_jobs, 1), ("evals_per_epoch", evals_per_epoch, 1),
-                             ("torch_threads", torch_threads, 1)):
+                             ("torch_threads", torch_threads, 1), ("seed", seed, 0),
+                             ("confirm_seeds", confirm_seeds, 0)):
         _check_int(name, value, low)
-    _check_int("seed", seed, 0)
     if timeout is not None and not (isinstance(timeout, numbers.Real) and timeout > 0):
         raise AutoLRError(f"timeout is in seconds and must be None or > 0, but got {timeout=}.")
     if not divergence_factor > 1:
@@ -81,17 +87,18 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     n_evals = epochs * evals_per_epoch
     make_pruner(pruner, n_evals)  # a bad pruner name fails here, before training
 
-    def run(config: TrialConfig, reporter: Any) -> TrialOutcome:
+    def run(config: TrialConfig, reporter: Any, seed_offset: int = 0) -> TrialOutcome:
         return train_trial(config, prepared.factory, prepared.data, epochs=epochs,
                            loss_fn=prepared.loss_fn, metric=prepared.metric, reporter=reporter,
-                           seed=seed, evals_per_epoch=evals_per_epoch,
+                           seed=seed + seed_offset, evals_per_epoch=evals_per_epoch,
                            divergence_factor=divergence_factor)
 
     sweep = Sweep(space=search, run=run, n_train=prepared.data.n_train, n_evals=n_evals,
                   n_trials=n_trials, direction=prepared.metric.direction,
                   metric=prepared.metric.name, epochs=epochs, seed=seed, timeout=timeout,
                   baseline=search.params_for(BASELINE, prepared.data.n_train)
-                  if baseline else None, torch_threads=torch_threads)
+                  if baseline else None, torch_threads=torch_threads,
+                  confirm_seeds=confirm_seeds)
     if backend == "ray":
         from autolr.backends.ray import run_ray
 

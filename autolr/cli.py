@@ -80,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--backend", choices=("optuna", "ray"), default="optuna")
     tune.add_argument("--ray-address", default=None, help="Ray cluster address (host:port)")
     tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--confirm-seeds", type=_non_negative, default=None,
+                      help="extra seeds the best config is re-trained on before it is "
+                           "recommended (default: tune's, 2; 0: off)")
     tune.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
     tune.add_argument("--report", metavar="OUT.html", default=None, help="write the HTML report")
     tune.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
@@ -107,14 +110,22 @@ def _storage_options(parser: argparse.ArgumentParser, *, study_required: bool) -
                         help="study name (tune: the file's name; others: the only study)")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
-    return value
+def _whole_number(low: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected a whole number >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
+        return value
+
+    return parse
+
+
+_positive = _whole_number(1)
+_non_negative = _whole_number(0)
 
 
 def _tune(args: argparse.Namespace, argv: list[str]) -> int:
@@ -130,7 +141,9 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
                          n_trials=args.trials, timeout=args.timeout, metric=args.metric,
                          storage=args.storage, study_name=study, n_jobs=args.jobs,
                          seed=args.seed, progress=not args.quiet, device=args.device,
-                         backend=args.backend, ray_address=args.ray_address)
+                         backend=args.backend, ray_address=args.ray_address,
+                         **({} if args.confirm_seeds is None
+                            else {"confirm_seeds": args.confirm_seeds}))
     print(result.summary())
     if result.best_record is not None:
         print("\nUse it in plain PyTorch:\n" + result.code())
@@ -170,14 +183,16 @@ def format_table(result: Any, top: int) -> str:
     sign = 1.0 if result.direction == "minimize" else -1.0
     ranked = sorted(result.records, key=lambda r: (
         r.state != "complete", sign * r.final_value if r.final_value is not None else 0.0))
-    header = (f"{'#':>4}  {'state':<9} {result.metric:>10}  {'lr':>9}  {'schedule':<16} "
+    header = (f"{'#':>4}  {'state':<9} {result.metric:>14}  {'lr':>9}  {'schedule':<16} "
               f"{'warmup':>6}  {'batch':>5}  {'epochs':>6}")
     lines = [header, "-" * len(header)]
     for r in ranked[:top]:
         p = r.params
         value = f"{r.final_value:.4g}" if r.final_value is not None else "-"
+        if r.seed_std is not None:  # a seed mean (the robust pick)
+            value = f"{value}±{r.seed_std:.1g}"
         lines.append(
-            f"{r.number:>4}  {r.state:<9} {value:>10}  "
+            f"{r.number:>4}  {r.state:<9} {value:>14}  "
             + (f"{p['lr']:>9.3g}  {p['schedule']:<16} {p['warmup_fraction']:>6.0%}  "
                f"{p['batch_size']:>5}  " if p else f"{'-':>9}  {'-':<16} {'-':>6}  {'-':>5}  ")
             + f"{r.epochs_run:>6g}")

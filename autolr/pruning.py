@@ -12,12 +12,17 @@ True
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import optuna
 from optuna.pruners import BasePruner
 from optuna.study import StudyDirection
+from optuna.trial import TrialState
+
+from autolr.lr_profile import EvalProfile
+from autolr.space import TrialConfig
 
 #: fastai's and Lightning's LR finders stop when the smoothed loss passes 4x its best.
 DIVERGENCE_FACTOR = 4.0
@@ -84,14 +89,80 @@ def is_stalled(values: Sequence[float], patience: int, min_delta: float = 1e-3,
     return not recent < before - min_delta * abs(before)
 
 
+#: below this share of its base learning rate a schedule has annealed: a flat curve there
+#: is a run converging at its end, not a stall.
+ANNEALED = 0.05
+
+
 def stop_reason(values: Sequence[float], patience: int | None, min_delta: float,
-                direction: str) -> str | None:
-    """The reason a curve of evaluations should stop on its own: 'diverged' or 'stalled'."""
+                direction: str, profile: EvalProfile | None = None) -> str | None:
+    """The reason a curve of evaluations should stop on its own: 'diverged' or 'stalled'.
+
+    With the trial's `profile` the stall rule is LR-aware: flat at a high learning rate
+    is a stall; flat once the schedule has annealed, or during warmup, is not."""
     if values and not math.isfinite(values[-1]):
         return "diverged"
-    if patience and is_stalled(values, patience, min_delta, direction):
-        return "stalled"
-    return None
+    if not (patience and is_stalled(values, patience, min_delta, direction)):
+        return None
+    if profile is not None:
+        last = min(len(values), len(profile.multiplier)) - 1
+        window = range(max(0, last - patience), last + 1)
+        if profile.multiplier[last] < ANNEALED or not all(profile.judged[i] for i in window):
+            return None
+    return "stalled"
+
+
+class DecayAwareMedianPruner(BasePruner):
+    """Optuna's median rule, made fair to decaying schedules (see autolr.lr_profile).
+
+    At evaluation s a trial is pruned when its best value so far is worse than the median
+    of the completed trials' values at s, counting only trials with at least as much
+    decay still ahead of them at s (within `tolerance`): a one-cycle trial at its peak is
+    measured against other trials still to anneal, not against a constant one that has
+    nothing left to gain; a constant trial is measured against everyone. Never during
+    warmup, while the learning rate will still rise, before `start_fraction` of the run,
+    with fewer than `min_reference` comparable trials, or before `n_startup_trials`
+    trials completed.
+    """
+
+    def __init__(self, n_evals: int, *, start_fraction: float = 0.25,
+                 tolerance: float = 0.25, n_startup_trials: int = 5,
+                 min_reference: int = 3) -> None:
+        self.n_evals, self.start_fraction, self.tolerance = n_evals, start_fraction, tolerance
+        self.n_startup_trials, self.min_reference = n_startup_trials, min_reference
+        self._profiles: dict[int, EvalProfile | None] = {}
+
+    def profile(self, trial: optuna.trial.FrozenTrial) -> EvalProfile | None:
+        """The trial's profile from the config autolr stores on it (None without one)."""
+        key = trial._trial_id  # noqa: SLF001 - unique in the storage, stable per trial
+        if key not in self._profiles:
+            config = trial.user_attrs.get("config")
+            self._profiles[key] = (EvalProfile.of(TrialConfig.from_dict(config), self.n_evals)
+                                   if config else None)
+        return self._profiles[key]
+
+    def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
+        step = trial.last_step
+        own = self.profile(trial)
+        if (step is None or own is None or step >= self.n_evals or not own.judged[step]
+                or (step + 1) / self.n_evals < self.start_fraction):
+            return False
+        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if len(completed) < self.n_startup_trials:
+            return False
+        sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
+        reference = []
+        for other in completed:
+            value = other.intermediate_values.get(step)
+            theirs = self.profile(other) if value is not None else None
+            if (theirs is not None and math.isfinite(value)
+                    and theirs.ahead[step] >= own.ahead[step] - self.tolerance):
+                reference.append(sign * value)
+        if len(reference) < self.min_reference:
+            return False
+        so_far = [sign * v for s, v in trial.intermediate_values.items()
+                  if s <= step and math.isfinite(v)]
+        return bool(so_far) and min(so_far) > statistics.median(reference)
 
 
 class AutoLRPruner(BasePruner):
@@ -111,7 +182,7 @@ class AutoLRPruner(BasePruner):
     """
 
     def __init__(self, wrapped: BasePruner | None = None, *, patience: int | None = None,
-                 min_delta: float = 1e-3) -> None:
+                 min_delta: float = 1e-3, n_evals: int | None = None) -> None:
         if patience is not None and patience < 1:
             raise ValueError(f"patience must be None or >= 1, but got {patience=}.")
         if min_delta < 0:
@@ -119,13 +190,16 @@ class AutoLRPruner(BasePruner):
         self.wrapped = wrapped
         self.patience = patience
         self.min_delta = min_delta
+        self.n_evals = n_evals  # with it, the stall rule is LR-aware (see stop_reason)
 
-    def reason(self, study: optuna.Study, values: Sequence[float]) -> str | None:
+    def reason(self, study: optuna.Study, values: Sequence[float],
+               profile: EvalProfile | None = None) -> str | None:
         """Why this pruner's own rules stop a trial with these evaluations, or None:
-        'diverged' (a non-finite value), or 'stalled' (flat for `patience` evaluations
-        while behind the best finished trial: a flat trial that leads is never cut)."""
+        'diverged' (a non-finite value), or 'stalled' (flat for `patience` evaluations at
+        a learning rate that has not annealed, while behind the best finished trial: a
+        flat trial that leads is never cut)."""
         direction = "minimize" if study.direction == StudyDirection.MINIMIZE else "maximize"
-        why = stop_reason(values, self.patience, self.min_delta, direction)
+        why = stop_reason(values, self.patience, self.min_delta, direction, profile)
         if why != "stalled":
             return why
         try:
@@ -140,6 +214,14 @@ class AutoLRPruner(BasePruner):
         values = [trial.intermediate_values[s] for s in sorted(trial.intermediate_values)]
         if not values:
             return False
-        if self.reason(study, values) is not None:
+        if self.reason(study, values, self.profile(trial)) is not None:
             return True
         return self.wrapped is not None and bool(self.wrapped.prune(study, trial))
+
+    def profile(self, trial: optuna.trial.FrozenTrial) -> EvalProfile | None:
+        """The trial's LR profile, when this pruner knows the number of evaluations."""
+        if self.n_evals is None or not trial.user_attrs.get("config"):
+            return None
+        if isinstance(self.wrapped, DecayAwareMedianPruner):  # shares its cache
+            return self.wrapped.profile(trial)
+        return EvalProfile.of(TrialConfig.from_dict(trial.user_attrs["config"]), self.n_evals)

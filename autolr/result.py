@@ -42,10 +42,28 @@ class TrialRecord:
     seconds: float = 0.0
     is_baseline: bool = False  # the untuned default (AdamW 1e-3, constant, batch 32)
     node: str | None = None  # the host that ran it, where the backend knows
+    # the robust pick (autolr.robust): final values on the sweep's seed and the extra
+    # seeds a would-be best was re-trained on, and what those extra runs cost
+    seed_values: tuple[float, ...] = ()
+    extra_epochs: float = 0.0
+    extra_seconds: float = 0.0
 
     @property
     def final_value(self) -> float | None:
+        """The trial's value: the seed mean where it was re-trained on extra seeds,
+        else the last evaluation."""
+        if self.seed_values and self.state == "complete":
+            return sum(self.seed_values) / len(self.seed_values)
         return self.values[-1] if self.values else None
+
+    @property
+    def seed_std(self) -> float | None:
+        """The standard deviation of the final value over seeds (None with one seed)."""
+        if len(self.seed_values) < 2:
+            return None
+        mean = sum(self.seed_values) / len(self.seed_values)
+        return math.sqrt(sum((v - mean) ** 2 for v in self.seed_values)
+                         / (len(self.seed_values) - 1))
 
     def best_value(self, direction: str) -> float | None:
         finite = [v for v in self.values if math.isfinite(v)]
@@ -120,8 +138,14 @@ class TuneResult:
 
     @property
     def best_value(self) -> float:
-        """The best trial's final validation metric."""
+        """The best trial's final validation metric: with the robust pick, its mean over
+        seeds (`best_std` is the spread), not the luckiest run."""
         return float(self._require_best().final_value)
+
+    @property
+    def best_std(self) -> float | None:
+        """The seed standard deviation of `best_value` (None if it ran on one seed)."""
+        return self._require_best().seed_std
 
     @property
     def baseline(self) -> TrialRecord | None:
@@ -175,6 +199,7 @@ class TuneResult:
             row.update({"final_value": r.final_value, "best_value": r.best_value(self.direction),
                         "curve": list(r.values), "epochs_run": r.epochs_run,
                         "steps_run": r.steps_run, "seconds": r.seconds,
+                        "seed_values": list(r.seed_values) or None,
                         "is_baseline": r.is_baseline})
             rows.append(row)
         return pd.DataFrame(rows).set_index("number") if rows else pd.DataFrame()
@@ -186,8 +211,10 @@ class TuneResult:
         best = self.best_record
         if best is None:
             return head + "\n" + self._no_best_message()
-        lines = [head, f"best {self.metric} = {best.final_value:.5g} (trial {best.number}): "
-                       f"{_describe(best.params)}"]
+        spread = (f" ± {best.seed_std:.2g} over {len(best.seed_values)} seeds"
+                  if best.seed_std is not None else "")
+        lines = [head, f"best {self.metric} = {best.final_value:.5g}{spread} (trial "
+                       f"{best.number}): {_describe(best.params)}"]
         if self.baseline is not None and self.baseline.final_value is not None:
             lines.append(f"default (AdamW 1e-3, constant, batch 32): {self.metric} = "
                          f"{self.baseline.final_value:.5g} ({self.baseline.state})")
@@ -224,7 +251,7 @@ class TuneResult:
         records = []
         for raw in payload["records"]:
             raw = {k: v for k, v in raw.items() if k in known}
-            for key in ("values", "train_losses", "val_losses"):
+            for key in ("values", "train_losses", "val_losses", "seed_values"):
                 raw[key] = tuple(raw.get(key) or ())
             records.append(TrialRecord(**raw))
         return cls(records, metric=payload["metric"], direction=payload["direction"],

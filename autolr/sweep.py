@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from autolr.space import SearchSpace, TrialConfig
-from autolr.training import Reporter, TrialOutcome
+from autolr.space import SearchSpace
+from autolr.training import TrialOutcome
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,8 @@ class Sweep:
     """A validated sweep. `run(config, reporter)` trains one config with the one loop."""
 
     space: SearchSpace
-    run: Callable[[TrialConfig, Reporter], TrialOutcome]
+    # run(config, reporter, seed_offset=0): the sweep's seed + seed_offset seeds the run
+    run: Callable[..., TrialOutcome]
     n_train: int  # train rows, which cap the batch sizes
     n_evals: int  # evaluations in a full trial: the pruners' unit of budget
     n_trials: int
@@ -27,3 +28,7 @@ class Sweep:
     # torch threads per trial: 1 unless told otherwise. Small models gain nothing from
     # more, and on a busy machine oversubscribed threads were measured 24-60x slower.
     torch_threads: int = 1
+    # the robust pick (autolr.robust): extra seeds for the leader at the end of the sweep,
+    # and also during it from `confirm_after` completed trials on (None: only at the end)
+    confirm_seeds: int = 0
+    confirm_after: int | None = None

@@ -49,6 +49,7 @@ class Point:
     seconds: float
     incumbent: str | None
     regret: float
+    estimate: float = math.nan  # the value the sweep reports for its incumbent
 
 
 def trajectory(events: Sequence[Event], epochs: int,
@@ -65,7 +66,8 @@ def trajectory(events: Sequence[Event], epochs: int,
             observed[event.key] = event.value
             best_key = min(observed, key=observed.get)
         regret = regret_of(best_key) if best_key is not None else math.inf
-        points.append(Point(fte, seconds, best_key, regret))
+        estimate = observed[best_key] if best_key is not None else math.nan
+        points.append(Point(fte, seconds, best_key, regret, estimate))
     return points
 
 
@@ -124,31 +126,42 @@ class SweepMetrics:
     kept_winner: bool
     trials: int
     fte_to_10: float = math.inf  # FTE to within 10%: progress where 5% is below the noise
+    # the pick's true seed mean over the value the sweep reports for it, minus 1, at the
+    # end: > 0 when the user is told a better number than they will get
+    reported_gap: float = math.nan
 
     def to_json(self) -> dict:
         return {"regret": {str(b): _finite(r) for b, r in self.regret.items()},
                 "fte_to_within": _finite(self.fte_to_within),
                 "seconds_to_within": _finite(self.seconds_to_within),
                 "diverged_share": self.diverged_share, "kept_winner": self.kept_winner,
-                "trials": self.trials, "fte_to_10": _finite(self.fte_to_10)}
+                "trials": self.trials, "fte_to_10": _finite(self.fte_to_10),
+                "reported_gap": self.reported_gap if math.isfinite(self.reported_gap)
+                else None}
 
     @classmethod
     def from_json(cls, raw: dict) -> SweepMetrics:
         return cls({float(b): _inf(r) for b, r in raw["regret"].items()},
                    _inf(raw["fte_to_within"]), _inf(raw["seconds_to_within"]),
                    raw["diverged_share"], raw["kept_winner"], raw["trials"],
-                   _inf(raw.get("fte_to_10")))
+                   _inf(raw.get("fte_to_10")),
+                   math.nan if raw.get("reported_gap") is None else raw["reported_gap"])
 
 
 def score(events: Sequence[Event], epochs: int, regret_of: Callable[[str], float], *,
           winners: set[str] = frozenset(), budgets: Sequence[float] = CURVE,
-          share_budget: float = 20.0, max_budget: float = 40.0) -> SweepMetrics:
+          share_budget: float = 20.0, max_budget: float = 40.0,
+          true_of: Callable[[str], float] | None = None) -> SweepMetrics:
+    """`true_of(key)`: a config's true seed mean, for `reported_gap`."""
     points = [p for p in trajectory(events, epochs, regret_of) if p.fte <= max_budget + 1e-9]
     fte, seconds = first_within(points)
+    gap = math.nan
+    if true_of is not None and points and points[-1].incumbent is not None:
+        gap = true_of(points[-1].incumbent) / points[-1].estimate - 1.0
     return SweepMetrics({float(b): regret_at(points, b) for b in budgets}, fte, seconds,
                         diverged_share(events, epochs, share_budget),
                         completed_any(events, winners, epochs, max_budget), len(points),
-                        first_within(points, 0.10)[0])
+                        first_within(points, 0.10)[0], gap)
 
 
 def median(values: Sequence[float]) -> float:

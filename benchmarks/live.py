@@ -1,8 +1,10 @@
 """Live sweeps: the contenders really train, each until the same compute budget.
 
 - autolr: `autolr.tune` with its defaults (sampler, pruner, baseline trial, divergence
-  and stall rules) over the task's space, given as a fixed train/validation pair; run in
-  chunks of trials on a journal storage (a resumed sweep) until the budget is spent.
+  and stall rules, robust pick) over the task's space, given as a fixed
+  train/validation pair; run in chunks of trials on a journal storage (a resumed sweep)
+  until the budget less the robust pick's cost is spent, then ended as `tune` ends a
+  sweep (the leader confirmed on extra seeds).
 - autolr-default-space: the same with autolr's default space (AdamW, 11 families, lr
   1e-5..1, warmup 0..0.2, batch 16..256): what a user gets without naming a space.
 - optuna-tpe-median / random: a hand-written Optuna objective over the task's space,
@@ -21,6 +23,7 @@ as in replay. Seconds are the trials' own; `wall` is the whole sweep, overhead i
 from __future__ import annotations
 
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -34,6 +37,7 @@ import optuna
 import torch
 
 import autolr
+from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.space import TrialConfig
 from benchmarks import accounting, plain_loop
 from benchmarks.accounting import Event, SweepMetrics
@@ -86,7 +90,8 @@ def score(sweep: LiveSweep, cache: GridCache, max_fte: float) -> SweepMetrics:
     return accounting.score(
         sweep.events, task.epochs,
         lambda key: evaluate(task, cache, sweep.configs[key]) / oracle - 1.0,
-        max_budget=max_fte)
+        max_budget=max_fte * 1.25,  # the robust pick may end a little past the budget
+        true_of=lambda key: evaluate(task, cache, sweep.configs[key]))
 
 
 def ray_available() -> bool:
@@ -105,20 +110,30 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     space = task.space() if name == "autolr" else "default"
     logging.getLogger("autolr").setLevel(logging.ERROR)
     try:
+        kwargs = dict(space=space, epochs=task.epochs, seed=seed, progress=False,
+                      storage=os.path.join(folder, "sweep.log"), study_name="bench")
+        # search in chunks until the budget less the robust pick's cost is spent, then
+        # let tune() end the sweep as it does: confirm the leader on extra seeds
+        reserve = DEFAULT_EXTRA_SEEDS * task.epochs
         n_trials, result = 0, None
-        while result is None or sum(r.epochs_run for r in result.records) < budget:
+        while result is None or sum(r.epochs_run for r in result.records) < budget - reserve:
             n_trials += CHUNK
-            result = autolr.tune(task.model_fn, task.raw_data(), space=space,
-                                 epochs=task.epochs, n_trials=n_trials, seed=seed,
-                                 progress=False, storage=os.path.join(folder, "sweep.log"),
-                                 study_name="bench")
+            result = autolr.tune(task.model_fn, task.raw_data(), n_trials=n_trials,
+                                 confirm_seeds=0, **kwargs)
+        result = autolr.tune(task.model_fn, task.raw_data(), n_trials=n_trials, **kwargs)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     sweep = LiveSweep()
     for record in result.records:  # sequential: trial number = finishing order
-        value = record.final_value if record.state == "complete" else None
-        sweep.add(TrialConfig.from_dict(record.params), record.state, record.epochs_run,
-                  record.seconds, value)
+        complete = record.state == "complete" or record.seed_values
+        sweep.add(TrialConfig.from_dict(record.params), "complete" if complete
+                  else record.state, record.epochs_run, record.seconds,
+                  record.values[-1] if complete else None)
+    for record in result.records:  # then the robust pick's extra seeds, as "rerun"s
+        if record.seed_values:
+            sweep.add(TrialConfig.from_dict(record.params), "rerun", record.extra_epochs,
+                      record.extra_seconds,
+                      record.final_value if record.state == "complete" else math.inf)
     return sweep
 
 

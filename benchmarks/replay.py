@@ -15,14 +15,16 @@ same recipe and seed give the same trials.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
+import statistics
 from collections.abc import Mapping
 from typing import Any
 
 import optuna
 
-from autolr.backends.optuna import make_objective, make_pruner
+from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner
 from autolr.space import BASELINE, TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED, PRUNED, TrialOutcome
@@ -46,8 +48,13 @@ class ReplayTrainer:
         self.events: list[Event] = []
         self.epochs_run = 0.0
         self.seen: dict[str, list[float]] = {}  # key -> final values this sweep observed
+        self.confirm_seeds = 0  # the extra seeds autolr's robust pick runs (set by run_sweep)
+        self._confirming: list[float] = []  # the values of the trial being confirmed
 
-    def __call__(self, config: TrialConfig, reporter: Any) -> TrialOutcome:
+    def __call__(self, config: TrialConfig, reporter: Any, seed_offset: int = 0,
+                 ) -> TrialOutcome:
+        if seed_offset:
+            return self._confirm(config, seed_offset)
         key = self.cache.task.grid.snap(config)
         run = self.cache.run(key, self.seed)
         epochs = self.cache.task.epochs
@@ -74,6 +81,27 @@ class ReplayTrainer:
         if outcome.state == COMPLETE:
             self.seen.setdefault(key, []).append(values[-1])
         return outcome
+
+    def _confirm(self, config: TrialConfig, offset: int) -> TrialOutcome:
+        """autolr's robust pick re-training the leader on seed + `offset`: a "rerun"
+        event; the last extra seed's carries the seed mean autolr then judges the config
+        on (a seed that diverges: no value, the config is out)."""
+        key = self.cache.task.grid.snap(config)
+        run = self.cache.run(key, self.seed + offset)
+        if offset == 1:  # the leader's own run on the sweep's seed
+            self._confirming = [self.cache.run(key, self.seed).final(self.cache.chance)]
+        final = run.final(self.cache.chance)
+        state = COMPLETE if run.state == COMPLETE and math.isfinite(final) else DIVERGED
+        self._confirming.append(final)
+        done = offset == self.confirm_seeds and state == COMPLETE
+        self.events.append(Event(key, "rerun", run.epochs, run.seconds,
+                                 statistics.fmean(self._confirming) if done else None))
+        if state == DIVERGED:  # the config can no longer be recommended
+            self.events.append(Event(key, "rerun", 0.0, 0.0, math.inf))
+        self.epochs_run += run.epochs
+        return TrialOutcome(state, reason=None if state == COMPLETE else state,
+                            values=list(run.values), val_losses=list(run.values),
+                            epochs_run=run.epochs, seconds=run.seconds)
 
     def rerun(self, config: TrialConfig, offset: int) -> float:
         """Train `config` again on another seed (the sweep's seed + `offset`, cycling over
@@ -131,8 +159,9 @@ def plain_objective(cache: GridCache, trainer: ReplayTrainer):
 
 
 def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0,
-              ) -> list[Event]:
-    """One replayed sweep, until `max_fte` full-training equivalents are spent."""
+              settle: bool = False) -> list[Event]:
+    """One replayed sweep, until `max_fte` full-training equivalents are spent; with
+    `settle`, autolr's end-of-sweep robust pick runs after that (as `tune` does)."""
     task = cache.task
     trainer = ReplayTrainer(cache, seed, whole_epochs=recipe.kind == "plain")
     budget = max_fte * task.epochs
@@ -154,7 +183,10 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
             sweep = Sweep(space=space, run=trainer, n_train=n_train, n_evals=task.epochs,
                           n_trials=MAX_TRIALS, direction="minimize", metric="val_loss",
                           epochs=task.epochs, seed=seed,
-                          baseline=space.params_for(BASELINE, n_train))
+                          baseline=space.params_for(BASELINE, n_train),
+                          confirm_seeds=recipe.confirm_seeds,
+                          confirm_after=recipe.confirm_after)
+            trainer.confirm_seeds = recipe.confirm_seeds
             study = optuna.create_study(sampler=recipe.sampler(seed), pruner=pruner)
             if sweep.baseline is not None:  # as run_optuna: the default config goes first
                 study.enqueue_trial(sweep.baseline, user_attrs={"baseline": True})
@@ -164,11 +196,42 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
                                         pruner=recipe.pruner(task.epochs)
                                         or optuna.pruners.NopPruner())
             objective = plain_objective(cache, trainer)
-        study.optimize(objective, n_trials=MAX_TRIALS, callbacks=[stop_at_budget],
-                       catch=())
+        callbacks = [stop_at_budget]
+        if recipe.kind == "autolr":  # the robust pick, as in tune()
+            confirmer = ConfirmLeader(sweep)
+            callbacks.insert(0, confirmer)
+        study.optimize(objective, n_trials=MAX_TRIALS, callbacks=callbacks, catch=())
+        if settle and recipe.kind == "autolr":
+            confirmer.settle(study)
     finally:
         optuna.logging.set_verbosity(previous)
     return trainer.events
+
+
+def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, seed: int,
+                     max_fte: float) -> SweepMetrics:
+    """autolr's robust pick runs when a sweep ends, so the regret at a budget B is that of
+    a sweep that searched until B minus the pick's cost (one confirmation), then picked:
+    one sweep per budget. Below that cost the sweep cannot afford it: its anytime regret
+    stands. FTE to 5% is then the first budget whose sweep got there."""
+    means, oracle = cache.means(), cache.oracle()[1]
+    epochs, regret = cache.task.epochs, dict(metrics.regret)
+    first_fte = first_seconds = math.inf
+    gap = metrics.reported_gap
+    for budget in sorted(regret):
+        if budget > max_fte or budget <= recipe.confirm_seeds:
+            continue
+        events = run_sweep(recipe, cache, seed, budget - recipe.confirm_seeds, settle=True)
+        end = accounting.trajectory(events, epochs, lambda key: means[key] / oracle - 1.0)[-1]
+        regret[budget] = end.regret
+        if end.regret <= accounting.TOLERANCE and first_fte == math.inf:
+            first_fte, first_seconds = budget, end.seconds
+        if budget == max(b for b in regret if b <= max_fte) and end.incumbent is not None:
+            gap = means[end.incumbent] / end.estimate - 1.0
+    return dataclasses.replace(metrics, regret=regret, fte_to_within=first_fte,
+                               seconds_to_within=first_seconds, reported_gap=gap,
+                               fte_to_10=min((b for b, r in regret.items() if r <= 0.10),
+                                             default=math.inf))
 
 
 def winners(cache: GridCache, k: int = 4) -> set[str]:
@@ -189,9 +252,12 @@ def replay(cache: GridCache, recipes: list[str], seeds: range, max_fte: float = 
         scored = []
         for seed in seeds:
             events = run_sweep(recipe, cache, seed, max_fte)
-            scored.append(accounting.score(events, cache.task.epochs,
-                                           lambda key: means[key] / oracle - 1.0,
-                                           winners=top, max_budget=max_fte))
+            metrics = accounting.score(events, cache.task.epochs,
+                                       lambda key: means[key] / oracle - 1.0,
+                                       winners=top, max_budget=max_fte, true_of=means.get)
+            if recipe.kind == "autolr" and recipe.confirm_seeds:
+                metrics = _with_final_pick(metrics, recipe, cache, seed, max_fte)
+            scored.append(metrics)
         results[name] = scored
         log(f"  {cache.task.name} {name}: median FTE to 5% "
             f"{accounting.median([s.fte_to_within for s in scored]):.1f}")

@@ -32,6 +32,7 @@ class Row:
     within_at_20: int  # sweeps within 5% at 20 FTE
     diverged_share: float
     kept_winner: float  # share of sweeps that completed a top-4 config
+    reported_gap: float  # median of (pick's true mean / the value reported for it - 1)
     curve: dict[float, tuple[float, float, float]]  # budget -> (q1, median, q3) regret
 
 
@@ -50,23 +51,27 @@ def summarise(name: str, sweeps: Sequence[SweepMetrics]) -> Row:
         sum(s.regret.get(20.0, math.inf) <= TOLERANCE for s in sweeps),
         median([s.diverged_share for s in sweeps]),
         statistics.fmean(s.kept_winner for s in sweeps) if sweeps else math.nan,
+        median([s.reported_gap for s in sweeps if math.isfinite(s.reported_gap)]),
         curve)
 
 
 def markdown(rows: Sequence[Row], *, max_fte: float, descriptions: Mapping[str, str]
              | None = None, winners: bool = True) -> str:
     """A markdown table: regret at 2/5/10/20 FTE, FTE and seconds to within 5%, sweeps
-    within 5% at 20 FTE, FTE to within 10%, share of compute in diverged trials (and the
-    share of sweeps that completed one of the oracle's top-4 configs)."""
+    within 5% at 20 FTE, FTE to within 10%, share of compute in diverged trials, how much
+    worse the pick's true mean is than the value the sweep reported for it at the end
+    ("told vs got"), and the share of sweeps that completed one of the oracle's top-4
+    configs."""
     head = (["contender"] + [f"regret @{b:g} FTE" for b in BUDGETS]
-            + ["FTE to 5%", "s to 5%", "within 5% @20", "FTE to 10%", "diverged"]
+            + ["FTE to 5%", "s to 5%", "within 5% @20", "FTE to 10%", "diverged",
+               "told vs got"]
             + (["kept top-4"] if winners else []))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = ([row.name] + [_pct(row.regret[float(b)]) for b in BUDGETS]
                  + [_budget(row.fte_to_within, max_fte), _seconds(row.seconds_to_within),
                     f"{row.within_at_20}/{row.sweeps}", _budget(row.fte_to_10, max_fte),
-                    f"{row.diverged_share:.0%}"]
+                    f"{row.diverged_share:.0%}", _pct(row.reported_gap)]
                  + ([f"{row.kept_winner:.0%}"] if winners else []))
         lines.append("| " + " | ".join(cells) + " |")
     if descriptions:

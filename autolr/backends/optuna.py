@@ -7,6 +7,7 @@ file when none is given), each running torch with its share of the cores.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
@@ -23,11 +24,12 @@ from optuna.trial import TrialState
 
 from autolr.errors import AutoLRError
 from autolr.progress import SweepProgress
-from autolr.pruning import AutoLRPruner
+from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
 from autolr.result import TrialRecord
+from autolr.robust import confirm, leader_to_confirm
 from autolr.storage import claim, open_storage, recover, sigterm_as_interrupt
 from autolr.sweep import Sweep
-from autolr.training import COMPLETE
+from autolr.training import COMPLETE, DIVERGED
 
 logger = logging.getLogger("autolr")
 
@@ -37,16 +39,21 @@ DEFAULT_STUDY = "autolr"
 
 
 def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
-    """autolr's pruner (divergence + stall) around one of Optuna's multi-fidelity pruners.
+    """autolr's pruner (divergence + LR-aware stall) around a multi-fidelity pruner.
 
-    'auto' and 'median': MedianPruner judging only the second half of a run, where
-    decaying schedules have done most of their decay. 'successive_halving', 'hyperband':
-    Optuna's, with one evaluation as the unit of budget. 'none': divergence and stall only.
+    'auto': the decay-aware median rule (`DecayAwareMedianPruner`), fair to one-cycle,
+    cosine and step schedules, from a quarter of the run on. 'median': Optuna's
+    MedianPruner judging only the second half of a run. 'successive_halving',
+    'hyperband': Optuna's, with one evaluation as the unit of budget. 'none': divergence
+    and stall only.
     """
     patience = max(2, n_evals // 3) if n_evals >= 4 else None
     if isinstance(spec, BasePruner):
-        return spec if isinstance(spec, AutoLRPruner) else AutoLRPruner(spec, patience=patience)
-    if spec in ("auto", "median"):
+        return spec if isinstance(spec, AutoLRPruner) else AutoLRPruner(
+            spec, patience=patience, n_evals=n_evals)
+    if spec == "auto":
+        wrapped = DecayAwareMedianPruner(n_evals)
+    elif spec == "median":
         wrapped = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=n_evals // 2)
     elif spec == "successive_halving":
         wrapped = optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, n_evals // 9))
@@ -57,7 +64,7 @@ def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
     else:
         raise AutoLRError(f"pruner must be one of {', '.join(PRUNERS)} or an "
                           f"optuna.pruners.BasePruner, but got {spec!r}.")
-    return AutoLRPruner(wrapped, patience=patience)
+    return AutoLRPruner(wrapped, patience=patience, n_evals=n_evals)
 
 
 class OptunaReporter:
@@ -75,7 +82,8 @@ class OptunaReporter:
         if not math.isfinite(value):
             return True
         if self.trial.should_prune():
-            self.last_reason = (self.pruner.reason(self.trial.study, self.values)
+            profile = self.pruner.profile(self.trial)
+            self.last_reason = (self.pruner.reason(self.trial.study, self.values, profile)
                                 or f"pruned by {type(self.pruner.wrapped).__name__}")
             return True
         return False
@@ -104,6 +112,57 @@ def make_objective(sweep: Sweep, pruner: AutoLRPruner):
     return objective
 
 
+class ConfirmLeader:
+    """The robust pick (autolr.robust): at the end of the sweep (`settle`), and as an
+    Optuna callback after each trial when `sweep.confirm_after` is set, an unconfirmed
+    leader is re-trained on `sweep.confirm_seeds` more seeds. The extra runs
+    are stored as one more finished trial (`confirms`: the leader's number) that does
+    not count towards n_trials and that `records_from_study` folds into the leader's
+    record; TPE sees the seed mean at the leader's point too."""
+
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if (self.sweep.confirm_after is not None and trial.state == TrialState.COMPLETE
+                and "confirms" not in trial.user_attrs):
+            self.confirm_leader(study, self.sweep.confirm_after)
+
+    def settle(self, study: optuna.Study, rounds: int = 3) -> None:
+        """At the end of a sweep: confirm the leader, and the next one if it fell behind."""
+        for _ in range(rounds):
+            if not self.confirm_leader(study, 1):
+                return
+
+    def confirm_leader(self, study: optuna.Study, min_complete: int) -> bool:
+        if not self.sweep.confirm_seeds:
+            return False
+        leader = leader_to_confirm(records_from_study(study), self.sweep.direction,
+                                   min_complete)
+        if leader is None:
+            return False
+        original = study.get_trials(deepcopy=False)[leader.number]
+        logger.info("robust pick: re-training trial %d (%s %.4g) on %d more seeds",
+                    leader.number, self.sweep.metric, leader.final_value,
+                    self.sweep.confirm_seeds)
+        checked = confirm(self.sweep.run, leader.config, leader.final_value,
+                          self.sweep.confirm_seeds)
+        attrs = {"confirms": leader.number, "config": original.user_attrs.get("config"),
+                 "seed_values": list(checked.values),
+                 "confirm": {"steps": checked.steps_run, "epochs": checked.epochs_run,
+                             "seconds": checked.seconds}}
+        if checked.diverged_on is not None:
+            attrs.update(state=DIVERGED, reason=(
+                f"diverged on extra seed {checked.diverged_on} after finishing at "
+                f"{leader.final_value:.4g} on the sweep's seed: too close to the edge"))
+        study.add_trial(optuna.trial.create_trial(
+            params=original.params, distributions=original.distributions,
+            value=checked.mean if checked.diverged_on is None else None,
+            state=TrialState.COMPLETE if checked.diverged_on is None else TrialState.PRUNED,
+            user_attrs=attrs))
+        return True
+
+
 def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = None,
                n_jobs: int = 1, pruner: str | BasePruner = "auto",
                progress: bool = True) -> list[TrialRecord]:
@@ -129,12 +188,15 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         with SweepProgress(lambda: records_from_study(study), total=sweep.n_trials,
                            direction=sweep.direction, enabled=progress and remaining > 0), \
                 sigterm_as_interrupt():
+            confirmer = ConfirmLeader(sweep)
             if remaining > 0 and n_jobs == 1:
                 study.optimize(make_objective(sweep, autolr_pruner), n_trials=remaining,
-                               timeout=sweep.timeout, catch=(Exception,))
+                               timeout=sweep.timeout, catch=(Exception,),
+                               callbacks=[confirmer])
             elif remaining > 0:
                 _run_workers(sweep, autolr_pruner, str(storage), study.study_name, n_jobs,
                              remaining)
+            confirmer.settle(study)
     return records_from_study(study)
 
 
@@ -157,8 +219,22 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
 def records_from_study(study: optuna.Study) -> list[TrialRecord]:
     """Every finished trial of a study as a TrialRecord. Running trials, and attempts
     interrupted by Ctrl-C or a dead worker (re-run by `recover`), are left out."""
-    return [_record(t) for t in study.get_trials(deepcopy=False, states=_FINISHED)
+    trials = study.get_trials(deepcopy=False, states=_FINISHED)
+    confirmations = {t.user_attrs["confirms"]: t for t in trials if "confirms" in t.user_attrs}
+    return [_confirmed(_record(t), confirmations.get(t.number)) for t in trials
             if _counts(t)]
+
+
+def _confirmed(record: TrialRecord, confirmation: optuna.trial.FrozenTrial | None,
+               ) -> TrialRecord:
+    """A trial's record with its confirmation's extra seeds (see ConfirmLeader) folded in."""
+    if confirmation is None or record.state != "complete":
+        return record
+    attrs, extra = confirmation.user_attrs, confirmation.user_attrs.get("confirm", {})
+    return dataclasses.replace(
+        record, seed_values=tuple(attrs.get("seed_values", ())),
+        extra_epochs=extra.get("epochs", 0.0), extra_seconds=extra.get("seconds", 0.0),
+        state=attrs.get("state", record.state), reason=attrs.get("reason", record.reason))
 
 
 def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
@@ -215,6 +291,8 @@ def _space_differences(stored: dict | None, now: dict) -> list[str]:
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:
     """Does this trial count towards n_trials? An interrupted one (Ctrl-C, SIGTERM, a
     killed worker) does not: a resumed sweep re-runs it instead."""
+    if "confirms" in trial.user_attrs:  # the robust pick's extra seeds: not a trial
+        return False
     return trial.state != TrialState.FAIL or "error" in trial.user_attrs
 
 
@@ -267,7 +345,8 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
                                   pruner=pruner)
         try:
             study.optimize(make_objective(sweep, pruner), n_trials=n_trials,
-                           timeout=sweep.timeout, catch=(Exception,))
+                           timeout=sweep.timeout, catch=(Exception,),
+                           callbacks=[ConfirmLeader(sweep)])
         except KeyboardInterrupt:  # the parent reports it; Optuna closed the trial as failed
             os._exit(130)
 

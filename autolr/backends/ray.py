@@ -28,8 +28,10 @@ from typing import Any
 
 from autolr.data import steps_per_epoch
 from autolr.errors import AutoLRError
+from autolr.lr_profile import EvalProfile
 from autolr.pruning import stop_reason
 from autolr.result import TrialRecord, TuneResult
+from autolr.space import TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, FAILED, PRUNED
 
@@ -163,7 +165,8 @@ class _Run:
                 trial_dirname_creator=_dirname),
                 run_config=tune.RunConfig(
                     name=os.path.basename(paths[-1]), storage_path=self.folder, verbose=0,
-                    stop=_StallStopper(self.patience, self.min_delta, self.mode, leader),
+                    stop=_StallStopper(self.patience, self.min_delta, self.mode, leader,
+                                       self.sweep.n_evals),
                     failure_config=tune.FailureConfig(max_failures=3)))  # a node may die
             done += self.fit(tuner, done, progress)
         return sorted(done, key=lambda r: r.number)
@@ -224,7 +227,8 @@ class _Run:
             payload.update(state=FAILED, reason=f"interrupted: {_last_line(error)}")
         elif payload["state"] == RUNNING:  # stopped from outside: stopper or scheduler
             why = stop_reason(payload["values"], self.patience, self.min_delta,
-                              "minimize" if self.mode == "min" else "maximize")
+                              "minimize" if self.mode == "min" else "maximize",
+                              _profile(payload, self.sweep.n_evals))
             payload.update(state=PRUNED, reason=why if why == "stalled" else
                            f"pruned by {self.scheduler}")
         for key in ("values", "train_losses", "val_losses"):
@@ -267,8 +271,9 @@ class _StallStopper(_Stopper):
     Tune saves it with the experiment, leader included."""
 
     def __init__(self, patience: int | None, min_delta: float, mode: str,
-                 leader: float | None) -> None:
+                 leader: float | None, n_evals: int | None = None) -> None:
         self.patience, self.min_delta, self.mode, self.leader = patience, min_delta, mode, leader
+        self.n_evals = n_evals  # with it, the stall rule is LR-aware, as in the Optuna backend
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         if _PAYLOAD not in result:
@@ -281,11 +286,19 @@ class _StallStopper(_Stopper):
         if payload["state"] != RUNNING or self.leader is None:
             return False
         direction = "minimize" if self.mode == "min" else "maximize"
-        stalled = stop_reason(values, self.patience, self.min_delta, direction) == "stalled"
+        stalled = stop_reason(values, self.patience, self.min_delta, direction,
+                              _profile(payload, self.n_evals)) == "stalled"
         return stalled and min(sign * v for v in values) > sign * self.leader
 
     def stop_all(self) -> bool:
         return False
+
+
+def _profile(payload: Mapping, n_evals: int | None) -> EvalProfile | None:
+    """The trial's LR profile (autolr.lr_profile), from the config in its record."""
+    if not n_evals or not payload.get("params"):
+        return None
+    return EvalProfile.of(TrialConfig.from_dict(payload["params"]), n_evals)
 
 
 class _Finished(_Callback):

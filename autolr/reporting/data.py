@@ -55,6 +55,18 @@ class TrialPoint:
     seconds: float
     is_baseline: bool
     reason: str | None
+    # final values on every seed it ran on (the robust pick), () when only one
+    seed_values: tuple[float, ...] = ()
+
+    @property
+    def seed_note(self) -> str:
+        """'± 0.012 over 3 seeds', or '' for a single-seed trial."""
+        if len(self.seed_values) < 2:
+            return ""
+        mean = sum(self.seed_values) / len(self.seed_values)
+        std = math.sqrt(sum((v - mean) ** 2 for v in self.seed_values)
+                        / (len(self.seed_values) - 1))
+        return f"± {std:.2g} over {len(self.seed_values)} seeds"
 
 
 @dataclass(frozen=True)
@@ -75,6 +87,7 @@ class Summary:
     epochs_saved_divergence: float  # diverged trials, stopped at the blow-up
     seconds_spent: float
     no_best: str | None  # why there is no best trial, when there is none
+    epochs_confirming: float = 0.0  # of epochs_spent: re-running would-be bests on more seeds
 
 
 @dataclass(frozen=True)
@@ -192,9 +205,11 @@ def _point(record: TrialRecord) -> TrialPoint:
         schedule=str(params.get("schedule", "constant")),
         batch_size=int(params.get("batch_size", 32)),
         warmup_fraction=float(params.get("warmup_fraction", 0.0)),
-        value=finite[-1] if finite else None, epochs_run=record.epochs_run,
-        steps_run=record.steps_run, seconds=record.seconds, is_baseline=record.is_baseline,
-        reason=record.reason)
+        value=record.final_value if record.state == "complete" and record.seed_values
+        else (finite[-1] if finite else None),
+        epochs_run=record.epochs_run, steps_run=record.steps_run,
+        seconds=record.seconds + record.extra_seconds, is_baseline=record.is_baseline,
+        reason=record.reason, seed_values=record.seed_values)
 
 
 def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
@@ -218,10 +233,11 @@ def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
         best_params=dict(best.params) if best else None, baseline=base_point,
         baseline_params=dict(baseline.params) if baseline and baseline.params else None,
         improvement=improvement, epochs_per_trial=epochs,
-        epochs_spent=sum(r.epochs_run for r in result.records),
+        epochs_spent=sum(r.epochs_run + r.extra_epochs for r in result.records),
         epochs_budget=full * len(points), epochs_saved_pruning=saved("pruned"),
         epochs_saved_divergence=saved("diverged"),
-        seconds_spent=sum(r.seconds for r in result.records),
+        seconds_spent=sum(r.seconds + r.extra_seconds for r in result.records),
+        epochs_confirming=sum(r.extra_epochs for r in result.records),
         no_best=None if best else _no_best(result))
 
 

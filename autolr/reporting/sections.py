@@ -55,7 +55,9 @@ def summary(data: ReportData, blocks: Blocks) -> str:
     counts = s.counts
     cards = []
     if s.best is not None:
-        cards.append(card(f"best {metric}", g(s.best.value, 4), f"trial {s.best.number}"))
+        cards.append(card(f"best {metric}", g(s.best.value, 4),
+                          f"trial {s.best.number}" + (f", mean {s.best.seed_note}"
+                                                      if s.best.seed_note else "")))
     if s.baseline is not None:
         sub = f"trial {s.baseline.number}, {s.baseline.state}"
         if s.improvement is not None:
@@ -68,7 +70,9 @@ def summary(data: ReportData, blocks: Blocks) -> str:
     share = f" ({s.epochs_spent / s.epochs_budget:.0%} of running all to the end)" \
         if s.epochs_budget else ""
     cards.append(card("compute spent", f"{s.epochs_spent:.4g} epochs",
-                      f"{s.seconds_spent:.3g} s of training{share}"))
+                      f"{s.seconds_spent:.3g} s of training{share}" + (
+                          f"; {s.epochs_confirming:.4g} epochs re-ran would-be bests on "
+                          "more seeds" if s.epochs_confirming else "")))
     cards.append(card("compute saved", f"{s.epochs_saved_pruning + s.epochs_saved_divergence:.4g}"
                       " epochs", f"{s.epochs_saved_pruning:.4g} by pruning, "
                       f"{s.epochs_saved_divergence:.4g} by stopping diverged trials"))

@@ -1,0 +1,48 @@
+"""Where a trial stands in its own schedule at each evaluation: what the pruners need to
+judge a trial for being worse, not for being earlier in its schedule.
+
+A one-cycle or cosine trial is still at a high learning rate mid-run, so at the same step
+it looks worse than a constant one that will never improve further. For each of a
+trial's `n_evals` evaluations (evenly spaced over training) this says:
+
+- `multiplier`: the schedule's factor there (1 = the base learning rate);
+- `ahead`: how far the factor will still fall before the end (the decay still to come,
+  which is what makes a trial improve late): 0 for constant, ~1 for one-cycle mid-run;
+- `judged`: False during warmup and while the learning rate will still rise again
+  (warmup, one-cycle's ramp, a cyclic or restarting schedule before its last cycle):
+  a trial is never pruned there for its value.
+
+>>> from autolr.space import TrialConfig
+>>> profile = EvalProfile.of(TrialConfig(0.1, "cosine", warmup_fraction=0.2), 10)
+>>> profile.judged[:3], round(profile.ahead[4], 2), profile.ahead[-1]
+((False, False, True), 0.71, 0.0)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autolr.space import TrialConfig
+
+_STEPS_PER_EVAL = 8  # schedule resolution: enough to see a step or a restart between evals
+
+
+@dataclass(frozen=True)
+class EvalProfile:
+    multiplier: tuple[float, ...]
+    ahead: tuple[float, ...]
+    judged: tuple[bool, ...]
+
+    @classmethod
+    def of(cls, config: TrialConfig, n_evals: int) -> EvalProfile:
+        total = n_evals * _STEPS_PER_EVAL
+        factors = config.multipliers(total)
+        warmup = config.warmup_steps(total)
+        multiplier, ahead, judged = [], [], []
+        for evaluation in range(n_evals):
+            at = (evaluation + 1) * _STEPS_PER_EVAL - 1
+            later = factors[at:]
+            multiplier.append(factors[at])
+            ahead.append(max(0.0, factors[at] - min(later)))
+            judged.append(at >= warmup and factors[at] >= max(later) - 1e-9)
+        return cls(tuple(multiplier), tuple(ahead), tuple(judged))

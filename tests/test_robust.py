@@ -1,0 +1,183 @@
+"""The robust pick: leaders re-trained on extra seeds, judged on the mean, nothing lost."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import optuna
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+import autolr
+from autolr import TuneResult
+from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner, records_from_study
+from autolr.result import TrialRecord
+from autolr.robust import confirm, leader_to_confirm
+from autolr.space import SearchSpace, TrialConfig
+from autolr.sweep import Sweep
+from autolr.training import COMPLETE, DIVERGED, TrialOutcome
+
+torch.set_num_threads(1)
+
+
+def record(number: int, value: float, state: str = "complete",
+           seeds: tuple[float, ...] = ()) -> TrialRecord:
+    return TrialRecord(number, state, TrialConfig(0.01).to_dict(), values=(1.0, value),
+                       seed_values=seeds)
+
+
+# --- pure rules ----------------------------------------------------------------------------
+
+def test_the_unconfirmed_leader_is_confirmed_once_enough_trials_completed():
+    records = [record(0, 0.5), record(1, 0.3), record(2, 0.4), record(3, 9.0, "pruned")]
+    assert leader_to_confirm(records, "minimize", 4) is None  # 3 complete so far
+    assert leader_to_confirm(records, "minimize", 3).number == 1
+    assert leader_to_confirm(records, "maximize", 3).number == 0
+
+
+def test_a_confirmed_leader_is_not_confirmed_again_and_its_mean_is_what_counts():
+    # trial 1 was lucky (0.3) but its mean is 0.45: trial 2 (0.4, one seed) now leads
+    records = [record(0, 0.5), record(1, 0.3, seeds=(0.3, 0.5, 0.55)), record(2, 0.4)]
+    assert records[1].final_value == pytest.approx(0.45)
+    assert leader_to_confirm(records, "minimize", 1).number == 2
+    records[2] = record(2, 0.4, seeds=(0.4, 0.42, 0.38))
+    assert leader_to_confirm(records, "minimize", 1) is None
+
+
+def test_a_record_keeps_its_spread():
+    confirmed = record(1, 0.3, seeds=(0.3, 0.36, 0.33))
+    assert confirmed.seed_std == pytest.approx(statistics.stdev((0.3, 0.36, 0.33)))
+    assert record(2, 0.4).seed_std is None
+
+
+def fake_run(finals: dict[int, float]):
+    """run(config, reporter, seed_offset) ending at finals[offset] (nan: diverged)."""
+    calls = []
+
+    def run(config, reporter, seed_offset=0):
+        calls.append(seed_offset)
+        final = finals[seed_offset]
+        state = DIVERGED if math.isnan(final) else COMPLETE
+        return TrialOutcome(state, values=[1.0, final], epochs_run=2.0, seconds=0.5,
+                            steps_run=20)
+
+    run.calls = calls
+    return run
+
+
+def test_confirm_runs_the_extra_seeds_and_counts_their_cost():
+    run = fake_run({1: 0.5, 2: 0.4})
+    checked = confirm(run, TrialConfig(0.01), 0.3, 2)
+    assert run.calls == [1, 2]
+    assert checked.values == (0.3, 0.5, 0.4) and checked.mean == pytest.approx(0.4)
+    assert (checked.epochs_run, checked.seconds, checked.steps_run) == (4.0, 1.0, 40)
+    assert checked.diverged_on is None
+
+
+def test_confirm_stops_at_the_first_seed_that_diverges():
+    run = fake_run({1: math.nan, 2: 0.4})
+    checked = confirm(run, TrialConfig(0.01), 0.3, 2)
+    assert run.calls == [1] and checked.diverged_on == 1 and checked.values == (0.3,)
+
+
+# --- in an Optuna study ------------------------------------------------------------------
+
+def sweep_with(run, n_trials: int, confirm_seeds: int = 2, confirm_after: int = 3) -> Sweep:
+    space = SearchSpace(lr=(1e-3, 1e-1), schedules=("constant",), batch_sizes=(32,),
+                        warmup=(0.0, 0.0))
+    return Sweep(space=space, run=run, n_train=1000, n_evals=2, n_trials=n_trials,
+                 direction="minimize", metric="val_loss", epochs=2,
+                 confirm_seeds=confirm_seeds, confirm_after=confirm_after)
+
+
+def scripted_run(first_values: list[float], extra: list[float]):
+    """Trial k ends at first_values[k]; the extra seeds end at `extra`, in call order."""
+    count, extras = iter(first_values), iter(extra)
+
+    def run(config, reporter, seed_offset=0):
+        final = next(count) if seed_offset == 0 else next(extras)
+        state = DIVERGED if math.isnan(final) else COMPLETE
+        return TrialOutcome(state, values=[1.0, final], epochs_run=2.0, seconds=0.1)
+
+    return run
+
+
+def optimize(sweep: Sweep) -> optuna.Study:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    pruner = make_pruner("none", sweep.n_evals)
+    confirmer = ConfirmLeader(sweep)
+    study.optimize(make_objective(sweep, pruner), n_trials=sweep.n_trials,
+                   callbacks=[confirmer])
+    confirmer.settle(study)
+    return study
+
+
+def test_a_lucky_leader_is_confirmed_and_drops_behind():
+    # trial 2 is lucky (0.10), its mean is 0.5: trial 1 (0.30) is re-checked and wins
+    sweep = sweep_with(scripted_run([0.5, 0.3, 0.1], [0.7, 0.7, 0.35, 0.35]), n_trials=3)
+    records = records_from_study(optimize(sweep))
+    assert [r.number for r in records] == [0, 1, 2]  # confirmations are not trials
+    by_number = {r.number: r for r in records}
+    assert by_number[2].seed_values == (0.1, 0.7, 0.7)
+    assert by_number[1].seed_values == (0.3, 0.35, 0.35)
+    assert not by_number[0].seed_values  # never led after trial 1: never re-trained
+    result = TuneResult(records)
+    assert result.best_record.number == 1  # 0.333 beats 0.5
+    assert result.best_value == pytest.approx(statistics.fmean((0.3, 0.35, 0.35)))
+    assert by_number[1].extra_epochs == 4.0
+
+
+def test_a_leader_that_diverges_on_an_extra_seed_is_never_recommended():
+    nan = math.nan
+    sweep = sweep_with(scripted_run([0.5, 0.3, 0.1], [nan, nan, nan]), n_trials=3)
+    records = {r.number: r for r in records_from_study(optimize(sweep))}
+    assert records[2].state == "diverged" and "extra seed 1" in records[2].reason
+    assert records[1].state == "diverged" and records[0].state == "diverged"
+    assert TuneResult(list(records.values())).best_record is None
+
+
+def test_confirm_seeds_0_turns_it_off():
+    sweep = sweep_with(scripted_run([0.5, 0.3, 0.1], []), n_trials=3, confirm_seeds=0)
+    study = optimize(sweep)
+    assert len(study.trials) == 3
+    assert all(not r.seed_values for r in records_from_study(study))
+
+
+# --- end to end ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def mlp() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+
+
+def test_tune_reports_the_seed_mean_of_the_best_and_keeps_it_through_resume(digits, tmp_path):
+    storage = f"sqlite:///{tmp_path / 'sweep.db'}"
+    kwargs = dict(epochs=2, progress=False, storage=storage, study_name="robust",
+                  space={"lr": (1e-3, 3e-1), "schedules": ["constant", "cosine"]})
+    result = autolr.tune(mlp(), digits, n_trials=5, **kwargs)
+    assert len(result.records) == 5
+    best = result.best_record
+    assert len(best.seed_values) == 3 and best.extra_epochs == 4.0
+    assert result.best_value == pytest.approx(statistics.fmean(best.seed_values))
+    assert result.best_std == pytest.approx(statistics.stdev(best.seed_values))
+    assert "over 3 seeds" in result.summary()
+    assert len(set(best.seed_values)) == 3  # three different seeds, not one run thrice
+
+    resumed = autolr.tune(mlp(), digits, n_trials=8, **kwargs)
+    assert len(resumed.records) == 8
+    earlier = {r.number: r for r in resumed.records}
+    assert earlier[best.number].seed_values == best.seed_values
+    assert TuneResult.load(resumed.save(tmp_path / "r.json")).best_value == resumed.best_value
+
+
+def test_the_report_shows_the_spread(digits, tmp_path):
+    result = autolr.tune(mlp(), digits, n_trials=3, epochs=1, progress=False)
+    html = result.report(tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "over 3 seeds" in html and "re-ran would-be bests" in html
