@@ -129,6 +129,9 @@ class SweepMetrics:
     # the pick's true seed mean over the value the sweep reports for it, minus 1, at the
     # end: > 0 when the user is told a better number than they will get
     reported_gap: float = math.nan
+    # the recommendation the sweep ended with, and the compute it had spent by then
+    final_regret: float = math.inf
+    final_fte: float = math.nan
 
     def to_json(self) -> dict:
         return {"regret": {str(b): _finite(r) for b, r in self.regret.items()},
@@ -137,7 +140,8 @@ class SweepMetrics:
                 "diverged_share": self.diverged_share, "kept_winner": self.kept_winner,
                 "trials": self.trials, "fte_to_10": _finite(self.fte_to_10),
                 "reported_gap": self.reported_gap if math.isfinite(self.reported_gap)
-                else None}
+                else None, "final_regret": _finite(self.final_regret),
+                "final_fte": self.final_fte if math.isfinite(self.final_fte) else None}
 
     @classmethod
     def from_json(cls, raw: dict) -> SweepMetrics:
@@ -145,7 +149,9 @@ class SweepMetrics:
                    _inf(raw["fte_to_within"]), _inf(raw["seconds_to_within"]),
                    raw["diverged_share"], raw["kept_winner"], raw["trials"],
                    _inf(raw.get("fte_to_10")),
-                   math.nan if raw.get("reported_gap") is None else raw["reported_gap"])
+                   math.nan if raw.get("reported_gap") is None else raw["reported_gap"],
+                   _inf(raw.get("final_regret")),
+                   math.nan if raw.get("final_fte") is None else raw["final_fte"])
 
 
 def score(events: Sequence[Event], epochs: int, regret_of: Callable[[str], float], *,
@@ -161,7 +167,9 @@ def score(events: Sequence[Event], epochs: int, regret_of: Callable[[str], float
     return SweepMetrics({float(b): regret_at(points, b) for b in budgets}, fte, seconds,
                         diverged_share(events, epochs, share_budget),
                         completed_any(events, winners, epochs, max_budget), len(points),
-                        first_within(points, 0.10)[0], gap)
+                        first_within(points, 0.10)[0], gap,
+                        points[-1].regret if points else math.inf,
+                        points[-1].fte if points else math.nan)
 
 
 def median(values: Sequence[float]) -> float:

@@ -70,7 +70,8 @@ def _none(n_evals: int) -> None:
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("autolr", "autolr.tune defaults: TPE (multivariate, group, 10 startup) + "
-           "autolr pruner (median from mid-run, stall, divergence)",
+           "autolr pruner (decay-aware median, LR-aware stall, divergence) + robust pick "
+           "(the leader re-trained on 2 more seeds at the end)",
            "autolr", _autolr_sampler, "auto"),
     Recipe("optuna-tpe-median", "plain Optuna: TPE + MedianPruner (both at defaults)",
            "plain", _tpe, _median),

@@ -217,7 +217,7 @@ def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, se
     means, oracle = cache.means(), cache.oracle()[1]
     epochs, regret = cache.task.epochs, dict(metrics.regret)
     first_fte = first_seconds = math.inf
-    gap = metrics.reported_gap
+    gap, final = metrics.reported_gap, (metrics.final_regret, metrics.final_fte)
     for budget in sorted(regret):
         if budget > max_fte or budget <= recipe.confirm_seeds:
             continue
@@ -228,8 +228,10 @@ def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, se
             first_fte, first_seconds = budget, end.seconds
         if budget == max(b for b in regret if b <= max_fte) and end.incumbent is not None:
             gap = means[end.incumbent] / end.estimate - 1.0
+            final = (end.regret, end.fte)
     return dataclasses.replace(metrics, regret=regret, fte_to_within=first_fte,
                                seconds_to_within=first_seconds, reported_gap=gap,
+                               final_regret=final[0], final_fte=final[1],
                                fte_to_10=min((b for b, r in regret.items() if r <= 0.10),
                                              default=math.inf))
 

@@ -33,6 +33,8 @@ class Row:
     diverged_share: float
     kept_winner: float  # share of sweeps that completed a top-4 config
     reported_gap: float  # median of (pick's true mean / the value reported for it - 1)
+    final_regret: float  # median regret of the recommendation each sweep ended with
+    final_fte: float  # median compute at the end
     curve: dict[float, tuple[float, float, float]]  # budget -> (q1, median, q3) regret
 
 
@@ -52,6 +54,8 @@ def summarise(name: str, sweeps: Sequence[SweepMetrics]) -> Row:
         median([s.diverged_share for s in sweeps]),
         statistics.fmean(s.kept_winner for s in sweeps) if sweeps else math.nan,
         median([s.reported_gap for s in sweeps if math.isfinite(s.reported_gap)]),
+        median([s.final_regret for s in sweeps]),
+        median([s.final_fte for s in sweeps if math.isfinite(s.final_fte)]),
         curve)
 
 
@@ -64,14 +68,16 @@ def markdown(rows: Sequence[Row], *, max_fte: float, descriptions: Mapping[str, 
     configs."""
     head = (["contender"] + [f"regret @{b:g} FTE" for b in BUDGETS]
             + ["FTE to 5%", "s to 5%", "within 5% @20", "FTE to 10%", "diverged",
-               "told vs got"]
+               "told vs got", "final pick (at FTE)"]
             + (["kept top-4"] if winners else []))
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in rows:
         cells = ([row.name] + [_pct(row.regret[float(b)]) for b in BUDGETS]
                  + [_budget(row.fte_to_within, max_fte), _seconds(row.seconds_to_within),
                     f"{row.within_at_20}/{row.sweeps}", _budget(row.fte_to_10, max_fte),
-                    f"{row.diverged_share:.0%}", _pct(row.reported_gap)]
+                    f"{row.diverged_share:.0%}", _pct(row.reported_gap),
+                    f"{_pct(row.final_regret)} ({row.final_fte:.1f})"
+                    if math.isfinite(row.final_fte) else "—"]
                  + ([f"{row.kept_winner:.0%}"] if winners else []))
         lines.append("| " + " | ".join(cells) + " |")
     if descriptions:

@@ -185,10 +185,10 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         remaining = sweep.n_trials - _count_finished(study)
         if remaining > 0 and not study.trials and sweep.baseline is not None:
             study.enqueue_trial(sweep.baseline, user_attrs={"baseline": True})
+        confirmer = ConfirmLeader(sweep)
         with SweepProgress(lambda: records_from_study(study), total=sweep.n_trials,
                            direction=sweep.direction, enabled=progress and remaining > 0), \
                 sigterm_as_interrupt():
-            confirmer = ConfirmLeader(sweep)
             if remaining > 0 and n_jobs == 1:
                 study.optimize(make_objective(sweep, autolr_pruner), n_trials=remaining,
                                timeout=sweep.timeout, catch=(Exception,),
@@ -196,6 +196,7 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
             elif remaining > 0:
                 _run_workers(sweep, autolr_pruner, str(storage), study.study_name, n_jobs,
                              remaining)
+        with sigterm_as_interrupt():  # after the bar has closed: its log lines stay whole
             confirmer.settle(study)
     return records_from_study(study)
 
