@@ -3,8 +3,8 @@
 On small tasks the same config's final validation loss moves by tens of percent from one
 training seed to the next, so "the trial with the lowest value" is mostly the luckiest
 draw, and the number a user is told is not the number they will get. So at the end of
-a sweep its leader is re-trained on `extra_seeds` more seeds (unpruned) and judged on the
-mean; if that mean drops behind the next trial, that one is re-trained too (up to three
+a sweep that has spent at least four times its cost, the leader is re-trained on
+`extra_seeds` more seeds (unpruned) and judged on the mean; if that mean drops behind the next trial, that one is re-trained too (up to three
 rounds). The best trial is then a seed mean with its spread, and a lucky draw is not
 recommended. Confirming leaders during the sweep as well (`confirm_after`) was measured
 on the benchmark replay to cost more search than it saves (benchmarks/RESULTS.md).
@@ -31,6 +31,9 @@ from autolr.training import COMPLETE, TrialOutcome
 #: extra seeds per confirmed leader (0 turns the robust pick off), measured on the
 #: benchmark replay (benchmarks/RESULTS.md).
 DEFAULT_EXTRA_SEEDS = 2
+#: the pick runs once the sweep has spent this many times its cost (one confirmation):
+#: on a tiny budget the extra runs buy more as search (measured on the benchmark replay)
+MIN_SPEND_RATIO = 4
 
 
 @dataclass(frozen=True)

@@ -90,19 +90,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("autolr-median", "autolr with Optuna's MedianPruner from mid-run (pruner="
            "'median'; the default before the decay-aware rule)", "autolr", _autolr_sampler,
            "median"),
-    Recipe("autolr-decay-half", "autolr, decay-aware median from half the run on", "autolr",
-           _autolr_sampler, lambda n: DecayAwareMedianPruner(n, start_fraction=0.5)),
     Recipe("autolr-decay-early", "autolr, decay-aware median from a tenth of the run on, "
            "after 3 complete trials", "autolr", _autolr_sampler,
            lambda n: DecayAwareMedianPruner(n, start_fraction=0.1, n_startup_trials=3)),
-    Recipe("autolr-decay-tol0", "autolr, decay-aware median, tolerance 0", "autolr",
-           _autolr_sampler, lambda n: DecayAwareMedianPruner(n, tolerance=0.0)),
-    Recipe("autolr-decay-tol5", "autolr, decay-aware median, tolerance 0.5", "autolr",
-           _autolr_sampler, lambda n: DecayAwareMedianPruner(n, tolerance=0.5)),
     Recipe("autolr-confirm0", "autolr defaults without the robust pick (confirm_seeds=0)",
            "autolr", _autolr_sampler, "auto", 0),
-    Recipe("autolr-confirm1", "autolr defaults, confirm_seeds=1", "autolr",
-           _autolr_sampler, "auto", 1),
     Recipe("autolr-confirm-during", "autolr defaults, leaders also confirmed during the "
            "sweep from 10 complete trials on", "autolr", _autolr_sampler, "auto",
            DEFAULT_EXTRA_SEEDS, 10),

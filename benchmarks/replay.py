@@ -25,6 +25,7 @@ from typing import Any
 import optuna
 
 from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner
+from autolr.robust import MIN_SPEND_RATIO
 from autolr.space import BASELINE, TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED, PRUNED, TrialOutcome
@@ -212,15 +213,16 @@ def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, se
                      max_fte: float) -> SweepMetrics:
     """autolr's robust pick runs when a sweep ends, so the regret at a budget B is that of
     a sweep that searched until B minus the pick's cost (one confirmation), then picked:
-    one sweep per budget. Below that cost the sweep cannot afford it: its anytime regret
-    stands. FTE to 5% is then the first budget whose sweep got there."""
+    one sweep per budget. Below MIN_SPEND_RATIO times that cost tune() skips the pick:
+    the anytime regret stands. FTE to 5% is then the first budget whose sweep got there."""
     means, oracle = cache.means(), cache.oracle()[1]
     epochs, regret = cache.task.epochs, dict(metrics.regret)
     first_fte = first_seconds = math.inf
     gap, final = metrics.reported_gap, (metrics.final_regret, metrics.final_fte)
     for budget in sorted(regret):
-        if budget > max_fte or budget <= recipe.confirm_seeds:
-            continue
+        if budget > max_fte or budget - recipe.confirm_seeds < (
+                MIN_SPEND_RATIO * recipe.confirm_seeds):
+            continue  # tune() skips the pick on so small a budget: the anytime regret stands
         events = run_sweep(recipe, cache, seed, budget - recipe.confirm_seeds, settle=True)
         end = accounting.trajectory(events, epochs, lambda key: means[key] / oracle - 1.0)[-1]
         regret[budget] = end.regret

@@ -107,7 +107,7 @@ def scripted_run(first_values: list[float], extra: list[float]):
 def optimize(sweep: Sweep) -> optuna.Study:
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     pruner = make_pruner("none", sweep.n_evals)
-    confirmer = ConfirmLeader(sweep)
+    confirmer = ConfirmLeader(sweep, min_spend_ratio=0)
     study.optimize(make_objective(sweep, pruner), n_trials=sweep.n_trials,
                    callbacks=[confirmer])
     confirmer.settle(study)
@@ -161,8 +161,8 @@ def test_tune_reports_the_seed_mean_of_the_best_and_keeps_it_through_resume(digi
     storage = f"sqlite:///{tmp_path / 'sweep.db'}"
     kwargs = dict(epochs=2, progress=False, storage=storage, study_name="robust",
                   space={"lr": (1e-3, 3e-1), "schedules": ["constant", "cosine"]})
-    result = autolr.tune(mlp(), digits, n_trials=5, **kwargs)
-    assert len(result.records) == 5
+    result = autolr.tune(mlp(), digits, n_trials=10, **kwargs)
+    assert len(result.records) == 10
     best = result.best_record
     assert len(best.seed_values) == 3 and best.extra_epochs == 4.0
     assert result.best_value == pytest.approx(statistics.fmean(best.seed_values))
@@ -170,14 +170,19 @@ def test_tune_reports_the_seed_mean_of_the_best_and_keeps_it_through_resume(digi
     assert "over 3 seeds" in result.summary()
     assert len(set(best.seed_values)) == 3  # three different seeds, not one run thrice
 
-    resumed = autolr.tune(mlp(), digits, n_trials=8, **kwargs)
-    assert len(resumed.records) == 8
+    resumed = autolr.tune(mlp(), digits, n_trials=12, **kwargs)
+    assert len(resumed.records) == 12
     earlier = {r.number: r for r in resumed.records}
     assert earlier[best.number].seed_values == best.seed_values
     assert TuneResult.load(resumed.save(tmp_path / "r.json")).best_value == resumed.best_value
 
 
-def test_the_report_shows_the_spread(digits, tmp_path):
+def test_a_tiny_sweep_skips_the_robust_pick(digits):
     result = autolr.tune(mlp(), digits, n_trials=3, epochs=1, progress=False)
+    assert not any(r.seed_values for r in result.records)  # 3 epochs < 4 x 2 extra runs
+
+
+def test_the_report_shows_the_spread(digits, tmp_path):
+    result = autolr.tune(mlp(), digits, n_trials=9, epochs=1, progress=False, pruner="none")
     html = result.report(tmp_path / "report.html").read_text(encoding="utf-8")
     assert "over 3 seeds" in html and "re-ran would-be bests" in html

@@ -26,7 +26,7 @@ from autolr.errors import AutoLRError
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
 from autolr.result import TrialRecord
-from autolr.robust import confirm, leader_to_confirm
+from autolr.robust import MIN_SPEND_RATIO, confirm, leader_to_confirm
 from autolr.storage import claim, open_storage, recover, sigterm_as_interrupt
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED
@@ -120,8 +120,8 @@ class ConfirmLeader:
     not count towards n_trials and that `records_from_study` folds into the leader's
     record; TPE sees the seed mean at the leader's point too."""
 
-    def __init__(self, sweep: Sweep) -> None:
-        self.sweep = sweep
+    def __init__(self, sweep: Sweep, min_spend_ratio: float = MIN_SPEND_RATIO) -> None:
+        self.sweep, self.min_spend_ratio = sweep, min_spend_ratio
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if (self.sweep.confirm_after is not None and trial.state == TrialState.COMPLETE
@@ -135,10 +135,12 @@ class ConfirmLeader:
                 return
 
     def confirm_leader(self, study: optuna.Study, min_complete: int) -> bool:
-        if not self.sweep.confirm_seeds:
+        records, sweep = records_from_study(study), self.sweep
+        spent = sum(r.epochs_run + r.extra_epochs for r in records)
+        if not (sweep.confirm_seeds and spent >= self.min_spend_ratio * sweep.confirm_seeds
+                * sweep.epochs):  # on a tiny budget the extra runs buy more as search
             return False
-        leader = leader_to_confirm(records_from_study(study), self.sweep.direction,
-                                   min_complete)
+        leader = leader_to_confirm(records, sweep.direction, min_complete)
         if leader is None:
             return False
         original = study.get_trials(deepcopy=False)[leader.number]
