@@ -49,9 +49,10 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     from more, and oversubscribed cores slow training many times over); `n_jobs` worker
     processes use the other cores.
 
-    Robust pick: a trial that would become the best is trained again on `confirm_seeds`
-    more seeds and its value is their mean, so the best config is never a lucky draw and
-    `best_value` is the number you will get (0 turns it off; the Optuna backend only).
+    Robust pick: when the sweep ends, its leader is trained again on `confirm_seeds` more
+    seeds and judged on the mean (the next one too if it falls behind), so the best
+    config is not a lucky draw and `best_value` is a seed mean, `best_std` its spread
+    (0 turns it off; skipped on a sweep that spent less than 4x its cost; Optuna backend).
 
     `backend="ray"` runs the same search through Ray Tune (`pip install 'autolr[ray]'`) on
     the cluster at `ray_address` (None: a local Ray; "auto"; or "host:port"), with
