@@ -207,7 +207,14 @@ def _model_factory(model: Any, device: torch.device) -> Callable[[], torch.nn.Mo
     if isinstance(model, torch.nn.Module):
         # One private copy, taken now: the user's object is never touched again, and
         # every trial starts from these very weights.
-        template = copy.deepcopy(model).to(device)
+        try:
+            template = copy.deepcopy(model).to(device)
+        except Exception as error:  # a lock, an open file, a generator... in the module
+            raise InvalidModelError(
+                f"the model cannot be copied ({type(error).__name__}: {error}), and every "
+                "trial starts from a copy of it; pass a zero-argument function that builds "
+                "the model instead, e.g. model=lambda: MyNet()."
+            ) from error
         return lambda: copy.deepcopy(template)
     if callable(model):
         return lambda: model().to(device)

@@ -4,10 +4,11 @@ On small tasks the same config's final validation loss moves by tens of percent 
 training seed to the next, so "the trial with the lowest value" is mostly the luckiest
 draw, and the number a user is told is not the number they will get. So at the end of
 a sweep that has spent at least four times its cost, the leader is re-trained on
-`extra_seeds` more seeds (unpruned) and judged on the mean; if that mean drops behind the next trial, that one is re-trained too (up to three
-rounds). The best trial is then a seed mean with its spread, and a lucky draw is not
-recommended. Confirming leaders during the sweep as well (`confirm_after`) was measured
-on the benchmark replay to cost more search than it saves (benchmarks/RESULTS.md).
+`extra_seeds` more seeds (unpruned) and judged on the mean; if that mean drops behind
+the next trial, that one is re-trained too (up to three rounds). The best trial is then
+a seed mean with its spread, and a lucky draw is not recommended. Confirming leaders
+during the sweep as well (`confirm_after`) was measured on the benchmark replay to cost
+more search than it saves (benchmarks/RESULTS.md).
 
 A config that diverges on any extra seed is on the edge of a cliff: it is marked
 diverged and never recommended.

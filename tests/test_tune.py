@@ -182,6 +182,12 @@ X_NAN = X_DIGITS.copy()
 X_NAN[5, 3] = np.nan
 
 
+def uncopyable() -> torch.nn.Module:
+    model = mlp()
+    model.lock = __import__("threading").Lock()  # deepcopy cannot copy a lock
+    return model
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(data=(np.zeros((0, 64)), np.zeros(0, dtype=int))), "empty"),
     (dict(data=(X_DIGITS, Y_DIGITS[:-1])), "same number of rows"),
@@ -199,6 +205,8 @@ X_NAN[5, 3] = np.nan
     (dict(n_trials=0), "n_trials must be an integer >= 1"),
     (dict(n_jobs=0), "n_jobs must be an integer >= 1"),
     (dict(model="mlp"), "torch.nn.Module or a zero-argument function"),
+    (dict(model=uncopyable()), "cannot be copied .* zero-argument function"),
+    (dict(confirm_seeds=-1), "confirm_seeds must be an integer >= 0"),
     (dict(model=mlp(inputs=32)), r"batch of shape \(2, 64\)"),
     (dict(metric="accuracyy"), "valid metrics are"),
     (dict(metric="r2"), "needs a regression task"),
