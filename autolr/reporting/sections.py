@@ -71,8 +71,8 @@ def summary(data: ReportData, blocks: Blocks) -> str:
         if s.epochs_budget else ""
     cards.append(card("compute spent", f"{s.epochs_spent:.4g} epochs",
                       f"{s.seconds_spent:.3g} s of training{share}" + (
-                          f"; {s.epochs_confirming:.4g} epochs re-ran would-be bests on "
-                          "more seeds" if s.epochs_confirming else "")))
+                          f"; {s.epochs_confirming:.4g} epochs re-training the leader on "
+                          "more seeds (robust pick)" if s.epochs_confirming else "")))
     cards.append(card("compute saved", f"{s.epochs_saved_pruning + s.epochs_saved_divergence:.4g}"
                       " epochs", f"{s.epochs_saved_pruning:.4g} by pruning, "
                       f"{s.epochs_saved_divergence:.4g} by stopping diverged trials"))
