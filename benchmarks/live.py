@@ -45,10 +45,12 @@ from benchmarks.baselines import config_id
 from benchmarks.oracle import GridCache, evaluate, fresh_mean
 from benchmarks.tasks import Task
 
-SWEEPS = ("autolr", "autolr-default-space", "optuna-tpe-median", "random", "ray-asha")
+SWEEPS = ("autolr", "autolr-default-space", "autolr-confirm0", "optuna-tpe-median", "random",
+          "ray-asha")
 DESCRIPTIONS = {
     "autolr": "autolr.tune defaults, the task's space",
     "autolr-default-space": "autolr.tune defaults, autolr's default space (AdamW, 11 families)",
+    "autolr-confirm0": "autolr.tune defaults without the robust pick (confirm_seeds=0)",
     "optuna-tpe-median": "hand-written Optuna objective + plain loop: TPE + MedianPruner",
     "random": "hand-written Optuna objective + plain loop: random search, no pruning",
     "ray-asha": "Ray Tune: random search + ASHA (grace 1, reduction 4), plain loop",
@@ -78,7 +80,7 @@ class LiveSweep:
 
 def run(name: str, task: Task, seed: int, max_fte: float) -> LiveSweep:
     started = time.perf_counter()
-    sweep = {"autolr": _autolr, "autolr-default-space": _autolr,
+    sweep = {"autolr": _autolr, "autolr-default-space": _autolr, "autolr-confirm0": _autolr,
              "optuna-tpe-median": _optuna, "random": _optuna, "ray-asha": _ray}[name](
         name, task, seed, max_fte * task.epochs)
     sweep.wall = time.perf_counter() - started
@@ -107,20 +109,22 @@ def ray_available() -> bool:
 
 def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     folder = tempfile.mkdtemp(prefix="autolr-bench-")
-    space = task.space() if name == "autolr" else "default"
+    space = "default" if name == "autolr-default-space" else task.space()
     logging.getLogger("autolr").setLevel(logging.ERROR)
     try:
         kwargs = dict(space=space, epochs=task.epochs, seed=seed, progress=False,
                       storage=os.path.join(folder, "sweep.log"), study_name="bench")
         # search in chunks until the budget less the robust pick's cost is spent, then
         # let tune() end the sweep as it does: confirm the leader on extra seeds
-        reserve = DEFAULT_EXTRA_SEEDS * task.epochs
+        extra = 0 if name == "autolr-confirm0" else DEFAULT_EXTRA_SEEDS
+        reserve = extra * task.epochs
         n_trials, result = 0, None
         while result is None or sum(r.epochs_run for r in result.records) < budget - reserve:
             n_trials += CHUNK
             result = autolr.tune(task.model_fn, task.raw_data(), n_trials=n_trials,
                                  confirm_seeds=0, **kwargs)
-        result = autolr.tune(task.model_fn, task.raw_data(), n_trials=n_trials, **kwargs)
+        result = autolr.tune(task.model_fn, task.raw_data(), n_trials=n_trials,
+                             confirm_seeds=extra, **kwargs)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     sweep = LiveSweep()
