@@ -481,16 +481,14 @@ def _tune_env() -> Iterator[None]:
     Tune saves the experiment state every 10 s or more by default: saving it at every step
     keeps each finished trial when the driver is killed (measured: no slower here). The
     legacy output is silent at verbose=0, the new one still prints tables."""
-    import optuna
+    from autolr.backends.optuna import _quiet_optuna
 
     wanted = {"TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_AIR_NEW_OUTPUT": "0"}
     added = [key for key in wanted if key not in os.environ]
     os.environ.update({key: wanted[key] for key in added})
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        yield
+        with _quiet_optuna():
+            yield
     finally:
-        optuna.logging.set_verbosity(verbosity)
         for key in added:
             os.environ.pop(key, None)
