@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -53,17 +54,13 @@ class TrialRecord:
         """The trial's value: the seed mean where it was re-trained on extra seeds,
         else the last evaluation."""
         if self.seed_values and self.state == "complete":
-            return sum(self.seed_values) / len(self.seed_values)
+            return statistics.fmean(self.seed_values)
         return self.values[-1] if self.values else None
 
     @property
     def seed_std(self) -> float | None:
         """The standard deviation of the final value over seeds (None with one seed)."""
-        if len(self.seed_values) < 2:
-            return None
-        mean = sum(self.seed_values) / len(self.seed_values)
-        return math.sqrt(sum((v - mean) ** 2 for v in self.seed_values)
-                         / (len(self.seed_values) - 1))
+        return statistics.stdev(self.seed_values) if len(self.seed_values) > 1 else None
 
     def best_value(self, direction: str) -> float | None:
         finite = [v for v in self.values if math.isfinite(v)]

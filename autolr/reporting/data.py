@@ -55,18 +55,14 @@ class TrialPoint:
     seconds: float
     is_baseline: bool
     reason: str | None
-    # final values on every seed it ran on (the robust pick), () when only one
-    seed_values: tuple[float, ...] = ()
+    # the robust pick: seeds its value is the mean of, and their spread (None: one seed)
+    n_seeds: int = 1
+    seed_std: float | None = None
 
     @property
     def seed_note(self) -> str:
         """'± 0.012 over 3 seeds', or '' for a single-seed trial."""
-        if len(self.seed_values) < 2:
-            return ""
-        mean = sum(self.seed_values) / len(self.seed_values)
-        std = math.sqrt(sum((v - mean) ** 2 for v in self.seed_values)
-                        / (len(self.seed_values) - 1))
-        return f"± {std:.2g} over {len(self.seed_values)} seeds"
+        return "" if self.seed_std is None else f"± {self.seed_std:.2g} over {self.n_seeds} seeds"
 
 
 @dataclass(frozen=True)
@@ -209,7 +205,8 @@ def _point(record: TrialRecord) -> TrialPoint:
         else (finite[-1] if finite else None),
         epochs_run=record.epochs_run, steps_run=record.steps_run,
         seconds=record.seconds + record.extra_seconds, is_baseline=record.is_baseline,
-        reason=record.reason, seed_values=record.seed_values)
+        reason=record.reason, n_seeds=max(1, len(record.seed_values)),
+        seed_std=record.seed_std)
 
 
 def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
