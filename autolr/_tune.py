@@ -15,6 +15,10 @@ from autolr.data import TrainValData, coerce_data
 from autolr.errors import AutoLRError, InvalidModelError
 from autolr.metrics import Metric, default_loss, resolve_metric
 from autolr.pruning import DIVERGENCE_FACTOR
+from autolr.range_test import END as RANGE_END
+from autolr.range_test import START as RANGE_START
+from autolr.range_test import RangeTest
+from autolr.range_test import range_test as run_range_test
 from autolr.result import TuneResult
 from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.space import BASELINE, SearchSpace, TrialConfig, load_space
@@ -36,7 +40,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
          backend: str = "optuna", ray_address: str | None = None,
          resources_per_trial: Mapping[str, float] | None = None,
          max_concurrent: int | None = None, torch_threads: int = 1,
-         confirm_seeds: int = DEFAULT_EXTRA_SEEDS) -> TuneResult:
+         confirm_seeds: int = DEFAULT_EXTRA_SEEDS, range_test: bool = True) -> TuneResult:
     """Search the learning rate, schedule family, warmup and batch size of `model` jointly.
 
     `model` is an nn.Module (never changed: every trial starts from a copy of its
@@ -53,6 +57,11 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     seeds and judged on the mean (the next one too if it falls behind), so the best
     config is not a lucky draw and `best_value` is a seed mean, `best_std` its spread
     (0 turns it off; skipped on a sweep that spent less than 4x its cost; Optuna backend).
+
+    Range test: after the sweep, one LR range test (Smith's "LR finder", 100 steps) runs
+    at the tuned config's batch size and optimizer, so `result.range_test` and the report
+    show what an LR finder would have suggested beside the tuned learning rate
+    (`range_test=False` skips it). It does not narrow the search.
 
     `backend="ray"` runs the same search through Ray Tune (`pip install 'autolr[ray]'`) on
     the cluster at `ray_address` (None: a local Ray; "auto"; or "host:port"), with
@@ -77,6 +86,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     if not divergence_factor > 1:
         raise AutoLRError(f"divergence_factor must be > 1 (4 is the LR finders' choice), "
                           f"but got {divergence_factor=}.")
+    if not isinstance(range_test, bool):
+        raise AutoLRError(f"range_test must be True or False, but got {range_test=}.")
     if backend not in BACKENDS:
         raise AutoLRError(f"backend must be one of {BACKENDS}, but got {backend!r}.")
     search = load_space(space)
@@ -112,6 +123,15 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
                         epochs=epochs, study_name=study_name,
                         storage=storage if isinstance(storage, str) else None)
+    if range_test and result.best_record is not None:
+        result.range_test = _range_test_at(result.best_record.config, prepared, seed,
+                                           torch_threads)
+        if storage is not None:  # kept beside the trials, for reports made from storage
+            if backend == "ray":
+                from autolr.backends.ray import store_range_test
+            else:
+                from autolr.backends.optuna import store_range_test
+            store_range_test(storage, study_name, result.range_test)
     if result.best_record is None:
         logger.warning(result.summary())
     for record in result.records:
@@ -131,7 +151,7 @@ def load(storage: Any, study_name: str | None = None) -> TuneResult:
     records, info = load_records(storage, study_name)
     return TuneResult(records, metric=info["metric"], direction=info["direction"],
                       epochs=info["epochs"], study_name=info["study_name"],
-                      storage=str(storage))
+                      storage=str(storage), range_test=info["range_test"])
 
 
 def report(storage: Any, study_name: str | None = None,
@@ -179,6 +199,20 @@ def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
                "val_losses": outcome.val_losses, "steps_run": outcome.steps_run,
                "seconds": outcome.seconds}
     return Trained(outcome.model, metrics)
+
+
+def _range_test_at(config: TrialConfig, prepared: _Prepared, seed: int,
+                   torch_threads: int) -> RangeTest:
+    """The LR range test at `config`'s batch size, optimizer and weight decay, over the
+    finders' 1e-7..10, widened to reach 2 decades either side of the tuned lr."""
+    from autolr.backends.optuna import limit_torch_threads
+
+    with limit_torch_threads(torch_threads):
+        return run_range_test(prepared.factory, prepared.data, prepared.loss_fn,
+                              optimizer=config.optimizer, batch_size=config.batch_size,
+                              weight_decay=config.weight_decay, seed=seed,
+                              start=min(RANGE_START, config.lr / 100),
+                              end=max(RANGE_END, config.lr * 100))
 
 
 class _Prepared(NamedTuple):

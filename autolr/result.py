@@ -21,6 +21,7 @@ import torch
 from autolr import schedules
 from autolr.errors import AutoLRError
 from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
+from autolr.range_test import RangeTest
 from autolr.space import TrialConfig
 
 STATES = ("complete", "pruned", "diverged", "failed")
@@ -87,8 +88,11 @@ class TuneResult:
 
     def __init__(self, records: Sequence[TrialRecord], *, metric: str = "val_loss",
                  direction: str = "minimize", epochs: int | None = None,
-                 study_name: str | None = None, storage: str | None = None) -> None:
+                 study_name: str | None = None, storage: str | None = None,
+                 range_test: RangeTest | None = None) -> None:
         self.records = sorted(records, key=lambda r: r.number)
+        # the LR range test run after the sweep at the best config's batch size, if any
+        self.range_test = range_test
         self.metric = metric
         self.direction = direction
         self.epochs = epochs
@@ -232,7 +236,8 @@ class TuneResult:
         path = Path(path)
         payload = {"format": _FORMAT, "metric": self.metric, "direction": self.direction,
                    "epochs": self.epochs, "study_name": self.study_name,
-                   "storage": self.storage, "records": [asdict(r) for r in self.records]}
+                   "storage": self.storage, "records": [asdict(r) for r in self.records],
+                   "range_test": self.range_test.to_dict() if self.range_test else None}
         path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
         return path
 
@@ -253,7 +258,9 @@ class TuneResult:
             records.append(TrialRecord(**raw))
         return cls(records, metric=payload["metric"], direction=payload["direction"],
                    epochs=payload.get("epochs"), study_name=payload.get("study_name"),
-                   storage=payload.get("storage"))
+                   storage=payload.get("storage"),
+                   range_test=RangeTest.from_dict(payload["range_test"])
+                   if payload.get("range_test") else None)
 
 
 def _describe(params: dict[str, Any]) -> str:

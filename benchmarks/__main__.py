@@ -3,8 +3,9 @@
     python -m benchmarks oracle [--task digits] [--recompute]   # the grid (cached)
     python -m benchmarks replay [--task digits] [--seeds 30]    # samplers/pruners, seconds
     python -m benchmarks live [--task digits] [--seeds 3]       # real sweeps + baselines
+    python -m benchmarks finder [--task digits] [--seeds 3]     # LR finder vs the oracle
     python -m benchmarks report [--offline]                     # tables + HTML plot
-    python -m benchmarks [all]                                  # all four, every task
+    python -m benchmarks [all]                                  # all five, every task
     python -m benchmarks --quick                                # a tiny end-to-end run
 
 Everything is cached under benchmarks/cache/ (or --cache): the oracle grid per task
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     cache_dir = Path(args.cache) if args.cache else CACHE
     results_path = cache_dir / "results.json"
     log = print if not args.quiet else (lambda message: None)
-    commands = ["oracle", "replay", "live", "report"] if args.command == "all" else [
+    commands = ["oracle", "replay", "live", "finder", "report"] if args.command == "all" else [
         args.command]
     for command in commands:
         started = time.perf_counter()
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
             for name in names:
                 _live(name, cache_dir, results_path, seeds, args.max_fte or 20.0,
                       live_contenders, log)
+        elif command == "finder":
+            seeds = args.seeds or (1 if args.quick else 3)
+            for name in names:
+                _finder(name, cache_dir, results_path, seeds, log)
         else:
             _report(results_path, cache_dir, names, args.offline, print)
         log(f"[{command} done in {time.perf_counter() - started:.0f} s]")
@@ -70,10 +75,11 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="all",
-                        choices=["all", "oracle", "replay", "live", "report"])
+                        choices=["all", "oracle", "replay", "live", "finder", "report"])
     parser.add_argument("--task", action="append", choices=list(tasks.TASKS),
                         help="a task (repeatable); default: digits, diabetes, mnist1d")
-    parser.add_argument("--seeds", type=int, help="sweep seeds (replay 30, live 3)")
+    parser.add_argument("--seeds", type=int,
+                        help="sweep seeds (replay 30, live 3), range-test seeds (finder 3)")
     parser.add_argument("--max-fte", type=float, help="budget per sweep (replay 40, live 20)")
     parser.add_argument("--contenders", help="comma-separated names (default: all); live "
                         "takes 'baselines' for the default config and the LR-finder picks")
@@ -173,9 +179,19 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
         _save(results_path, results)
 
 
+def _finder(name: str, cache_dir: Path, results_path: Path, seeds: int, log) -> None:
+    from benchmarks import finder
+
+    cache = _ready(name, cache_dir, log)
+    rows = finder.measure(cache, range(seeds), log=log)
+    results = _load(results_path)
+    results.setdefault("finder", {})[name] = {"seeds": seeds, "rows": rows}
+    _save(results_path, results)
+
+
 def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool,
             out) -> None:
-    from benchmarks import baselines, live, report
+    from benchmarks import baselines, finder, live, report
     from benchmarks.accounting import SweepMetrics
     from benchmarks.contenders import RECIPES
 
@@ -219,6 +235,14 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
                 f"{sorted(s['fte'] for s in lived['sweeps'][k])[len(v) // 2]:.1f} FTE"
                 for k, v in walls.items()))
             panel.update({f"live {row.name}": row for row in rows})
+        tested = results.get("finder", {}).get(name)
+        if tested:
+            task = tasks.get(name)
+            out(f"\nLR range test vs the oracle's best lr per batch size (median of "
+                f"{tested['seeds']} range tests; ✗: more than {finder.WINDOW:g} decades off, "
+                "so a 3-decade prior centred there would cut the optimum out)\n")
+            out(finder.markdown(tested["rows"], task_epochs=task.epochs,
+                                space_top=max(task.grid.lrs)))
     for mode, described in (("replay", replay_described), ("live", live_described)):
         seen = {label.split(" ", 1)[1] for panel in panels.values() for label in panel
                 if label.startswith(mode)}

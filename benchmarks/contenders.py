@@ -38,6 +38,8 @@ class Recipe:
     pruner: Callable[[int], optuna.pruners.BasePruner | None] | str
     confirm_seeds: int = DEFAULT_EXTRA_SEEDS  # autolr's robust pick ("autolr" recipes only)
     confirm_after: int | None = None  # None: the robust pick runs at the end only
+    # "autolr" recipes: search the lr relative to the batch size (SearchSpace.lr_scaling)
+    lr_scaling: str = "none"
 
 
 def _tpe(seed: int) -> optuna.samplers.BaseSampler:
@@ -98,6 +100,12 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("autolr-confirm-during", "autolr defaults, leaders also confirmed during the "
            "sweep from 10 complete trials on", "autolr", _autolr_sampler, "auto",
            DEFAULT_EXTRA_SEEDS, 10),
+    Recipe("autolr-sqrt", "autolr defaults, the lr searched relative to the batch size "
+           "(lr_scaling='sqrt': lr x sqrt(batch / smallest batch))", "autolr",
+           _autolr_sampler, "auto", lr_scaling="sqrt"),
+    Recipe("autolr-linear", "autolr defaults, the lr searched relative to the batch size "
+           "(lr_scaling='linear': lr x batch / smallest batch)", "autolr", _autolr_sampler,
+           "auto", lr_scaling="linear"),
 )}
 
 DEFAULT_REPLAY = tuple(RECIPES)

@@ -26,7 +26,7 @@ import optuna
 
 from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner
 from autolr.robust import MIN_SPEND_RATIO
-from autolr.space import BASELINE, TrialConfig
+from autolr.space import BASELINE, SearchSpace, TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED, PRUNED, TrialOutcome
 from benchmarks import accounting
@@ -176,7 +176,7 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
     logging.getLogger("optuna").setLevel(logging.WARNING)
     try:
         if recipe.kind == "autolr":
-            space = task.space()
+            space = scaled_space(task.space(), recipe.lr_scaling)
             n_train = task.data.n_train
             spec = recipe.pruner
             pruner = make_pruner(spec if isinstance(spec, str)
@@ -207,6 +207,18 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
     finally:
         optuna.logging.set_verbosity(previous)
     return trainer.events
+
+
+def scaled_space(space: SearchSpace, lr_scaling: str) -> SearchSpace:
+    """`space` with its lr searched relative to the batch size (reference: the smallest
+    batch), the searched range widened below so that every batch size still reaches the
+    grid's lowest lr (what falls outside the grid snaps to its edge)."""
+    if lr_scaling == "none":
+        return space
+    small, large = min(space.batch_sizes), max(space.batch_sizes)
+    scaled = dataclasses.replace(space, lr_scaling=lr_scaling, lr_reference_batch=small)
+    low, high = space.lr
+    return dataclasses.replace(scaled, lr=(low / scaled.lr_factor(large), high))
 
 
 def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, seed: int,

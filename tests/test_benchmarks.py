@@ -10,7 +10,7 @@ import pytest
 
 from autolr import schedules
 from autolr.space import TrialConfig
-from benchmarks import accounting, lr_finder, oracle, plain_loop, replay, tasks
+from benchmarks import accounting, oracle, plain_loop, replay, tasks
 from benchmarks.__main__ import main
 from benchmarks.accounting import Event
 from benchmarks.oracle import GridCache, Run
@@ -145,15 +145,6 @@ def test_plain_loop_schedules_match_autolrs(schedule: str, warmup: float) -> Non
     got = [plain_loop.lr_at(step, total, 0.3, schedule, warmup) for step in range(total)]
     assert got == pytest.approx(expected, rel=1e-9, abs=1e-15)
     assert schedule in schedules.names()
-
-
-def test_lr_finder_suggestions_on_a_synthetic_curve() -> None:
-    lrs = tuple(10 ** (-6 + 7 * i / 99) for i in range(100))
-    # flat, a steep drop centred at 1e-2, a minimum near 1e-1, then a blow-up
-    losses = tuple(2.0 - 1.5 / (1 + math.exp(-(math.log10(lr) + 2) * 4))
-                   + (max(0.0, math.log10(lr) + 1) ** 2) * 3 for lr in lrs)
-    assert lr_finder.steepest(lrs, losses) == pytest.approx(1e-2, rel=0.2)
-    assert 1e-5 < lr_finder.valley(lrs, losses) < 1e-1
 
 
 # -- end to end ------------------------------------------------------------------------------

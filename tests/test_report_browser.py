@@ -98,10 +98,13 @@ def test_full_report_renders_offline(browser: Any, tmp_path: Path) -> None:
     path = write_report(synthetic_result(), tmp_path / "report.html")
     opened = Opened(browser, path)
     opened.check_clean()
-    assert opened.n_figures == 8
+    assert opened.n_figures == 9
     # each figure's plot has its data drawn (points or lines), not just empty axes
     assert opened.page.locator("div.figure .scatterlayer .trace, div.figure .boxlayer .trace,"
-                               " div.figure .barlayer .trace").count() > 8
+                               " div.figure .barlayer .trace").count() > 9
+    # the range test's curve is drawn, and the tuned lr marked on it
+    assert opened.page.locator("#figure-range_test .scatterlayer .trace").count() >= 5
+    assert "tuned lr" in opened.page.locator("#figure-range_test .legend").text_content()
     # hovering a trial shows its label (plotly's event code runs under the page's CSP)
     opened.page.locator("#figure-lr_sensitivity .scatterlayer .point").first.hover(force=True)
     opened.page.wait_for_selector("#figure-lr_sensitivity .hoverlayer .hovertext")

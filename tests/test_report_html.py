@@ -14,7 +14,7 @@ from autolr.reporting.sample import synthetic_result
 from autolr.result import TrialRecord, TuneResult
 
 ALL_FIGURES = {"lr_sensitivity", "family_spread", "best_schedule", "learning_curves",
-               "best_losses", "metric_vs_compute", "batch_scaling", "importance"}
+               "best_losses", "metric_vs_compute", "batch_scaling", "importance", "range_test"}
 XSS = "<script>alert(1)</script>"
 
 
@@ -36,7 +36,8 @@ def test_full_report_is_one_offline_file(tmp_path: Path) -> None:
     assert "http://" not in rest and "https://" not in rest
     assert "default-src 'none'" in rest  # the page itself forbids any request
     assert figures_in(page) == ALL_FIGURES
-    for anchor in ("summary", "lr", "schedules", "curves", "batch", "importance", "code"):
+    for anchor in ("summary", "lr", "finder", "schedules", "curves", "batch", "importance",
+                   "code"):
         assert f'<section id="{anchor}">' in page
     assert "within 10% of the best" in page and "square-root" in page
     assert "schedules.lambda_lr(optimizer" in page  # the "use it" code

@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 from autolr.errors import AutoLRError
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
+from autolr.range_test import RangeTest
 from autolr.result import TrialRecord
 from autolr.robust import MIN_SPEND_RATIO, confirm, leader_to_confirm
 from autolr.storage import claim, open_storage, recover, sigterm_as_interrupt
@@ -177,7 +178,7 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         raise AutoLRError("n_jobs > 1 runs worker processes, which need a storage given as a "
                           "URL or journal file path, not a storage object.")
     study_name = study_name or (DEFAULT_STUDY if storage is not None else None)
-    with _quiet_optuna(), _torch_threads(sweep.torch_threads):
+    with _quiet_optuna(), limit_torch_threads(sweep.torch_threads):
         study = optuna.create_study(
             storage=open_storage(storage), sampler=_sampler(sweep.seed, n_jobs),
             pruner=autolr_pruner, study_name=study_name, direction=sweep.direction,
@@ -213,10 +214,20 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
                           f"{', '.join(map(repr, names)) or 'no study'}.")
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=opened)
+    stored_test = study.user_attrs.get("range_test")
     info = {"metric": study.user_attrs.get("metric", "value"),
             "direction": "minimize" if study.direction.name == "MINIMIZE" else "maximize",
-            "epochs": study.user_attrs.get("epochs"), "study_name": study_name}
+            "epochs": study.user_attrs.get("epochs"), "study_name": study_name,
+            "range_test": RangeTest.from_dict(stored_test) if stored_test else None}
     return records_from_study(study), info
+
+
+def store_range_test(storage: Any, study_name: str | None, test: RangeTest) -> None:
+    """Keep the sweep's range test beside its trials, for reports made from storage."""
+    with _quiet_optuna():
+        study = optuna.load_study(study_name=study_name or DEFAULT_STUDY,
+                                  storage=open_storage(storage))
+        study.set_user_attr("range_test", test.to_dict())
 
 
 def records_from_study(study: optuna.Study) -> list[TrialRecord]:
@@ -355,7 +366,7 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
 
 
 @contextlib.contextmanager
-def _torch_threads(threads: int) -> Iterator[None]:
+def limit_torch_threads(threads: int) -> Iterator[None]:
     """torch's intra-op threads for the sweep, restored afterwards."""
     import torch
 

@@ -30,6 +30,7 @@ from autolr.data import steps_per_epoch
 from autolr.errors import AutoLRError
 from autolr.lr_profile import EvalProfile
 from autolr.pruning import stop_reason
+from autolr.range_test import RangeTest
 from autolr.result import TrialRecord, TuneResult
 from autolr.space import TrialConfig
 from autolr.sweep import Sweep
@@ -427,6 +428,14 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
         raise AutoLRError("resources_per_trial must map resource names to amounts >= 0, such "
                           f"as {{'cpu': 2, 'gpu': 0.5}}, but got {resources!r}.")
     return {"cpu": 1, **resources}
+
+
+def store_range_test(storage: Any, study_name: str | None, test: RangeTest) -> None:
+    """Add the sweep's range test to the `<study>.autolr.json` the sweep wrote."""
+    path = Path(_storage_folder(storage), f"{study_name or DEFAULT_STUDY}.autolr.json")
+    result = TuneResult.load(path)
+    result.range_test = test
+    result.save(path)
 
 
 def _storage_folder(storage: Any) -> str | None:

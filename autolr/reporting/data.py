@@ -2,7 +2,8 @@
 
 Everything the figures and the page show comes from `extract(result)`; tests assert on it.
 
->>> from autolr.result import TrialRecord, TuneResult
+>>> from autolr.range_test import RangeTest
+from autolr.result import TrialRecord, TuneResult
 >>> params = {"lr": 0.01, "schedule": "constant", "schedule_params": {},
 ...           "warmup_fraction": 0.0, "batch_size": 32, "optimizer": "adamw",
 ...           "weight_decay": 0.0}
@@ -19,10 +20,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from autolr.errors import AutoLRError
+from autolr.range_test import RangeTest
 from autolr.reporting import stats
 from autolr.reporting.stats import (
     DivergenceBoundary,
     FamilyStats,
+    FinderPick,
     Importance,
     SafeBand,
     ScalingFit,
@@ -148,6 +151,10 @@ class ReportData:
     importance: Importance
     code: str | None
     failures: tuple[tuple[int, str], ...]  # (trial number, error) of failed trials
+    # the LR range test run after the sweep, and its suggestions beside the tuned lr
+    range_test: RangeTest | None = None
+    tuned_lr: float | None = None
+    finder_picks: tuple[FinderPick, ...] = ()
 
 
 def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> ReportData:
@@ -162,10 +169,13 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
     epochs = full_epochs(result)
     complete = [p for p in points if p.state == "complete" and p.value is not None]
     schedule, schedule_note = _schedule_curve(best)
+    band = stats.safe_band(complete, direction, tolerance)
+    test = result.range_test
+    tuned_lr = best.params.get("lr") if best is not None else None
     return ReportData(
         study_name=result.study_name, metric=result.metric, direction=direction,
         tolerance=tolerance, summary=_summary(result, points, epochs), points=points,
-        band=stats.safe_band(complete, direction, tolerance),
+        band=band,
         bands=tuple(b for t in sorted({*BAND_TOLERANCES, tolerance})
                     if (b := stats.safe_band(complete, direction, t)) is not None),
         boundary=stats.divergence_boundary(result.records, per_epoch, epochs),
@@ -178,6 +188,10 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         code=_code(result, best, epochs),
         failures=tuple((r.number, r.reason or "no error message")
                        for r in result.records if r.state == "failed"),
+        range_test=test, tuned_lr=tuned_lr,
+        finder_picks=stats.finder_picks(test.suggestions(), tuned_lr, test.batch_size, band,
+                                        complete)
+        if test is not None and tuned_lr is not None else (),
     )
 
 

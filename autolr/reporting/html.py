@@ -15,7 +15,7 @@ import plotly
 import plotly.graph_objects as go
 import plotly.offline
 
-from autolr.reporting import figures, figures_runs, sections
+from autolr.reporting import figures, figures_finder, figures_runs, sections
 from autolr.reporting.data import ReportData
 
 # plotly.js 4 shows a "Share chart" (upload to Plotly Cloud) button unless told not to:
@@ -29,18 +29,20 @@ SECTIONS: list[tuple[str, str, list[tuple[str, Callable]], Callable]] = [
     ("summary", "1. Summary", [], sections.summary),
     ("lr", "2. Learning-rate sensitivity", [("lr_sensitivity", figures.lr_sensitivity)],
      sections.sensitivity),
-    ("schedules", "3. Schedules", [("family_spread", figures.family_spread),
+    ("finder", "3. LR finder vs the sweep", [("range_test", figures_finder.range_test)],
+     sections.finder),
+    ("schedules", "4. Schedules", [("family_spread", figures.family_spread),
                                    ("best_schedule", figures.best_schedule)],
      sections.schedules),
-    ("curves", "4. Learning curves and compute",
+    ("curves", "5. Learning curves and compute",
      [("learning_curves", figures_runs.learning_curves),
       ("best_losses", figures_runs.best_losses),
       ("metric_vs_compute", figures_runs.metric_vs_compute)], sections.curves),
-    ("batch", "5. Batch size × learning rate", [("batch_scaling", figures_runs.batch_scaling)],
+    ("batch", "6. Batch size × learning rate", [("batch_scaling", figures_runs.batch_scaling)],
      sections.batch),
-    ("importance", "6. Parameter importance", [("importance", figures_runs.importance)],
+    ("importance", "7. Parameter importance", [("importance", figures_runs.importance)],
      sections.importance),
-    ("code", "7. Use it", [], sections.code),
+    ("code", "8. Use it", [], sections.code),
     ("trials", "All trials", [], sections.trials),
 ]
 

@@ -17,6 +17,7 @@ import random
 import sys
 from collections.abc import Sequence
 
+from autolr.range_test import RangeTest
 from autolr.result import TrialRecord, TuneResult
 
 N_TRAIN = 1000  # rows the synthetic model "trains" on: sets the steps per epoch
@@ -69,8 +70,29 @@ def synthetic_result(*, n_trials: int = 40, seed: int = 0, epochs: int = 10,
     for _ in range(n_failed):
         records.append(TrialRecord(len(records), "failed", _params(
             1e-3, families[0], batch_sizes[0], 0.0), "RuntimeError: CUDA out of memory"))
-    return TuneResult(records, metric="val_loss", direction="minimize", epochs=epochs,
-                      study_name=study_name)
+    result = TuneResult(records, metric="val_loss", direction="minimize", epochs=epochs,
+                        study_name=study_name)
+    if result.best_record is not None:
+        result.range_test = _range_test(result.best_record.config.batch_size)
+    return result
+
+
+def _range_test(batch: int, steps: int = 100) -> RangeTest:
+    """A made-up range test: flat, falling towards 3x the bowl's optimum, then blowing up
+    (4x its best) at 30x the optimum, where the synthetic trials diverge."""
+    best_lr = 0.01 * math.sqrt(batch / 32)
+    lrs, losses = [], []
+    for step in range(steps):
+        lr = 1e-7 * 1e8 ** (step / (steps - 1))
+        x = math.log10(lr / (3 * best_lr))
+        loss = 2.3 - 1.6 / (1 + math.exp(-3 * (x + 1))) + (9.0 * x**2 if x > 0 else 0.0)
+        lrs.append(lr)
+        losses.append(loss)
+        if loss > 4 * min(losses):
+            break
+    per_epoch = -(-N_TRAIN // batch)
+    return RangeTest(tuple(lrs), tuple(losses), batch, "adamw", len(lrs) / per_epoch,
+                     len(lrs) * 1e-3, "diverged" if len(lrs) < steps else "end")
 
 
 if __name__ == "__main__":  # python -m autolr.reporting.sample out.html

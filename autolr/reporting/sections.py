@@ -7,6 +7,7 @@ missing name means that figure had no data) and returns HTML. Every value is esc
 from __future__ import annotations
 
 import html
+import math
 from collections.abc import Sequence
 
 from autolr.reporting.data import ReportData
@@ -151,6 +152,57 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
                  "over log lr, families with 3 or more complete trials). Green: the safe band "
                  "and its tolerance; red dashed: the lowest lr that diverged. Click a family in "
                  "the legend to hide it.</p>")
+    return "".join(parts)
+
+
+def finder(data: ReportData, blocks: Blocks) -> str:
+    test, best = data.range_test, data.summary.best
+    if test is None or best is None:
+        return note("No LR range test with this result: it runs after a sweep with a "
+                    "completed trial (autolr.tune(..., range_test=True), the default).")
+    if len(test.lrs) < 2:
+        return note(f"The LR range test at batch {test.batch_size} blew up at its first "
+                    "steps, so it suggests nothing: the model does not train even at "
+                    f"lr {g(test.lrs[0] if test.lrs else None)}.")
+    how = (f"its smoothed loss passed 4× its best at lr {g(test.lrs[-1])}"
+           if test.stopped == "diverged" else f"it reached lr {g(test.lrs[-1])} without "
+           "blowing up")
+    parts = [f"<p>What an LR finder (Smith's range test, as Lightning, fastai and "
+             f"torch-lr-finder run it) suggests for this model, beside what the sweep found. "
+             f"The test trained {len(test.lrs)} steps at batch {test.batch_size} with "
+             f"{esc(test.optimizer)} while the learning rate grew from {g(test.lrs[0])}; "
+             f"{how}. It cost {test.epochs:.2f} epochs ({test.seconds:.1f} s). The tuned "
+             f"learning rate is <b>{g(data.tuned_lr)}</b> (trial {best.number}, "
+             f"{esc(best.schedule)}, batch {best.batch_size}).</p>"]
+    if test.batch_size != best.batch_size:
+        parts.append(note(f"The range test ran at batch {test.batch_size}, the best trial's "
+                          f"batch size when it ran; the best trial now uses batch "
+                          f"{best.batch_size}, so the ratios below compare across batch "
+                          "sizes."))
+    labels = {"steepest": "steepest slope", "valley": "valley", "min_tenth": "minimum / 10"}
+    rows = []
+    for pick in data.finder_picks:
+        seen = pick.nearest
+        rows.append([labels[pick.name], g(pick.lr), f"{pick.ratio:.2g}×",
+                     "n/a" if pick.in_band is None else "yes" if pick.in_band else "no",
+                     f"trial {seen.number} at lr {g(seen.lr)} ({seen.schedule}): "
+                     f"{g(seen.value, 4)}" if seen is not None
+                     else "no complete trial within a quarter decade"])
+    parts.append(table(["suggestion", "lr", "× the tuned lr", "inside the safe band",
+                        f"the sweep near it (batch {test.batch_size}, {data.metric})"], rows))
+    if data.finder_picks:
+        closest = min(data.finder_picks, key=lambda p: abs(math.log10(p.ratio)))
+        factor = max(closest.ratio, 1 / closest.ratio)
+        inside = sum(bool(p.in_band) for p in data.finder_picks)
+        parts.append(f"<p>The closest suggestion ({labels[closest.name]}) is "
+                     f"<b>{factor:.2g}×</b> {'above' if closest.ratio > 1 else 'below'} the "
+                     f"tuned learning rate; {inside} of {len(data.finder_picks)} suggestions "
+                     "fall inside the sweep's safe LR band.</p>")
+    parts.append(blocks.get("range_test", ""))
+    parts.append('<p class="caption">The range test ramps the learning rate on a constant '
+                 "schedule from a fresh model, so it cannot see what warmup and decay allow; "
+                 "the sweep trained every trial to the end (or pruned it). Green: the sweep's "
+                 "safe LR band over all batch sizes.</p>")
     return "".join(parts)
 
 

@@ -1,5 +1,6 @@
 """The numbers behind the report's sections: safe band, divergence boundary, per-family
-spread, batch-size scaling, smoothed trends and parameter importance.
+spread, batch-size scaling, smoothed trends, parameter importance and the LR finder's
+suggestions against the tuned learning rate.
 
 Pure functions over trial points and records; `data.extract` calls them.
 """
@@ -332,3 +333,31 @@ def importance(records: Sequence[TrialRecord], direction: str) -> Importance:
         return Importance((), evaluator, len(done), f"optuna could not compute it: {error}")
     ranked = sorted(found.items(), key=lambda item: -item[1])
     return Importance(tuple((k, float(v)) for k, v in ranked), evaluator, len(done), None)
+
+
+@dataclass(frozen=True)
+class FinderPick:
+    """One classic LR-finder suggestion beside what the sweep measured."""
+
+    name: str  # "steepest", "valley" or "min_tenth" (autolr.range_test.SUGGESTIONS)
+    lr: float
+    ratio: float  # the suggestion / the tuned learning rate
+    in_band: bool | None  # inside the safe LR band (None: no band)
+    # the complete trial at the range test's batch size closest in log lr, if one lies
+    # within a quarter decade: what that learning rate actually gave in the sweep
+    nearest: TrialPoint | None
+
+
+def finder_picks(suggestions: dict[str, float], tuned_lr: float, batch_size: int,
+                 band: SafeBand | None, complete: Sequence[TrialPoint],
+                 max_distance: float = 0.25) -> tuple[FinderPick, ...]:
+    """The range test's suggestions against the tuned learning rate and the sweep's trials."""
+    same_batch = [p for p in complete if p.batch_size == batch_size]
+    picks = []
+    for name, lr in suggestions.items():
+        nearest = min(same_batch, key=lambda p: abs(math.log10(p.lr / lr)), default=None)
+        if nearest is not None and abs(math.log10(nearest.lr / lr)) > max_distance:
+            nearest = None
+        picks.append(FinderPick(name, lr, lr / tuned_lr,
+                                None if band is None else band.low <= lr <= band.high, nearest))
+    return tuple(picks)
