@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 
 import torch
 
+from autolr.budgeted import rung_epochs
 from autolr.data import TrainValData, coerce_data
 from autolr.errors import AutoLRError, InvalidModelError
 from autolr.metrics import Metric, default_loss, resolve_metric
@@ -98,8 +99,12 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
 
     n_evals = epochs * evals_per_epoch
     make_pruner(pruner, n_evals)  # a bad pruner name fails here, before training
+    if pruner == "budgeted" and backend == "ray":
+        raise AutoLRError("pruner='budgeted' (whole-schedule rungs) runs with the Optuna "
+                          "backend; with backend='ray' use pruner='auto' (Tune's ASHA).")
 
-    def run(config: TrialConfig, reporter: Any, seed_offset: int = 0) -> TrialOutcome:
+    def run(config: TrialConfig, reporter: Any, seed_offset: int = 0,
+            epochs: int = epochs) -> TrialOutcome:
         return train_trial(config, prepared.factory, prepared.data, epochs=epochs,
                            loss_fn=prepared.loss_fn, metric=prepared.metric, reporter=reporter,
                            seed=seed + seed_offset, evals_per_epoch=evals_per_epoch,
@@ -110,7 +115,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                   metric=prepared.metric.name, epochs=epochs, seed=seed, timeout=timeout,
                   baseline=search.params_for(BASELINE, prepared.data.n_train)
                   if baseline else None, torch_threads=torch_threads,
-                  confirm_seeds=confirm_seeds)
+                  confirm_seeds=confirm_seeds,
+                  rungs=rung_epochs(epochs) if pruner == "budgeted" else None)
     if backend == "ray":
         from autolr.backends.ray import run_ray
 

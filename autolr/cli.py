@@ -83,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--confirm-seeds", type=_non_negative, default=None,
                       help="extra seeds the best config is re-trained on before it is "
                            "recommended (default: tune's, 2; 0: off)")
+    tune.add_argument("--no-range-test", dest="range_test", action="store_false",
+                      help="skip the LR range test run after the sweep for the report")
     tune.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N")
     tune.add_argument("--report", metavar="OUT.html", default=None, help="write the HTML report")
     tune.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
@@ -142,7 +144,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
                          storage=args.storage, study_name=study, n_jobs=args.jobs,
                          seed=args.seed, progress=not args.quiet, device=args.device,
                          backend=args.backend, ray_address=args.ray_address,
-                         **({} if args.confirm_seeds is None
+                         range_test=args.range_test, **({} if args.confirm_seeds is None
                             else {"confirm_seeds": args.confirm_seeds}))
     print(result.summary())
     if result.best_record is not None:

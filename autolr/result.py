@@ -49,6 +49,10 @@ class TrialRecord:
     seed_values: tuple[float, ...] = ()
     extra_epochs: float = 0.0
     extra_seconds: float = 0.0
+    # budgeted rungs: the curves are of a run of rung_epochs epochs (rung_steps steps),
+    # its whole schedule compressed; epochs_run/steps_run/seconds add up every rung
+    rung_epochs: int | None = None
+    rung_steps: int | None = None
 
     @property
     def final_value(self) -> float | None:
@@ -219,6 +223,14 @@ class TuneResult:
         if self.baseline is not None and self.baseline.final_value is not None:
             lines.append(f"default (AdamW 1e-3, constant, batch 32): {self.metric} = "
                          f"{self.baseline.final_value:.5g} ({self.baseline.state})")
+        suggested = self.range_test.suggestions() if self.range_test else {}
+        if suggested:
+            tuned = best.params["lr"]
+            lines.append(f"an LR finder (range test, batch {self.range_test.batch_size}) "
+                         "would pick: " + ", ".join(
+                             f"{name.replace('min_tenth', 'min/10')} {lr:.3g} "
+                             f"({lr / tuned:.2g}x the tuned lr)"
+                             for name, lr in suggested.items()))
         return "\n".join(lines)
 
     def __repr__(self) -> str:

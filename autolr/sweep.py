@@ -14,7 +14,8 @@ class Sweep:
     """A validated sweep. `run(config, reporter)` trains one config with the one loop."""
 
     space: SearchSpace
-    # run(config, reporter, seed_offset=0): the sweep's seed + seed_offset seeds the run
+    # run(config, reporter, seed_offset=0, epochs=None): the sweep's seed + seed_offset
+    # seeds the run; epochs (budgeted rungs) shortens it, the schedule compressed
     run: Callable[..., TrialOutcome]
     n_train: int  # train rows, which cap the batch sizes
     n_evals: int  # evaluations in a full trial: the pruners' unit of budget
@@ -32,3 +33,6 @@ class Sweep:
     # and also during it from `confirm_after` completed trials on (None: only at the end)
     confirm_seeds: int = 0
     confirm_after: int | None = None
+    # budgeted rungs (autolr.budgeted): the epochs of each rung, each training the whole
+    # schedule; `run` then takes epochs=. None: each trial is one run, pruned as it goes.
+    rungs: tuple[int, ...] | None = None

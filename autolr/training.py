@@ -46,6 +46,11 @@ class TrialOutcome:
     epochs_run: float = 0.0
     seconds: float = 0.0
     model: torch.nn.Module | None = None
+    # budgeted rungs (autolr.budgeted): the curves are of a run of `rung_epochs` epochs
+    # (`rung_steps` steps) with the whole schedule compressed; the cost fields above then
+    # add up every rung. None: one run of the sweep's epochs.
+    rung_epochs: int | None = None
+    rung_steps: int | None = None
 
 
 def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module],

@@ -114,8 +114,9 @@ def _ready(name: str, cache_dir: Path, log) -> GridCache:
     task = cache.task
     missing = sum(len(cache.runs.get(k, {})) < task.grid_seeds
                   for k in map(_key, task.configs()))
-    if missing:
-        log(f"{name}: the oracle grid is incomplete ({missing} configs); building it first")
+    if missing or cache.missing_rungs():
+        log(f"{name}: the oracle grid is incomplete ({missing} configs, "
+            f"{len(cache.missing_rungs())} budgeted-rung runs); building it first")
         _oracle(name, cache_dir, False, log)
         cache = _cache(name, cache_dir)
     return cache

@@ -100,6 +100,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("autolr-confirm-during", "autolr defaults, leaders also confirmed during the "
            "sweep from 10 complete trials on", "autolr", _autolr_sampler, "auto",
            DEFAULT_EXTRA_SEEDS, 10),
+    Recipe("autolr-budgeted", "autolr sampler, pruner='budgeted': successive halving over "
+           "rungs that each train the whole schedule compressed (1/9, 1/3, all epochs)",
+           "autolr", _autolr_sampler, "budgeted"),
     Recipe("autolr-sqrt", "autolr defaults, the lr searched relative to the batch size "
            "(lr_scaling='sqrt': lr x sqrt(batch / smallest batch))", "autolr",
            _autolr_sampler, "auto", lr_scaling="sqrt"),

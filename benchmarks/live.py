@@ -45,12 +45,14 @@ from benchmarks.baselines import config_id
 from benchmarks.oracle import GridCache, evaluate, fresh_mean
 from benchmarks.tasks import Task
 
-SWEEPS = ("autolr", "autolr-default-space", "autolr-confirm0", "optuna-tpe-median", "random",
-          "ray-asha")
+SWEEPS = ("autolr", "autolr-default-space", "autolr-confirm0", "autolr-budgeted",
+          "optuna-tpe-median", "random", "ray-asha")
 DESCRIPTIONS = {
     "autolr": "autolr.tune defaults, the task's space",
     "autolr-default-space": "autolr.tune defaults, autolr's default space (AdamW, 11 families)",
     "autolr-confirm0": "autolr.tune defaults without the robust pick (confirm_seeds=0)",
+    "autolr-budgeted": "autolr.tune with pruner='budgeted': successive halving over rungs "
+                       "that each train the whole schedule compressed (1/9, 1/3, all epochs)",
     "optuna-tpe-median": "hand-written Optuna objective + plain loop: TPE + MedianPruner",
     "random": "hand-written Optuna objective + plain loop: random search, no pruning",
     "ray-asha": "Ray Tune: random search + ASHA (grace 1, reduction 4), plain loop",
@@ -81,6 +83,7 @@ class LiveSweep:
 def run(name: str, task: Task, seed: int, max_fte: float) -> LiveSweep:
     started = time.perf_counter()
     sweep = {"autolr": _autolr, "autolr-default-space": _autolr, "autolr-confirm0": _autolr,
+             "autolr-budgeted": _autolr,
              "optuna-tpe-median": _optuna, "random": _optuna, "ray-asha": _ray}[name](
         name, task, seed, max_fte * task.epochs)
     sweep.wall = time.perf_counter() - started
@@ -113,7 +116,9 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     logging.getLogger("autolr").setLevel(logging.ERROR)
     try:
         kwargs = dict(space=space, epochs=task.epochs, seed=seed, progress=False,
-                      storage=os.path.join(folder, "sweep.log"), study_name="bench")
+                      storage=os.path.join(folder, "sweep.log"), study_name="bench",
+                      pruner="budgeted" if name == "autolr-budgeted" else "auto",
+                      range_test=False)
         # search in chunks until the budget less the robust pick's cost is spent, then
         # let tune() end the sweep as it does: confirm the leader on extra seeds
         extra = 0 if name == "autolr-confirm0" else DEFAULT_EXTRA_SEEDS

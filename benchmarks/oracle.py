@@ -31,6 +31,7 @@ from typing import Any
 
 import torch
 
+from autolr.budgeted import rung_epochs
 from autolr.data import CLASSIFICATION
 from autolr.space import TrialConfig
 from autolr.training import train_trial
@@ -74,6 +75,9 @@ class GridCache:
         self.path = path or CACHE / f"{task.name}.json"
         self.runs: dict[str, dict[int, Run]] = {}
         self.extra: dict[str, dict[int, Run]] = {}
+        # budgeted rungs: grid configs trained with the whole schedule in fewer epochs,
+        # epochs -> key -> seed -> run (see autolr.budgeted)
+        self.rungs: dict[int, dict[str, dict[int, Run]]] = {}
         self.meta: dict[str, Any] = {}
         if self.path.exists():
             raw = json.loads(self.path.read_text(encoding="utf-8"))
@@ -84,6 +88,10 @@ class GridCache:
             for section, target in (("runs", self.runs), ("extra", self.extra)):
                 for key, seeds in raw.get(section, {}).items():
                     target[key] = {int(s): Run.from_json(r) for s, r in seeds.items()}
+            for epochs, runs in raw.get("rungs", {}).items():
+                self.rungs[int(epochs)] = {
+                    key: {int(s): Run.from_json(r) for s, r in seeds.items()}
+                    for key, seeds in runs.items()}
 
     @property
     def chance(self) -> float:
@@ -106,6 +114,8 @@ class GridCache:
                      for k, v in self.runs.items()},
             "extra": {k: {str(s): r.to_json() for s, r in sorted(v.items())}
                       for k, v in self.extra.items()},
+            "rungs": {str(e): {k: {str(s): r.to_json() for s, r in sorted(v.items())}
+                               for k, v in runs.items()} for e, runs in self.rungs.items()},
         }
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(payload, separators=(",", ":")), encoding="utf-8")
@@ -137,6 +147,16 @@ class GridCache:
         """The run a replayed sweep with this seed reads (seeds cycle over the grid seeds)."""
         return self.runs[key][seed % self.task.grid_seeds]
 
+    def rung_run(self, key: str, seed: int, epochs: int) -> Run:
+        """The run of a budgeted rung: the config's whole schedule in `epochs` epochs."""
+        return self.rungs[epochs][key][seed % self.task.grid_seeds]
+
+    def missing_rungs(self) -> list[tuple[int, int, TrialConfig]]:
+        """(epochs, seed, config) of the budgeted-rung runs not cached yet."""
+        return [(epochs, seed, config) for epochs in rung_epochs(self.task.epochs)[:-1]
+                for seed in range(self.task.grid_seeds) for config in self.task.configs()
+                if seed not in self.rungs.get(epochs, {}).get(key_of(config), {})]
+
     def extra_mean(self, config: TrialConfig) -> float | None:
         runs = self.extra.get(_config_id(config))
         if not runs or len(runs) < self.task.grid_seeds:
@@ -146,9 +166,10 @@ class GridCache:
 
 # -- training ------------------------------------------------------------------------------
 
-def train(task: Task, config: TrialConfig, seed: int) -> Run:
-    """One full run of `config` with autolr's loop (unpruned)."""
-    outcome = train_trial(config, task.model_fn, task.data, epochs=task.epochs,
+def train(task: Task, config: TrialConfig, seed: int, epochs: int | None = None) -> Run:
+    """One full run of `config` with autolr's loop (unpruned); with `epochs`, its whole
+    schedule in that many epochs (a budgeted rung)."""
+    outcome = train_trial(config, task.model_fn, task.data, epochs=epochs or task.epochs,
                           loss_fn=task.loss_fn, metric=task.metric, seed=seed)
     return Run(tuple(outcome.values), outcome.state, outcome.epochs_run, outcome.seconds)
 
@@ -166,7 +187,25 @@ def build(task: Task, cache: GridCache, *, seeds: Iterable[int] | None = None,
     log(f"{task.name}: {len(todo)} runs to do ({len(configs)} configs x seeds {seeds})")
     _run_all(task, cache, todo, log, save_every)
     confirm(task, cache, log=log, save_every=save_every)
+    build_rungs(task, cache, log=log, save_every=save_every)
     return cache
+
+
+def build_rungs(task: Task, cache: GridCache, *, log: Callable[[str], None] = print,
+                save_every: float = 30.0) -> None:
+    """Train every grid config on the grid seeds at each budgeted rung shorter than the
+    task (autolr.budgeted.rung_epochs): what `pruner="budgeted"` replays."""
+    todo = cache.missing_rungs()
+    log(f"{task.name}: {len(todo)} budgeted-rung runs to do")
+    started = last_save = time.perf_counter()
+    for i, (epochs, seed, config) in enumerate(todo, 1):
+        cache.rungs.setdefault(epochs, {}).setdefault(key_of(config), {})[seed] = train(
+            task, config, seed, epochs)
+        now = time.perf_counter()
+        if now - last_save > save_every or i == len(todo):
+            cache.save()
+            last_save = now
+            log(f"  {i}/{len(todo)} rung runs, {now - started:.0f} s")
 
 
 def confirm(task: Task, cache: GridCache, *, log: Callable[[str], None] = print,

@@ -25,6 +25,7 @@ from typing import Any
 import optuna
 
 from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner
+from autolr.budgeted import rung_epochs
 from autolr.robust import MIN_SPEND_RATIO
 from autolr.space import BASELINE, SearchSpace, TrialConfig
 from autolr.sweep import Sweep
@@ -53,9 +54,12 @@ class ReplayTrainer:
         self._confirming: list[float] = []  # the values of the trial being confirmed
 
     def __call__(self, config: TrialConfig, reporter: Any, seed_offset: int = 0,
-                 ) -> TrialOutcome:
+                 epochs: int | None = None) -> TrialOutcome:
         if seed_offset:
             return self._confirm(config, seed_offset)
+        if epochs is not None and epochs != self.cache.task.epochs:
+            return self._rung(config, epochs)
+        reporter = reporter or _NoReporter()  # a budgeted trial's last rung: not pruned
         key = self.cache.task.grid.snap(config)
         run = self.cache.run(key, self.seed)
         epochs = self.cache.task.epochs
@@ -82,6 +86,20 @@ class ReplayTrainer:
         if outcome.state == COMPLETE:
             self.seen.setdefault(key, []).append(values[-1])
         return outcome
+
+    def _rung(self, config: TrialConfig, epochs: int) -> TrialOutcome:
+        """A budgeted rung (autolr.budgeted): the config's whole schedule in `epochs`,
+        from the cache; its cost counts, its value never makes a config the incumbent."""
+        key = self.cache.task.grid.snap(config)
+        run = self.cache.rung_run(key, self.seed, epochs)
+        state = DIVERGED if run.state == DIVERGED else COMPLETE
+        self.events.append(Event(key, "diverged" if state == DIVERGED else "rung",
+                                 run.epochs, run.seconds, None))
+        self.epochs_run += run.epochs
+        values = [v for v in run.values if math.isfinite(v)]
+        return TrialOutcome(state, reason=None if state == COMPLETE else DIVERGED,
+                            values=values, val_losses=list(values), epochs_run=run.epochs,
+                            seconds=run.seconds)
 
     def _confirm(self, config: TrialConfig, offset: int) -> TrialOutcome:
         """autolr's robust pick re-training the leader on seed + `offset`: a "rerun"
@@ -125,6 +143,11 @@ class ReplayTrainer:
         return TrialOutcome(state, reason=None if state == COMPLETE else state,
                             values=list(values), val_losses=list(values),
                             epochs_run=epochs_run, seconds=seconds)
+
+
+class _NoReporter:
+    def report(self, step: int, metrics: Mapping[str, float]) -> bool:
+        return False
 
 
 class _PlainReporter:
@@ -182,6 +205,7 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
             pruner = make_pruner(spec if isinstance(spec, str)
                                  else spec(task.epochs) or "none", task.epochs)
             sweep = Sweep(space=space, run=trainer, n_train=n_train, n_evals=task.epochs,
+                          rungs=rung_epochs(task.epochs) if spec == "budgeted" else None,
                           n_trials=MAX_TRIALS, direction="minimize", metric="val_loss",
                           epochs=task.epochs, seed=seed,
                           baseline=space.params_for(BASELINE, n_train),

@@ -22,6 +22,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import TrialState
 
+from autolr.budgeted import REDUCTION_FACTOR, run_budgeted
 from autolr.errors import AutoLRError
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
@@ -34,7 +35,7 @@ from autolr.training import COMPLETE, DIVERGED
 
 logger = logging.getLogger("autolr")
 
-PRUNERS = ("auto", "median", "successive_halving", "hyperband", "none")
+PRUNERS = ("auto", "median", "successive_halving", "hyperband", "budgeted", "none")
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 DEFAULT_STUDY = "autolr"
 
@@ -45,8 +46,10 @@ def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
     'auto': the decay-aware median rule (`DecayAwareMedianPruner`), fair to one-cycle,
     cosine and step schedules, from a quarter of the run on. 'median': Optuna's
     MedianPruner judging only the second half of a run. 'successive_halving',
-    'hyperband': Optuna's, with one evaluation as the unit of budget. 'none': divergence
-    and stall only.
+    'hyperband': Optuna's, with one evaluation as the unit of budget. 'budgeted':
+    successive halving over budgeted rungs (autolr.budgeted: each rung trains the whole
+    schedule, compressed), judged on each rung's final value. 'none': divergence and
+    stall only.
     """
     patience = max(2, n_evals // 3) if n_evals >= 4 else None
     if isinstance(spec, BasePruner):
@@ -58,6 +61,9 @@ def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
         wrapped = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=n_evals // 2)
     elif spec == "successive_halving":
         wrapped = optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, n_evals // 9))
+    elif spec == "budgeted":  # rung k reports at step 3**k (see autolr.budgeted)
+        return AutoLRPruner(optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=REDUCTION_FACTOR, min_early_stopping_rate=0))
     elif spec == "hyperband":
         wrapped = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=n_evals)
     elif spec == "none":
@@ -95,8 +101,10 @@ def make_objective(sweep: Sweep, pruner: AutoLRPruner):
         claim(trial)
         config = sweep.space.sample(trial, sweep.n_train)
         trial.set_user_attr("config", config.to_dict())
+        reporter = OptunaReporter(trial, pruner)
         try:
-            outcome = sweep.run(config, OptunaReporter(trial, pruner))
+            outcome = (run_budgeted(sweep.run, config, reporter, sweep.rungs) if sweep.rungs
+                       else sweep.run(config, reporter))
         except Exception as error:
             trial.set_user_attr("error", f"{type(error).__name__}: {error}")
             raise
@@ -104,8 +112,11 @@ def make_objective(sweep: Sweep, pruner: AutoLRPruner):
             trial.set_user_attr(key, getattr(outcome, key))
         trial.set_user_attr("state", outcome.state)
         trial.set_user_attr("reason", outcome.reason)
-        trial.set_user_attr("run", {"steps": outcome.steps_run, "epochs": outcome.epochs_run,
-                                    "seconds": outcome.seconds})
+        run = {"steps": outcome.steps_run, "epochs": outcome.epochs_run,
+               "seconds": outcome.seconds}
+        if outcome.rung_epochs is not None:
+            run.update(rung_epochs=outcome.rung_epochs, rung_steps=outcome.rung_steps)
+        trial.set_user_attr("run", run)
         if outcome.state == COMPLETE:
             return outcome.values[-1]
         raise optuna.TrialPruned(outcome.reason)  # diverged ones too: the sampler learns
@@ -264,7 +275,8 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         values=tuple(attrs.get("values", ())), train_losses=tuple(attrs.get("train_losses", ())),
         val_losses=tuple(attrs.get("val_losses", ())), epochs_run=run.get("epochs", 0.0),
         steps_run=run.get("steps", 0), seconds=run.get("seconds", 0.0),
-        is_baseline=bool(attrs.get("baseline")), node=attrs.get("owner", {}).get("host"))
+        is_baseline=bool(attrs.get("baseline")), node=attrs.get("owner", {}).get("host"),
+        rung_epochs=run.get("rung_epochs"), rung_steps=run.get("rung_steps"))
 
 
 def _sampler(seed: int, n_jobs: int, worker: int = 0) -> optuna.samplers.BaseSampler:

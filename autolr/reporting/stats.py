@@ -123,18 +123,21 @@ def _blowup(record: TrialRecord, per_epoch: dict[int, int], epochs: int | None) 
     if steps is None and record.epochs_run > 0:
         steps = round(record.steps_run / record.epochs_run)  # epochs_run is rounded: approximate
     lr_at = None
+    # budgeted rungs: the blow-up was in a run of rung_epochs (its schedule compressed)
+    ran = record.rung_steps if record.rung_steps is not None else record.steps_run
+    length = record.rung_epochs or epochs
     try:
         config = TrialConfig.from_dict(params)
-        if steps and epochs and record.steps_run >= 1:
-            total = max(steps * epochs, record.steps_run)
+        if steps and length and ran >= 1:
+            total = max(steps * length, ran)
             # the same function the training loop used, at the last step it ran
             lr_at = config.lr * schedules.multiplier(
-                config.schedule, record.steps_run - 1, total,
+                config.schedule, ran - 1, total,
                 warmup_steps=config.warmup_steps(total), **config.schedule_params)
     except (AutoLRError, TypeError):
         pass
     return Blowup(record.number, float(params["lr"]), batch, str(params.get("schedule")),
-                  record.steps_run, lr_at, record.reason)
+                  ran, lr_at, record.reason)
 
 
 def divergence_boundary(records: Sequence[TrialRecord], per_epoch: dict[int, int],
