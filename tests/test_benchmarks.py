@@ -80,7 +80,26 @@ def synthetic(tmp_path) -> GridCache:
                 0.05 if config.schedule == "cosine" else 0.0)
             curve = tuple(end + (2.3 - end) * 0.5**e for e in range(1, task.epochs + 1))
             cache.runs.setdefault(key, {})[seed] = Run(curve, "complete", task.epochs, 0.4)
+    for epochs, seed, config in cache.missing_rungs():  # budgeted rungs: 1 of 4 epochs
+        short = cache.runs[tasks.key_of(config)][seed]
+        cache.rungs.setdefault(epochs, {}).setdefault(tasks.key_of(config), {})[seed] = (
+            Run(short.values[:epochs], short.state, min(short.epochs, epochs), 0.1))
     return cache
+
+
+def test_budgeted_replay_reads_the_rung_grid_and_counts_its_cost(synthetic) -> None:
+    recipe = replay.RECIPES["autolr-budgeted"]
+    events = replay.run_sweep(recipe, synthetic, seed=2, max_fte=6)
+    assert events == replay.run_sweep(recipe, synthetic, seed=2, max_fte=6)
+    rungs = [e for e in events if e.state == "rung"]
+    assert rungs and all(e.epochs == 1 and e.value is None for e in rungs)  # never the pick
+    complete = [e for e in events if e.state == "complete"]
+    assert complete and all(e.epochs == synthetic.task.epochs for e in complete)
+    assert len(rungs) > len(complete)  # most trials stopped after the one-epoch rung
+    trainer = replay.ReplayTrainer(synthetic, seed=0)
+    short = trainer(TrialConfig(lr=0.1, batch_size=32, optimizer="sgd"), None, epochs=1)
+    assert short.state == "complete" and short.epochs_run == 1 and len(short.values) == 1
+    assert trainer.epochs_run == 1 and trainer.events[-1].state == "rung"
 
 
 def test_replay_is_deterministic_and_charges_what_trials_ran(synthetic) -> None:
@@ -152,7 +171,8 @@ def test_plain_loop_schedules_match_autolrs(schedule: str, warmup: float) -> Non
 def test_quick_mode_runs_end_to_end(tmp_path, capsys) -> None:
     assert main(["--quick", "--cache", str(tmp_path), "--quiet"]) == 0
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["replay"]["tiny"]["recipes"]) >= {"autolr", "optuna-tpe-median"}
+    assert set(results["replay"]["tiny"]["recipes"]) >= {"autolr", "optuna-tpe-median",
+                                                         "autolr-budgeted"}
     assert set(results["live"]["tiny"]["sweeps"]) == {"autolr", "optuna-tpe-median", "random"}
     assert "default" in results["live"]["tiny"]["baselines"]
     assert (tmp_path / "regret.html").exists() and (tmp_path / "tiny.json").exists()
