@@ -166,7 +166,8 @@ def test_tune_with_budgeted_rungs_end_to_end(digits, tmp_path) -> None:
     # stored and read back with the rung of each record
     assert [r.rung_epochs for r in autolr.load(str(tmp_path / "s.log"), "b").records] == [
         r.rung_epochs for r in result.records]
-    result.report(tmp_path / "r.html")
+    page = result.report(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "Budgeted rungs: each trial trained its whole schedule in 1, " in page
 
 
 def test_budgeted_with_ray_is_refused_before_training(digits) -> None:

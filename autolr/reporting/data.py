@@ -155,6 +155,7 @@ class ReportData:
     range_test: RangeTest | None = None
     tuned_lr: float | None = None
     finder_picks: tuple[FinderPick, ...] = ()
+    rungs: tuple[int, ...] = ()  # budgeted rungs (epochs) the trials ran, if any
 
 
 def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> ReportData:
@@ -189,6 +190,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         failures=tuple((r.number, r.reason or "no error message")
                        for r in result.records if r.state == "failed"),
         range_test=test, tuned_lr=tuned_lr,
+        rungs=tuple(sorted({r.rung_epochs for r in result.records if r.rung_epochs})),
         finder_picks=stats.finder_picks(test.suggestions(), tuned_lr, test.batch_size, band,
                                         complete)
         if test is not None and tuned_lr is not None else (),

@@ -238,6 +238,12 @@ def schedules(data: ReportData, blocks: Blocks) -> str:
 
 def curves(data: ReportData, blocks: Blocks) -> str:
     parts = [blocks.get("learning_curves", note("No trial reached an evaluation."))]
+    if data.rungs:
+        parts.append(note(
+            "Budgeted rungs: each trial trained its whole schedule in "
+            f"{', '.join(map(str, data.rungs))} epochs in turn until it fell behind; its curve "
+            "here is its last rung's, so a short curve is a complete, compressed schedule, "
+            "not the start of a long run. Its compute counts every rung."))
     losses = data.best_losses
     if losses is not None and losses.train and losses.val:
         train, val = losses.train[-1], losses.val[-1]
