@@ -130,14 +130,18 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                         epochs=epochs, study_name=study_name,
                         storage=storage if isinstance(storage, str) else None)
     if range_test and result.best_record is not None:
-        result.range_test = _range_test_at(result.best_record.config, prepared, seed,
-                                           torch_threads)
-        if storage is not None:  # kept beside the trials, for reports made from storage
-            if backend == "ray":
-                from autolr.backends.ray import store_range_test
-            else:
-                from autolr.backends.optuna import store_range_test
-            store_range_test(storage, study_name, result.range_test)
+        try:
+            result.range_test = _range_test_at(result.best_record.config, prepared, seed,
+                                               torch_threads)
+        except Exception as error:  # an extra for the report: never lose the sweep to it
+            logger.warning("the LR range test after the sweep failed (%s: %s); the result "
+                           "has no range test", type(error).__name__, error)
+    if result.range_test is not None and storage is not None:  # for reports from storage
+        if backend == "ray":
+            from autolr.backends.ray import store_range_test
+        else:
+            from autolr.backends.optuna import store_range_test
+        store_range_test(storage, study_name, result.range_test)
     if result.best_record is None:
         logger.warning(result.summary())
     for record in result.records:

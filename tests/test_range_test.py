@@ -103,6 +103,16 @@ def test_range_test_can_be_turned_off_and_is_validated(digits) -> None:
         autolr.tune(mlp(), digits, n_trials=2, epochs=1, progress=False, range_test="yes")
 
 
+def test_a_failing_range_test_never_costs_the_sweep(digits, monkeypatch, caplog) -> None:
+    def broken(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr("autolr._tune.run_range_test", broken)
+    result = autolr.tune(mlp(), digits, n_trials=2, epochs=1, progress=False, confirm_seeds=0)
+    assert result.best_record is not None and result.range_test is None
+    assert "range test after the sweep failed (RuntimeError: out of memory)" in caplog.text
+
+
 def point(number: int, lr: float, batch: int, value: float) -> TrialPoint:
     return TrialPoint(number, "complete", lr, "constant", batch, 0.0, value, 2.0, 10, 0.1,
                       False, None)
