@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -116,16 +118,26 @@ def test_sigint_mid_sweep_keeps_every_finished_trial_and_says_how_to_resume(work
     assert len(kept) < 2000
 
 
+def _schema_ready(db: Path) -> bool:
+    """Has the sweep finished creating the database? (Optuna writes the alembic version
+    after its tables; opening the storage before that races the creation.)"""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as con:
+            return con.execute("SELECT COUNT(*) FROM alembic_version").fetchone()[0] > 0
+    except sqlite3.Error:
+        return False
+
+
 def _finished(db: Path) -> dict[int, tuple]:
+    if not (db.exists() and _schema_ready(db)):
+        return {}
     try:
         return {r.number: r.values for r in autolr.load(f"sqlite:///{db}", "digits_model").records
                 if r.state != "failed"}
     except autolr.AutoLRError as error:
-        # the study is not created yet, or the sweep is creating the database's schema
-        # this very moment (both sides insert its alembic version: the reader loses)
-        if "no study" not in str(error) and "alembic_version" not in str(error):
+        if "no study" not in str(error):
             raise
-        return {}
+        return {}  # the study is not created yet
     except Exception as error:  # a read racing the sweep's writes: try again next poll
         if "locked" not in str(error):
             raise

@@ -3,6 +3,7 @@ and the report's "LR finder vs the sweep" section."""
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
 
@@ -108,6 +109,7 @@ def test_a_failing_range_test_never_costs_the_sweep(digits, monkeypatch, caplog)
         raise RuntimeError("out of memory")
 
     monkeypatch.setattr("autolr._tune.run_range_test", broken)
+    caplog.set_level(logging.WARNING, logger="autolr")  # other tests may have raised it
     result = autolr.tune(mlp(), digits, n_trials=2, epochs=1, progress=False, confirm_seeds=0)
     assert result.best_record is not None and result.range_test is None
     assert "range test after the sweep failed (RuntimeError: out of memory)" in caplog.text
