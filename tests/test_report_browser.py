@@ -150,26 +150,30 @@ def test_digits_sweep_report_size_and_load_time(browser: Any, tmp_path: Path) ->
     path = result.report(tmp_path / "digits.html")
     size = path.stat().st_size
     floor = _one_figure_page(tmp_path / "floor.html")
-    # best of three loads, interleaved with a page holding plotly.js and one small figure
+    # best of five loads, interleaved with a page holding plotly.js and one small figure
     # (what any offline plotly page costs): one load on a shared 2-core machine is at the
     # mercy of its neighbours; each counts from navigation until every figure rendered
     loads, floors = [], []
-    for _ in range(3):
+    for _ in range(5):
         for target, times in ((floor, floors), (path, loads)):
             opened = Opened(browser, target)
             if target == path:
                 opened.check_clean()
+                n_figures = opened.n_figures
             times.append(opened.seconds)
             opened.page.close()
     ratio = min(loads) / min(floors)
     print(f"\ndigits report: {size / 1e6:.2f} MB, rendered in "
           f"{', '.join(f'{s:.2f}' for s in loads)} s; one-figure page "
-          f"{', '.join(f'{s:.2f}' for s in floors)} s; ratio {ratio:.2f}")
+          f"{', '.join(f'{s:.2f}' for s in floors)} s; ratio {ratio:.2f}; "
+          f"{n_figures} figures")
     assert size < 10_000_000
     # under 3 s; where even the one-figure page is slow (a busy or slower machine: it
-    # measured 2.3 s here on 2026-12-01, parsing plotly.js), the report's own work beyond
-    # that page, timed beside it, must stay under 1.5 s (measured: 0.8 s)
-    assert min(loads) < 3.0 or min(loads) - min(floors) < 1.5
+    # measured 2.3-2.6 s here on 2026-12-01, parsing plotly.js), the report's own work
+    # beyond that page, timed beside it, must stay under 0.2 s per figure drawn (each
+    # plotly figure costs ~0.1-0.15 s here; measured for 9 figures: 1.1 s)
+    assert n_figures == 9
+    assert min(loads) < 3.0 or min(loads) - min(floors) < 0.2 * n_figures
 
 
 def _one_figure_page(path: Path) -> Path:
