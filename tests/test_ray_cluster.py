@@ -42,9 +42,10 @@ def free_port(host: str) -> int:
 
 
 def free_range(host: str, size: int = 64) -> tuple[int, int]:
-    """A block of free ports for a node's worker processes."""
+    """A block of free ports for a node's worker processes, below Linux's ephemeral range
+    (32768 and up), where `free_port`'s picks come from: the two never overlap."""
     while True:
-        low = random.randrange(20000, 60000 - size)
+        low = random.randrange(20000, 32000 - size)
         try:
             for port in range(low, low + size):
                 with socket.socket() as sock:
@@ -75,22 +76,34 @@ class LoopbackCluster:
 
     def __init__(self) -> None:
         self.temp = tempfile.mkdtemp(prefix="alr", dir="/tmp")  # short: socket paths
-        self.port = free_port(HEAD)
+        self.used: set[tuple[str, int]] = set()
+        self.port = self._ports(HEAD, 1)[0]
         self.address = f"{HEAD}:{self.port}"
         self.head = self.worker = None
 
+    def _ports(self, ip: str, n: int) -> list[int]:
+        """n free ports on `ip`, distinct from each other and from those given before."""
+        picked: list[int] = []
+        while len(picked) < n:
+            port = free_port(ip)
+            if (ip, port) not in self.used:
+                self.used.add((ip, port))
+                picked.append(port)
+        return picked
+
     def _node(self, ip: str, extra: list[str], log: str) -> subprocess.Popen:
         low, high = free_range(ip)
+        ports = iter(self._ports(ip, 6))
         args = [RAY_BIN, "start", *extra, "--node-ip-address", ip, "--num-cpus", "1",
                 "--disable-usage-stats", "--block", "--temp-dir", self.temp,
                 "--object-store-memory", str(200 * 2**20),
-                "--node-manager-port", str(free_port(ip)),
-                "--object-manager-port", str(free_port(ip)),
+                "--node-manager-port", str(next(ports)),
+                "--object-manager-port", str(next(ports)),
                 "--min-worker-port", str(low), "--max-worker-port", str(high),
-                "--dashboard-agent-listen-port", str(free_port(ip)),
-                "--dashboard-agent-grpc-port", str(free_port(ip)),
-                "--runtime-env-agent-port", str(free_port(ip)),
-                "--metrics-export-port", str(free_port(ip))]
+                "--dashboard-agent-listen-port", str(next(ports)),
+                "--dashboard-agent-grpc-port", str(next(ports)),
+                "--runtime-env-agent-port", str(next(ports)),
+                "--metrics-export-port", str(next(ports))]
         with open(os.path.join(self.temp, log), "w") as out:
             return subprocess.Popen(args, start_new_session=True, stdout=out,
                                     stderr=subprocess.STDOUT, env={**os.environ, **ENV})
@@ -99,7 +112,8 @@ class LoopbackCluster:
         started = time.perf_counter()
         self.head = self._node(HEAD, ["--head", "--port", str(self.port),
                                       "--include-dashboard=false", "--dashboard-host", HEAD,
-                                      "--dashboard-port", str(free_port(HEAD))], "head.log")
+                                      "--dashboard-port", str(self._ports(HEAD, 1)[0])],
+                               "head.log")
         self._wait_for(1)
         self.start_worker()
         return time.perf_counter() - started
@@ -113,7 +127,7 @@ class LoopbackCluster:
         while time.monotonic() < deadline:
             for proc in (self.head, self.worker):
                 if proc is not None and proc.poll() is not None:
-                    raise RuntimeError(f"a Ray node exited; see {self.temp}/*.log")
+                    raise RuntimeError(f"a Ray node exited:\n{self._log_tails()}")
             status = subprocess.run([RAY_BIN, "status", "--address", self.address],
                                     capture_output=True, text=True, timeout=60,
                                     env={**os.environ, **ENV})
@@ -121,6 +135,16 @@ class LoopbackCluster:
                 return
             time.sleep(0.5)
         raise TimeoutError(f"the Ray cluster did not reach {nodes} nodes; see {self.temp}")
+
+    def _log_tails(self, lines: int = 15) -> str:
+        """The end of each node's log (the folder is removed at teardown)."""
+        tails = []
+        for name in ("head.log", "worker.log"):
+            path = Path(self.temp, name)
+            if path.exists():
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+                tails.append(f"--- {name}\n" + "\n".join(text))
+        return "\n".join(tails)
 
     @staticmethod
     def kill(proc: subprocess.Popen | None) -> None:
