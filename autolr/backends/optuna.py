@@ -208,8 +208,17 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
                                timeout=sweep.timeout, catch=(Exception,),
                                callbacks=[confirmer])
             elif remaining > 0:
-                _run_workers(sweep, autolr_pruner, str(storage), study.study_name, n_jobs,
-                             remaining)
+                # queued trials (the default config, re-runs of interrupted ones) run here
+                # first: on SQLite two workers can pop the same queued trial (no row locks)
+                # and the slower one then dies telling a finished trial
+                queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
+                if queued:
+                    study.optimize(make_objective(sweep, autolr_pruner),
+                                   n_trials=min(queued, remaining), catch=(Exception,))
+                    remaining = sweep.n_trials - _count_finished(study)
+                if remaining > 0:
+                    _run_workers(sweep, autolr_pruner, str(storage), study.study_name,
+                                 n_jobs, remaining)
         with sigterm_as_interrupt():  # after the bar has closed: its log lines stay whole
             confirmer.settle(study)
     return records_from_study(study)
