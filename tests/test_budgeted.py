@@ -8,7 +8,6 @@ import math
 import optuna
 import pytest
 import torch
-from sklearn.datasets import load_digits
 
 import autolr
 from autolr import AutoLRError
@@ -136,17 +135,9 @@ def test_budgeted_rungs_keep_the_late_decaying_winner() -> None:
     assert step == 10 and one_cycle[-1] < constant[-1]  # cut, though it would have won
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X / 16.0, y
 
 
-def mlp() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
-
-
-def test_tune_with_budgeted_rungs_end_to_end(digits, tmp_path) -> None:
+def test_tune_with_budgeted_rungs_end_to_end(digits, tmp_path, mlp) -> None:
     rungs = rung_epochs(9)
     result = autolr.tune(mlp(), digits, epochs=9, n_trials=14, pruner="budgeted",
                          progress=False, confirm_seeds=0, range_test=False,
@@ -170,7 +161,7 @@ def test_tune_with_budgeted_rungs_end_to_end(digits, tmp_path) -> None:
     assert "Budgeted rungs: each trial trained its whole schedule in 1, " in page
 
 
-def test_budgeted_with_ray_is_refused_before_training(digits) -> None:
+def test_budgeted_with_ray_is_refused_before_training(digits, mlp) -> None:
     with pytest.raises(AutoLRError, match="Optuna backend"):
         autolr.tune(mlp(), digits, pruner="budgeted", backend="ray", n_trials=2, epochs=2,
                     progress=False)

@@ -23,14 +23,6 @@ from autolr.reporting.stats import SafeBand, finder_picks
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X / 16.0, y
-
-
-def mlp() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
 
 
 def synthetic_curve() -> RangeTest:
@@ -59,7 +51,7 @@ def test_round_trips_through_a_dict() -> None:
     assert RangeTest.from_dict(test.to_dict()) == test
 
 
-def test_a_real_range_test_ramps_geometrically_and_stops_at_the_blow_up(digits) -> None:
+def test_a_real_range_test_ramps_geometrically_and_stops_at_the_blow_up(digits, mlp) -> None:
     data = coerce_data(digits, val_fraction=0.2, seed=0)
     test = range_test(mlp, data, torch.nn.functional.cross_entropy, optimizer="sgd",
                       batch_size=64, start=1e-4, end=1e3, steps=80)
@@ -74,14 +66,14 @@ def test_a_real_range_test_ramps_geometrically_and_stops_at_the_blow_up(digits) 
     assert all(1e-4 <= lr <= 1e3 for lr in test.suggestions().values())
 
 
-def test_bad_ramp_is_refused() -> None:
+def test_bad_ramp_is_refused(mlp) -> None:
     data = coerce_data(load_digits(return_X_y=True), val_fraction=0.2, seed=0)
     with pytest.raises(ValueError, match="start < end"):
         range_test(mlp, data, torch.nn.functional.cross_entropy, optimizer="sgd",
                    batch_size=32, start=1.0, end=0.1)
 
 
-def test_tune_runs_one_at_the_best_config_and_keeps_it(digits, tmp_path: Path) -> None:
+def test_tune_runs_one_at_the_best_config_and_keeps_it(digits, tmp_path: Path, mlp) -> None:
     storage = str(tmp_path / "sweep.log")
     result = autolr.tune(mlp(), digits, n_trials=4, epochs=2, progress=False,
                          storage=storage, study_name="s", confirm_seeds=0)
@@ -96,7 +88,7 @@ def test_tune_runs_one_at_the_best_config_and_keeps_it(digits, tmp_path: Path) -
     assert TuneResult.load(saved).range_test == test
 
 
-def test_range_test_can_be_turned_off_and_is_validated(digits) -> None:
+def test_range_test_can_be_turned_off_and_is_validated(digits, mlp) -> None:
     result = autolr.tune(mlp(), digits, n_trials=2, epochs=1, progress=False,
                          confirm_seeds=0, range_test=False)
     assert result.range_test is None
@@ -104,7 +96,7 @@ def test_range_test_can_be_turned_off_and_is_validated(digits) -> None:
         autolr.tune(mlp(), digits, n_trials=2, epochs=1, progress=False, range_test="yes")
 
 
-def test_a_failing_range_test_never_costs_the_sweep(digits, monkeypatch, caplog) -> None:
+def test_a_failing_range_test_never_costs_the_sweep(digits, monkeypatch, caplog, mlp) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory")
 

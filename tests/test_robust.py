@@ -8,7 +8,6 @@ import statistics
 import optuna
 import pytest
 import torch
-from sklearn.datasets import load_digits
 
 import autolr
 from autolr import TuneResult
@@ -147,17 +146,9 @@ def test_confirm_seeds_0_turns_it_off():
 
 # --- end to end ----------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def digits():
-    X, y = load_digits(return_X_y=True)
-    return X / 16.0, y
 
 
-def mlp() -> torch.nn.Module:
-    return torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
-
-
-def test_tune_reports_the_seed_mean_of_the_best_and_keeps_it_through_resume(digits, tmp_path):
+def test_tune_reports_the_seed_mean_of_the_best_and_keeps_it_through_resume(digits, tmp_path, mlp):
     storage = f"sqlite:///{tmp_path / 'sweep.db'}"
     kwargs = dict(epochs=2, progress=False, storage=storage, study_name="robust",
                   space={"lr": (1e-3, 3e-1), "schedules": ["constant", "cosine"]})
@@ -177,12 +168,12 @@ def test_tune_reports_the_seed_mean_of_the_best_and_keeps_it_through_resume(digi
     assert TuneResult.load(resumed.save(tmp_path / "r.json")).best_value == resumed.best_value
 
 
-def test_a_tiny_sweep_skips_the_robust_pick(digits):
+def test_a_tiny_sweep_skips_the_robust_pick(digits, mlp):
     result = autolr.tune(mlp(), digits, n_trials=3, epochs=1, progress=False)
     assert not any(r.seed_values for r in result.records)  # 3 epochs < 4 x 2 extra runs
 
 
-def test_the_report_shows_the_spread(digits, tmp_path):
+def test_the_report_shows_the_spread(digits, tmp_path, mlp):
     result = autolr.tune(mlp(), digits, n_trials=9, epochs=1, progress=False, pruner="none")
     html = result.report(tmp_path / "report.html").read_text(encoding="utf-8")
     assert "over 3 seeds" in html and "robust pick" in html
