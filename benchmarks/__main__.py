@@ -4,8 +4,9 @@
     python -m benchmarks replay [--task digits] [--seeds 30]    # samplers/pruners, seconds
     python -m benchmarks live [--task digits] [--seeds 3]       # real sweeps + baselines
     python -m benchmarks finder [--task digits] [--seeds 3]     # LR finder vs the oracle
+    python -m benchmarks start [--task digits] [--seeds 100]    # small budgets: the start
     python -m benchmarks report [--offline]                     # tables + HTML plot
-    python -m benchmarks [all]                                  # all five, every task
+    python -m benchmarks [all]                                  # all six, every task
     python -m benchmarks --quick                                # a tiny end-to-end run
 
 Everything is cached under benchmarks/cache/ (or --cache): the oracle grid per task
@@ -43,7 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     cache_dir = Path(args.cache) if args.cache else CACHE
     results_path = cache_dir / "results.json"
     log = print if not args.quiet else (lambda message: None)
-    commands = ["oracle", "replay", "live", "finder", "report"] if args.command == "all" else [
+    commands = ["oracle", "replay", "live", "finder", "start", "report"] if (
+        args.command == "all") else [
         args.command]
     for command in commands:
         started = time.perf_counter()
@@ -64,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             seeds = args.seeds or (1 if args.quick else 3)
             for name in names:
                 _finder(name, cache_dir, results_path, seeds, log)
+        elif command == "start":
+            seeds = args.seeds or (QUICK["replay_seeds"] if args.quick else 100)
+            for name in names:
+                _start(name, cache_dir, results_path, seeds, args.max_fte or 20.0, log)
         else:
             _report(results_path, cache_dir, names, args.offline, print)
         log(f"[{command} done in {time.perf_counter() - started:.0f} s]")
@@ -75,7 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", nargs="?", default="all",
-                        choices=["all", "oracle", "replay", "live", "finder", "report"])
+                        choices=["all", "oracle", "replay", "live", "finder", "start", "report"])
     parser.add_argument("--task", action="append", choices=list(tasks.TASKS),
                         help="a task (repeatable); default: digits, diabetes, mnist1d")
     parser.add_argument("--seeds", type=int,
@@ -190,9 +196,20 @@ def _finder(name: str, cache_dir: Path, results_path: Path, seeds: int, log) -> 
     _save(results_path, results)
 
 
+def _start(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: float,
+           log) -> None:
+    from benchmarks import start
+
+    cache = _ready(name, cache_dir, log)
+    found = start.measure(cache, range(seeds), max_fte=max_fte, log=log)
+    results = _load(results_path)
+    results.setdefault("start", {})[name] = {"seeds": seeds, "recipes": found}
+    _save(results_path, results)
+
+
 def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool,
             out) -> None:
-    from benchmarks import baselines, finder, live, report
+    from benchmarks import baselines, finder, live, report, start
     from benchmarks.accounting import SweepMetrics
     from benchmarks.contenders import RECIPES
 
@@ -236,6 +253,12 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
                 f"{sorted(s['fte'] for s in lived['sweeps'][k])[len(v) // 2]:.1f} FTE"
                 for k, v in walls.items()))
             panel.update({f"live {row.name}": row for row in rows})
+        started = results.get("start", {}).get(name)
+        if started:
+            out(f"\nHow the sweep starts (`python -m benchmarks start`): median regret of the "
+                f"incumbent, no robust pick, over {started['seeds']} sweep seeds (in brackets: "
+                f"the share of sweeps within {start.WITHIN:.0%} of the oracle)\n")
+            out(start.markdown(started["recipes"]))
         tested = results.get("finder", {}).get(name)
         if tested:
             task = tasks.get(name)

@@ -3,7 +3,7 @@
 Two kinds of objective:
 - "autolr": autolr's own Optuna objective (`autolr.backends.optuna.make_objective`, which
   samples `SearchSpace.sample` and reports through `OptunaReporter`), with autolr's
-  sampler (`_sampler`) and pruner (`make_pruner`): what `autolr.tune` really runs;
+  sampler (`make_sampler`: TPE with a space-filling start) and pruner (`make_pruner`): what `autolr.tune` really runs;
 - "plain": what a user writes today: `suggest_float("lr", log=True)`, categorical
   schedule and batch size, a report per epoch, `should_prune()`, and a diverged trial
   pruned once its epoch ends (the NaN shows at the epoch's validation).
@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 
-from autolr.backends.optuna import _sampler
+from autolr.backends.optuna import make_sampler
 from autolr.pruning import DecayAwareMedianPruner
 from autolr.robust import DEFAULT_EXTRA_SEEDS
+from autolr.sweep import Sweep
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,8 @@ class Recipe:
     name: str
     description: str
     kind: str  # "autolr" or "plain"
-    sampler: Callable[[int], optuna.samplers.BaseSampler]
+    # "plain": seed -> sampler; "autolr": the Sweep (space, seed, baseline) -> sampler
+    sampler: Callable[[Any], optuna.samplers.BaseSampler]
     # n_evals -> an Optuna pruner (for "autolr" recipes wrapped in autolr's AutoLRPruner by
     # make_pruner), or a make_pruner name ("auto", "none", ...) for "autolr" recipes
     pruner: Callable[[int], optuna.pruners.BasePruner | None] | str
@@ -50,8 +53,19 @@ def _random(seed: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def _autolr_sampler(seed: int) -> optuna.samplers.BaseSampler:
-    return _sampler(seed, 1)
+def _autolr_sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
+    return make_sampler(sweep.space, sweep.n_train, sweep.seed,
+                        baseline=sweep.baseline is not None)
+
+
+def _autolr_random_start(sweep: Sweep) -> optuna.samplers.BaseSampler:
+    return make_sampler(sweep.space, sweep.n_train, sweep.seed,
+                        baseline=sweep.baseline is not None, design_trials=0)
+
+
+def _autolr_design10(sweep: Sweep) -> optuna.samplers.BaseSampler:
+    return make_sampler(sweep.space, sweep.n_train, sweep.seed,
+                        baseline=sweep.baseline is not None, design_trials=10)
 
 
 def _median(n_evals: int) -> optuna.pruners.BasePruner:
@@ -71,7 +85,8 @@ def _none(n_evals: int) -> None:
 
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("autolr", "autolr.tune defaults: TPE (multivariate, group, 10 startup) + "
+    Recipe("autolr", "autolr.tune defaults: TPE (multivariate, group, 10 start-up trials "
+           "from a space-filling design) + "
            "autolr pruner (decay-aware median, LR-aware stall, divergence) + robust pick "
            "(the leader re-trained on 2 more seeds at the end)",
            "autolr", _autolr_sampler, "auto"),
@@ -85,6 +100,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("ray-asha-like", "random search + ASHA (grace 1, reduction 4), emulated with "
            "Optuna's SuccessiveHalvingPruner", "plain", _random, _asha),
     # autolr with its other pruner settings (for issue 8: what to make the default)
+    Recipe("autolr-random-start", "autolr defaults with TPE's own random start-up trials "
+           "(no space-filling design)", "autolr", _autolr_random_start, "auto"),
+    Recipe("autolr-design10", "autolr defaults with all 10 of TPE's start-up trials from "
+           "the space-filling design", "autolr", _autolr_design10, "auto"),
     Recipe("autolr-nopruner", "autolr sampler, pruner='none' (divergence + stall only)",
            "autolr", _autolr_sampler, "none"),
     Recipe("autolr-sha", "autolr sampler, pruner='successive_halving'", "autolr",

@@ -195,7 +195,7 @@ def run_threads(model: nn.Module, arrays: tuple, workload: Workload,
     """Two Optuna threads in one process, torch on 1 thread, training with autolr's loop."""
     import optuna
 
-    from autolr.backends.optuna import OptunaReporter, _sampler, make_pruner
+    from autolr.backends.optuna import OptunaReporter, make_pruner, make_sampler
     from autolr.data import coerce_data
     from autolr.metrics import METRICS
     from autolr.space import BASELINE, load_space
@@ -220,8 +220,10 @@ def run_threads(model: nn.Module, arrays: tuple, workload: Workload,
             return outcome.values[-1]
         raise optuna.TrialPruned(outcome.reason)
 
-    study = optuna.create_study(sampler=_sampler(SEED, 2), pruner=pruner)
     baseline = search.params_for(BASELINE, data.n_train)
+    study = optuna.create_study(sampler=make_sampler(search, data.n_train, SEED,
+                                                     baseline=baseline is not None, n_jobs=2),
+                                pruner=pruner)
     if baseline is not None:  # as autolr does: the default config is trial 0
         study.enqueue_trial(baseline)
     study.optimize(objective, n_trials=workload.n_trials, n_jobs=2, catch=(Exception,))

@@ -9,10 +9,12 @@ import math
 import pytest
 
 from autolr import schedules
+from autolr.backends.optuna import DESIGN_TRIALS
 from autolr.space import TrialConfig
-from benchmarks import accounting, oracle, plain_loop, replay, tasks
+from benchmarks import accounting, oracle, plain_loop, replay, start, tasks
 from benchmarks.__main__ import main
 from benchmarks.accounting import Event
+from benchmarks.contenders import RECIPES
 from benchmarks.oracle import GridCache, Run
 
 # -- accounting ------------------------------------------------------------------------------
@@ -102,6 +104,30 @@ def test_budgeted_replay_reads_the_rung_grid_and_counts_its_cost(synthetic) -> N
     assert trainer.epochs_run == 1 and trainer.events[-1].state == "rung"
 
 
+def test_autolrs_replay_starts_from_the_space_filling_design(synthetic) -> None:
+    # the tiny grid's lrs are 0.01, 0.1 and 1 (1 diverges): the design's first trials
+    # cover the three decades on every sweep seed, and both families within two trials
+    for seed in range(10):
+        events = replay.run_sweep(RECIPES["autolr"], synthetic, seed, max_fte=6)
+        first = [e.key for e in events if e.state != "rerun"][:DESIGN_TRIALS]
+        assert {key.split("|lr")[1] for key in first} == {"0.01", "0.1", "1"}, first
+        assert {key.split("|")[0] for key in first[:2]} == {"constant", "cosine"}, first
+
+
+def test_start_scores_the_incumbent_at_each_small_budget(synthetic) -> None:
+    found = start.measure(synthetic, range(3), recipes=("autolr", "random"), max_fte=5,
+                          log=lambda message: None)
+    assert set(found) == {"autolr", "random"} and len(found["autolr"]) == 3
+    for rows in found.values():
+        for row in rows:
+            assert set(row) == {"1", "2", "3", "5"}
+            regrets = [row[b] for b in ("1", "2", "3", "5")]
+            assert regrets[-1] is not None  # 5 FTE: something has completed
+            assert all(r >= -1e-12 for r in regrets if r is not None)  # none beats the oracle
+    table = start.markdown(found)
+    assert table.splitlines()[0] == "| contender | @1 FTE | @2 FTE | @3 FTE | @5 FTE |"
+
+
 def test_replay_is_deterministic_and_charges_what_trials_ran(synthetic) -> None:
     for name in ("autolr", "optuna-tpe-median", "ray-asha-like", "random"):
         recipe = replay.RECIPES[name]
@@ -175,9 +201,13 @@ def test_quick_mode_runs_end_to_end(tmp_path, capsys) -> None:
                                                          "autolr-budgeted"}
     assert set(results["live"]["tiny"]["sweeps"]) == {"autolr", "optuna-tpe-median", "random"}
     assert "default" in results["live"]["tiny"]["baselines"]
+    started = results["start"]["tiny"]
+    assert started["seeds"] == 4 and set(started["recipes"]) == set(start.RECIPE_NAMES)
+    assert all(set(row) == {"1", "2", "3", "5", "7"} for row in started["recipes"]["autolr"])
     assert (tmp_path / "regret.html").exists() and (tmp_path / "tiny.json").exists()
     printed = capsys.readouterr().out
     assert "| autolr |" in printed and "regret @20 FTE" in printed
+    assert "How the sweep starts" in printed and "| autolr-random-start |" in printed
     # the cached curves are what autolr's loop gives: retraining one reproduces it (the
     # cache keeps 5 significant digits)
     cache = GridCache(tasks.get("tiny"), tmp_path / "tiny.json")

@@ -23,12 +23,14 @@ from optuna.pruners import BasePruner
 from optuna.trial import TrialState
 
 from autolr.budgeted import REDUCTION_FACTOR, run_budgeted
+from autolr.design import DesignedStartSampler, startup_design
 from autolr.errors import AutoLRError
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
 from autolr.range_test import RangeTest
 from autolr.result import TrialRecord
 from autolr.robust import MIN_SPEND_RATIO, confirm, leader_to_confirm
+from autolr.space import SearchSpace
 from autolr.storage import claim, open_storage, recover, sigterm_as_interrupt
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED
@@ -38,6 +40,8 @@ logger = logging.getLogger("autolr")
 PRUNERS = ("auto", "median", "successive_halving", "hyperband", "budgeted", "none")
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 DEFAULT_STUDY = "autolr"
+STARTUP_TRIALS = 10  # TPE's start-up trials (the default config and the design among them)
+DESIGN_TRIALS = 5  # the first trials, the default config included, from the design
 
 
 def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
@@ -191,7 +195,7 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
     study_name = study_name or (DEFAULT_STUDY if storage is not None else None)
     with _quiet_optuna(), limit_torch_threads(sweep.torch_threads):
         study = optuna.create_study(
-            storage=open_storage(storage), sampler=_sampler(sweep.seed, n_jobs),
+            storage=open_storage(storage), sampler=_sweep_sampler(sweep, n_jobs),
             pruner=autolr_pruner, study_name=study_name, direction=sweep.direction,
             load_if_exists=True)
         _record_sweep(study, sweep)
@@ -288,13 +292,29 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         rung_epochs=run.get("rung_epochs"), rung_steps=run.get("rung_steps"))
 
 
-def _sampler(seed: int, n_jobs: int, worker: int = 0) -> optuna.samplers.BaseSampler:
+def make_sampler(space: SearchSpace, n_train: int, seed: int, *, baseline: bool,
+                 n_jobs: int = 1, worker: int = 0,
+                 design_trials: int = DESIGN_TRIALS) -> optuna.samplers.BaseSampler:
+    """autolr's sampler (both backends): TPE, whose first `design_trials` trials (the
+    default config included) come from a space-filling design (`autolr.design`) instead
+    of random draws. `baseline`: trial 0 is the default config, so the design starts at
+    trial 1."""
     # group=True: TPE models each family's conditional parameters on their own;
     # constant_liar: parallel workers do not all pile onto the same promising point.
     with warnings_quiet():
-        return optuna.samplers.TPESampler(
-            seed=seed + 1000 * worker, multivariate=True, group=True, n_startup_trials=10,
-            constant_liar=n_jobs > 1)
+        tpe = optuna.samplers.TPESampler(
+            seed=seed + 1000 * worker, multivariate=True, group=True,
+            n_startup_trials=STARTUP_TRIALS, constant_liar=n_jobs > 1)
+    first = int(baseline)
+    if design_trials <= first:
+        return tpe
+    return DesignedStartSampler(tpe, startup_design(space, n_train, design_trials - first,
+                                                    seed), first)
+
+
+def _sweep_sampler(sweep: Sweep, n_jobs: int = 1, worker: int = 0) -> optuna.samplers.BaseSampler:
+    return make_sampler(sweep.space, sweep.n_train, sweep.seed,
+                        baseline=sweep.baseline is not None, n_jobs=n_jobs, worker=worker)
 
 
 def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
@@ -376,7 +396,7 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
     torch.set_num_threads(threads)
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage),
-                                  sampler=_sampler(sweep.seed, n_jobs, index + 1),
+                                  sampler=_sweep_sampler(sweep, n_jobs, index + 1),
                                   pruner=pruner)
         try:
             study.optimize(make_objective(sweep, pruner), n_trials=n_trials,

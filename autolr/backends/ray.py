@@ -196,15 +196,13 @@ class _Run:
         return self.records(grid)
 
     def searcher(self, resume_from: str | None) -> Any:
-        import optuna
-
-        from autolr.backends.optuna import warnings_quiet
+        from autolr.backends.optuna import make_sampler
 
         space = _Space(self.sweep.space, self.sweep.n_train)
-        with warnings_quiet():  # the Optuna backend's sampler: the same search
-            sampler = optuna.samplers.TPESampler(
-                seed=self.sweep.seed, multivariate=True, group=True, n_startup_trials=10,
-                constant_liar=self.max_concurrent > 1)
+        # the Optuna backend's sampler and start-up design: the same search
+        sweep = self.sweep
+        sampler = make_sampler(sweep.space, sweep.n_train, sweep.seed,
+                               baseline=sweep.baseline is not None, n_jobs=self.max_concurrent)
         baseline = self.sweep.baseline if resume_from is None else None  # run once, first
         searcher = _Search(space, metric="value", mode=self.mode, sampler=sampler,
                            points_to_evaluate=[baseline] if baseline else None)

@@ -1,0 +1,125 @@
+"""A space-filling start for the search: the first trials cover the space on purpose.
+
+TPE samples its first `n_startup_trials` at random. With a handful of trials, random
+draws leave whole decades of learning rate untried and repeat a schedule family while
+another is never seen, so a small sweep's result is mostly luck. Here those start-up
+trials come from a design instead: a Latin hypercube over the log learning rate (one
+trial in each of n equal slices of the range), the warmup and a searched weight decay,
+and balanced, independently shuffled choices of schedule family, batch size and
+optimizer (each value as often as n allows). The order matters too: the first few
+trials are already far apart, so a sweep cut short has still looked around. A family's
+own parameters stay random.
+
+`DesignedStartSampler` wraps a sampler (TPE): a trial whose number falls in the design
+takes its values from it; everything else is the wrapped sampler's. Trial numbers are
+global to a study, so worker processes and Ray's searcher, each with its own sampler,
+walk through the same design.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler
+
+from autolr.space import SearchSpace
+
+
+def startup_design(space: SearchSpace, n_train: int, n: int, seed: int) -> list[dict[str, Any]]:
+    """`n` partial Optuna params (the names `SearchSpace.sample` asks for), space-filling."""
+    if n <= 0:
+        return []
+    rng = np.random.default_rng(seed)
+    columns: dict[str, list[Any]] = {
+        "lr": _log_slices(*space.lr, n, rng),
+        "schedule": _balanced(space.schedules, n, rng),
+        "batch_size": _balanced(space.usable_batch_sizes(n_train), n, rng),
+        "optimizer": _balanced(space.optimizers, n, rng),
+    }
+    low, high = space.warmup
+    if high > low:
+        columns["warmup_fraction"] = [_on_grid(low, high, v) for v in _slices(low, high, n, rng)]
+    if isinstance(space.weight_decay, tuple):
+        columns["weight_decay"] = _log_slices(*space.weight_decay, n, rng)
+    return [{name: values[i] for name, values in columns.items()} for i in range(n)]
+
+
+class DesignedStartSampler(BaseSampler):
+    """`base`, except that trials numbered `first` .. `first + len(design) - 1` take the
+    design's values (the wrapped sampler fills in any parameter the design leaves out)."""
+
+    def __init__(self, base: BaseSampler, design: list[dict[str, Any]], first: int = 0) -> None:
+        self.base, self.design, self.first = base, design, first
+
+    def _point(self, trial: Any) -> dict[str, Any] | None:
+        index = trial.number - self.first
+        return self.design[index] if 0 <= index < len(self.design) else None
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: Any,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if self._point(trial) is not None:  # relative values would override the design's
+            return {}
+        return self.base.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        point = self._point(trial)
+        if point is not None and param_name in point:
+            value = point[param_name]
+            try:
+                if param_distribution._contains(param_distribution.to_internal_repr(value)):
+                    return value
+            except (ValueError, TypeError):  # a space changed on resume: not in the design
+                pass
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: Any) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: Any, state: Any,
+                    values: Any) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
+def _slices(low: float, high: float, n: int, rng: np.random.Generator) -> list[float]:
+    """One uniform draw in each of n equal slices of [low, high] (a Latin hypercube
+    column), visited in an order whose every prefix is spread out too: slice ranks of a
+    golden-ratio sequence, so that a sweep stopped after 2 or 3 trials has still tried
+    far-apart values."""
+    golden = (math.sqrt(5) - 1) / 2
+    start = rng.random()
+    sequence = [(start + i * golden) % 1.0 for i in range(n)]
+    rank = {i: r for r, i in enumerate(sorted(range(n), key=sequence.__getitem__))}
+    return [low + (high - low) * (rank[i] + rng.random()) / n for i in range(n)]
+
+
+def _log_slices(low: float, high: float, n: int, rng: np.random.Generator) -> list[float]:
+    if low == high:
+        return [float(low)] * n
+    return [min(high, max(low, math.exp(v)))
+            for v in _slices(math.log(low), math.log(high), n, rng)]
+
+
+def _balanced(choices: tuple, n: int, rng: np.random.Generator) -> list[Any]:
+    """Back-to-back shuffles of the choices: each appears floor(n / k) or ceil(n / k)
+    times, and any k trials in a row see k different ones."""
+    values: list[Any] = []
+    while len(values) < n:
+        values.extend(choices[i] for i in rng.permutation(len(choices)))
+    return values[:n]
+
+
+def _on_grid(low: float, high: float, value: float) -> float:
+    # SearchSpace samples the warmup on a grid of 9 points (step (high - low) / 8)
+    step = (high - low) / 8
+    return round(low + round((value - low) / step) * step, 9)

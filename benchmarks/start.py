@@ -1,0 +1,68 @@
+"""How a sweep starts: anytime regret at small budgets, over many sweep seeds.
+
+The first trials of a sweep decide what a small budget buys. This replays autolr with its
+space-filling start (`autolr.design`), with TPE's own random start-up trials, with a
+design for all ten start-up trials, and plain random search, on more sweep seeds than the
+main replay (its 30 leave the 2-5 FTE medians at the mercy of a few lucky draws). The
+robust pick is left out (it never runs below 8 FTE anyway): this scores the search.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections.abc import Callable, Iterable, Mapping, Sequence
+
+from benchmarks import accounting
+from benchmarks.contenders import RECIPES
+from benchmarks.oracle import GridCache
+from benchmarks.replay import run_sweep
+
+RECIPE_NAMES = ("autolr", "autolr-random-start", "autolr-design10", "random")
+BUDGETS = (1, 2, 3, 5, 7, 10, 14, 20)
+WITHIN = 0.10  # "within 10% of the oracle": the share of sweeps there at each budget
+
+
+def measure(cache: GridCache, seeds: Iterable[int], recipes: Sequence[str] = RECIPE_NAMES,
+            max_fte: float = 20.0, log: Callable[[str], None] = print,
+            ) -> dict[str, list[dict[str, float | None]]]:
+    """Per recipe, per sweep seed: the incumbent's regret at each of `BUDGETS` (None:
+    nothing completed yet)."""
+    means, oracle = cache.means(), cache.oracle()[1]
+    found: dict[str, list[dict[str, float | None]]] = {}
+    for name in recipes:
+        recipe = dataclasses.replace(RECIPES[name], confirm_seeds=0)
+        rows = []
+        for seed in seeds:
+            events = run_sweep(recipe, cache, seed, max_fte)
+            points = accounting.trajectory(events, cache.task.epochs,
+                                           lambda key: means[key] / oracle - 1.0)
+            rows.append({str(b): _finite(accounting.regret_at(points, b))
+                         for b in BUDGETS if b <= max_fte})
+        found[name] = rows
+        log(f"  {cache.task.name} start {name}: median regret @5 FTE "
+            f"{_median(rows, '5'):+.1%}")
+    return found
+
+
+def markdown(found: Mapping[str, Sequence[Mapping[str, float | None]]]) -> str:
+    budgets = [b for b in BUDGETS if all(str(b) in r for rows in found.values() for r in rows)]
+    head = ["contender", *(f"@{b} FTE" for b in budgets)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, rows in found.items():
+        cells = [f"{_median(rows, str(b)):+.0%} ({_share(rows, str(b)):.0%})" for b in budgets]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _median(rows: Sequence[Mapping[str, float | None]], budget: str) -> float:
+    return statistics.median(math.inf if r[budget] is None else r[budget] for r in rows)
+
+
+def _share(rows: Sequence[Mapping[str, float | None]], budget: str) -> float:
+    return sum(r[budget] is not None and r[budget] <= WITHIN for r in rows) / len(rows)
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,141 @@
+"""The space-filling start: the design covers the space, and the sampler follows it."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import Counter
+
+import optuna
+import pytest
+
+from autolr.backends.optuna import DESIGN_TRIALS, STARTUP_TRIALS, make_sampler
+from autolr.design import DesignedStartSampler, startup_design
+from autolr.space import BASELINE, SearchSpace
+
+SPACE = SearchSpace(lr=(1e-4, 1.0), schedules=("constant", "cosine", "step", "one_cycle"),
+                    batch_sizes=(16, 32, 64, 128, 256), warmup=(0.0, 0.2),
+                    optimizers=("sgd", "adamw"), weight_decay=(1e-6, 1e-2))
+
+
+def test_the_learning_rates_fill_every_slice_of_the_log_range_once() -> None:
+    for n in (3, 9, 20):
+        design = startup_design(SPACE, 10_000, n, seed=3)
+        slices = sorted(math.floor(math.log10(p["lr"] / 1e-4) / 4 * n) for p in design)
+        assert slices == list(range(n))
+
+
+def test_choices_are_balanced_and_shuffled_independently() -> None:
+    design = startup_design(SPACE, 10_000, 9, seed=0)
+    for name, choices in (("schedule", SPACE.schedules), ("batch_size", SPACE.batch_sizes),
+                          ("optimizer", SPACE.optimizers)):
+        counts = Counter(p[name] for p in design)
+        assert set(counts) <= set(choices)
+        assert max(counts.values()) - min(counts.values()) <= 1
+        assert len(counts) == min(len(choices), 9)
+    pairs = {(p["schedule"], p["batch_size"]) for p in design}
+    assert len(pairs) > 4  # not the same pairing every time
+
+
+def test_values_lie_on_the_spaces_grids_and_ranges() -> None:
+    design = startup_design(SPACE, 10_000, 9, seed=1)
+    for point in design:
+        steps = point["warmup_fraction"] / 0.025  # the warmup grid: 9 points in [0, 0.2]
+        assert abs(steps - round(steps)) < 1e-9 and 0 <= point["warmup_fraction"] <= 0.2
+        assert 1e-6 <= point["weight_decay"] <= 1e-2
+        assert 1e-4 <= point["lr"] <= 1.0
+
+
+def test_only_usable_batch_sizes_and_fixed_dimensions_left_out() -> None:
+    space = SearchSpace(lr=(1e-3, 1e-1), schedules=("cosine",), batch_sizes=(32, 512),
+                        warmup=(0.1, 0.1))
+    design = startup_design(space, 100, 4, seed=0)
+    assert {p["batch_size"] for p in design} == {32}
+    assert all("warmup_fraction" not in p and "weight_decay" not in p for p in design)
+    assert startup_design(space, 100, 0, seed=0) == []
+
+
+def test_the_same_seed_gives_the_same_design_and_another_seed_another() -> None:
+    assert startup_design(SPACE, 1000, 9, 5) == startup_design(SPACE, 1000, 9, 5)
+    assert startup_design(SPACE, 1000, 9, 5) != startup_design(SPACE, 1000, 9, 6)
+
+
+def _run(sampler: optuna.samplers.BaseSampler, space: SearchSpace, n: int,
+         baseline: dict | None = None) -> optuna.Study:
+    study = optuna.create_study(sampler=sampler)
+    if baseline is not None:
+        study.enqueue_trial(baseline)
+
+    def objective(trial: optuna.Trial) -> float:
+        config = space.sample(trial, 10_000)
+        return abs(math.log10(config.lr) + 2) + 0.1 * (config.schedule != "cosine")
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study.optimize(objective, n_trials=n)
+    return study
+
+
+def test_a_sweep_runs_the_default_config_then_the_design_then_tpe() -> None:
+    space = dataclasses.replace(SPACE, weight_decay=0.0)  # the default config's
+    baseline = space.params_for(BASELINE, 10_000)
+    assert baseline is not None
+    sampler = make_sampler(space, 10_000, seed=4, baseline=True)
+    study = _run(sampler, space, STARTUP_TRIALS + 6, baseline)
+    design = startup_design(space, 10_000, DESIGN_TRIALS - 1, seed=4)
+    trials = study.trials
+    assert trials[0].params["lr"] == pytest.approx(1e-3)
+    assert trials[0].params["schedule"] == "constant"
+    for trial, point in zip(trials[1:DESIGN_TRIALS], design, strict=True):
+        for name, value in point.items():
+            assert trial.params[name] == pytest.approx(value), name
+    # a family's own parameters are still sampled
+    assert any("." in name for t in trials[1:DESIGN_TRIALS] for name in t.params)
+    # after the design, TPE proposes: none of its trials repeats a design point
+    later = {round(t.params["lr"], 12) for t in trials[DESIGN_TRIALS:]}
+    assert len(later) == len(trials) - DESIGN_TRIALS
+    assert not later & {round(p["lr"], 12) for p in design}
+
+
+def test_without_a_default_config_the_design_starts_at_trial_zero() -> None:
+    sampler = make_sampler(SPACE, 10_000, seed=2, baseline=False)
+    study = _run(sampler, SPACE, 3)
+    design = startup_design(SPACE, 10_000, DESIGN_TRIALS, seed=2)
+    assert [t.params["lr"] for t in study.trials] == pytest.approx(
+        [p["lr"] for p in design[:3]])
+
+
+def test_design_trials_0_is_tpe_as_it_comes() -> None:
+    sampler = make_sampler(SPACE, 10_000, seed=2, baseline=False, design_trials=0)
+    assert isinstance(sampler, optuna.samplers.TPESampler)
+
+
+def test_a_design_value_the_space_no_longer_allows_is_sampled_instead() -> None:
+    # e.g. a resumed study whose space changed: the design must not force a bad value
+    design = [{"lr": 5.0, "schedule": "linear"}]
+    space = SearchSpace(lr=(1e-3, 1e-1), schedules=("constant", "cosine"))
+    sampler = DesignedStartSampler(optuna.samplers.RandomSampler(seed=0), design)
+    study = _run(sampler, space, 1)
+    assert 1e-3 <= study.trials[0].params["lr"] <= 1e-1
+    assert study.trials[0].params["schedule"] in ("constant", "cosine")
+
+
+def test_workers_share_the_design_by_trial_number() -> None:
+    # each worker process builds its own sampler (its own TPE seed); the design is the
+    # sweep's, so trial k gets design point k whichever worker runs it
+    one = make_sampler(SPACE, 10_000, seed=1, baseline=False, n_jobs=2, worker=1)
+    two = make_sampler(SPACE, 10_000, seed=1, baseline=False, n_jobs=2, worker=2)
+    assert one.design == two.design
+
+
+def test_every_prefix_of_the_design_is_spread_out() -> None:
+    # a sweep stopped after a few trials has still tried far-apart learning rates and
+    # different families
+    for seed in range(20):
+        design = startup_design(SPACE, 10_000, 9, seed)
+        logs = [math.log10(p["lr"]) for p in design]
+        first_two = abs(logs[0] - logs[1])
+        assert first_two > 4 / 9, (seed, logs[:2])  # more than one slice apart
+        for k in (2, 3, 4):
+            assert len({p["schedule"] for p in design[:k]}) == k
+        gaps = sorted(logs[:3])
+        assert min(b - a for a, b in zip(gaps, gaps[1:])) > 4 / 9 / 2, (seed, gaps)
