@@ -56,7 +56,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
 
     Robust pick: when the sweep ends, its leader is trained again on `confirm_seeds` more
     seeds and judged on the mean (the next one too if it falls behind), so the best
-    config is not a lucky draw and `best_value` is a seed mean, `best_std` its spread
+    config is not a lucky draw; it is then trained on one held-out seed, and
+    `best_value` is its value there (what retraining it gives), `best_std` its spread
     (0 turns it off; skipped on a sweep that spent less than 4x its cost; Optuna backend).
 
     Range test: after the sweep, one LR range test (Smith's "LR finder", 100 steps) runs

@@ -13,6 +13,12 @@ more search than it saves (benchmarks/RESULTS.md).
 A config that diverges on any extra seed is on the edge of a cliff: it is marked
 diverged and never recommended.
 
+Every seed that took part in choosing the pick flatters it: of some thirty configs, the
+one whose seeds came out lowest was chosen. So the value a user is told (`best_value`)
+comes from `HOLDOUT_SEEDS` more seeds the recommended config is trained on *after* it
+was chosen, which chose nothing (measured on 20 live digits sweeps: the 3-seed mean was
++15.6% better than the config's mean on fresh seeds, one held-out seed +3.9%).
+
 >>> confirmation = Confirmation(values=(0.30, 0.36, 0.33))
 >>> round(confirmation.mean, 3)
 0.33
@@ -20,9 +26,10 @@ diverged and never recommended.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from autolr.result import TrialRecord
@@ -35,6 +42,8 @@ DEFAULT_EXTRA_SEEDS = 2
 #: the pick runs once the sweep has spent this many times its cost (one confirmation):
 #: on a tiny budget the extra runs buy more as search (measured on the benchmark replay)
 MIN_SPEND_RATIO = 4
+#: seeds the recommended config is trained on once chosen, for the value reported
+HOLDOUT_SEEDS = 1
 
 
 @dataclass(frozen=True)
@@ -70,9 +79,16 @@ def confirm(run: Callable[..., TrialOutcome], config: TrialConfig, first_value: 
     """Train `config` on `extra_seeds` more seeds (`run(config, None, seed_offset=k)`,
     no pruner) after a complete run that ended at `first_value`; stop at the first seed
     that diverges."""
-    values = [first_value]
+    extra = run_seeds(run, config, range(1, extra_seeds + 1))
+    return dataclasses.replace(extra, values=(first_value, *extra.values))
+
+
+def run_seeds(run: Callable[..., TrialOutcome], config: TrialConfig,
+              offsets: Iterable[int]) -> Confirmation:
+    """Train `config` unpruned on each seed offset; stop at the first that diverges."""
+    values: list[float] = []
     epochs, seconds, steps = 0.0, 0.0, 0
-    for offset in range(1, extra_seeds + 1):
+    for offset in offsets:
         outcome = run(config, None, seed_offset=offset)
         epochs += outcome.epochs_run
         seconds += outcome.seconds

@@ -24,6 +24,7 @@ TOLERANCE = 0.05  # "within 5% of the oracle"
 
 
 COUNTED = ("complete", "rerun")  # events whose value can make a config the incumbent
+PICK = "pick"  # the sweep's own final recommendation (TuneResult.best_record), and its value
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,9 @@ class Event:
     and the final validation loss the sweep observed (None unless complete). A "rerun"
     event (the config trained again on another seed) carries the sweep's revised
     estimate for that config, e.g. the mean of the seeds it saw, which replaces the
-    earlier one when choosing the incumbent."""
+    earlier one when choosing the incumbent. A "pick" event (no cost) is the config the
+    sweep ended up recommending and the value it reported for it: the incumbent from
+    then on, whatever the lowest value seen."""
 
     key: str
     state: str
@@ -65,6 +68,9 @@ def trajectory(events: Sequence[Event], epochs: int,
                 and math.isfinite(event.value)):
             observed[event.key] = event.value
             best_key = min(observed, key=observed.get)
+        elif event.state == PICK and event.value is not None:
+            observed[event.key] = event.value
+            best_key = event.key
         regret = regret_of(best_key) if best_key is not None else math.inf
         estimate = observed[best_key] if best_key is not None else math.nan
         points.append(Point(fte, seconds, best_key, regret, estimate))
@@ -159,17 +165,19 @@ def score(events: Sequence[Event], epochs: int, regret_of: Callable[[str], float
           share_budget: float = 20.0, max_budget: float = 40.0,
           true_of: Callable[[str], float] | None = None) -> SweepMetrics:
     """`true_of(key)`: a config's true seed mean, for `reported_gap`."""
-    points = [p for p in trajectory(events, epochs, regret_of) if p.fte <= max_budget + 1e-9]
+    every = trajectory(events, epochs, regret_of)
+    points = [p for p in every if p.fte <= max_budget + 1e-9]
     fte, seconds = first_within(points)
+    # the final pick is what the sweep ended with, at whatever it cost (reported as such)
+    end = every[-1] if every else None
     gap = math.nan
-    if true_of is not None and points and points[-1].incumbent is not None:
-        gap = true_of(points[-1].incumbent) / points[-1].estimate - 1.0
+    if true_of is not None and end is not None and end.incumbent is not None:
+        gap = true_of(end.incumbent) / end.estimate - 1.0
     return SweepMetrics({float(b): regret_at(points, b) for b in budgets}, fte, seconds,
                         diverged_share(events, epochs, share_budget),
                         completed_any(events, winners, epochs, max_budget), len(points),
                         first_within(points, 0.10)[0], gap,
-                        points[-1].regret if points else math.inf,
-                        points[-1].fte if points else math.nan)
+                        end.regret if end else math.inf, end.fte if end else math.nan)
 
 
 def median(values: Sequence[float]) -> float:

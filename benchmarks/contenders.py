@@ -3,7 +3,8 @@
 Two kinds of objective:
 - "autolr": autolr's own Optuna objective (`autolr.backends.optuna.make_objective`, which
   samples `SearchSpace.sample` and reports through `OptunaReporter`), with autolr's
-  sampler (`make_sampler`: TPE with a space-filling start) and pruner (`make_pruner`): what `autolr.tune` really runs;
+  sampler (`make_sampler`: TPE, space-filling start) and pruner (`make_pruner`): what
+  `autolr.tune` really runs;
 - "plain": what a user writes today: `suggest_float("lr", log=True)`, categorical
   schedule and batch size, a report per epoch, `should_prune()`, and a diverged trial
   pruned once its epoch ends (the NaN shows at the epoch's validation).
@@ -85,8 +86,8 @@ def _none(n_evals: int) -> None:
 
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("autolr", "autolr.tune defaults: TPE (multivariate, group, 10 start-up trials "
-           "from a space-filling design) + "
+    Recipe("autolr", "autolr.tune defaults: TPE (multivariate, group, 10 start-up trials, "
+           "the first 5 from a space-filling design) + "
            "autolr pruner (decay-aware median, LR-aware stall, divergence) + robust pick "
            "(the leader re-trained on 2 more seeds at the end)",
            "autolr", _autolr_sampler, "auto"),
@@ -99,34 +100,36 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("random-median", "random search + MedianPruner", "plain", _random, _median),
     Recipe("ray-asha-like", "random search + ASHA (grace 1, reduction 4), emulated with "
            "Optuna's SuccessiveHalvingPruner", "plain", _random, _asha),
-    # autolr with its other pruner settings (for issue 8: what to make the default)
+    # autolr with its other settings (for issue 8: what to make the default). Those below
+    # autolr-design10 were measured before the space-filling start, against
+    # autolr-random-start, and keep its sampler so that their rows stay reproducible
     Recipe("autolr-random-start", "autolr defaults with TPE's own random start-up trials "
            "(no space-filling design)", "autolr", _autolr_random_start, "auto"),
     Recipe("autolr-design10", "autolr defaults with all 10 of TPE's start-up trials from "
            "the space-filling design", "autolr", _autolr_design10, "auto"),
-    Recipe("autolr-nopruner", "autolr sampler, pruner='none' (divergence + stall only)",
-           "autolr", _autolr_sampler, "none"),
-    Recipe("autolr-sha", "autolr sampler, pruner='successive_halving'", "autolr",
-           _autolr_sampler, "successive_halving"),
-    Recipe("autolr-median", "autolr with Optuna's MedianPruner from mid-run (pruner="
-           "'median'; the default before the decay-aware rule)", "autolr", _autolr_sampler,
-           "median"),
-    Recipe("autolr-decay-early", "autolr, decay-aware median from a tenth of the run on, "
-           "after 3 complete trials", "autolr", _autolr_sampler,
+    Recipe("autolr-nopruner", "autolr (random start), pruner='none' (divergence + stall "
+           "only)", "autolr", _autolr_random_start, "none"),
+    Recipe("autolr-sha", "autolr (random start), pruner='successive_halving'", "autolr",
+           _autolr_random_start, "successive_halving"),
+    Recipe("autolr-median", "autolr (random start) with Optuna's MedianPruner from mid-run "
+           "(pruner='median'; the default before the decay-aware rule)", "autolr",
+           _autolr_random_start, "median"),
+    Recipe("autolr-decay-early", "autolr (random start), decay-aware median from a tenth of "
+           "the run on, after 3 complete trials", "autolr", _autolr_random_start,
            lambda n: DecayAwareMedianPruner(n, start_fraction=0.1, n_startup_trials=3)),
-    Recipe("autolr-confirm0", "autolr defaults without the robust pick (confirm_seeds=0)",
-           "autolr", _autolr_sampler, "auto", 0),
-    Recipe("autolr-confirm-during", "autolr defaults, leaders also confirmed during the "
-           "sweep from 10 complete trials on", "autolr", _autolr_sampler, "auto",
+    Recipe("autolr-confirm0", "autolr (random start) without the robust pick (confirm_seeds=0)",
+           "autolr", _autolr_random_start, "auto", 0),
+    Recipe("autolr-confirm-during", "autolr (random start), leaders also confirmed during the "
+           "sweep from 10 complete trials on", "autolr", _autolr_random_start, "auto",
            DEFAULT_EXTRA_SEEDS, 10),
-    Recipe("autolr-budgeted", "autolr sampler, pruner='budgeted': successive halving over "
-           "rungs that each train the whole schedule compressed (1/9, 1/3, all epochs)",
-           "autolr", _autolr_sampler, "budgeted"),
-    Recipe("autolr-sqrt", "autolr defaults, the lr searched relative to the batch size "
+    Recipe("autolr-budgeted", "autolr (random start), pruner='budgeted': successive halving "
+           "over rungs that each train the whole schedule compressed (1/9, 1/3, all epochs)",
+           "autolr", _autolr_random_start, "budgeted"),
+    Recipe("autolr-sqrt", "autolr (random start), the lr searched relative to the batch size "
            "(lr_scaling='sqrt': lr x sqrt(batch / smallest batch))", "autolr",
-           _autolr_sampler, "auto", lr_scaling="sqrt"),
-    Recipe("autolr-linear", "autolr defaults, the lr searched relative to the batch size "
-           "(lr_scaling='linear': lr x batch / smallest batch)", "autolr", _autolr_sampler,
+           _autolr_random_start, "auto", lr_scaling="sqrt"),
+    Recipe("autolr-linear", "autolr (random start), the lr searched relative to the batch size "
+           "(lr_scaling='linear': lr x batch / smallest batch)", "autolr", _autolr_random_start,
            "auto", lr_scaling="linear"),
 )}
 

@@ -24,14 +24,15 @@ from typing import Any
 
 import optuna
 
-from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner
+from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner, records_from_study
 from autolr.budgeted import rung_epochs
-from autolr.robust import MIN_SPEND_RATIO
+from autolr.result import TuneResult
+from autolr.robust import HOLDOUT_SEEDS, MIN_SPEND_RATIO
 from autolr.space import BASELINE, SearchSpace, TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED, PRUNED, TrialOutcome
 from benchmarks import accounting
-from benchmarks.accounting import Event, SweepMetrics
+from benchmarks.accounting import PICK, Event, SweepMetrics
 from benchmarks.contenders import RECIPES, Recipe
 from benchmarks.oracle import GridCache
 
@@ -228,6 +229,11 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
         study.optimize(objective, n_trials=MAX_TRIALS, callbacks=callbacks, catch=())
         if settle and recipe.kind == "autolr":
             confirmer.settle(study)
+            # what tune() would recommend, and the value it would report
+            best = TuneResult(records_from_study(study)).best_record
+            if best is not None:
+                trainer.events.append(Event(cache.task.grid.snap(best.config), PICK, 0.0, 0.0,
+                                            best.expected_value))
     finally:
         optuna.logging.set_verbosity(previous)
     return trainer.events
@@ -248,18 +254,19 @@ def scaled_space(space: SearchSpace, lr_scaling: str) -> SearchSpace:
 def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, seed: int,
                      max_fte: float) -> SweepMetrics:
     """autolr's robust pick runs when a sweep ends, so the regret at a budget B is that of
-    a sweep that searched until B minus the pick's cost (one confirmation), then picked:
-    one sweep per budget. Below MIN_SPEND_RATIO times that cost tune() skips the pick:
-    the anytime regret stands. FTE to 5% is then the first budget whose sweep got there."""
+    a sweep that searched until B minus the pick's cost (one confirmation and the held-out
+    seeds), then picked: one sweep per budget. Below MIN_SPEND_RATIO times that cost
+    tune() skips the pick: the anytime regret stands. FTE to 5% is then the first budget
+    whose sweep got there."""
     means, oracle = cache.means(), cache.oracle()[1]
     epochs, regret = cache.task.epochs, dict(metrics.regret)
     first_fte = first_seconds = math.inf
     gap, final = metrics.reported_gap, (metrics.final_regret, metrics.final_fte)
+    cost = recipe.confirm_seeds + HOLDOUT_SEEDS  # one confirmation and the held-out seeds
     for budget in sorted(regret):
-        if budget > max_fte or budget - recipe.confirm_seeds < (
-                MIN_SPEND_RATIO * recipe.confirm_seeds):
+        if budget > max_fte or budget - cost < MIN_SPEND_RATIO * recipe.confirm_seeds:
             continue  # tune() skips the pick on so small a budget: the anytime regret stands
-        events = run_sweep(recipe, cache, seed, budget - recipe.confirm_seeds, settle=True)
+        events = run_sweep(recipe, cache, seed, budget - cost, settle=True)
         end = accounting.trajectory(events, epochs, lambda key: means[key] / oracle - 1.0)[-1]
         regret[budget] = end.regret
         if end.regret <= accounting.TOLERANCE and first_fte == math.inf:

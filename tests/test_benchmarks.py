@@ -65,6 +65,16 @@ def test_a_rerun_revises_the_incumbent() -> None:
     assert points[-2].incumbent == "e" and points[-1].incumbent == "a"
 
 
+
+def test_the_sweeps_own_pick_is_the_incumbent_with_the_value_it_reported() -> None:
+    # e has the lowest value seen (0.40), but the sweep recommended a, telling 0.9
+    events = [*_events(), Event("a", accounting.PICK, 0.0, 0.0, 0.9)]
+    points = accounting.trajectory(events, 20, REGRET.get)
+    assert points[-2].incumbent == "e"
+    assert points[-1].incumbent == "a" and points[-1].estimate == 0.9
+    assert points[-1].fte == points[-2].fte  # a pick costs nothing
+
+
 # -- replay ----------------------------------------------------------------------------------
 
 @pytest.fixture

@@ -180,6 +180,20 @@ def test_the_searcher_tells_optuna_how_each_trial_ended():
 
 
 @needs_ray
+def test_the_ray_searcher_starts_from_the_same_design_as_the_optuna_backend():
+    from autolr.backends.optuna import DESIGN_TRIALS
+    from autolr.design import startup_design
+
+    swept = sweep()
+    run = backend._Run(swept, None, "auto", "min", 2, "/tmp")
+    searcher = run.searcher(None)
+    configs = [searcher.suggest(f"t{i}") for i in range(DESIGN_TRIALS)]
+    design = startup_design(swept.space, swept.n_train, DESIGN_TRIALS, swept.seed)
+    assert [c["lr"] for c in configs] == pytest.approx([p["lr"] for p in design])
+    assert [c["schedule"] for c in configs] == [p["schedule"] for p in design]
+
+
+@needs_ray
 def test_tune_results_become_trial_records():
     run = backend._Run(sweep(), None, "auto", "min", 1, "/tmp")
     done = run.record(result("complete", [1.0, 0.5, 0.4, 0.3], number=3), {}, None)

@@ -45,6 +45,20 @@ def test_a_confirmed_leader_is_not_confirmed_again_and_its_mean_is_what_counts()
     assert leader_to_confirm(records, "minimize", 1) is None
 
 
+def test_once_the_pick_ran_only_a_config_it_re_trained_is_recommended():
+    # the rounds ran out with trial 3 (one seed, 0.09) in the lead: it is most likely a
+    # lucky draw, so the best config on several seeds is recommended, and its mean told
+    records = [record(0, 0.2), record(1, 0.1, seeds=(0.1, 0.12, 0.11)), record(3, 0.09),
+               record(2, 0.08, seeds=(0.08, 0.16, 0.15))]
+    result = TuneResult(records)
+    assert result.best_record.number == 1 and result.best_value == pytest.approx(0.11)
+    # without any re-trained config (a tiny sweep, or confirm_seeds=0): the best value
+    assert TuneResult([record(0, 0.2), record(3, 0.09)]).best_record.number == 3
+    # a re-trained config that diverged on an extra seed does not count
+    diverged = record(1, 0.1, "diverged", seeds=(0.1,))
+    assert TuneResult([record(0, 0.2), diverged, record(3, 0.09)]).best_record.number == 3
+
+
 def test_a_record_keeps_its_spread():
     confirmed = record(1, 0.3, seeds=(0.3, 0.36, 0.33))
     assert confirmed.seed_std == pytest.approx(statistics.stdev((0.3, 0.36, 0.33)))
@@ -94,12 +108,15 @@ def sweep_with(run, n_trials: int, confirm_seeds: int = 2, confirm_after: int = 
 def scripted_run(first_values: list[float], extra: list[float]):
     """Trial k ends at first_values[k]; the extra seeds end at `extra`, in call order."""
     count, extras = iter(first_values), iter(extra)
+    offsets = []
 
     def run(config, reporter, seed_offset=0):
+        offsets.append(seed_offset)
         final = next(count) if seed_offset == 0 else next(extras)
         state = DIVERGED if math.isnan(final) else COMPLETE
         return TrialOutcome(state, values=[1.0, final], epochs_run=2.0, seconds=0.1)
 
+    run.offsets = offsets
     return run
 
 
@@ -114,18 +131,38 @@ def optimize(sweep: Sweep) -> optuna.Study:
 
 
 def test_a_lucky_leader_is_confirmed_and_drops_behind():
-    # trial 2 is lucky (0.10), its mean is 0.5: trial 1 (0.30) is re-checked and wins
-    sweep = sweep_with(scripted_run([0.5, 0.3, 0.1], [0.7, 0.7, 0.35, 0.35]), n_trials=3)
+    # trial 2 is lucky (0.10), its mean is 0.5: trial 1 (0.30) is re-checked and wins;
+    # then it is trained on one held-out seed (0.38), the value the user is told
+    run = scripted_run([0.5, 0.3, 0.1], [0.7, 0.7, 0.35, 0.35, 0.38])
+    sweep = sweep_with(run, n_trials=3)
     records = records_from_study(optimize(sweep))
     assert [r.number for r in records] == [0, 1, 2]  # confirmations are not trials
     by_number = {r.number: r for r in records}
-    assert by_number[2].seed_values == (0.1, 0.7, 0.7)
+    assert by_number[2].seed_values == (0.1, 0.7, 0.7) and not by_number[2].holdout_values
     assert by_number[1].seed_values == (0.3, 0.35, 0.35)
+    assert by_number[1].holdout_values == (0.38,)
+    assert run.offsets == [0, 0, 0, 1, 2, 1, 2, 3]  # the held-out seed chose nothing
     assert not by_number[0].seed_values  # never led after trial 1: never re-trained
     result = TuneResult(records)
     assert result.best_record.number == 1  # 0.333 beats 0.5
-    assert result.best_value == pytest.approx(statistics.fmean((0.3, 0.35, 0.35)))
-    assert by_number[1].extra_epochs == 4.0
+    assert by_number[1].final_value == pytest.approx(statistics.fmean((0.3, 0.35, 0.35)))
+    assert result.best_value == pytest.approx(0.38)
+    assert result.best_std == pytest.approx(statistics.stdev((0.3, 0.35, 0.35, 0.38)))
+    assert by_number[1].extra_epochs == 6.0
+    assert "0.38 on 1 held-out seed (0.3333 ± 0.029 over the 3 seeds that chose it)" in (
+        result.summary())
+
+
+def test_a_pick_that_diverges_on_its_held_out_seed_is_replaced_by_the_next_one():
+    nan = math.nan
+    # 2 leads, falls behind 1 (0.3 -> mean 0.317); 1 diverges on its held-out seed, so
+    # 2 (mean 0.4) is the pick and is held out in turn
+    run = scripted_run([0.5, 0.3, 0.1], [0.5, 0.6, 0.3, 0.35, nan, 0.45])
+    records = {r.number: r for r in records_from_study(optimize(sweep_with(run, 3)))}
+    assert records[1].state == "diverged" and "held-out seed 3" in records[1].reason
+    result = TuneResult(list(records.values()))
+    assert result.best_record.number == 2 and result.best_value == pytest.approx(0.45)
+    assert run.offsets[-2:] == [3, 3]
 
 
 def test_a_leader_that_diverges_on_an_extra_seed_is_never_recommended():
@@ -155,16 +192,22 @@ def test_tune_reports_the_seed_mean_of_the_best_and_keeps_it_through_resume(digi
     result = autolr.tune(mlp(), digits, n_trials=10, **kwargs)
     assert len(result.records) == 10
     best = result.best_record
-    assert len(best.seed_values) == 3 and best.extra_epochs == 4.0
-    assert result.best_value == pytest.approx(statistics.fmean(best.seed_values))
-    assert result.best_std == pytest.approx(statistics.stdev(best.seed_values))
-    assert "over 3 seeds" in result.summary()
+    assert len(best.seed_values) == 3 and len(best.holdout_values) == 1
+    assert best.extra_epochs == 6.0  # 2 extra seeds and 1 held out, 2 epochs each
+    assert result.best_value == pytest.approx(best.holdout_values[0])
+    assert result.best_std == pytest.approx(statistics.stdev(best.seed_values
+                                                             + best.holdout_values))
+    assert "on 1 held-out seed" in result.summary()
+    assert "over the 3 seeds that chose it" in result.summary()
     assert len(set(best.seed_values)) == 3  # three different seeds, not one run thrice
 
     resumed = autolr.tune(mlp(), digits, n_trials=12, **kwargs)
     assert len(resumed.records) == 12
     earlier = {r.number: r for r in resumed.records}
     assert earlier[best.number].seed_values == best.seed_values
+    # the same pick: held out once, not again on resume
+    assert resumed.best_record.number == best.number
+    assert resumed.best_record.holdout_values == best.holdout_values
     assert TuneResult.load(resumed.save(tmp_path / "r.json")).best_value == resumed.best_value
 
 
@@ -176,4 +219,5 @@ def test_a_tiny_sweep_skips_the_robust_pick(digits, mlp):
 def test_the_report_shows_the_spread(digits, tmp_path, mlp):
     result = autolr.tune(mlp(), digits, n_trials=9, epochs=1, progress=False, pruner="none")
     html = result.report(tmp_path / "report.html").read_text(encoding="utf-8")
-    assert "over 3 seeds" in html and "robust pick" in html
+    assert "on 1 held-out seed" in html and "over the 3 seeds that chose it" in html
+    assert "robust pick" in html

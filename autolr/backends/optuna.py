@@ -28,8 +28,15 @@ from autolr.errors import AutoLRError
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
 from autolr.range_test import RangeTest
-from autolr.result import TrialRecord
-from autolr.robust import MIN_SPEND_RATIO, confirm, leader_to_confirm
+from autolr.result import TrialRecord, TuneResult
+from autolr.robust import (
+    HOLDOUT_SEEDS,
+    MIN_SPEND_RATIO,
+    Confirmation,
+    confirm,
+    leader_to_confirm,
+    run_seeds,
+)
 from autolr.space import SearchSpace
 from autolr.storage import claim, open_storage, recover, sigterm_as_interrupt
 from autolr.sweep import Sweep
@@ -145,10 +152,30 @@ class ConfirmLeader:
             self.confirm_leader(study, self.sweep.confirm_after)
 
     def settle(self, study: optuna.Study, rounds: int = 3) -> None:
-        """At the end of a sweep: confirm the leader, and the next one if it fell behind."""
+        """At the end of a sweep: confirm the leader, and the next one if it fell behind;
+        then train the recommended config on the held-out seeds, for the value told."""
         for _ in range(rounds):
             if not self.confirm_leader(study, 1):
+                break
+        for _ in range(rounds):  # a pick that diverges on a held-out seed is out: next
+            if not self.hold_out(study):
                 return
+
+    def hold_out(self, study: optuna.Study) -> bool:
+        """Train the recommended config, once the robust pick chose it, on HOLDOUT_SEEDS
+        more seeds; False when there is nothing (more) to do."""
+        records, sweep = records_from_study(study), self.sweep
+        best = TuneResult(records, direction=sweep.direction).best_record
+        if best is None or not best.seed_values or best.holdout_values:
+            return False
+        original = study.get_trials(deepcopy=False)[best.number]
+        first = sweep.confirm_seeds + 1  # offsets the pick never trained on
+        held = run_seeds(sweep.run, best.config, range(first, first + HOLDOUT_SEEDS))
+        _store_seed_runs(study, original, held,
+                         {"holds_out": best.number, "holdout_values": list(held.values)},
+                         f"diverged on held-out seed {held.diverged_on} after a seed mean of "
+                         f"{best.final_value:.4g}: too close to the edge")
+        return held.diverged_on is not None
 
     def confirm_leader(self, study: optuna.Study, min_complete: int) -> bool:
         records, sweep = records_from_study(study), self.sweep
@@ -165,20 +192,29 @@ class ConfirmLeader:
                     self.sweep.confirm_seeds)
         checked = confirm(self.sweep.run, leader.config, leader.final_value,
                           self.sweep.confirm_seeds)
-        attrs = {"confirms": leader.number, "config": original.user_attrs.get("config"),
-                 "seed_values": list(checked.values),
-                 "confirm": {"steps": checked.steps_run, "epochs": checked.epochs_run,
-                             "seconds": checked.seconds}}
-        if checked.diverged_on is not None:
-            attrs.update(state=DIVERGED, reason=(
-                f"diverged on extra seed {checked.diverged_on} after finishing at "
-                f"{leader.final_value:.4g} on the sweep's seed: too close to the edge"))
-        study.add_trial(optuna.trial.create_trial(
-            params=original.params, distributions=original.distributions,
-            value=checked.mean if checked.diverged_on is None else None,
-            state=TrialState.COMPLETE if checked.diverged_on is None else TrialState.PRUNED,
-            user_attrs=attrs))
+        _store_seed_runs(study, original, checked,
+                         {"confirms": leader.number, "config": original.user_attrs.get("config"),
+                          "seed_values": list(checked.values)},
+                         f"diverged on extra seed {checked.diverged_on} after finishing at "
+                         f"{leader.final_value:.4g} on the sweep's seed: too close to the edge")
         return True
+
+
+def _store_seed_runs(study: optuna.Study, original: optuna.trial.FrozenTrial,
+                     runs: Confirmation, attrs: dict[str, Any], diverged: str) -> None:
+    """The robust pick's extra runs of a trial's config, as their own finished trial (a
+    finished trial's attributes are frozen); `records_from_study` folds it into the
+    trial's record. TPE sees their mean at the config's point; `diverged` is the reason
+    given when a run diverged."""
+    attrs = {**attrs, "confirm": {"steps": runs.steps_run, "epochs": runs.epochs_run,
+                                  "seconds": runs.seconds}}
+    if runs.diverged_on is not None:
+        attrs.update(state=DIVERGED, reason=diverged)
+    study.add_trial(optuna.trial.create_trial(
+        params=original.params, distributions=original.distributions,
+        value=runs.mean if runs.diverged_on is None else None,
+        state=TrialState.COMPLETE if runs.diverged_on is None else TrialState.PRUNED,
+        user_attrs=attrs))
 
 
 def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = None,
@@ -259,8 +295,9 @@ def records_from_study(study: optuna.Study) -> list[TrialRecord]:
     interrupted by Ctrl-C or a dead worker (re-run by `recover`), are left out."""
     trials = study.get_trials(deepcopy=False, states=_FINISHED)
     confirmations = {t.user_attrs["confirms"]: t for t in trials if "confirms" in t.user_attrs}
-    return [_confirmed(_record(t), confirmations.get(t.number)) for t in trials
-            if _counts(t)]
+    holdouts = {t.user_attrs["holds_out"]: t for t in trials if "holds_out" in t.user_attrs}
+    return [_held_out(_confirmed(_record(t), confirmations.get(t.number)),
+                      holdouts.get(t.number)) for t in trials if _counts(t)]
 
 
 def _confirmed(record: TrialRecord, confirmation: optuna.trial.FrozenTrial | None,
@@ -272,6 +309,18 @@ def _confirmed(record: TrialRecord, confirmation: optuna.trial.FrozenTrial | Non
     return dataclasses.replace(
         record, seed_values=tuple(attrs.get("seed_values", ())),
         extra_epochs=extra.get("epochs", 0.0), extra_seconds=extra.get("seconds", 0.0),
+        state=attrs.get("state", record.state), reason=attrs.get("reason", record.reason))
+
+
+def _held_out(record: TrialRecord, holdout: optuna.trial.FrozenTrial | None) -> TrialRecord:
+    """A confirmed record with its held-out seeds (ConfirmLeader.hold_out) folded in."""
+    if holdout is None or record.state != "complete":
+        return record
+    attrs, cost = holdout.user_attrs, holdout.user_attrs.get("confirm", {})
+    return dataclasses.replace(
+        record, holdout_values=tuple(attrs.get("holdout_values", ())),
+        extra_epochs=record.extra_epochs + cost.get("epochs", 0.0),
+        extra_seconds=record.extra_seconds + cost.get("seconds", 0.0),
         state=attrs.get("state", record.state), reason=attrs.get("reason", record.reason))
 
 
@@ -346,8 +395,8 @@ def _space_differences(stored: dict | None, now: dict) -> list[str]:
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:
     """Does this trial count towards n_trials? An interrupted one (Ctrl-C, SIGTERM, a
     killed worker) does not: a resumed sweep re-runs it instead."""
-    if "confirms" in trial.user_attrs:  # the robust pick's extra seeds: not a trial
-        return False
+    if "confirms" in trial.user_attrs or "holds_out" in trial.user_attrs:
+        return False  # the robust pick's extra and held-out seeds: not a trial
     return trial.state != TrialState.FAIL or "error" in trial.user_attrs
 
 

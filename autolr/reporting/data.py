@@ -31,7 +31,7 @@ from autolr.reporting.stats import (
     ScalingFit,
     Trend,
 )
-from autolr.result import TrialRecord, TuneResult
+from autolr.result import TrialRecord, TuneResult, seed_note
 from autolr.space import TrialConfig
 
 #: The safe LR band holds learning rates whose final metric is within this fraction of
@@ -58,14 +58,8 @@ class TrialPoint:
     seconds: float
     is_baseline: bool
     reason: str | None
-    # the robust pick: seeds its value is the mean of, and their spread (None: one seed)
-    n_seeds: int = 1
-    seed_std: float | None = None
-
-    @property
-    def seed_note(self) -> str:
-        """'± 0.012 over 3 seeds', or '' for a single-seed trial."""
-        return "" if self.seed_std is None else f"± {self.seed_std:.2g} over {self.n_seeds} seeds"
+    # the robust pick: how `value` was measured (result.seed_note), '' for one seed
+    seed_note: str = ""
 
 
 @dataclass(frozen=True)
@@ -217,12 +211,11 @@ def _point(record: TrialRecord) -> TrialPoint:
         schedule=str(params.get("schedule", "constant")),
         batch_size=int(params.get("batch_size", 32)),
         warmup_fraction=float(params.get("warmup_fraction", 0.0)),
-        value=record.final_value if record.state == "complete" and record.seed_values
+        value=record.expected_value if record.state == "complete" and record.seed_values
         else (finite[-1] if finite else None),
         epochs_run=record.epochs_run, steps_run=record.steps_run,
         seconds=record.seconds + record.extra_seconds, is_baseline=record.is_baseline,
-        reason=record.reason, n_seeds=max(1, len(record.seed_values)),
-        seed_std=record.seed_std)
+        reason=record.reason, seed_note=seed_note(record).strip())
 
 
 def _summary(result: TuneResult, points: tuple[TrialPoint, ...],

@@ -57,7 +57,7 @@ def summary(data: ReportData, blocks: Blocks) -> str:
     cards = []
     if s.best is not None:
         cards.append(card(f"best {metric}", g(s.best.value, 4),
-                          f"trial {s.best.number}" + (f", mean {s.best.seed_note}"
+                          f"trial {s.best.number}" + (f", {s.best.seed_note}"
                                                       if s.best.seed_note else "")))
     if s.baseline is not None:
         sub = f"trial {s.baseline.number}, {s.baseline.state}"
