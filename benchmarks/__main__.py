@@ -161,15 +161,23 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
         wanted.remove("ray-asha")
     if name != "digits" and "autolr-default-space" in wanted and not contenders:
         wanted.remove("autolr-default-space")  # a side note, shown on digits only
-    results = _load(results_path)
-    entry = results.setdefault("live", {}).setdefault(name, {"sweeps": {}})
-    entry.update({"seeds": seeds, "max_fte": max_fte, "oracle": _oracle_info(cache)})
+    unknown = [c for c in wanted if c not in (*live.SWEEPS, "baselines")]
+    if unknown:
+        raise SystemExit(f"unknown live contender {unknown[0]!r}; "
+                         f"choose from {', '.join(live.SWEEPS)}, baselines")
+    info = {"seeds": seeds, "max_fte": max_fte, "oracle": _oracle_info(cache)}
+
+    def store(key: str, value: dict) -> None:
+        # read just before writing: a replay or another live run may have saved meanwhile
+        results = _load(results_path)
+        entry = results.setdefault("live", {}).setdefault(name, {"sweeps": {}})
+        entry.update(info)
+        entry[key] = value if key == "baselines" else {**entry.get(key, {}), **value}
+        _save(results_path, results)
+
     for contender in wanted:
         if contender == "baselines":
             continue
-        if contender not in live.SWEEPS:
-            raise SystemExit(f"unknown live contender {contender!r}; "
-                             f"choose from {', '.join(live.SWEEPS)}, baselines")
         rows = []
         for seed in range(seeds):
             sweep = live.run(contender, cache.task, seed, max_fte)
@@ -178,12 +186,10 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
                          "fte": sweep.fte / cache.task.epochs})
             log(f"  {name} live {contender} seed {seed}: {len(sweep.events)} trials, "
                 f"{sweep.wall:.0f} s, regret @20 {metrics.regret[20.0]:+.1%}")
-        entry["sweeps"][contender] = rows
-        _save(results_path, results)
+        store("sweeps", {contender: rows})
     if "baselines" in wanted:  # the default and the LR-finder picks
         scored = baselines.score_baselines(cache, range(seeds), log=log)
-        entry["baselines"] = {k: [s.to_json() for s in v] for k, v in scored.items()}
-        _save(results_path, results)
+        store("baselines", {k: [s.to_json() for s in v] for k, v in scored.items()})
 
 
 def _finder(name: str, cache_dir: Path, results_path: Path, seeds: int, log) -> None:
