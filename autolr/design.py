@@ -112,7 +112,7 @@ def _log_slices(low: float, high: float, n: int, rng: np.random.Generator) -> li
 
 def _balanced(choices: tuple, n: int, rng: np.random.Generator) -> list[Any]:
     """Back-to-back shuffles of the choices: each appears floor(n / k) or ceil(n / k)
-    times, and any k trials in a row see k different ones."""
+    times, and the first k trials (as each next block of k) see k different ones."""
     values: list[Any] = []
     while len(values) < n:
         values.extend(choices[i] for i in rng.permutation(len(choices)))
@@ -120,6 +120,7 @@ def _balanced(choices: tuple, n: int, rng: np.random.Generator) -> list[Any]:
 
 
 def _on_grid(low: float, high: float, value: float) -> float:
-    # SearchSpace samples the warmup on a grid of 9 points (step (high - low) / 8)
+    # SearchSpace samples the warmup on a grid of 9 points (step (high - low) / 8); a value
+    # off its grid would not be used (DesignedStartSampler checks), only wasted
     step = (high - low) / 8
     return round(low + round((value - low) / step) * step, 9)
