@@ -169,6 +169,8 @@ class ConfirmLeader:
         if best is None or not best.seed_values or best.holdout_values:
             return False
         original = study.get_trials(deepcopy=False)[best.number]
+        logger.info("robust pick: training trial %d on %d held-out seed(s), for the value "
+                    "reported", best.number, HOLDOUT_SEEDS)
         first = sweep.confirm_seeds + 1  # offsets the pick never trained on
         held = run_seeds(sweep.run, best.config, range(first, first + HOLDOUT_SEEDS))
         _store_seed_runs(study, original, held,
