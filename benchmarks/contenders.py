@@ -3,7 +3,7 @@
 Two kinds of objective:
 - "autolr": autolr's own Optuna objective (`autolr.backends.optuna.make_objective`, which
   samples `SearchSpace.sample` and reports through `OptunaReporter`), with autolr's
-  sampler (`make_sampler`: TPE, space-filling start) and pruner (`make_pruner`): what
+  sampler (`sweep_sampler`: TPE, space-filling start) and pruner (`make_pruner`): what
   `autolr.tune` really runs;
 - "plain": what a user writes today: `suggest_float("lr", log=True)`, categorical
   schedule and batch size, a report per epoch, `should_prune()`, and a diverged trial
@@ -22,7 +22,7 @@ from typing import Any
 
 import optuna
 
-from autolr.backends.optuna import make_sampler
+from autolr.backends.optuna import sweep_sampler
 from autolr.pruning import DecayAwareMedianPruner
 from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.sweep import Sweep
@@ -55,18 +55,15 @@ def _random(seed: int) -> optuna.samplers.BaseSampler:
 
 
 def _autolr_sampler(sweep: Sweep) -> optuna.samplers.BaseSampler:
-    return make_sampler(sweep.space, sweep.n_train, sweep.seed,
-                        baseline=sweep.baseline is not None)
+    return sweep_sampler(sweep)
 
 
 def _autolr_random_start(sweep: Sweep) -> optuna.samplers.BaseSampler:
-    return make_sampler(sweep.space, sweep.n_train, sweep.seed,
-                        baseline=sweep.baseline is not None, design_trials=0)
+    return sweep_sampler(sweep, design_trials=0)
 
 
 def _autolr_design10(sweep: Sweep) -> optuna.samplers.BaseSampler:
-    return make_sampler(sweep.space, sweep.n_train, sweep.seed,
-                        baseline=sweep.baseline is not None, design_trials=10)
+    return sweep_sampler(sweep, design_trials=10)
 
 
 def _median(n_evals: int) -> optuna.pruners.BasePruner:

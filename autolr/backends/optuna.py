@@ -233,7 +233,7 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
     study_name = study_name or (DEFAULT_STUDY if storage is not None else None)
     with _quiet_optuna(), limit_torch_threads(sweep.torch_threads):
         study = optuna.create_study(
-            storage=open_storage(storage), sampler=_sweep_sampler(sweep, n_jobs),
+            storage=open_storage(storage), sampler=sweep_sampler(sweep, n_jobs),
             pruner=autolr_pruner, study_name=study_name, direction=sweep.direction,
             load_if_exists=True)
         _record_sweep(study, sweep)
@@ -363,9 +363,12 @@ def make_sampler(space: SearchSpace, n_train: int, seed: int, *, baseline: bool,
                                                     seed), first)
 
 
-def _sweep_sampler(sweep: Sweep, n_jobs: int = 1, worker: int = 0) -> optuna.samplers.BaseSampler:
+def sweep_sampler(sweep: Sweep, n_jobs: int = 1, worker: int = 0,
+                  design_trials: int = DESIGN_TRIALS) -> optuna.samplers.BaseSampler:
+    """`make_sampler` for a sweep: its space, seed and default-config trial."""
     return make_sampler(sweep.space, sweep.n_train, sweep.seed,
-                        baseline=sweep.baseline is not None, n_jobs=n_jobs, worker=worker)
+                        baseline=sweep.baseline is not None, n_jobs=n_jobs, worker=worker,
+                        design_trials=design_trials)
 
 
 def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
@@ -447,7 +450,7 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
     torch.set_num_threads(threads)
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage),
-                                  sampler=_sweep_sampler(sweep, n_jobs, index + 1),
+                                  sampler=sweep_sampler(sweep, n_jobs, index + 1),
                                   pruner=pruner)
         try:
             study.optimize(make_objective(sweep, pruner), n_trials=n_trials,

@@ -196,13 +196,11 @@ class _Run:
         return self.records(grid)
 
     def searcher(self, resume_from: str | None) -> Any:
-        from autolr.backends.optuna import make_sampler
+        from autolr.backends.optuna import sweep_sampler
 
         space = _Space(self.sweep.space, self.sweep.n_train)
         # the Optuna backend's sampler and start-up design: the same search
-        sweep = self.sweep
-        sampler = make_sampler(sweep.space, sweep.n_train, sweep.seed,
-                               baseline=sweep.baseline is not None, n_jobs=self.max_concurrent)
+        sampler = sweep_sampler(self.sweep, self.max_concurrent)
         baseline = self.sweep.baseline if resume_from is None else None  # run once, first
         searcher = _Search(space, metric="value", mode=self.mode, sampler=sampler,
                            points_to_evaluate=[baseline] if baseline else None)
