@@ -125,6 +125,15 @@ def test_workers_share_the_design_by_trial_number() -> None:
     one = make_sampler(SPACE, 10_000, seed=1, baseline=False, n_jobs=2, worker=1)
     two = make_sampler(SPACE, 10_000, seed=1, baseline=False, n_jobs=2, worker=2)
     assert one.design == two.design
+    # two workers taking turns on one study: trial k gets design point k from either
+    study = optuna.create_study(sampler=one)
+    lrs = []
+    for k in range(4):
+        study.sampler = (one, two)[k % 2]
+        trial = study.ask()
+        lrs.append(SPACE.sample(trial, 10_000).lr)
+        study.tell(trial, 1.0)
+    assert lrs == pytest.approx([p["lr"] for p in one.design[:4]])
 
 
 def test_every_prefix_of_the_design_is_spread_out() -> None:
