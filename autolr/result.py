@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 
 from autolr import schedules
+from autolr.cliff import divergence_edges, near_edge
 from autolr.errors import AutoLRError
 from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
 from autolr.range_test import RangeTest
@@ -90,6 +91,16 @@ class TrialRecord:
         return TrialConfig.from_dict(self.params)
 
 
+def pick_candidates(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The complete trials with a finite value that the robust pick may re-train or
+    recommend: those not within `cliff.EDGE_MARGIN` of a learning rate that diverged for
+    their schedule, batch size and optimizer (on any seed), unless every one is."""
+    complete = [r for r in records if r.state == "complete" and r.final_value is not None
+                and math.isfinite(r.final_value)]
+    edges = divergence_edges(r.params for r in records if r.state == "diverged")
+    return [r for r in complete if not near_edge(r.params, edges)] or complete
+
+
 class TuneResult:
     """What `autolr.tune` returns: the best config, every trial, and ways to use them.
 
@@ -118,18 +129,17 @@ class TuneResult:
     # -- the best trial -------------------------------------------------------------
     @property
     def best_record(self) -> TrialRecord | None:
-        """The complete trial with the best final value; diverged trials never qualify.
+        """The complete trial with the best final value; diverged trials never qualify,
+        nor, while others do, trials near a learning rate that diverged (`pick_candidates`).
         Once the robust pick has run, only configs it re-trained on several seeds do: a
         leader still on one seed when the pick's rounds ran out is most often a lucky
         draw (measured: told 0.093, got 0.127 on fresh seeds)."""
-        complete = [r for r in self.records
-                    if r.state == "complete" and r.final_value is not None
-                    and math.isfinite(r.final_value)]
-        complete = [r for r in complete if r.seed_values] or complete
-        if not complete:
+        candidates = pick_candidates(self.records)
+        candidates = [r for r in candidates if r.seed_values] or candidates
+        if not candidates:
             return None
         sign = 1.0 if self.direction == "minimize" else -1.0
-        return min(complete, key=lambda r: sign * r.final_value)
+        return min(candidates, key=lambda r: sign * r.final_value)
 
     def _require_best(self) -> TrialRecord:
         best = self.best_record

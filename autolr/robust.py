@@ -11,7 +11,8 @@ during the sweep as well (`confirm_after`) was measured on the benchmark replay 
 more search than it saves (benchmarks/RESULTS.md).
 
 A config that diverges on any extra seed is on the edge of a cliff: it is marked
-diverged and never recommended.
+diverged and never recommended, and neither is a config within `cliff.EDGE_MARGIN` of
+its learning rate (or of any other that diverged) while one further away can be had.
 
 Every seed that took part in choosing the pick flatters it: of some thirty configs, the
 one whose seeds came out lowest was chosen. So the value a user is told (`best_value`)
@@ -32,7 +33,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from autolr.result import TrialRecord
+from autolr.result import TrialRecord, pick_candidates
 from autolr.space import TrialConfig
 from autolr.training import COMPLETE, TrialOutcome
 
@@ -63,11 +64,11 @@ class Confirmation:
 
 def leader_to_confirm(records: Sequence[TrialRecord], direction: str,
                       min_complete: int) -> TrialRecord | None:
-    """The sweep's leader when it still stands on a single seed, once `min_complete`
-    trials have completed; else None (nothing to confirm yet, or already confirmed)."""
-    complete = [r for r in records if r.state == "complete" and r.final_value is not None
-                and math.isfinite(r.final_value)]
-    if len(complete) < max(1, min_complete):
+    """The sweep's leader (among `pick_candidates`: away from the cliff's edge) when it
+    still stands on a single seed, once `min_complete` trials have completed; else None
+    (nothing to confirm yet, or already confirmed)."""
+    complete = pick_candidates(records)
+    if not complete or sum(r.state == "complete" for r in records) < max(1, min_complete):
         return None
     sign = 1.0 if direction == "minimize" else -1.0
     leader = min(complete, key=lambda r: sign * r.final_value)

@@ -12,7 +12,7 @@ import torch
 import autolr
 from autolr import TuneResult
 from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner, records_from_study
-from autolr.result import TrialRecord
+from autolr.result import TrialRecord, pick_candidates
 from autolr.robust import confirm, leader_to_confirm
 from autolr.space import SearchSpace, TrialConfig
 from autolr.sweep import Sweep
@@ -22,8 +22,8 @@ torch.set_num_threads(1)
 
 
 def record(number: int, value: float, state: str = "complete",
-           seeds: tuple[float, ...] = ()) -> TrialRecord:
-    return TrialRecord(number, state, TrialConfig(0.01).to_dict(), values=(1.0, value),
+           seeds: tuple[float, ...] = (), lr: float = 0.01) -> TrialRecord:
+    return TrialRecord(number, state, TrialConfig(lr).to_dict(), values=(1.0, value),
                        seed_values=seeds)
 
 
@@ -57,6 +57,24 @@ def test_once_the_pick_ran_only_a_config_it_re_trained_is_recommended():
     # a re-trained config that diverged on an extra seed does not count
     diverged = record(1, 0.1, "diverged", seeds=(0.1,))
     assert TuneResult([record(0, 0.2), diverged, record(3, 0.09)]).best_record.number == 3
+
+
+def test_the_pick_keeps_a_margin_below_a_learning_rate_that_diverged():
+    # trial 3 diverged at lr 0.2: trial 1 (lr 0.18, best value) sits on the cliff's edge,
+    # so trial 2 (lr 0.1) is the leader to re-train, and the recommendation
+    records = [record(0, 0.5, lr=0.01), record(1, 0.2, lr=0.18), record(2, 0.3, lr=0.1),
+               record(3, math.nan, "diverged", lr=0.2)]
+    assert pick_candidates(records) == [records[0], records[2]]
+    assert leader_to_confirm(records, "minimize", 1).number == 2
+    assert TuneResult(records).best_record.number == 2
+    # a confirmed config near the edge is passed over for one further from it
+    records[1] = record(1, 0.2, seeds=(0.2, 0.21, 0.22), lr=0.18)
+    records[2] = record(2, 0.3, seeds=(0.3, 0.31, 0.32), lr=0.1)
+    assert TuneResult(records).best_record.number == 2
+    # when every config is near the edge, the best of them still is
+    only_near = [record(1, 0.2, lr=0.18), record(3, math.nan, "diverged", lr=0.2)]
+    assert leader_to_confirm(only_near, "minimize", 1).number == 1
+    assert TuneResult(only_near).best_record.number == 1
 
 
 def test_a_record_keeps_its_spread():
@@ -172,6 +190,33 @@ def test_a_leader_that_diverges_on_an_extra_seed_is_never_recommended():
     assert records[2].state == "diverged" and "extra seed 1" in records[2].reason
     assert records[1].state == "diverged" and records[0].state == "diverged"
     assert TuneResult(list(records.values())).best_record is None
+
+
+def test_near_copies_of_a_config_that_diverged_on_an_extra_seed_are_passed_over():
+    # TPE sampled four near-copies of a config on the cliff's edge (lr 0.06-0.08): each
+    # finished at 0.1 on the sweep's seed and diverges on any other. Once the first copy
+    # diverges on an extra seed, the others are not re-trained one after the other (nor,
+    # when the rounds run out, recommended on one lucky seed): the config at lr 0.02 is.
+    def run(config, reporter, seed_offset=0):
+        run.offsets.append((config.lr, seed_offset))
+        final = (0.3 + 0.01 * seed_offset if config.lr < 0.05
+                 else math.nan if seed_offset else 0.1)
+        state = DIVERGED if math.isnan(final) else COMPLETE
+        return TrialOutcome(state, values=[1.0, final], epochs_run=2.0, seconds=0.1)
+
+    run.offsets = []
+    sweep = sweep_with(run, n_trials=5, confirm_after=None)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for lr in (0.06, 0.065, 0.07, 0.08, 0.02):
+        study.enqueue_trial({"lr": lr, "schedule": "constant", "warmup_fraction": 0.0,
+                             "batch_size": 32})
+    confirmer = ConfirmLeader(sweep, min_spend_ratio=0)
+    study.optimize(make_objective(sweep, make_pruner("none", 2)), n_trials=5)
+    confirmer.settle(study)
+    result = TuneResult(records_from_study(study))
+    assert result.best_config["lr"] == pytest.approx(0.02)
+    assert result.best_value == pytest.approx(0.33)  # its held-out seed
+    assert [offset for lr, offset in run.offsets if lr > 0.05 and offset] == [1]
 
 
 def test_confirm_seeds_0_turns_it_off():

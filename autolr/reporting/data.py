@@ -3,7 +3,7 @@
 Everything the figures and the page show comes from `extract(result)`; tests assert on it.
 
 >>> from autolr.range_test import RangeTest
-from autolr.result import TrialRecord, TuneResult
+>>> from autolr.result import TrialRecord, TuneResult
 >>> params = {"lr": 0.01, "schedule": "constant", "schedule_params": {},
 ...           "warmup_fraction": 0.0, "batch_size": 32, "optimizer": "adamw",
 ...           "weight_decay": 0.0}
