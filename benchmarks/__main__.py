@@ -237,6 +237,12 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
                 "best final loss of one seed's runs) recommends a config with regret "
                 + ", ".join(f"{r:+.1%}" for r in floor) + f" on the {len(floor)} grid seeds "
                 f"({sum(r <= 0.05 for r in floor)}/{len(floor)} within 5%).\n")
+        if "pick_floor" in oracle:
+            key, regret = oracle["pick_floor"]
+            out(f"Pick floor: judged on its mean over the {oracle['grid_seeds']} grid seeds "
+                f"replay reads, the best grid config is {key} (regret {regret:+.1%} on all "
+                "its seeds): a replayed sweep that searched the whole grid and whose robust "
+                "pick saw every seed replay has would recommend it.\n")
         panel = panels.setdefault(name, {})
         if replayed:
             rows = [report.summarise(k, [SweepMetrics.from_json(s) for s in v])
@@ -286,11 +292,12 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
 
 
 def _oracle_info(cache: GridCache) -> dict:
-    from benchmarks.replay import noise_floor
+    from benchmarks.replay import noise_floor, pick_floor
 
     key, value = cache.oracle()
     return {"key": key, "mean": value, "seeds": len(cache.runs[key]),
-            "configs": len(cache.runs), "floor": noise_floor(cache)}
+            "configs": len(cache.runs), "floor": noise_floor(cache),
+            "pick_floor": pick_floor(cache), "grid_seeds": cache.task.grid_seeds}
 
 
 def _load(path: Path) -> dict:

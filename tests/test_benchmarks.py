@@ -181,6 +181,22 @@ def test_replay_trainer_reports_like_the_training_loop(synthetic) -> None:
     assert trainer.events[-1].state == "rerun"
 
 
+def test_pick_floor_is_the_best_config_on_the_seeds_replay_reads(synthetic) -> None:
+    # the best config on the grid seeds diverges on a seed only the oracle's confirmation
+    # trained it on: a perfect replayed pick recommends it, and pays for it
+    means = synthetic.means()
+    best = min(means, key=means.get)
+    task = synthetic.task
+    good = synthetic.runs[best][task.grid_seeds]
+    synthetic.runs[best][task.grid_seeds] = Run((2.0,), "diverged", 1.0, 0.1)
+    key, regret = replay.pick_floor(synthetic)
+    assert key == best and regret > 0.5
+    assert synthetic.oracle()[0] != best
+    # when the other seeds agree with the grid seeds, the pick floor is the oracle
+    synthetic.runs[best][task.grid_seeds] = good
+    assert replay.pick_floor(synthetic) == (best, pytest.approx(0.0))
+
+
 def test_snap_is_nearest_in_log_space() -> None:
     grid = tasks.get("tiny").grid
     assert grid.snap(TrialConfig(lr=0.031, batch_size=32)) == "constant|b32|w0|lr0.01"
