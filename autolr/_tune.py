@@ -60,6 +60,9 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     `best_value` is its value there (what retraining it gives), `best_std` its spread
     (0 turns it off; skipped on a sweep that spent less than 4x its cost; Optuna backend).
 
+    `baseline`: trial 10 (the last of a smaller sweep) trains the default config (AdamW,
+    lr 1e-3, constant, batch 32) where the space holds it, for the report's comparison.
+
     Range test: after the sweep, one LR range test (Smith's "LR finder", 100 steps) runs
     at the tuned config's batch size and optimizer, so `result.range_test` and the report
     show what an LR finder would have suggested beside the tuned learning rate

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from autolr.space import SearchSpace
+from autolr.space import SearchSpace, TrialConfig
 from autolr.training import TrialOutcome
 
 
@@ -36,3 +36,8 @@ class Sweep:
     # budgeted rungs (autolr.budgeted): the epochs of each rung, each training the whole
     # schedule; `run` then takes epochs=. None: each trial is one run, pruned as it goes.
     rungs: tuple[int, ...] | None = None
+
+    def is_baseline(self, config: TrialConfig) -> bool:
+        """Whether `config` is the default config (the trial a report compares against)."""
+        return self.baseline is not None and config == self.space.config_from_params(
+            self.baseline, self.n_train)

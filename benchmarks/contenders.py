@@ -84,7 +84,8 @@ def _none(n_evals: int) -> None:
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("autolr", "autolr.tune defaults: TPE (multivariate, group, 10 start-up trials, "
-           "the first 5 from a space-filling design) + "
+           "the first 5 from a space-filling design, the default config as trial 10 "
+           "where the space holds it) + "
            "autolr pruner (decay-aware median, LR-aware stall, divergence) + robust pick "
            "(the leader re-trained on 2 more seeds at the end)",
            "autolr", _autolr_sampler, "auto"),

@@ -222,10 +222,8 @@ def run_threads(model: nn.Module, arrays: tuple, workload: Workload,
 
     baseline = search.params_for(BASELINE, data.n_train)
     study = optuna.create_study(sampler=make_sampler(search, data.n_train, SEED,
-                                                     baseline=baseline is not None, n_jobs=2),
+                                                     baseline=baseline, n_jobs=2),
                                 pruner=pruner)
-    if baseline is not None:  # as autolr does: the default config is trial 0
-        study.enqueue_trial(baseline)
     study.optimize(objective, n_trials=workload.n_trials, n_jobs=2, catch=(Exception,))
     return {"trials": len(steps), "steps": sum(steps)}
 

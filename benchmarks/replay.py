@@ -213,9 +213,8 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
                           confirm_seeds=recipe.confirm_seeds,
                           confirm_after=recipe.confirm_after)
             trainer.confirm_seeds = recipe.confirm_seeds
+            # the recipe's sampler places the default config's trial, as in run_optuna
             study = optuna.create_study(sampler=recipe.sampler(sweep), pruner=pruner)
-            if sweep.baseline is not None:  # as run_optuna: the default config goes first
-                study.enqueue_trial(sweep.baseline, user_attrs={"baseline": True})
             objective = make_objective(sweep, pruner)
         else:
             study = optuna.create_study(sampler=recipe.sampler(seed),

@@ -99,8 +99,11 @@ def test_bad_usage_exits_2_and_says_what_to_do(workdir, args, message):
 
 def test_sigint_mid_sweep_keeps_every_finished_trial_and_says_how_to_resume(workdir):
     args = ["tune", "digits_model.py", "--trials", "2000", "--epochs", "10", "--quiet"]
+    # SIGINT as a terminal gives it, even when these tests run in the background (a shell
+    # starts background jobs with SIGINT ignored, and the child would inherit that)
     process = subprocess.Popen([sys.executable, "-m", "autolr", *args], cwd=workdir, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     db = workdir / "autolr.db"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

@@ -9,9 +9,16 @@ from collections import Counter
 import optuna
 import pytest
 
-from autolr.backends.optuna import DESIGN_TRIALS, STARTUP_TRIALS, make_sampler
+from autolr.backends.optuna import (
+    BASELINE_TRIAL,
+    DESIGN_TRIALS,
+    STARTUP_TRIALS,
+    make_sampler,
+    sweep_sampler,
+)
 from autolr.design import DesignedStartSampler, startup_design
 from autolr.space import BASELINE, SearchSpace
+from autolr.sweep import Sweep
 
 SPACE = SearchSpace(lr=(1e-4, 1.0), schedules=("constant", "cosine", "step", "one_cycle"),
                     batch_sizes=(16, 32, 64, 128, 256), warmup=(0.0, 0.2),
@@ -60,11 +67,8 @@ def test_the_same_seed_gives_the_same_design_and_another_seed_another() -> None:
     assert startup_design(SPACE, 1000, 9, 5) != startup_design(SPACE, 1000, 9, 6)
 
 
-def _run(sampler: optuna.samplers.BaseSampler, space: SearchSpace, n: int,
-         baseline: dict | None = None) -> optuna.Study:
+def _run(sampler: optuna.samplers.BaseSampler, space: SearchSpace, n: int) -> optuna.Study:
     study = optuna.create_study(sampler=sampler)
-    if baseline is not None:
-        study.enqueue_trial(baseline)
 
     def objective(trial: optuna.Trial) -> float:
         config = space.sample(trial, 10_000)
@@ -75,29 +79,44 @@ def _run(sampler: optuna.samplers.BaseSampler, space: SearchSpace, n: int,
     return study
 
 
-def test_a_sweep_runs_the_default_config_then_the_design_then_tpe() -> None:
+def test_a_sweep_runs_the_design_then_the_default_config_then_tpe() -> None:
     space = dataclasses.replace(SPACE, weight_decay=0.0)  # the default config's
     baseline = space.params_for(BASELINE, 10_000)
     assert baseline is not None
-    sampler = make_sampler(space, 10_000, seed=4, baseline=True)
-    study = _run(sampler, space, STARTUP_TRIALS + 6, baseline)
-    design = startup_design(space, 10_000, DESIGN_TRIALS - 1, seed=4)
+    sampler = make_sampler(space, 10_000, seed=4, baseline=baseline)
+    study = _run(sampler, space, STARTUP_TRIALS + 6)
+    design = startup_design(space, 10_000, DESIGN_TRIALS, seed=4)
     trials = study.trials
-    assert trials[0].params["lr"] == pytest.approx(1e-3)
-    assert trials[0].params["schedule"] == "constant"
-    for trial, point in zip(trials[1:DESIGN_TRIALS], design, strict=True):
+    for trial, point in zip(trials[:DESIGN_TRIALS], design, strict=True):
         for name, value in point.items():
             assert trial.params[name] == pytest.approx(value), name
     # a family's own parameters are still sampled
-    assert any("." in name for t in trials[1:DESIGN_TRIALS] for name in t.params)
-    # after the design, TPE proposes: none of its trials repeats a design point
-    later = {round(t.params["lr"], 12) for t in trials[DESIGN_TRIALS:]}
-    assert len(later) == len(trials) - DESIGN_TRIALS
-    assert not later & {round(p["lr"], 12) for p in design}
+    assert any("." in name for t in trials[:DESIGN_TRIALS] for name in t.params)
+    # the default config, once the start-up trials have covered the space
+    default = trials[BASELINE_TRIAL]
+    assert default.params["lr"] == pytest.approx(1e-3)
+    assert default.params["schedule"] == "constant" and default.params["batch_size"] == 32
+    # the other trials are TPE's: none repeats a design point or the default
+    later = {round(t.params["lr"], 12) for t in trials[DESIGN_TRIALS:]
+             if t.number != BASELINE_TRIAL}
+    assert len(later) == len(trials) - DESIGN_TRIALS - 1
+    assert not later & {round(p["lr"], 12) for p in [*design, baseline]}
+
+
+def test_a_sweep_too_small_to_reach_it_runs_the_default_config_last() -> None:
+    space = dataclasses.replace(SPACE, weight_decay=0.0)
+    sweep = Sweep(space=space, run=lambda *a, **k: None, n_train=10_000, n_evals=2,
+                  n_trials=3, direction="minimize", metric="val_loss", epochs=2,
+                  baseline=space.params_for(BASELINE, 10_000))
+    trials = _run(sweep_sampler(sweep), space, 3).trials
+    assert [t.params["lr"] for t in trials[:2]] == pytest.approx(
+        [p["lr"] for p in startup_design(space, 10_000, DESIGN_TRIALS, seed=0)[:2]])
+    assert sweep.is_baseline(space.config_from_params(trials[2].params, 10_000))
+    assert not sweep.is_baseline(space.config_from_params(trials[0].params, 10_000))
 
 
 def test_without_a_default_config_the_design_starts_at_trial_zero() -> None:
-    sampler = make_sampler(SPACE, 10_000, seed=2, baseline=False)
+    sampler = make_sampler(SPACE, 10_000, seed=2, baseline=None)
     study = _run(sampler, SPACE, 3)
     design = startup_design(SPACE, 10_000, DESIGN_TRIALS, seed=2)
     assert [t.params["lr"] for t in study.trials] == pytest.approx(
@@ -105,7 +124,7 @@ def test_without_a_default_config_the_design_starts_at_trial_zero() -> None:
 
 
 def test_design_trials_0_is_tpe_as_it_comes() -> None:
-    sampler = make_sampler(SPACE, 10_000, seed=2, baseline=False, design_trials=0)
+    sampler = make_sampler(SPACE, 10_000, seed=2, baseline=None, design_trials=0)
     assert isinstance(sampler, optuna.samplers.TPESampler)
 
 
@@ -122,8 +141,8 @@ def test_a_design_value_the_space_no_longer_allows_is_sampled_instead() -> None:
 def test_workers_share_the_design_by_trial_number() -> None:
     # each worker process builds its own sampler (its own TPE seed); the design is the
     # sweep's, so trial k gets design point k whichever worker runs it
-    one = make_sampler(SPACE, 10_000, seed=1, baseline=False, n_jobs=2, worker=1)
-    two = make_sampler(SPACE, 10_000, seed=1, baseline=False, n_jobs=2, worker=2)
+    one = make_sampler(SPACE, 10_000, seed=1, baseline=None, n_jobs=2, worker=1)
+    two = make_sampler(SPACE, 10_000, seed=1, baseline=None, n_jobs=2, worker=2)
     assert one.design == two.design
     # two workers taking turns on one study: trial k gets design point k from either
     study = optuna.create_study(sampler=one)

@@ -213,7 +213,8 @@ def test_a_sweep_runs_on_both_nodes_and_can_be_extended(cluster, digits, tmp_pat
     assert len(records) == 8 and [r.number for r in records] == list(range(8))
     assert {r.node for r in records} == {HEAD, WORKER}
     assert {r.state for r in records} <= {"complete", "pruned", "diverged"}
-    assert records[0].is_baseline and sum(r.is_baseline for r in records) == 1
+    # the default config: the last trial of a sweep this small (autolr's sampler)
+    assert records[7].is_baseline and sum(r.is_baseline for r in records) == 1
     for r in records:
         assert len(r.values) == len(r.val_losses) == len(r.train_losses) >= 1
         assert r.steps_run > 0 and r.seconds > 0 and r.params["schedule"]

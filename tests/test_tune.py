@@ -43,8 +43,9 @@ def test_tune_returns_a_usable_result(digits):
         r.final_value for r in result.records if r.state == "complete")
     assert set(result.best_config) == {"lr", "schedule", "schedule_params", "warmup_fraction",
                                        "batch_size", "optimizer", "weight_decay"}
-    # the default config ran first, for comparison
-    assert result.records[0].is_baseline and result.records[0].params["lr"] == 1e-3
+    # the default config ran, for comparison: last in so small a sweep (n_trials=4)
+    assert [r.is_baseline for r in result.records] == [False, False, False, True]
+    assert result.baseline.params["lr"] == 1e-3
     model = mlp()
     optimizer = result.make_optimizer(model)
     scheduler = result.make_scheduler(optimizer, steps_per_epoch=10, epochs=2)
@@ -134,6 +135,9 @@ def test_storage_resumes_and_keeps_every_finished_trial(digits, tmp_path):
     more = autolr.tune(mlp(), digits, storage=storage, study_name="s", n_trials=6, epochs=2,
                        progress=False)
     assert len(more.records) == 6
+    # the default config ran once, as the last of the first 4 trials: extending the sweep
+    # (whose default-config trial would be trial 5) does not run it again
+    assert [r.number for r in more.records if r.is_baseline] == [3]
     kept = {r.number: r.values for r in more.records}
     assert all(kept[r.number] == r.values for r in first.records)
     again = autolr.tune(mlp(), digits, storage=storage, study_name="s", n_trials=6, epochs=2,

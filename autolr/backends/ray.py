@@ -200,10 +200,10 @@ class _Run:
 
         space = _Space(self.sweep.space, self.sweep.n_train)
         # the Optuna backend's sampler and start-up design: the same search
+        # and the default config's trial: the sampler hands it out by trial number, which
+        # goes on through a resume, so it runs once
         sampler = sweep_sampler(self.sweep, self.max_concurrent)
-        baseline = self.sweep.baseline if resume_from is None else None  # run once, first
-        searcher = _Search(space, metric="value", mode=self.mode, sampler=sampler,
-                           points_to_evaluate=[baseline] if baseline else None)
+        searcher = _Search(space, metric="value", mode=self.mode, sampler=sampler)
         if resume_from is not None:  # TPE keeps what it learnt and trial numbers go on
             searcher.restore_from_dir(resume_from)
             searcher._space = space  # noqa: SLF001 - sample from this call's space
@@ -335,8 +335,7 @@ def _train(config: dict, stored: list, threads: int) -> None:
         params = {k: v for k, v in config.items() if k != _NUMBER}
         trial_config = sweep.space.config_from_params(params, sweep.n_train)
         record["params"] = trial_config.to_dict()
-        record["is_baseline"] = sweep.baseline is not None and trial_config == \
-            sweep.space.config_from_params(sweep.baseline, sweep.n_train)
+        record["is_baseline"] = sweep.is_baseline(trial_config)
         outcome = sweep.run(trial_config, _Reporter(record, sweep, trial_config.batch_size))
     except Exception as error:  # recorded, not raised: Tune would retry a trial that raises
         return _report_failed(record, f"{type(error).__name__}: {error}")
