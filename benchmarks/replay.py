@@ -259,11 +259,14 @@ def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, se
     whose sweep got there."""
     means, oracle = cache.means(), cache.oracle()[1]
     epochs, regret = cache.task.epochs, dict(metrics.regret)
-    first_fte = first_seconds = math.inf
     gap, final = metrics.reported_gap, (metrics.final_regret, metrics.final_fte)
     cost = recipe.confirm_seeds + HOLDOUT_SEEDS  # one confirmation and the held-out seeds
+    # a sweep stopped before the first budget that runs the pick got there as it searched
+    first_fte, first_seconds = ((metrics.fte_to_within, metrics.seconds_to_within)
+                                if metrics.fte_to_within < pick_from(recipe)
+                                else (math.inf, math.inf))
     for budget in sorted(regret):
-        if budget > max_fte or budget - cost < MIN_SPEND_RATIO * recipe.confirm_seeds:
+        if budget > max_fte or budget < pick_from(recipe):
             continue  # tune() skips the pick on so small a budget: the anytime regret stands
         events = run_sweep(recipe, cache, seed, budget - cost, settle=True)
         end = accounting.trajectory(events, epochs, lambda key: means[key] / oracle - 1.0)[-1]
@@ -278,6 +281,12 @@ def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, se
                                final_regret=final[0], final_fte=final[1],
                                fte_to_10=min((b for b, r in regret.items() if r <= 0.10),
                                              default=math.inf))
+
+
+def pick_from(recipe: Recipe) -> float:
+    """The smallest budget (FTE) at which tune() runs the robust pick: below it the
+    extra runs buy more as search."""
+    return (MIN_SPEND_RATIO + 1) * recipe.confirm_seeds + HOLDOUT_SEEDS
 
 
 def winners(cache: GridCache, k: int = 4) -> set[str]:

@@ -153,6 +153,24 @@ def test_replay_is_deterministic_and_charges_what_trials_ran(synthetic) -> None:
     assert synthetic.oracle()[0] == "constant|b32|w0|lr0.1"
 
 
+def test_fte_to_within_counts_a_sweep_that_got_there_before_the_pick_runs(synthetic) -> None:
+    # below pick_from(recipe) FTE tune() skips the robust pick: a sweep that got within 5%
+    # by then counts at the budget where it did, not at the first budget with a pick
+    recipe = replay.RECIPES["autolr"]
+    means, oracle = synthetic.means(), synthetic.oracle()[1]
+    for seed in range(6):
+        events = replay.run_sweep(recipe, synthetic, seed, 20)
+        anytime = accounting.score(events, synthetic.task.epochs,
+                                   lambda key: means[key] / oracle - 1.0, max_budget=20)
+        scored = replay.replay(synthetic, ["autolr"], range(seed, seed + 1), 20,
+                               log=lambda _: None)["autolr"][0]
+        if anytime.fte_to_within < replay.pick_from(recipe):
+            assert scored.fte_to_within == anytime.fte_to_within
+        else:
+            assert scored.fte_to_within >= replay.pick_from(recipe)
+    assert replay.pick_from(recipe) == 11  # 8 FTE of search, then 3 for the pick
+
+
 def test_replay_trainer_reports_like_the_training_loop(synthetic) -> None:
     class StopAfter:
         def __init__(self, n: int) -> None:
