@@ -49,15 +49,14 @@ def startup_design(space: SearchSpace, n_train: int, n: int, seed: int) -> list[
 
 
 class DesignedStartSampler(BaseSampler):
-    """`base`, except that trials numbered `first` .. `first + len(design) - 1` take the
-    design's values (the wrapped sampler fills in any parameter the design leaves out)."""
+    """`base`, except that trial k (k < len(design)) takes the values of design[k] (the
+    wrapped sampler fills in any parameter the design leaves out: all of them for {})."""
 
-    def __init__(self, base: BaseSampler, design: list[dict[str, Any]], first: int = 0) -> None:
-        self.base, self.design, self.first = base, design, first
+    def __init__(self, base: BaseSampler, design: list[dict[str, Any]]) -> None:
+        self.base, self.design = base, design
 
     def _point(self, trial: Any) -> dict[str, Any] | None:
-        index = trial.number - self.first
-        return self.design[index] if 0 <= index < len(self.design) else None
+        return self.design[trial.number] if trial.number < len(self.design) else None
 
     def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
         return self.base.infer_relative_search_space(study, trial)
