@@ -50,3 +50,11 @@ def near_edge(params: Mapping[str, Any], edges: Edges, margin: float = EDGE_MARG
     diverged for its schedule, batch size and optimizer."""
     edge = edges.get(_family(params))
     return edge is not None and float(params["lr"]) * margin >= edge
+
+
+def why_near(params: Mapping[str, Any], edges: Edges) -> str:
+    """Why `near_edge` holds for a config, in words."""
+    schedule, batch_size, optimizer = _family(params)
+    return (f"lr {float(params['lr']):.3g} is within {EDGE_MARGIN:g}x of lr "
+            f"{edges[(schedule, batch_size, optimizer)]:.3g}, which diverged for {schedule}, "
+            f"batch {batch_size}, {optimizer}")

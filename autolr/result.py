@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from autolr import schedules
-from autolr.cliff import divergence_edges, near_edge
+from autolr.cliff import divergence_edges, near_edge, why_near
 from autolr.errors import AutoLRError
 from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
 from autolr.range_test import RangeTest
@@ -246,6 +246,9 @@ class TuneResult:
             return head + "\n" + self._no_best_message()
         lines = [head, f"best {self.metric} = {best.expected_value:.5g}{seed_note(best)} "
                        f"(trial {best.number}): {_describe(best.params)}"]
+        passed = self._passed_over(best)
+        if passed is not None:
+            lines.append(passed)
         if self.baseline is not None and self.baseline.final_value is not None:
             lines.append(f"default (AdamW 1e-3, constant, batch 32): {self.metric} = "
                          f"{self.baseline.final_value:.5g} ({self.baseline.state})")
@@ -258,6 +261,22 @@ class TuneResult:
                              f"({lr / tuned:.2g}x the tuned lr)"
                              for name, lr in suggested.items()))
         return "\n".join(lines)
+
+    def _passed_over(self, best: TrialRecord) -> str | None:
+        """The trial with a better value than the best that the pick passed over for
+        sitting near a learning rate that diverged (`pick_candidates`), in words."""
+        edges = divergence_edges(r.params for r in self.records if r.state == "diverged")
+        if near_edge(best.params, edges):
+            return None
+        sign = 1.0 if self.direction == "minimize" else -1.0
+        better = [r for r in self.records if r.state == "complete" and r.final_value is not None
+                  and sign * r.final_value < sign * best.final_value
+                  and near_edge(r.params, edges)]
+        if not better:
+            return None
+        top = min(better, key=lambda r: sign * r.final_value)
+        return (f"passed over: trial {top.number} ({self.metric} {top.final_value:.5g}) sits "
+                f"on the edge of divergence: {why_near(top.params, edges)}")
 
     def __repr__(self) -> str:
         return f"<TuneResult {self.summary()}>"

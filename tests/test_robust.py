@@ -67,6 +67,9 @@ def test_the_pick_keeps_a_margin_below_a_learning_rate_that_diverged():
     assert pick_candidates(records) == [records[0], records[2]]
     assert leader_to_confirm(records, "minimize", 1).number == 2
     assert TuneResult(records).best_record.number == 2
+    assert ("passed over: trial 1 (val_loss 0.2) sits on the edge of divergence: lr 0.18 is "
+            "within 1.5x of lr 0.2, which diverged for constant, batch 32, adamw"
+            in TuneResult(records).summary())
     # a confirmed config near the edge is passed over for one further from it
     records[1] = record(1, 0.2, seeds=(0.2, 0.21, 0.22), lr=0.18)
     records[2] = record(2, 0.3, seeds=(0.3, 0.31, 0.32), lr=0.1)
@@ -75,6 +78,7 @@ def test_the_pick_keeps_a_margin_below_a_learning_rate_that_diverged():
     only_near = [record(1, 0.2, lr=0.18), record(3, math.nan, "diverged", lr=0.2)]
     assert leader_to_confirm(only_near, "minimize", 1).number == 1
     assert TuneResult(only_near).best_record.number == 1
+    assert "passed over" not in TuneResult(only_near).summary()
 
 
 def test_a_record_keeps_its_spread():
