@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from autolr import schedules
-from autolr.cliff import divergence_edges, near_edge, why_near
+from autolr.cliff import Edges, divergence_edges, near_edge, why_near
 from autolr.errors import AutoLRError
 from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
 from autolr.range_test import RangeTest
@@ -95,10 +95,17 @@ def pick_candidates(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     """The complete trials with a finite value that the robust pick may re-train or
     recommend: those not within `cliff.EDGE_MARGIN` of a learning rate that diverged for
     their schedule, batch size and optimizer (on any seed), unless every one is."""
-    complete = [r for r in records if r.state == "complete" and r.final_value is not None
-                and math.isfinite(r.final_value)]
-    edges = divergence_edges(r.params for r in records if r.state == "diverged")
+    complete, edges = _complete(records), _edges(records)
     return [r for r in complete if not near_edge(r.params, edges)] or complete
+
+
+def _complete(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    return [r for r in records if r.state == "complete" and r.final_value is not None
+            and math.isfinite(r.final_value)]
+
+
+def _edges(records: Sequence[TrialRecord]) -> Edges:
+    return divergence_edges(r.params for r in records if r.state == "diverged")
 
 
 class TuneResult:
@@ -265,13 +272,12 @@ class TuneResult:
     def _passed_over(self, best: TrialRecord) -> str | None:
         """The trial with a better value than the best that the pick passed over for
         sitting near a learning rate that diverged (`pick_candidates`), in words."""
-        edges = divergence_edges(r.params for r in self.records if r.state == "diverged")
+        edges = _edges(self.records)
         if near_edge(best.params, edges):
             return None
         sign = 1.0 if self.direction == "minimize" else -1.0
-        better = [r for r in self.records if r.state == "complete" and r.final_value is not None
-                  and sign * r.final_value < sign * best.final_value
-                  and near_edge(r.params, edges)]
+        better = [r for r in _complete(self.records) if near_edge(r.params, edges)
+                  and sign * r.final_value < sign * best.final_value]
         if not better:
             return None
         top = min(better, key=lambda r: sign * r.final_value)

@@ -303,29 +303,20 @@ def records_from_study(study: optuna.Study) -> list[TrialRecord]:
     trials = study.get_trials(deepcopy=False, states=_FINISHED)
     confirmations = {t.user_attrs["confirms"]: t for t in trials if "confirms" in t.user_attrs}
     holdouts = {t.user_attrs["holds_out"]: t for t in trials if "holds_out" in t.user_attrs}
-    return [_held_out(_confirmed(_record(t), confirmations.get(t.number)),
-                      holdouts.get(t.number)) for t in trials if _counts(t)]
+    return [_fold(_fold(_record(t), confirmations.get(t.number), "seed_values"),
+                  holdouts.get(t.number), "holdout_values") for t in trials if _counts(t)]
 
 
-def _confirmed(record: TrialRecord, confirmation: optuna.trial.FrozenTrial | None,
-               ) -> TrialRecord:
-    """A trial's record with its confirmation's extra seeds (see ConfirmLeader) folded in."""
-    if confirmation is None or record.state != "complete":
+def _fold(record: TrialRecord, runs: optuna.trial.FrozenTrial | None,
+          values: str) -> TrialRecord:
+    """A trial's record with the robust pick's extra runs of its config (`runs`, stored
+    by `_store_seed_runs`) folded in: their values into the field `values`
+    ("seed_values" or "holdout_values"), their cost, and their verdict if they diverged."""
+    if runs is None or record.state != "complete":
         return record
-    attrs, extra = confirmation.user_attrs, confirmation.user_attrs.get("confirm", {})
+    attrs, cost = runs.user_attrs, runs.user_attrs.get("confirm", {})
     return dataclasses.replace(
-        record, seed_values=tuple(attrs.get("seed_values", ())),
-        extra_epochs=extra.get("epochs", 0.0), extra_seconds=extra.get("seconds", 0.0),
-        state=attrs.get("state", record.state), reason=attrs.get("reason", record.reason))
-
-
-def _held_out(record: TrialRecord, holdout: optuna.trial.FrozenTrial | None) -> TrialRecord:
-    """A confirmed record with its held-out seeds (ConfirmLeader.hold_out) folded in."""
-    if holdout is None or record.state != "complete":
-        return record
-    attrs, cost = holdout.user_attrs, holdout.user_attrs.get("confirm", {})
-    return dataclasses.replace(
-        record, holdout_values=tuple(attrs.get("holdout_values", ())),
+        record, **{values: tuple(attrs.get(values, ()))},
         extra_epochs=record.extra_epochs + cost.get("epochs", 0.0),
         extra_seconds=record.extra_seconds + cost.get("seconds", 0.0),
         state=attrs.get("state", record.state), reason=attrs.get("reason", record.reason))
