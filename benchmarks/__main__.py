@@ -271,6 +271,7 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
                 f"incumbent, no robust pick, over {started['seeds']} sweep seeds (in brackets: "
                 f"the share of sweeps within {start.WITHIN:.0%} of the oracle)\n")
             out(start.markdown(started["recipes"]))
+            out(start.versus_line(started["recipes"]))
         tested = results.get("finder", {}).get(name)
         if tested:
             task = tasks.get(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
@@ -22,6 +23,7 @@ from benchmarks.replay import run_sweep
 RECIPE_NAMES = ("autolr", "autolr-random-start", "autolr-design10", "random")
 BUDGETS = (1, 2, 3, 5, 7, 10, 14, 20)
 WITHIN = 0.10  # "within 10% of the oracle": the share of sweeps there at each budget
+BOOTSTRAP = 2000  # resamples of the sweep seeds behind each interval of `versus`
 
 
 def measure(cache: GridCache, seeds: Iterable[int], recipes: Sequence[str] = RECIPE_NAMES,
@@ -54,6 +56,49 @@ def markdown(found: Mapping[str, Sequence[Mapping[str, float | None]]]) -> str:
         cells = [f"{_median(rows, str(b)):+.0%} ({_share(rows, str(b)):.0%})" for b in budgets]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def versus(found: Mapping[str, Sequence[Mapping[str, float | None]]], name: str = "autolr",
+           other: str = "random", level: float = 0.95, seed: int = 0,
+           ) -> dict[str, tuple[float, float, float]]:
+    """Per budget: `name`'s median regret minus `other`'s, in regret points, with a
+    `level` bootstrap interval over the sweep seeds (each contender's sweeps resampled on
+    their own). "Worse than random" is a claim about the interval, not about a median
+    that 100 sweeps move by a few tenths of a point: an interval above 0 is a real loss,
+    one that holds 0 is a tie. Budgets where either median is still infinite (nothing
+    completed) are left out."""
+    rng = random.Random(seed)
+    mine, theirs = found[name], found[other]
+    out: dict[str, tuple[float, float, float]] = {}
+    for budget in (str(b) for b in BUDGETS):
+        if not all(budget in r for r in (*mine, *theirs)):
+            continue
+        diff = _median(mine, budget) - _median(theirs, budget)
+        if not math.isfinite(diff):
+            continue
+        draws = sorted(_median(rng.choices(mine, k=len(mine)), budget)
+                       - _median(rng.choices(theirs, k=len(theirs)), budget)
+                       for _ in range(BOOTSTRAP))
+        tail = (1 - level) / 2
+        low, high = draws[int(tail * BOOTSTRAP)], draws[int((1 - tail) * BOOTSTRAP) - 1]
+        if math.isfinite(low) and math.isfinite(high):
+            out[budget] = (diff, low, high)
+    return out
+
+
+def versus_line(found: Mapping[str, Sequence[Mapping[str, float | None]]],
+                name: str = "autolr", other: str = "random") -> str:
+    """`versus` in words: one cell per budget, and where `name` is really behind."""
+    if name not in found or other not in found:
+        return ""
+    gaps = versus(found, name, other)
+    cells = [f"@{b} {d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+             for b, (d, lo, hi) in gaps.items()]
+    behind = [f"@{b}" for b, (_, lo, _) in gaps.items() if lo > 0]
+    verdict = (f"{name} is behind beyond the noise at {', '.join(behind)} FTE" if behind
+               else f"{name} is nowhere behind beyond the noise")
+    return (f"{name} minus {other}, median regret in points, with a 95% bootstrap interval "
+            f"over the sweep seeds: " + "; ".join(cells) + f". {verdict}.\n")
 
 
 def _median(rows: Sequence[Mapping[str, float | None]], budget: str) -> float:

@@ -138,6 +138,23 @@ def test_start_scores_the_incumbent_at_each_small_budget(synthetic) -> None:
     assert table.splitlines()[0] == "| contender | @1 FTE | @2 FTE | @3 FTE | @5 FTE |"
 
 
+def test_versus_random_separates_a_real_loss_from_a_tie() -> None:
+    # at 1 FTE both draw from the same regrets (a tie); at 5 FTE autolr is 10 points
+    # behind on every sweep (a real loss); at 2 FTE nothing of autolr's has completed
+    same = [0.01 * (i % 7) for i in range(60)]
+    found = {"autolr": [{"1": r, "2": None, "5": r + 0.10} for r in same],
+             "random": [{"1": r, "2": r, "5": r} for r in reversed(same)]}
+    gaps = start.versus(found)
+    assert set(gaps) == {"1", "5"}
+    diff, low, high = gaps["1"]
+    assert diff == 0 and low < 0 < high
+    diff, low, high = gaps["5"]
+    assert abs(diff - 0.10) < 1e-9 and 0 < low <= diff <= high
+    line = start.versus_line(found)
+    assert "@5 +10.0 [" in line and line.rstrip().endswith("behind beyond the noise at @5 FTE.")
+    assert start.versus_line({"autolr": found["autolr"]}) == ""
+
+
 def test_replay_is_deterministic_and_charges_what_trials_ran(synthetic) -> None:
     for name in ("autolr", "optuna-tpe-median", "ray-asha-like", "random"):
         recipe = replay.RECIPES[name]
