@@ -93,8 +93,9 @@ class TrialRecord:
 
 def pick_candidates(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     """The complete trials with a finite value that the robust pick may re-train or
-    recommend: those not within `cliff.EDGE_MARGIN` of a learning rate that diverged for
-    their schedule, batch size and optimizer (on any seed), unless every one is."""
+    recommend: those not within `cliff.EDGE_MARGIN` of a learning rate that diverged (on
+    any seed, in any schedule) with their optimizer at their batch size or a larger one
+    (`cliff.edge_of`), unless every one is."""
     complete, edges = _complete(records), _edges(records)
     return [r for r in complete if not near_edge(r.params, edges)] or complete
 

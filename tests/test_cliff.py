@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autolr.cliff import EDGE_MARGIN, divergence_edges, near_edge
+from autolr.cliff import EDGE_MARGIN, divergence_edges, edge_of, near_edge, why_near
 
 
 def params(lr: float, schedule: str = "cosine", batch_size: int = 32,
@@ -12,11 +12,12 @@ def params(lr: float, schedule: str = "cosine", batch_size: int = 32,
     return {"lr": lr, "schedule": schedule, "batch_size": batch_size, "optimizer": optimizer}
 
 
-def test_the_edge_is_the_lowest_lr_that_diverged_per_schedule_batch_and_optimizer():
-    edges = divergence_edges([params(0.3), params(0.2), params(0.5, batch_size=64),
-                              params(0.05, optimizer="sgd"), {}])  # {}: never sampled
-    assert edges == {("cosine", 32, "adamw"): 0.2, ("cosine", 64, "adamw"): 0.5,
-                     ("cosine", 32, "sgd"): 0.05}
+def test_the_edge_is_the_lowest_lr_that_diverged_per_optimizer_and_batch_size():
+    edges = divergence_edges([params(0.3), params(0.2, schedule="step"),
+                              params(0.5, batch_size=64), params(0.05, optimizer="sgd"),
+                              {}])  # {}: never sampled
+    assert edges == {("adamw", 32): (0.2, "step"), ("adamw", 64): (0.5, "cosine"),
+                     ("sgd", 32): (0.05, "cosine")}
 
 
 @pytest.mark.parametrize(("lr", "near"), [
@@ -29,11 +30,21 @@ def test_a_config_is_near_the_edge_within_the_margin_below_it_or_above(lr, near)
     assert near_edge(params(lr), divergence_edges([params(0.2)])) is near
 
 
-def test_another_schedule_batch_size_or_optimizer_has_its_own_edge():
-    edges = divergence_edges([params(0.2)])
-    assert not near_edge(params(0.19, schedule="one_cycle"), edges)
-    assert not near_edge(params(0.19, batch_size=256), edges)
-    assert not near_edge(params(0.19, optimizer="sgd"), edges)
+def test_any_schedule_and_any_larger_batch_share_the_edge_but_not_a_smaller_batch():
+    edges = divergence_edges([params(0.2, batch_size=64)])
+    assert near_edge(params(0.19, schedule="one_cycle", batch_size=64), edges)  # schedule
+    assert near_edge(params(0.19, batch_size=32), edges)  # a smaller batch is no steadier
+    assert not near_edge(params(0.19, batch_size=128), edges)  # a larger one may take it
+    assert not near_edge(params(0.19, batch_size=64, optimizer="sgd"), edges)
     # warmup and weight decay do not move a config off its neighbour's cliff
     assert near_edge({**params(0.19), "warmup_fraction": 0.1, "weight_decay": 0.01}, edges)
     assert not near_edge(params(0.19), {})
+
+
+def test_the_edge_is_the_lowest_over_every_larger_batch_and_named_in_words():
+    edges = divergence_edges([params(0.5, batch_size=64), params(0.3, "step", 256),
+                              params(0.01, batch_size=16)])  # 16 < 32: no say over 32
+    assert edge_of(params(0.1, batch_size=32), edges) == (0.3, "step", 256)
+    assert edge_of(params(0.1, batch_size=512), edges) is None
+    assert why_near(params(0.25, "one_cycle"), edges) == (
+        "lr 0.25 is within 1.5x of lr 0.3, which diverged for step, batch 256, adamw")

@@ -22,8 +22,8 @@ torch.set_num_threads(1)
 
 
 def record(number: int, value: float, state: str = "complete",
-           seeds: tuple[float, ...] = (), lr: float = 0.01) -> TrialRecord:
-    return TrialRecord(number, state, TrialConfig(lr).to_dict(), values=(1.0, value),
+           seeds: tuple[float, ...] = (), lr: float = 0.01, **config) -> TrialRecord:
+    return TrialRecord(number, state, TrialConfig(lr, **config).to_dict(), values=(1.0, value),
                        seed_values=seeds)
 
 
@@ -79,6 +79,19 @@ def test_the_pick_keeps_a_margin_below_a_learning_rate_that_diverged():
     assert leader_to_confirm(only_near, "minimize", 1).number == 1
     assert TuneResult(only_near).best_record.number == 1
     assert "passed over" not in TuneResult(only_near).summary()
+
+
+def test_the_margin_holds_across_schedules_and_from_larger_batches():
+    # a one-cycle run at batch 32 diverged at lr 0.2: a cosine config at batch 16 and lr
+    # 0.15 is passed over; at batch 64 (a larger batch may take the rate) it is not
+    diverged = record(3, math.nan, "diverged", lr=0.2, schedule="one_cycle")
+    smaller = [record(0, 0.5, lr=0.01), record(1, 0.2, lr=0.15, schedule="cosine",
+                                                batch_size=16), diverged]
+    assert TuneResult(smaller).best_record.number == 0
+    assert "which diverged for one_cycle, batch 32, adamw" in TuneResult(smaller).summary()
+    larger = [smaller[0], record(1, 0.2, lr=0.15, schedule="cosine", batch_size=64),
+              diverged]
+    assert TuneResult(larger).best_record.number == 1
 
 
 def test_a_record_keeps_its_spread():
