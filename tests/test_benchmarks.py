@@ -232,6 +232,17 @@ def test_pick_floor_is_the_best_config_on_the_seeds_replay_reads(synthetic) -> N
     assert replay.pick_floor(synthetic) == (best, pytest.approx(0.0))
 
 
+def test_pick_floor_keeps_the_margin_below_what_diverged_on_the_grid_seeds(synthetic) -> None:
+    # cosine at the best lr and a larger batch diverged on grid seed 0: the perfect pick
+    # keeps its margin below that lr, as autolr's does, and takes the best config away
+    # from it
+    best = "constant|b32|w0|lr0.1"
+    assert replay.pick_floor(synthetic)[0] == best
+    synthetic.runs["cosine|b64|w0|lr0.1"][0] = Run((2.0,), "diverged", 1.0, 0.1)
+    key, regret = replay.pick_floor(synthetic)
+    assert key.endswith("lr0.01") and regret > 0
+
+
 def test_snap_is_nearest_in_log_space() -> None:
     grid = tasks.get("tiny").grid
     assert grid.snap(TrialConfig(lr=0.031, batch_size=32)) == "constant|b32|w0|lr0.01"
