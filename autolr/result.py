@@ -254,7 +254,7 @@ class TuneResult:
             return head + "\n" + self._no_best_message()
         lines = [head, f"best {self.metric} = {best.expected_value:.5g}{seed_note(best)} "
                        f"(trial {best.number}): {_describe(best.params)}"]
-        passed = self._passed_over(best)
+        passed = self.passed_over()
         if passed is not None:
             lines.append(passed)
         if self.baseline is not None and self.baseline.final_value is not None:
@@ -270,9 +270,13 @@ class TuneResult:
                              for name, lr in suggested.items()))
         return "\n".join(lines)
 
-    def _passed_over(self, best: TrialRecord) -> str | None:
+    def passed_over(self) -> str | None:
         """The trial with a better value than the best that the pick passed over for
-        sitting near a learning rate that diverged (`pick_candidates`), in words."""
+        sitting near a learning rate that diverged (`pick_candidates`), in words; None
+        when there is none."""
+        best = self.best_record
+        if best is None:
+            return None
         edges = _edges(self.records)
         if near_edge(best.params, edges):
             return None

@@ -92,6 +92,23 @@ def test_all_trials_diverged(tmp_path: Path) -> None:
     assert figures_in(page) == {"lr_sensitivity"}  # the diverged strip still shows them
 
 
+def test_summary_names_the_trial_the_pick_passed_over(tmp_path: Path) -> None:
+    def record(number, state, lr, value):
+        return TrialRecord(number, state, {"lr": lr, "schedule": "cosine", "schedule_params": {},
+                                           "warmup_fraction": 0.0, "batch_size": 32,
+                                           "optimizer": "adamw", "weight_decay": 0.0},
+                           values=(1.0, value), epochs_run=2.0, steps_run=20)
+
+    # trial 1 (lr 0.18, the best value) sits just below lr 0.2, which diverged
+    records = [record(0, "complete", 0.05, 0.3), record(1, "complete", 0.18, 0.2),
+               record(2, "diverged", 0.2, float("nan"))]
+    page = write_report(TuneResult(records, epochs=2), tmp_path / "r.html").read_text("utf-8")
+    assert ("Passed over: trial 1 (val_loss 0.2) sits on the edge of divergence: lr 0.18 is "
+            "within 1.5x of lr 0.2, which diverged for cosine, batch 32, adamw." in page)
+    plain = write_report(TuneResult(records[:2], epochs=2), tmp_path / "p.html")
+    assert "Passed over" not in plain.read_text("utf-8")
+
+
 def test_empty_result_still_writes(tmp_path: Path) -> None:
     failed = TrialRecord(0, "failed", {}, reason="TypeError: bad model")
     page = write_report(TuneResult([failed]), tmp_path / "r.html").read_text("utf-8")

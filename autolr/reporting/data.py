@@ -81,6 +81,7 @@ class Summary:
     seconds_spent: float
     no_best: str | None  # why there is no best trial, when there is none
     epochs_confirming: float = 0.0  # of epochs_spent: re-running would-be bests on more seeds
+    passed_over: str | None = None  # a better-valued trial the pick passed over, and why
 
 
 @dataclass(frozen=True)
@@ -244,7 +245,7 @@ def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
         epochs_saved_divergence=saved("diverged"),
         seconds_spent=sum(r.seconds + r.extra_seconds for r in result.records),
         epochs_confirming=sum(r.extra_epochs for r in result.records),
-        no_best=None if best else _no_best(result))
+        no_best=None if best else _no_best(result), passed_over=result.passed_over())
 
 
 def _no_best(result: TuneResult) -> str:

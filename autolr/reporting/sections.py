@@ -78,6 +78,8 @@ def summary(data: ReportData, blocks: Blocks) -> str:
                       " epochs", f"{s.epochs_saved_pruning:.4g} by pruning, "
                       f"{s.epochs_saved_divergence:.4g} by stopping diverged trials"))
     parts.append(f'<div class="cards">{"".join(cards)}</div>')
+    if s.passed_over:  # else a reader of the trials table wonders why it was not picked
+        parts.append(note(esc(s.passed_over[0].upper() + s.passed_over[1:]) + "."))
     if s.best_params is not None:
         columns = [("best", s.best_params, s.best.value)]
         if s.baseline is not None and s.baseline_params is not None:
