@@ -76,8 +76,8 @@ def versus(found: Mapping[str, Sequence[Mapping[str, float | None]]], name: str 
         diff = _median(mine, budget) - _median(theirs, budget)
         if not math.isfinite(diff):
             continue
-        draws = sorted(_median(rng.choices(mine, k=len(mine)), budget)
-                       - _median(rng.choices(theirs, k=len(theirs)), budget)
+        draws = sorted(_gap(_median(rng.choices(mine, k=len(mine)), budget),
+                            _median(rng.choices(theirs, k=len(theirs)), budget))
                        for _ in range(BOOTSTRAP))
         tail = (1 - level) / 2
         low, high = draws[int(tail * BOOTSTRAP)], draws[int((1 - tail) * BOOTSTRAP) - 1]
@@ -99,6 +99,11 @@ def versus_line(found: Mapping[str, Sequence[Mapping[str, float | None]]],
                else f"{name} is nowhere behind beyond the noise")
     return (f"{name} minus {other}, median regret in points, with a 95% bootstrap interval "
             f"over the sweep seeds: " + "; ".join(cells) + f". {verdict}.\n")
+
+
+def _gap(mine: float, theirs: float) -> float:
+    # a resample where neither has completed anything yet (inf - inf) is a tie
+    return 0.0 if math.isinf(mine) and math.isinf(theirs) else mine - theirs
 
 
 def _median(rows: Sequence[Mapping[str, float | None]], budget: str) -> float:
