@@ -26,7 +26,7 @@ import optuna
 
 from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner, records_from_study
 from autolr.budgeted import rung_epochs
-from autolr.cliff import divergence_edges, near_edge
+from autolr.cliff import divergence_edges, near_edge, setback
 from autolr.result import TuneResult
 from autolr.robust import HOLDOUT_SEEDS, MIN_SPEND_RATIO
 from autolr.space import BASELINE, SearchSpace, TrialConfig
@@ -336,14 +336,16 @@ def noise_floor(cache: GridCache) -> list[float]:
 def pick_floor(cache: GridCache) -> tuple[str, float]:
     """(key, regret) of the config an exhaustive sweep would recommend if its robust pick
     judged every grid config on the mean of the grid seeds replay reads, keeping autolr's
-    margin below the learning rates that diverged on those seeds (`autolr.cliff`): what a
-    perfect search and pick can reach in replay, where the seeds beyond those (the
+    margin below the learning rates that diverged, or nearly did (`cliff.setback`, which
+    the pick counts as a divergence on its extra seeds), on those seeds (`autolr.cliff`):
+    what a perfect search and pick can reach in replay, where the seeds beyond those (the
     oracle's confirmation seeds) are never read."""
     seeds = range(cache.task.grid_seeds)
     params = {key_of(config): config.to_dict() for config in cache.task.configs()}
     on_grid = [key for key in cache.runs if key in params]
     edges = divergence_edges(params[key] for key in on_grid if any(
-        run.state == DIVERGED for seed, run in cache.runs[key].items() if seed in seeds))
+        run.state == DIVERGED or setback(run.values)
+        for seed, run in cache.runs[key].items() if seed in seeds))
     mean = {key: statistics.fmean(cache.runs[key][s].final(cache.chance) for s in seeds)
             for key in on_grid}
     ranked = sorted(on_grid, key=mean.__getitem__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from autolr.cliff import EDGE_MARGIN, divergence_edges, edge_of, near_edge, why_near
+from autolr.cliff import EDGE_MARGIN, divergence_edges, edge_of, near_edge, setback, why_near
 
 
 def params(lr: float, schedule: str = "cosine", batch_size: int = 32,
@@ -48,3 +48,19 @@ def test_the_edge_is_the_lowest_over_every_larger_batch_and_named_in_words():
     assert edge_of(params(0.1, batch_size=512), edges) is None
     assert why_near(params(0.25, "one_cycle"), edges) == (
         "lr 0.25 is within 1.5x of lr 0.3, which diverged for step, batch 256, adamw")
+
+
+@pytest.mark.parametrize("curve, nearly", [
+    # MNIST-1D, one-cycle at lr 0.1, batch 32, grid seed 2 (its config diverged on 1 of 8)
+    ([2.279, 1.615, 1.458, 0.996, 0.917, 2.272, 0.658, 0.238], True),
+    ([2.264, 1.692, 1.359, 1.030, 0.854, 0.693, 0.736, 0.899, 0.258], False),  # seed 0
+    # digits, the oracle's config: noisy at a low loss, but never losing half its progress
+    ([1.717, 0.315, 0.180, 0.165, 0.128, 0.172, 0.085, 0.097], False),
+    ([2.3, 2.35, 2.4, 1.0, 0.5], False),  # a rise before the loss had fallen is not one
+    ([2.0, 1.0, 1.49, 0.5], False),  # climbed back 49% of its fall
+    ([2.0, 1.0, 1.51, 0.5], True),  # 51%
+    ([2.0, 1.0, float("nan"), 1.8], True),  # a NaN in between is skipped
+    ([], False), ([1.0], False),
+])
+def test_a_setback_is_a_climb_back_over_half_the_way_the_loss_had_come_down(curve, nearly):
+    assert (setback(curve) is not None) is nearly

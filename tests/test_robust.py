@@ -94,6 +94,27 @@ def test_the_margin_holds_across_schedules_and_from_larger_batches():
     assert TuneResult(larger).best_record.number == 1
 
 
+def test_the_pick_passes_over_a_run_that_nearly_diverged_for_a_steady_one():
+    # trial 1 has the best value, but its validation loss climbed back from 0.9 to 2.2
+    # (it had come down from 2.3) before it recovered: it is not re-trained, nor
+    # recommended, while trial 2 ran steadily
+    shaken = TrialRecord(1, "complete", TrialConfig(0.08).to_dict(), values=(2.3, 0.9, 2.2, 0.2),
+                         val_losses=(2.3, 0.9, 2.2, 0.2))
+    steady = TrialRecord(2, "complete", TrialConfig(0.05).to_dict(), values=(2.3, 0.9, 0.6, 0.3),
+                         val_losses=(2.3, 0.9, 0.6, 0.3))
+    records = [record(0, 0.5), shaken, steady]
+    assert pick_candidates(records) == [records[0], steady]
+    assert leader_to_confirm(records, "minimize", 1) is steady
+    result = TuneResult(records)
+    assert result.best_record is steady
+    assert result.passed_over() == (
+        "passed over: trial 1 (val_loss 0.2) nearly diverged: its validation loss climbed "
+        "back from 0.9 to 2.2 (it had come down from 2.3)")
+    # when every run had a setback, the best of them still is
+    assert TuneResult([shaken]).best_record is shaken
+    assert TuneResult([shaken]).passed_over() is None
+
+
 def test_a_record_keeps_its_spread():
     confirmed = record(1, 0.3, seeds=(0.3, 0.36, 0.33))
     assert confirmed.seed_std == pytest.approx(statistics.stdev((0.3, 0.36, 0.33)))
@@ -128,6 +149,23 @@ def test_confirm_stops_at_the_first_seed_that_diverges():
     run = fake_run({1: math.nan, 2: 0.4})
     checked = confirm(run, TrialConfig(0.01), 0.3, 2)
     assert run.calls == [1] and checked.diverged_on == 1 and checked.values == (0.3,)
+
+
+def test_a_seed_that_nearly_diverges_stops_the_confirmation_like_a_divergence():
+    def run(config, reporter, seed_offset=0):
+        curve = [2.3, 0.9, 2.2, 0.25] if seed_offset == 1 else [2.3, 0.9, 0.5, 0.3]
+        return TrialOutcome(COMPLETE, values=curve, val_losses=curve, epochs_run=4.0)
+
+    checked = confirm(run, TrialConfig(0.08), 0.3, 2)
+    assert checked.diverged_on == 1 and checked.values == (0.3,)
+    assert checked.failure("extra") == (
+        "nearly diverged on extra seed 1: its validation loss climbed back from 0.9 to 2.2 "
+        "(it had come down from 2.3)")
+    steady = confirm(lambda c, r, seed_offset=0: run(c, r, seed_offset + 1), TrialConfig(0.08),
+                     0.3, 2)
+    assert steady.diverged_on is None and steady.setback is None
+    assert confirm(fake_run({1: math.nan}), TrialConfig(0.01), 0.3, 1).failure("extra") == (
+        "diverged on extra seed 1")
 
 
 # --- in an Optuna study ------------------------------------------------------------------
@@ -234,6 +272,33 @@ def test_near_copies_of_a_config_that_diverged_on_an_extra_seed_are_passed_over(
     assert result.best_config["lr"] == pytest.approx(0.02)
     assert result.best_value == pytest.approx(0.33)  # its held-out seed
     assert [offset for lr, offset in run.offsets if lr > 0.05 and offset] == [1]
+
+
+def test_a_leader_that_nearly_diverges_on_an_extra_seed_is_marked_and_passed_over():
+    # trial 1 (lr 0.08) finishes at 0.1, but on its first extra seed the loss climbs back
+    # up to where it started: it counts as diverged there, the config is out, and trial 0
+    # (lr 0.02, steady) is recommended
+    def run(config, reporter, seed_offset=0):
+        high = config.lr > 0.05
+        curve = ([2.3, 0.9, 2.2, 0.25] if high and seed_offset
+                 else [2.3, 0.9, 0.5, 0.1 if high else 0.3 + 0.01 * seed_offset])
+        return TrialOutcome(COMPLETE, values=curve, val_losses=curve, epochs_run=4.0)
+
+    sweep = sweep_with(run, n_trials=2, confirm_after=None)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for lr in (0.02, 0.08):
+        study.enqueue_trial({"lr": lr, "schedule": "constant", "warmup_fraction": 0.0,
+                             "batch_size": 32})
+    confirmer = ConfirmLeader(sweep, min_spend_ratio=0)
+    study.optimize(make_objective(sweep, make_pruner("none", 4)), n_trials=2)
+    confirmer.settle(study)
+    records = {r.number: r for r in records_from_study(study)}
+    assert records[1].state == "diverged"
+    assert records[1].reason.startswith("nearly diverged on extra seed 1: its validation loss "
+                                        "climbed back from 0.9 to 2.2")
+    result = TuneResult(list(records.values()))
+    assert result.best_config["lr"] == pytest.approx(0.02)
+    assert result.best_value == pytest.approx(0.33)  # its held-out seed
 
 
 def test_confirm_seeds_0_turns_it_off():

@@ -182,7 +182,7 @@ class ConfirmLeader:
         held = run_seeds(sweep.run, best.config, range(first, first + HOLDOUT_SEEDS))
         _store_seed_runs(study, original, held,
                          {"holds_out": best.number, "holdout_values": list(held.values)},
-                         f"diverged on held-out seed {held.diverged_on} after a seed mean of "
+                         f"{held.failure('held-out')}, after a seed mean of "
                          f"{best.final_value:.4g}: too close to the edge")
         return held.diverged_on is not None
 
@@ -204,7 +204,7 @@ class ConfirmLeader:
         _store_seed_runs(study, original, checked,
                          {"confirms": leader.number, "config": original.user_attrs.get("config"),
                           "seed_values": list(checked.values)},
-                         f"diverged on extra seed {checked.diverged_on} after finishing at "
+                         f"{checked.failure('extra')}, after finishing at "
                          f"{leader.final_value:.4g} on the sweep's seed: too close to the edge")
         return True
 
