@@ -14,7 +14,7 @@ A config that diverges on any extra seed is on the edge of a cliff: it is marked
 diverged and never recommended, and neither is a config within `cliff.EDGE_MARGIN` of
 its learning rate (or of any other that diverged) while one further away can be had.
 A run on an extra seed that nearly diverged (`cliff.setback`: its validation loss
-climbed back most of the way up) counts as a divergence: on the MNIST-1D benchmark
+jumped back most of the way up) counts as a divergence: on the MNIST-1D benchmark
 replay, over 100 sweeps, picks more than 50% worse than the oracle went from 21 to 1.
 
 Every seed that took part in choosing the pick flatters it: of some thirty configs, the

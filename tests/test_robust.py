@@ -95,7 +95,7 @@ def test_the_margin_holds_across_schedules_and_from_larger_batches():
 
 
 def test_the_pick_passes_over_a_run_that_nearly_diverged_for_a_steady_one():
-    # trial 1 has the best value, but its validation loss climbed back from 0.9 to 2.2
+    # trial 1 has the best value, but its validation loss jumped back from 0.9 to 2.2
     # (it had come down from 2.3) before it recovered: it is not re-trained, nor
     # recommended, while trial 2 ran steadily
     shaken = TrialRecord(1, "complete", TrialConfig(0.08).to_dict(), values=(2.3, 0.9, 2.2, 0.2),
@@ -108,7 +108,7 @@ def test_the_pick_passes_over_a_run_that_nearly_diverged_for_a_steady_one():
     result = TuneResult(records)
     assert result.best_record is steady
     assert result.passed_over() == (
-        "passed over: trial 1 (val_loss 0.2) nearly diverged: its validation loss climbed "
+        "passed over: trial 1 (val_loss 0.2) nearly diverged: its validation loss jumped "
         "back from 0.9 to 2.2 (it had come down from 2.3)")
     # when every run had a setback, the best of them still is
     assert TuneResult([shaken]).best_record is shaken
@@ -159,7 +159,7 @@ def test_a_seed_that_nearly_diverges_stops_the_confirmation_like_a_divergence():
     checked = confirm(run, TrialConfig(0.08), 0.3, 2)
     assert checked.diverged_on == 1 and checked.values == (0.3,)
     assert checked.failure("extra") == (
-        "nearly diverged on extra seed 1: its validation loss climbed back from 0.9 to 2.2 "
+        "nearly diverged on extra seed 1: its validation loss jumped back from 0.9 to 2.2 "
         "(it had come down from 2.3)")
     steady = confirm(lambda c, r, seed_offset=0: run(c, r, seed_offset + 1), TrialConfig(0.08),
                      0.3, 2)
@@ -275,7 +275,7 @@ def test_near_copies_of_a_config_that_diverged_on_an_extra_seed_are_passed_over(
 
 
 def test_a_leader_that_nearly_diverges_on_an_extra_seed_is_marked_and_passed_over():
-    # trial 1 (lr 0.08) finishes at 0.1, but on its first extra seed the loss climbs back
+    # trial 1 (lr 0.08) finishes at 0.1, but on its first extra seed the loss jumps back
     # up to where it started: it counts as diverged there, the config is out, and trial 0
     # (lr 0.02, steady) is recommended
     def run(config, reporter, seed_offset=0):
@@ -295,7 +295,7 @@ def test_a_leader_that_nearly_diverges_on_an_extra_seed_is_marked_and_passed_ove
     records = {r.number: r for r in records_from_study(study)}
     assert records[1].state == "diverged"
     assert records[1].reason.startswith("nearly diverged on extra seed 1: its validation loss "
-                                        "climbed back from 0.9 to 2.2")
+                                        "jumped back from 0.9 to 2.2")
     result = TuneResult(list(records.values()))
     assert result.best_config["lr"] == pytest.approx(0.02)
     assert result.best_value == pytest.approx(0.33)  # its held-out seed
