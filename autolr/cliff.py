@@ -20,9 +20,9 @@ of the oracle at 20 FTE 11 -> 13 of 30, digits picks more than 50% off 3 -> 1 of
 A run can also come close to the edge without falling: its validation loss jumps back
 most of the way it had come down, then recovers (`setback`). On the benchmark grids the
 config of such a run diverged on another seed 25% (MNIST-1D), 20% (digits) and 4%
-(diabetes) of the time, against 5.7%, 6.1% and 0% for steady runs. So the pick does not recommend a config whose run
-had a setback while a steady one can be had, and a setback on one of the pick's extra
-seeds counts as a divergence there.
+(diabetes) of the time, against 5.7%, 6.1% and 0% for steady runs. So the pick does
+not recommend a config whose run had a setback while a steady one can be had, and a
+setback on one of the pick's extra seeds counts as a divergence there.
 
 >>> edges = divergence_edges([{"lr": 0.2, "schedule": "cosine", "batch_size": 64}])
 >>> near_edge({"lr": 0.15, "schedule": "one_cycle", "batch_size": 32}, edges)
