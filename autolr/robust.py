@@ -15,7 +15,8 @@ diverged and never recommended, and neither is a config within `cliff.EDGE_MARGI
 its learning rate (or of any other that diverged) while one further away can be had.
 A run on an extra seed that nearly diverged (`cliff.setback`: its validation loss
 jumped back most of the way up) counts as a divergence: on the MNIST-1D benchmark
-replay, over 100 sweeps, picks more than 50% worse than the oracle went from 21 to 1.
+replay, over 100 sweeps, final picks more than 50% worse than the oracle went from 26
+to 2 (benchmarks/RESULTS.md).
 
 Every seed that took part in choosing the pick flatters it: of some thirty configs, the
 one whose seeds came out lowest was chosen. So the value a user is told (`best_value`)
