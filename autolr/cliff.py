@@ -18,11 +18,12 @@ benchmark replay against an edge per schedule and batch size: MNIST-1D sweeps wi
 of the oracle at 20 FTE 11 -> 13 of 30, digits picks more than 50% off 3 -> 1 of 30.)
 
 A run can also come close to the edge without falling: its validation loss jumps back
-most of the way it had come down, then recovers (`setback`). On the benchmark grids the
-config of such a run diverged on another seed 25% (MNIST-1D), 20% (digits) and 4%
-(diabetes) of the time, against 5.7%, 6.1% and 0% for steady runs. So the pick does
-not recommend a config whose run had a setback while a steady one can be had, and a
-setback on one of the pick's extra seeds counts as a divergence there.
+most of the way it had come down, then recovers (`setback`; not when the schedule itself
+raised the learning rate back to where the run had been: a restart, a cycle). On the
+benchmark grids the config of such a run diverged on another seed 25% (MNIST-1D), 20%
+(digits) and 4% (diabetes) of the time, against 5.7%, 6.1% and 0% for steady runs. So
+the pick does not recommend a config whose run had a setback while a steady one can be
+had, and a setback on one of the pick's extra seeds counts as a divergence there.
 
 >>> edges = divergence_edges([{"lr": 0.2, "schedule": "cosine", "batch_size": 64}])
 >>> near_edge({"lr": 0.15, "schedule": "one_cycle", "batch_size": 32}, edges)
@@ -39,6 +40,9 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from autolr.lr_profile import EvalProfile
+from autolr.space import TrialConfig
+
 #: how far below a learning rate that diverged a config must stay (a factor)
 EDGE_MARGIN = 1.5
 
@@ -47,6 +51,11 @@ SETBACK_SHARE = 0.5
 #: ... after falling by at least this share of its highest value (before that, a rise is
 #: the noise of a run that has not started learning)
 SETBACK_MIN_DROP = 0.3
+#: ... unless the schedule raised the learning rate this much since the loss's best,
+SETBACK_LR_RISE = 1.5
+#: ... back to no more than this times a rate the run had already trained at (factors
+#: are read at the evaluations, so a peak between two of them reads a little low)
+SETBACK_REVISIT = 1.1
 
 #: (optimizer, batch size) -> (the lowest lr that diverged there, the schedule it ran)
 Edges = dict[tuple[str, int], tuple[float, str]]
@@ -95,12 +104,17 @@ def why_near(params: Mapping[str, Any], edges: Edges) -> str:
             f"{_optimizer_and_batch(params)[0]}")
 
 
-def setback(losses: Sequence[float]) -> str | None:
+def setback(losses: Sequence[float], lr_factors: Sequence[float] | None = None) -> str | None:
     """How a run's validation loss jumped, from one evaluation to the next, more than
     `SETBACK_SHARE` of the way back up it had come down, once it had fallen by
     `SETBACK_MIN_DROP` of its highest value; None for a steady run. A near-divergence: the
     model lost most of what it had learned at once. (A slow climb is overfitting, not
     this: with an accuracy metric such a run may still be the best.)
+
+    `lr_factors`: the schedule's factor at each evaluation (`lr_profile`). A jump after
+    the schedule raised the learning rate `SETBACK_LR_RISE`-fold since the loss was at
+    its best, back to a rate the run had trained at before (a restart, a new cycle), is
+    the schedule's doing, not a setback.
 
     >>> setback([2.28, 1.62, 0.92, 2.27, 0.66, 0.24])
     'its validation loss jumped back from 0.92 to 2.27 (it had come down from 2.28)'
@@ -108,14 +122,43 @@ def setback(losses: Sequence[float]) -> str | None:
     True
     >>> setback([2.28, 0.5, 0.9, 1.3, 1.7]) is None  # overfitting, step by step
     True
+    >>> setback([2.28, 0.5, 0.3, 1.9, 0.2], lr_factors=[1.0, 0.5, 0.05, 1.0, 0.1]) is None
+    True
+    >>> setback([2.28, 0.5, 0.3, 1.9, 0.2], lr_factors=[0.2, 0.5, 0.6, 1.0, 0.1]) is None
+    False
     """
-    finite = [float(v) for v in losses if math.isfinite(v)]
-    best = top = previous = finite[0] if finite else math.nan
-    for value in finite[1:]:
+    finite = [(float(v), i) for i, v in enumerate(losses) if math.isfinite(v)]
+    if not finite:
+        return None
+    (best, at_best), top, previous = finite[0], finite[0][0], finite[0][0]
+    for value, index in finite[1:]:
         fallen = top - best
         if (fallen >= SETBACK_MIN_DROP * top and value - best > SETBACK_SHARE * fallen
-                and value - previous > SETBACK_SHARE * fallen):
+                and value - previous > SETBACK_SHARE * fallen
+                and not _lr_raised(lr_factors, at_best, index)):
             return (f"its validation loss jumped back from {previous:.3g} to {value:.3g} "
                     f"(it had come down from {top:.3g})")
-        best, top, previous = min(best, value), max(top, value), value
+        if value < best:
+            best, at_best = value, index
+        top, previous = max(top, value), value
     return None
+
+
+def _lr_raised(lr_factors: Sequence[float] | None, since: int, until: int) -> bool:
+    """Whether the schedule raised the learning rate `SETBACK_LR_RISE`-fold between
+    evaluations `since` and `until`, back to a rate the run had already trained at by
+    `since` (a restart, a new cycle). Raised to new heights (warmup, one-cycle's ramp,
+    a first cycle), a jump is the run failing at a rate it had not met: a setback."""
+    if lr_factors is None or until >= len(lr_factors):
+        return False
+    raised = max(lr_factors[since:until + 1])
+    return (raised >= SETBACK_LR_RISE * lr_factors[since]
+            and raised <= SETBACK_REVISIT * max(lr_factors[:since + 1]))
+
+
+def run_setback(config: TrialConfig, losses: Sequence[float]) -> str | None:
+    """`setback` of a run of `config` whose evaluations gave `losses` (evenly spaced over
+    the run: its whole schedule, a budgeted rung's too)."""
+    if len(losses) < 2:
+        return None
+    return setback(losses, EvalProfile.of(config, len(losses)).multiplier)

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from autolr import schedules
-from autolr.cliff import Edges, divergence_edges, near_edge, setback, why_near
+from autolr.cliff import Edges, divergence_edges, near_edge, run_setback, why_near
 from autolr.errors import AutoLRError
 from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
 from autolr.range_test import RangeTest
@@ -90,17 +90,21 @@ class TrialRecord:
     def config(self) -> TrialConfig:
         return TrialConfig.from_dict(self.params)
 
+    @property
+    def setback(self) -> str | None:
+        """How its run nearly diverged (`cliff.run_setback`), or None."""
+        return run_setback(self.config, self.val_losses) if self.params else None
+
 
 def pick_candidates(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     """The complete trials with a finite value that the robust pick may re-train or
     recommend: those not within `cliff.EDGE_MARGIN` of a learning rate that diverged (on
     any seed, in any schedule) with their optimizer at their batch size or a larger one
     (`cliff.edge_of`) and whose run had no `cliff.setback`; else those away from the
-    edge; else all. (When every trial is near the edge, leaving out the setbacks too cost
-    picks on the MNIST-1D replay: 39 of 70 sweeps within 5% instead of 44.)"""
+    edge; else all."""
     complete, edges = _complete(records), _edges(records)
     safe = [r for r in complete if not near_edge(r.params, edges)]
-    return [r for r in safe if setback(r.val_losses) is None] or safe or complete
+    return [r for r in safe if r.setback is None] or safe or complete
 
 
 def _complete(records: Sequence[TrialRecord]) -> list[TrialRecord]:
@@ -116,8 +120,8 @@ def _why_passed(record: TrialRecord, best: TrialRecord, edges: Edges) -> str | N
     """Why `pick_candidates` left `record` out where it kept `best`, or None."""
     if near_edge(record.params, edges) and not near_edge(best.params, edges):
         return f"sits on the edge of divergence: {why_near(record.params, edges)}"
-    nearly = setback(record.val_losses)
-    if nearly is not None and setback(best.val_losses) is None and not near_edge(
+    nearly = record.setback
+    if nearly is not None and best.setback is None and not near_edge(
             record.params, edges):
         return f"nearly diverged: {nearly}"
     return None

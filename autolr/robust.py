@@ -37,7 +37,7 @@ import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from autolr.cliff import setback
+from autolr.cliff import run_setback
 from autolr.result import TrialRecord, pick_candidates
 from autolr.space import TrialConfig
 from autolr.training import COMPLETE, TrialOutcome
@@ -99,7 +99,7 @@ def confirm(run: Callable[..., TrialOutcome], config: TrialConfig, first_value: 
 def run_seeds(run: Callable[..., TrialOutcome], config: TrialConfig,
               offsets: Iterable[int]) -> Confirmation:
     """Train `config` unpruned on each seed offset; stop at the first that diverges or
-    nearly does (`cliff.setback`)."""
+    nearly does (`cliff.run_setback`)."""
     values: list[float] = []
     epochs, seconds, steps = 0.0, 0.0, 0
     for offset in offsets:
@@ -109,7 +109,7 @@ def run_seeds(run: Callable[..., TrialOutcome], config: TrialConfig,
         steps += outcome.steps_run
         if outcome.state != COMPLETE or not math.isfinite(outcome.values[-1]):
             return Confirmation(tuple(values), offset, epochs, seconds, steps)
-        nearly = setback(outcome.val_losses)
+        nearly = run_setback(config, outcome.val_losses)
         if nearly is not None:
             return Confirmation(tuple(values), offset, epochs, seconds, steps, nearly)
         values.append(outcome.values[-1])

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from autolr.cliff import EDGE_MARGIN, divergence_edges, edge_of, near_edge, setback, why_near
+from autolr.cliff import (
+    EDGE_MARGIN,
+    divergence_edges,
+    edge_of,
+    near_edge,
+    run_setback,
+    setback,
+    why_near,
+)
+from autolr.space import TrialConfig
 
 
 def params(lr: float, schedule: str = "cosine", batch_size: int = 32,
@@ -67,3 +76,20 @@ def test_the_edge_is_the_lowest_over_every_larger_batch_and_named_in_words():
 ])
 def test_a_setback_is_a_jump_back_over_half_the_way_the_loss_had_come_down(curve, nearly):
     assert (setback(curve) is not None) is nearly
+
+
+def test_a_jump_after_the_schedule_raised_the_learning_rate_is_not_a_setback():
+    # the make-demo sweep's cosine-with-restarts run: its loss jumps once the restart has
+    # raised the learning rate again; the same curve under a cosine schedule is a setback
+    curve = [0.296, 0.161, 0.195, 0.098, 0.099, 0.097, 0.142, 0.15, 0.276, 0.129, 0.116,
+             0.086, 0.072, 0.087, 0.092, 0.086, 0.084, 0.085, 0.085, 0.085]
+    restarts = TrialConfig(0.0122, "cosine_restarts", {"cycles": 3})
+    assert run_setback(restarts, curve) is None
+    assert run_setback(TrialConfig(0.0122, "cosine"), curve) == (
+        "its validation loss jumped back from 0.15 to 0.276 (it had come down from 0.296)")
+    # MNIST-1D's one-cycle run jumped at its peak, the learning rate barely higher than
+    # at the loss's best: a setback
+    one_cycle = [2.279, 1.615, 1.458, 0.996, 0.917, 2.272, 0.658, 0.816, 0.721, 0.624,
+                 0.534, 0.505, 0.451, 0.384, 0.291, 0.250, 0.237, 0.236, 0.236, 0.238]
+    assert run_setback(TrialConfig(0.1, "one_cycle"), one_cycle) is not None
+    assert run_setback(TrialConfig(0.1, "one_cycle"), [0.5]) is None
