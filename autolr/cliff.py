@@ -40,6 +40,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from autolr.errors import UnknownNameError
 from autolr.lr_profile import EvalProfile
 from autolr.space import TrialConfig
 
@@ -152,13 +153,20 @@ def _lr_raised(lr_factors: Sequence[float] | None, since: int, until: int) -> bo
     if lr_factors is None or until >= len(lr_factors):
         return False
     raised = max(lr_factors[since:until + 1])
-    return (raised >= SETBACK_LR_RISE * lr_factors[since]
+    return (raised > lr_factors[since] and raised >= SETBACK_LR_RISE * lr_factors[since]
             and raised <= SETBACK_REVISIT * max(lr_factors[:since + 1]))
 
 
-def run_setback(config: TrialConfig, losses: Sequence[float]) -> str | None:
-    """`setback` of a run of `config` whose evaluations gave `losses` (evenly spaced over
-    the run: its whole schedule, a budgeted rung's too)."""
+def run_setback(config: TrialConfig | Mapping[str, Any],
+                losses: Sequence[float]) -> str | None:
+    """`setback` of a run of `config` (or its params) whose evaluations gave `losses`
+    (evenly spaced over the run: its whole schedule, a budgeted rung's too)."""
     if len(losses) < 2:
         return None
-    return setback(losses, EvalProfile.of(config, len(losses)).multiplier)
+    try:
+        if not isinstance(config, TrialConfig):
+            config = TrialConfig.from_dict(config)
+        factors = EvalProfile.of(config, len(losses)).multiplier
+    except UnknownNameError:  # a custom schedule this process has not registered (a
+        factors = None  # saved result loaded elsewhere): judged without its profile
+    return setback(losses, factors)

@@ -93,7 +93,7 @@ class TrialRecord:
     @property
     def setback(self) -> str | None:
         """How its run nearly diverged (`cliff.run_setback`), or None."""
-        return run_setback(self.config, self.val_losses) if self.params else None
+        return run_setback(self.params, self.val_losses) if self.params else None
 
 
 def pick_candidates(records: Sequence[TrialRecord]) -> list[TrialRecord]:

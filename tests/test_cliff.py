@@ -93,3 +93,12 @@ def test_a_jump_after_the_schedule_raised_the_learning_rate_is_not_a_setback():
                  0.534, 0.505, 0.451, 0.384, 0.291, 0.250, 0.237, 0.236, 0.236, 0.238]
     assert run_setback(TrialConfig(0.1, "one_cycle"), one_cycle) is not None
     assert run_setback(TrialConfig(0.1, "one_cycle"), [0.5]) is None
+
+
+def test_a_run_of_a_schedule_this_process_does_not_know_is_judged_without_its_profile():
+    # e.g. a saved result whose custom schedule was registered in another session
+    unknown = {**TrialConfig(0.1).to_dict(), "schedule": "not_registered_here"}
+    assert run_setback(unknown, [2.0, 1.0, 1.9, 0.5]) is not None
+    assert run_setback(unknown, [2.0, 1.0, 0.9, 0.5]) is None
+    # a rate that stays at zero never counts as raised
+    assert setback([2.0, 1.0, 1.9], lr_factors=[1.0, 0.0, 0.0]) is not None
