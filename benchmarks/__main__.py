@@ -240,8 +240,9 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
         if "pick_floor" in oracle:
             key, regret = oracle["pick_floor"]
             out(f"Pick floor: judged on its mean over the {oracle['grid_seeds']} grid seeds "
-                "replay reads, and kept 1.5x below the learning rates that diverged on them "
-                f"(autolr's margin), the best grid config is {key} (regret {regret:+.1%} on "
+                "replay reads, and kept 1.5x below the learning rates that diverged, or "
+                "nearly did (a setback), on them (autolr's margin), the best grid config is "
+                f"{key} (regret {regret:+.1%} on "
                 "all its seeds): a replayed sweep that searched the whole grid and whose "
                 "robust pick saw every seed replay has would recommend it.\n")
         panel = panels.setdefault(name, {})
