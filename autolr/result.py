@@ -12,6 +12,7 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ class TrialRecord:
     def config(self) -> TrialConfig:
         return TrialConfig.from_dict(self.params)
 
-    @property
+    @cached_property  # the pick asks for it of every record, more than once
     def setback(self) -> str | None:
         """How its run nearly diverged (`cliff.run_setback`), or None."""
         return run_setback(self.params, self.val_losses) if self.params else None
@@ -118,12 +119,11 @@ def _edges(records: Sequence[TrialRecord]) -> Edges:
 
 def _why_passed(record: TrialRecord, best: TrialRecord, edges: Edges) -> str | None:
     """Why `pick_candidates` left `record` out where it kept `best`, or None."""
-    if near_edge(record.params, edges) and not near_edge(best.params, edges):
+    near = near_edge(record.params, edges)
+    if near and not near_edge(best.params, edges):
         return f"sits on the edge of divergence: {why_near(record.params, edges)}"
-    nearly = record.setback
-    if nearly is not None and best.setback is None and not near_edge(
-            record.params, edges):
-        return f"nearly diverged: {nearly}"
+    if not near and record.setback is not None and best.setback is None:
+        return f"nearly diverged: {record.setback}"
     return None
 
 

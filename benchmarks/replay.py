@@ -344,7 +344,7 @@ def pick_floor(cache: GridCache) -> tuple[str, float]:
     params = {key_of(config): config.to_dict() for config in cache.task.configs()}
     on_grid = [key for key in cache.runs if key in params]
     edges = divergence_edges(params[key] for key in on_grid if any(
-        run.state == DIVERGED or run_setback(TrialConfig.from_dict(params[key]), run.values)
+        run.state == DIVERGED or run_setback(params[key], run.values)
         for seed, run in cache.runs[key].items() if seed in seeds))
     mean = {key: statistics.fmean(cache.runs[key][s].final(cache.chance) for s in seeds)
             for key in on_grid}

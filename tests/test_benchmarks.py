@@ -243,6 +243,15 @@ def test_pick_floor_keeps_the_margin_below_what_diverged_on_the_grid_seeds(synth
     assert key.endswith("lr0.01") and regret > 0
 
 
+def test_pick_floor_counts_a_setback_on_the_grid_seeds_as_a_divergence(synthetic) -> None:
+    # cosine at the best lr and a larger batch finished, but its loss jumped back up to
+    # where it started on grid seed 0: the margin keeps below it as below a divergence
+    assert replay.pick_floor(synthetic)[0] == "constant|b32|w0|lr0.1"
+    synthetic.runs["cosine|b64|w0|lr0.1"][0] = Run((2.0, 0.5, 1.9, 0.4), "complete", 4, 0.4)
+    key, regret = replay.pick_floor(synthetic)
+    assert key.endswith("lr0.01") and regret > 0
+
+
 def test_snap_is_nearest_in_log_space() -> None:
     grid = tasks.get("tiny").grid
     assert grid.snap(TrialConfig(lr=0.031, batch_size=32)) == "constant|b32|w0|lr0.01"
