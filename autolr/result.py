@@ -57,6 +57,8 @@ class TrialRecord:
     # its whole schedule compressed; epochs_run/steps_run/seconds add up every rung
     rung_epochs: int | None = None
     rung_steps: int | None = None
+    # the trial whose config this one trained again at a lower lr (robust.step_back)
+    steps_back_from: int | None = None
 
     @property
     def final_value(self) -> float | None:
@@ -103,17 +105,19 @@ def pick_candidates(records: Sequence[TrialRecord]) -> list[TrialRecord]:
     any seed, in any schedule) with their optimizer at their batch size or a larger one
     (`cliff.edge_of`) and whose run had no `cliff.setback`; else those away from the
     edge; else all."""
-    complete, edges = _complete(records), _edges(records)
+    complete, edges = complete_records(records), edges_of(records)
     safe = [r for r in complete if not near_edge(r.params, edges)]
     return [r for r in safe if r.setback is None] or safe or complete
 
 
-def _complete(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+def complete_records(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+    """The complete trials with a finite value."""
     return [r for r in records if r.state == "complete" and r.final_value is not None
             and math.isfinite(r.final_value)]
 
 
-def _edges(records: Sequence[TrialRecord]) -> Edges:
+def edges_of(records: Sequence[TrialRecord]) -> Edges:
+    """The cliff's edges (`cliff.divergence_edges`) from the records that diverged."""
     return divergence_edges(r.params for r in records if r.state == "diverged")
 
 
@@ -295,15 +299,19 @@ class TuneResult:
         best = self.best_record
         if best is None:
             return None
-        edges = _edges(self.records)
+        edges = edges_of(self.records)
         sign = 1.0 if self.direction == "minimize" else -1.0
-        passed = [(r, why) for r in _complete(self.records)
+        passed = [(r, why) for r in complete_records(self.records)
                   if sign * r.final_value < sign * best.final_value
                   and (why := _why_passed(r, best, edges)) is not None]
         if not passed:
             return None
         top, why = min(passed, key=lambda pair: sign * pair[0].final_value)
-        return f"passed over: trial {top.number} ({self.metric} {top.final_value:.5g}) {why}"
+        stepped = (f"; trial {best.number} trained its config again at lr "
+                   f"{best.params['lr']:.3g} (a step back)"
+                   if best.steps_back_from == top.number else "")
+        return (f"passed over: trial {top.number} ({self.metric} {top.final_value:.5g}) "
+                f"{why}{stepped}")
 
     def __repr__(self) -> str:
         return f"<TuneResult {self.summary()}>"

@@ -225,7 +225,7 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
             objective = plain_objective(cache, trainer)
         callbacks = [stop_at_budget]
         if recipe.kind == "autolr":  # the robust pick, as in tune()
-            confirmer = ConfirmLeader(sweep)
+            confirmer = ConfirmLeader(sweep, objective=objective)
             callbacks.insert(0, confirmer)
         study.optimize(objective, n_trials=MAX_TRIALS, callbacks=callbacks, catch=())
         if settle and recipe.kind == "autolr":

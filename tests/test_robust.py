@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 
@@ -13,7 +14,7 @@ import autolr
 from autolr import TuneResult
 from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner, records_from_study
 from autolr.result import TrialRecord, pick_candidates
-from autolr.robust import confirm, leader_to_confirm
+from autolr.robust import EDGE_MARGIN, STEP_BACK_ROOM, confirm, leader_to_confirm, step_back
 from autolr.space import SearchSpace, TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED, TrialOutcome
@@ -166,6 +167,28 @@ def test_a_seed_that_nearly_diverges_stops_the_confirmation_like_a_divergence():
     assert steady.diverged_on is None and steady.setback is None
     assert confirm(fake_run({1: math.nan}), TrialConfig(0.01), 0.3, 1).failure("extra") == (
         "diverged on extra seed 1")
+
+
+def test_a_best_run_on_the_edge_or_with_a_setback_is_stepped_back():
+    # lr 0.2 diverged; trial 1 (lr 0.15, within 1.5x of it) is best by far: its config is
+    # to be trained again just clear of the edge, 0.2 / (1.5 * 1.1)
+    records = [record(0, math.nan, "diverged", lr=0.2), record(1, 0.1, lr=0.15),
+               record(2, 0.5, lr=0.02)]
+    best, lr = step_back(records, "minimize")
+    assert best.number == 1
+    assert lr == pytest.approx(0.2 / (EDGE_MARGIN * STEP_BACK_ROOM)) and lr * EDGE_MARGIN < 0.2
+    # the best run is safe: nothing to do; so when it is best by the other direction
+    assert step_back([*records[:1], record(1, 0.6, lr=0.15), records[2]], "minimize") is None
+    assert step_back(records, "maximize") is None
+    # nothing safe to beat (every run is near the edge): the pick takes the best as it is
+    assert step_back(records[:2], "minimize") is None
+    assert step_back([records[1], records[2]], "minimize") is None  # nothing diverged
+    # the best run nearly diverged (its loss jumped back up), a steady one is behind: its
+    # config is to be trained again below its own rate
+    jumped = TrialRecord(3, "complete", TrialConfig(0.08).to_dict(), values=(2.3, 0.9, 2.2, 0.1),
+                         val_losses=(2.3, 0.9, 2.2, 0.1))
+    best, lr = step_back([jumped, records[2]], "minimize")
+    assert best.number == 3 and lr == pytest.approx(0.08 / (EDGE_MARGIN * STEP_BACK_ROOM))
 
 
 # --- in an Optuna study ------------------------------------------------------------------
@@ -348,3 +371,51 @@ def test_the_report_shows_the_spread(digits, tmp_path, mlp):
     html = result.report(tmp_path / "report.html").read_text(encoding="utf-8")
     assert "on 1 held-out seed" in html and "over the 3 seeds that chose it" in html
     assert "robust pick" in html
+
+
+def test_the_pick_trains_a_best_run_on_the_edge_again_just_clear_of_it(tmp_path):
+    # lr 0.2 diverges; from lr 0.13 up a run is on the cliff's edge: 0.1 on the sweep's
+    # seed, diverged on any other. Below it, 0.15 (lr 0.05-0.13), 0.5 further down. The
+    # leader at lr 0.15 is passed over for the edge; the pick trains its config once more
+    # at 0.2 / 1.65 = 0.121, unpruned (the study's pruner would cut it), and recommends
+    # that, instead of falling back to the far worse lr 0.02.
+    def run(config, reporter, seed_offset=0):
+        run.calls.append((round(config.lr, 4), seed_offset))
+        final = (math.nan if config.lr >= 0.2 or (config.lr >= 0.13 and seed_offset)
+                 else 0.1 if config.lr >= 0.13 else 0.15 + 0.01 * seed_offset
+                 if config.lr >= 0.05 else 0.5)
+        if reporter is not None and reporter.report(0, {"value": 1.0, "val_loss": 1.0}):
+            return TrialOutcome("pruned", values=[1.0], epochs_run=1.0)
+        state = DIVERGED if math.isnan(final) else COMPLETE
+        return TrialOutcome(state, values=[1.0, final], epochs_run=2.0, seconds=0.1)
+
+    run.calls = []
+    sweep = sweep_with(run, n_trials=3, confirm_after=None)
+    sweep = dataclasses.replace(sweep, space=dataclasses.replace(sweep.space, lr=(1e-3, 1.0)))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for lr in (0.2, 0.15, 0.02):
+        study.enqueue_trial({"lr": lr, "schedule": "constant", "warmup_fraction": 0.0,
+                             "batch_size": 32})
+    objective = make_objective(sweep, make_pruner("none", 2))
+    study.optimize(objective, n_trials=3)
+    study.pruner = optuna.pruners.ThresholdPruner(upper=0.5)  # would prune at 1.0
+    pruner = study.pruner
+    ConfirmLeader(sweep, min_spend_ratio=0, objective=objective).settle(study)
+    assert study.pruner is pruner  # given back after the step back
+    records = {r.number: r for r in records_from_study(study)}
+    stepped = 0.2 / (EDGE_MARGIN * STEP_BACK_ROOM)
+    assert records[3].params["lr"] == pytest.approx(stepped) and records[3].state == COMPLETE
+    assert study.trials[3].user_attrs["steps_back"] == 1
+    result = TuneResult(list(records.values()))
+    assert result.best_config["lr"] == pytest.approx(stepped)
+    assert result.best_value == pytest.approx(0.18)  # its held-out seed
+    assert not records[1].seed_values  # the run on the edge is never re-trained
+    assert records[3].steps_back_from == 1
+    assert ("passed over: trial 1 (val_loss 0.1) sits on the edge of divergence: lr 0.15 is "
+            "within 1.5x of lr 0.2, which diverged for constant, batch 32, adamw; trial 3 "
+            "trained its config again at lr 0.121 (a step back)") in result.summary()
+    loaded = TuneResult.load(result.save(tmp_path / "result.json"))
+    assert loaded.best_record.steps_back_from == 1 and loaded.summary() == result.summary()
+    # once is enough: settling again (a resumed sweep) does not step back again
+    ConfirmLeader(sweep, min_spend_ratio=0, objective=objective).settle(study)
+    assert len(study.trials) == len(records_from_study(study)) + 2  # + its extra, held-out

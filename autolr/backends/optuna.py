@@ -14,7 +14,7 @@ import math
 import multiprocessing
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from autolr.robust import (
     confirm,
     leader_to_confirm,
     run_seeds,
+    step_back,
 )
 from autolr.space import SearchSpace
 from autolr.storage import claim, open_storage, recover, sigterm_as_interrupt
@@ -150,8 +151,10 @@ class ConfirmLeader:
     not count towards n_trials and that `records_from_study` folds into the leader's
     record; TPE sees the seed mean at the leader's point too."""
 
-    def __init__(self, sweep: Sweep, min_spend_ratio: float = MIN_SPEND_RATIO) -> None:
+    def __init__(self, sweep: Sweep, min_spend_ratio: float = MIN_SPEND_RATIO,
+                 objective: Callable[[optuna.Trial], float] | None = None) -> None:
         self.sweep, self.min_spend_ratio = sweep, min_spend_ratio
+        self.objective = objective  # for the step back (None: no step back)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if (self.sweep.confirm_after is not None and trial.state == TrialState.COMPLETE
@@ -159,14 +162,55 @@ class ConfirmLeader:
             self.confirm_leader(study, self.sweep.confirm_after)
 
     def settle(self, study: optuna.Study, rounds: int = 3) -> None:
-        """At the end of a sweep: confirm the leader, and the next one if it fell behind;
-        then train the recommended config on the held-out seeds, for the value told."""
-        for _ in range(rounds):
-            if not self.confirm_leader(study, 1):
-                break
+        """At the end of a sweep: if the best run sits on the edge of divergence, train
+        its config once more just clear of the edge (`robust.step_back`); confirm the
+        leader, and the next one if it fell behind (and step back then, if the extra
+        seeds found the edge); then train the recommended config on the held-out seeds,
+        for the value told."""
+        self.step_back(study)
+        self.confirm_rounds(study, rounds)
+        if self.step_back(study):  # once per sweep at most
+            self.confirm_rounds(study, rounds)
         for _ in range(rounds):  # a pick that diverges on a held-out seed is out: next
             if not self.hold_out(study):
                 return
+
+    def confirm_rounds(self, study: optuna.Study, rounds: int) -> None:
+        for _ in range(rounds):
+            if not self.confirm_leader(study, 1):
+                return
+
+    def step_back(self, study: optuna.Study) -> bool:
+        """Train the config of a best run that sits on the edge of divergence once more,
+        as a trial of the sweep, at a learning rate clear of the edge (`robust.step_back`);
+        False when there is nothing to do."""
+        records, sweep = records_from_study(study), self.sweep
+        if self.objective is None or not self._spent_enough(records) or any(
+                "steps_back" in t.user_attrs for t in study.get_trials(deepcopy=False)):
+            return False
+        found = step_back(records, sweep.direction)
+        if found is None:
+            return False
+        best, lr = found
+        params = sweep.space.params_for(dataclasses.replace(best.config, lr=lr), sweep.n_train)
+        if params is None:  # below the searched range
+            return False
+        logger.info("robust pick: trial %d sits on the edge of divergence; training its "
+                    "config at lr %.3g", best.number, lr)
+        study.enqueue_trial(params, user_attrs={"steps_back": best.number})
+        pruner, study.pruner = study.pruner, optuna.pruners.NopPruner()
+        try:  # unpruned, as the pick's other runs: the choice to spend it is made
+            study.optimize(self.objective, n_trials=1, catch=(Exception,))
+        finally:
+            study.pruner = pruner
+        return True
+
+    def _spent_enough(self, records: list[TrialRecord]) -> bool:
+        """Whether the sweep has spent enough for the robust pick (on a tiny budget the
+        extra runs buy more as search)."""
+        spent = sum(r.epochs_run + r.extra_epochs for r in records)
+        return bool(self.sweep.confirm_seeds) and (
+            spent >= self.min_spend_ratio * self.sweep.confirm_seeds * self.sweep.epochs)
 
     def hold_out(self, study: optuna.Study) -> bool:
         """Train the recommended config, once the robust pick chose it, on HOLDOUT_SEEDS
@@ -188,9 +232,7 @@ class ConfirmLeader:
 
     def confirm_leader(self, study: optuna.Study, min_complete: int) -> bool:
         records, sweep = records_from_study(study), self.sweep
-        spent = sum(r.epochs_run + r.extra_epochs for r in records)
-        if not (sweep.confirm_seeds and spent >= self.min_spend_ratio * sweep.confirm_seeds
-                * sweep.epochs):  # on a tiny budget the extra runs buy more as search
+        if not self._spent_enough(records):
             return False
         leader = leader_to_confirm(records, sweep.direction, min_complete)
         if leader is None:
@@ -246,7 +288,7 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         _record_sweep(study, sweep)
         recover(study)  # trials of dead workers / interrupted runs: failed, re-run once
         remaining = sweep.n_trials - _count_finished(study)
-        confirmer = ConfirmLeader(sweep)
+        confirmer = ConfirmLeader(sweep, objective=make_objective(sweep, autolr_pruner))
         with SweepProgress(lambda: records_from_study(study), total=sweep.n_trials,
                            direction=sweep.direction, enabled=progress and remaining > 0), \
                 sigterm_as_interrupt():
@@ -336,7 +378,8 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
         val_losses=tuple(attrs.get("val_losses", ())), epochs_run=run.get("epochs", 0.0),
         steps_run=run.get("steps", 0), seconds=run.get("seconds", 0.0),
         is_baseline=bool(attrs.get("baseline")), node=attrs.get("owner", {}).get("host"),
-        rung_epochs=run.get("rung_epochs"), rung_steps=run.get("rung_steps"))
+        rung_epochs=run.get("rung_epochs"), rung_steps=run.get("rung_steps"),
+        steps_back_from=attrs.get("steps_back"))
 
 
 def make_sampler(space: SearchSpace, n_train: int, seed: int, *,
