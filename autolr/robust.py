@@ -23,9 +23,10 @@ away from it is far behind: on MNIST-1D a one-cycle run at 0.31, near a cosine r
 diverged, against a best safe run at 0.62. So before confirming, the pick trains that
 config once more (a trial of the sweep, unpruned) at a learning rate clear of the edge,
 or, for a run passed over for a setback, below its own (`step_back`): a little lower,
-the same config most often stays near the top (MNIST-1D replay, 100 sweeps: within 5% of
-the oracle at 20 FTE 48 -> 54, more than 50% off 3 -> 1). Once per sweep; also when the
-edge only turns up on the extra seeds.
+the same config most often stays near the top (MNIST-1D replay, 100 sweeps, its run
+charged to every sweep's budget: picks more than 50% worse than the oracle at 20 FTE
+3 -> 0, final picks within 5% of it 61 -> 66). Once per sweep; also when the edge only
+turns up on the extra seeds.
 
 Every seed that took part in choosing the pick flatters it: of some thirty configs, the
 one whose seeds came out lowest was chosen. So the value a user is told (`best_value`)

@@ -21,6 +21,9 @@ from dataclasses import dataclass
 BUDGETS = (2, 5, 10, 20)  # FTE at which the table quotes regret
 CURVE = (1, 1.5, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40)  # and the plot (a superset)
 TOLERANCE = 0.05  # "within 5% of the oracle"
+# runs of autolr's robust pick beyond its confirmation and held-out seeds that a sweep
+# reserves from its budget: the step back (robust.step_back), which fires in many sweeps
+STEP_BACK_RUNS = 1
 
 
 COUNTED = ("complete", "rerun")  # events whose value can make a config the incumbent

@@ -162,11 +162,11 @@ class ConfirmLeader:
             self.confirm_leader(study, self.sweep.confirm_after)
 
     def settle(self, study: optuna.Study, rounds: int = 3) -> None:
-        """At the end of a sweep: if the best run sits on the edge of divergence, train
-        its config once more just clear of the edge (`robust.step_back`); confirm the
-        leader, and the next one if it fell behind (and step back then, if the extra
-        seeds found the edge); then train the recommended config on the held-out seeds,
-        for the value told."""
+        """At the end of a sweep: if the best run is passed over for sitting on the edge
+        of divergence (or for a setback), train its config once more at a lower learning
+        rate (`robust.step_back`); confirm the leader, and the next one if it fell behind
+        (and step back then, if the extra seeds found the edge); then train the
+        recommended config on the held-out seeds, for the value told."""
         self.step_back(study)
         self.confirm_rounds(study, rounds)
         if self.step_back(study):  # once per sweep at most
@@ -181,9 +181,9 @@ class ConfirmLeader:
                 return
 
     def step_back(self, study: optuna.Study) -> bool:
-        """Train the config of a best run that sits on the edge of divergence once more,
-        as a trial of the sweep, at a learning rate clear of the edge (`robust.step_back`);
-        False when there is nothing to do."""
+        """Train the config of a best run passed over for sitting on the edge of
+        divergence (or for a setback) once more, as a trial of the sweep, at a lower
+        learning rate (`robust.step_back`); False when there is nothing to do."""
         records, sweep = records_from_study(study), self.sweep
         if self.objective is None or not self._spent_enough(records) or any(
                 "steps_back" in t.user_attrs for t in study.get_trials(deepcopy=False)):
@@ -195,8 +195,9 @@ class ConfirmLeader:
         params = sweep.space.params_for(dataclasses.replace(best.config, lr=lr), sweep.n_train)
         if params is None:  # below the searched range
             return False
-        logger.info("robust pick: trial %d sits on the edge of divergence; training its "
-                    "config at lr %.3g", best.number, lr)
+        logger.info("robust pick: trial %d is passed over (on the edge of divergence, or "
+                    "it nearly diverged); training its config again at lr %.3g",
+                    best.number, lr)
         study.enqueue_trial(params, user_attrs={"steps_back": best.number})
         pruner, study.pruner = study.pruner, optuna.pruners.NopPruner()
         try:  # unpruned, as the pick's other runs: the choice to spend it is made
