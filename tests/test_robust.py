@@ -411,6 +411,8 @@ def test_the_pick_trains_a_best_run_on_the_edge_again_just_clear_of_it(tmp_path)
     assert result.best_value == pytest.approx(0.18)  # its held-out seed
     assert not records[1].seed_values  # the run on the edge is never re-trained
     assert records[3].steps_back_from == 1
+    # trained on the sweep's seed, confirmed on 2 more, then held out on one more
+    assert [offset for lr, offset in run.calls if lr == round(stepped, 4)] == [0, 1, 2, 3]
     assert ("passed over: trial 1 (val_loss 0.1) sits on the edge of divergence: lr 0.15 is "
             "within 1.5x of lr 0.2, which diverged for constant, batch 32, adamw; trial 3 "
             "trained its config again at lr 0.121 (a step back)") in result.summary()
