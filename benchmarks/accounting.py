@@ -18,12 +18,21 @@ import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from autolr.robust import HOLDOUT_SEEDS
+
 BUDGETS = (2, 5, 10, 20)  # FTE at which the table quotes regret
 CURVE = (1, 1.5, 2, 3, 4, 5, 7, 10, 14, 20, 28, 40)  # and the plot (a superset)
 TOLERANCE = 0.05  # "within 5% of the oracle"
 # runs of autolr's robust pick beyond its confirmation and held-out seeds that a sweep
 # reserves from its budget: the step back (robust.step_back), which fires in many sweeps
 STEP_BACK_RUNS = 1
+
+
+def pick_reserve(extra_seeds: int) -> int:
+    """Full runs an autolr sweep leaves out of its budget for the robust pick with
+    `extra_seeds` extra seeds (none without a pick): one confirmation, the held-out
+    seeds and the step back. Its later rounds, when they run, cost more."""
+    return extra_seeds + HOLDOUT_SEEDS + STEP_BACK_RUNS if extra_seeds else 0
 
 
 COUNTED = ("complete", "rerun")  # events whose value can make a config the incumbent

@@ -37,10 +37,10 @@ import optuna
 import torch
 
 import autolr
-from autolr.robust import DEFAULT_EXTRA_SEEDS, HOLDOUT_SEEDS
+from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.space import TrialConfig
 from benchmarks import accounting, plain_loop
-from benchmarks.accounting import PICK, STEP_BACK_RUNS, Event, SweepMetrics
+from benchmarks.accounting import PICK, Event, SweepMetrics
 from benchmarks.baselines import config_id
 from benchmarks.oracle import GridCache, evaluate, fresh_mean
 from benchmarks.tasks import Task
@@ -122,7 +122,7 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
         # search in chunks until the budget less the robust pick's cost is spent, then
         # let tune() end the sweep as it does: confirm the leader on extra seeds
         extra = 0 if name == "autolr-confirm0" else DEFAULT_EXTRA_SEEDS
-        reserve = (extra + (HOLDOUT_SEEDS + STEP_BACK_RUNS) * (extra > 0)) * task.epochs
+        reserve = accounting.pick_reserve(extra) * task.epochs
         n_trials, result = 0, None
         while result is None or sum(r.epochs_run for r in result.records) < budget - reserve:
             n_trials += CHUNK

@@ -255,15 +255,14 @@ def scaled_space(space: SearchSpace, lr_scaling: str) -> SearchSpace:
 def _with_final_pick(metrics: SweepMetrics, recipe: Recipe, cache: GridCache, seed: int,
                      max_fte: float) -> SweepMetrics:
     """autolr's robust pick runs when a sweep ends, so the regret at a budget B is that of
-    a sweep that searched until B minus the pick's cost (one confirmation, the held-out
-    seeds and the step back's run: it fires in many sweeps, and the pick's later rounds,
-    when they run, cost more), then picked: one sweep per budget. Below MIN_SPEND_RATIO
-    times that cost tune() skips the pick: the anytime regret stands. FTE to 5% is then
-    the first budget whose sweep got there."""
+    a sweep that searched until B minus the pick's cost (`accounting.pick_reserve`), then
+    picked: one sweep per budget. Below MIN_SPEND_RATIO times that cost tune() skips the
+    pick: the anytime regret stands. FTE to 5% is then the first budget whose sweep got
+    there."""
     means, oracle = cache.means(), cache.oracle()[1]
     epochs, regret = cache.task.epochs, dict(metrics.regret)
     gap, final = metrics.reported_gap, (metrics.final_regret, metrics.final_fte)
-    cost = recipe.confirm_seeds + HOLDOUT_SEEDS + accounting.STEP_BACK_RUNS
+    cost = accounting.pick_reserve(recipe.confirm_seeds)
     # a sweep stopped before the first budget that runs the pick got there as it searched
     first_fte, first_seconds = ((metrics.fte_to_within, metrics.seconds_to_within)
                                 if metrics.fte_to_within < pick_from(recipe)

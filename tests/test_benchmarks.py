@@ -252,6 +252,11 @@ def test_pick_floor_counts_a_setback_on_the_grid_seeds_as_a_divergence(synthetic
     assert key.endswith("lr0.01") and regret > 0
 
 
+def test_an_autolr_sweep_leaves_its_picks_runs_out_of_its_budget() -> None:
+    # one confirmation (2 extra seeds), one held-out seed, the step back; no pick: nothing
+    assert accounting.pick_reserve(2) == 4 and accounting.pick_reserve(0) == 0
+
+
 def test_snap_is_nearest_in_log_space() -> None:
     grid = tasks.get("tiny").grid
     assert grid.snap(TrialConfig(lr=0.031, batch_size=32)) == "constant|b32|w0|lr0.01"
