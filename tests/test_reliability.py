@@ -136,7 +136,8 @@ def test_kills_at_random_points_lose_no_finished_trial(tmp_path, kind):
         kept = now
     subprocess.run([sys.executable, str(script), url, str(n_trials)], check=True, timeout=600)
     final = finished(url)
-    assert len(final) == n_trials
+    stepped = [r for r in autolr.load(url, "s").records if r.steps_back_from is not None]
+    assert len(final) == n_trials + len(stepped) and len(stepped) <= 1  # + a step back
     assert all(final[n] == values for n, values in kept.items())
     study = optuna.load_study(study_name="s", storage=open_storage(url))
     assert not study.get_trials(states=(TrialState.RUNNING,))
@@ -157,13 +158,15 @@ def test_four_workers_fifty_trials_each_lose_and_repeat_nothing(tmp_path, kind):
     study = optuna.load_study(study_name="s", storage=open_storage(url))
     # the robust pick's extra and held-out seeds are stored as trials that confirm or
     # hold out one: not counted
-    trials = [t for t in study.trials
-              if "confirms" not in t.user_attrs and "holds_out" not in t.user_attrs]
+    trials = [t for t in study.trials if not {"confirms", "holds_out", "steps_back"}
+              & set(t.user_attrs)]  # the searched trials, not the robust pick's runs
     assert len(study.trials) - len(trials) >= 2  # the pick ran, and its held-out seed
     assert len(trials) == 200
     assert sorted(t.number for t in trials) == list(range(200))
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-    assert len(result.records) == 200 and result.counts()["failed"] == 0
+    searched = [r for r in result.records if r.steps_back_from is None]
+    assert len(searched) == 200 and len(result.records) <= 201  # + the pick's step back
+    assert result.counts()["failed"] == 0
 
 
 # -- divergence, whatever the pruner ----------------------------------------------------
