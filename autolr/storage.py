@@ -3,9 +3,10 @@
 - `open_storage`: an Optuna storage from a URL, a journal file path, or a storage object.
 - `PidJournalLock`: the journal file's lock, recording its holder; a lock left by a
   process that died on this host is taken over at once, not after a 30 s grace.
-- `claim` / `recover`: every trial records the process running it; on (re)start, trials
-  left RUNNING by a dead process of this host, or closed by Ctrl-C / SIGTERM, are marked
-  failed and re-run exactly once, so a resumed sweep loses nothing and repeats nothing.
+- `ClaimingSampler` / `recover`: every trial records the process running it the moment
+  Optuna creates it; on (re)start, trials left RUNNING by a dead process of this host, or
+  closed by Ctrl-C / SIGTERM, are marked failed and re-run exactly once, so a resumed
+  sweep loses nothing and repeats nothing.
 """
 
 from __future__ import annotations
@@ -115,9 +116,36 @@ class PidJournalLock:
             os.unlink(doomed)
 
 
-def claim(trial: optuna.Trial) -> None:
-    """Record which process runs this trial, so a resume can tell if it died."""
-    trial.set_user_attr("owner", {"host": _HOST, "pid": os.getpid()})
+class ClaimingSampler(optuna.samplers.BaseSampler):
+    """A sampler that records which process runs each trial, so a resume can tell if it
+    died. It claims in `before_trial`, which Optuna calls right after creating the trial
+    and before anything else touches the storage (sampling, heartbeat, objective): a kill
+    can leave a trial without an owner only in that one read's window. Otherwise it is
+    `base`."""
+
+    def __init__(self, base: optuna.samplers.BaseSampler) -> None:
+        self.base = base
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        study._storage.set_trial_user_attr(  # Trial is not built yet: the storage's API
+            trial._trial_id, "owner", {"host": _HOST, "pid": os.getpid()})
+        self.base.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict) -> dict:
+        return self.base.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str,
+                           param_distribution: Any) -> Any:
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
 
 
 def recover(study: optuna.Study) -> int:
@@ -131,9 +159,10 @@ def recover(study: optuna.Study) -> int:
         if trial.state == TrialState.RUNNING and _is_orphan(trial):
             with contextlib.suppress(Exception):  # another process may close it first
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        elif not (trial.state == TrialState.FAIL and "error" not in trial.user_attrs):
+        elif not interrupted(trial):
             continue
-        if trial.number in retried or "config" not in trial.user_attrs:
+        if (trial.number in retried or "config" not in trial.user_attrs
+                or "steps_back" in trial.user_attrs):  # the pick at the end steps back anew
             continue
         study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number},
                             skip_if_exists=False)
@@ -145,6 +174,11 @@ def recover(study: optuna.Study) -> int:
     if requeued:
         logger.info("re-running %d trial(s) interrupted before they finished", requeued)
     return requeued
+
+
+def interrupted(trial: optuna.trial.FrozenTrial) -> bool:
+    """Closed by Ctrl-C, SIGTERM or `recover` (its process died), not by its own error."""
+    return trial.state == TrialState.FAIL and "error" not in trial.user_attrs
 
 
 def _is_orphan(trial: optuna.trial.FrozenTrial) -> bool:

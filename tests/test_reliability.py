@@ -20,7 +20,7 @@ from sklearn.datasets import load_digits
 
 import autolr
 from autolr import AutoLRError
-from autolr.storage import PidJournalLock, open_storage
+from autolr.storage import ClaimingSampler, PidJournalLock, open_storage
 
 torch.set_num_threads(1)
 X, Y = load_digits(return_X_y=True)
@@ -69,6 +69,29 @@ def test_a_trial_left_running_by_a_dead_process_is_failed_and_rerun_once(tmp_pat
     study = optuna.load_study(study_name="s", storage=open_storage(url))
     assert len([t for t in study.trials if t.user_attrs.get("retry_of") == orphan.number]) == 1
     assert len(again.records) == 4
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # study.ask outside optimize
+@pytest.mark.parametrize("kind", ["sqlite", "journal"])
+def test_a_trial_names_its_process_as_soon_as_optuna_creates_it(tmp_path, kind):
+    # a kill between Optuna creating a trial and the objective starting must not leave a
+    # trial that no resume can tell is dead: the owner is there before any sampling
+    sampler = ClaimingSampler(optuna.samplers.RandomSampler(seed=3))
+    study = optuna.create_study(storage=open_storage(storage_url(tmp_path, kind)),
+                                sampler=sampler)
+    trial = study.ask()
+    stored = study.get_trials(deepcopy=False)[trial.number]
+    assert stored.user_attrs["owner"] == {"host": os.uname().nodename, "pid": os.getpid()}
+    assert not stored.params
+    # otherwise it is the sampler it wraps: the same draws
+    plain = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3)).ask()
+    assert trial.suggest_float("x", 0.0, 1.0) == plain.suggest_float("x", 0.0, 1.0)
+    # and autolr's sweeps use it: every stored trial names the host and process
+    (tmp_path / "tune").mkdir()
+    url = storage_url(tmp_path / "tune", kind)
+    records = autolr.tune(mlp(), DIGITS, n_trials=2, epochs=1, progress=False, storage=url,
+                          study_name="s").records
+    assert [r.node for r in records] == [os.uname().nodename] * 2
 
 
 def test_a_stale_journal_lock_of_a_dead_process_is_cleared_at_once(tmp_path):

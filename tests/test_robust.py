@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+from typing import Any
 
 import optuna
 import pytest
@@ -16,6 +17,7 @@ from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner, r
 from autolr.result import TrialRecord, pick_candidates
 from autolr.robust import EDGE_MARGIN, STEP_BACK_ROOM, confirm, leader_to_confirm, step_back
 from autolr.space import SearchSpace, TrialConfig
+from autolr.storage import recover
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED, TrialOutcome
 
@@ -373,12 +375,9 @@ def test_the_report_shows_the_spread(digits, tmp_path, mlp):
     assert "robust pick" in html
 
 
-def test_the_pick_trains_a_best_run_on_the_edge_again_just_clear_of_it(tmp_path):
-    # lr 0.2 diverges; from lr 0.13 up a run is on the cliff's edge: 0.1 on the sweep's
-    # seed, diverged on any other. Below it, 0.15 (lr 0.05-0.13), 0.5 further down. The
-    # leader at lr 0.15 is passed over for the edge; the pick trains its config once more
-    # at 0.2 / 1.65 = 0.121, unpruned (the study's pruner would cut it), and recommends
-    # that, instead of falling back to the far worse lr 0.02.
+def edge_run():
+    """lr 0.2 diverges; from lr 0.13 up a run is on the cliff's edge: 0.1 on the sweep's
+    seed, diverged on any other. Below it, 0.15 (lr 0.05-0.13), 0.5 further down."""
     def run(config, reporter, seed_offset=0):
         run.calls.append((round(config.lr, 4), seed_offset))
         final = (math.nan if config.lr >= 0.2 or (config.lr >= 0.13 and seed_offset)
@@ -390,6 +389,11 @@ def test_the_pick_trains_a_best_run_on_the_edge_again_just_clear_of_it(tmp_path)
         return TrialOutcome(state, values=[1.0, final], epochs_run=2.0, seconds=0.1)
 
     run.calls = []
+    return run
+
+
+def edge_sweep(run) -> tuple[optuna.Study, Sweep, Any]:
+    """A study that ran lr 0.2 (diverged), 0.15 (0.1, on the edge) and 0.02 (0.5)."""
     sweep = sweep_with(run, n_trials=3, confirm_after=None)
     sweep = dataclasses.replace(sweep, space=dataclasses.replace(sweep.space, lr=(1e-3, 1.0)))
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
@@ -398,6 +402,15 @@ def test_the_pick_trains_a_best_run_on_the_edge_again_just_clear_of_it(tmp_path)
                              "batch_size": 32})
     objective = make_objective(sweep, make_pruner("none", 2))
     study.optimize(objective, n_trials=3)
+    return study, sweep, objective
+
+
+def test_the_pick_trains_a_best_run_on_the_edge_again_just_clear_of_it(tmp_path):
+    # The leader at lr 0.15 is passed over for the edge; the pick trains its config once
+    # more at 0.2 / 1.65 = 0.121, unpruned (the study's pruner would cut it), and
+    # recommends that, instead of falling back to the far worse lr 0.02.
+    run = edge_run()
+    study, sweep, objective = edge_sweep(run)
     study.pruner = optuna.pruners.ThresholdPruner(upper=0.5)  # would prune at 1.0
     pruner = study.pruner
     ConfirmLeader(sweep, min_spend_ratio=0, objective=objective).settle(study)
@@ -421,3 +434,23 @@ def test_the_pick_trains_a_best_run_on_the_edge_again_just_clear_of_it(tmp_path)
     # once is enough: settling again (a resumed sweep) does not step back again
     ConfirmLeader(sweep, min_spend_ratio=0, objective=objective).settle(study)
     assert len(study.trials) == len(records_from_study(study)) + 2  # + its extra, held-out
+
+
+def test_a_step_back_cut_short_by_a_kill_is_taken_again_not_re_run_as_a_trial():
+    # the process died while training the twin: on resume, `recover` does not queue it
+    # as a plain trial of the sweep (pruned like any); the pick steps back anew, unpruned
+    run = edge_run()
+    study, sweep, objective = edge_sweep(run)
+    stepped = 0.2 / (EDGE_MARGIN * STEP_BACK_ROOM)
+    params = sweep.space.params_for(TrialConfig(stepped, batch_size=32), sweep.n_train)
+    study.enqueue_trial(params, user_attrs={"steps_back": 1})
+    killed = study.ask()
+    killed.set_user_attr("config", sweep.space.sample(killed, sweep.n_train).to_dict())
+    study.tell(killed, state=optuna.trial.TrialState.FAIL)  # as recover closes a dead one
+    assert recover(study) == 0
+    ConfirmLeader(sweep, min_spend_ratio=0, objective=objective).settle(study)
+    twins = [r for r in records_from_study(study) if r.steps_back_from == 1]
+    assert len(twins) == 1 and twins[0].number == killed.number + 1
+    assert twins[0].state == COMPLETE and twins[0].params["lr"] == pytest.approx(stepped)
+    assert TuneResult(records_from_study(study)).best_record.number == twins[0].number
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))

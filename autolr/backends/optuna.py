@@ -39,7 +39,13 @@ from autolr.robust import (
     step_back,
 )
 from autolr.space import SearchSpace
-from autolr.storage import claim, open_storage, recover, sigterm_as_interrupt
+from autolr.storage import (
+    ClaimingSampler,
+    interrupted,
+    open_storage,
+    recover,
+    sigterm_as_interrupt,
+)
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED
 
@@ -115,7 +121,6 @@ class OptunaReporter:
 
 def make_objective(sweep: Sweep, pruner: AutoLRPruner):
     def objective(trial: optuna.Trial) -> float:
-        claim(trial)
         config = sweep.space.sample(trial, sweep.n_train)
         trial.set_user_attr("config", config.to_dict())
         if sweep.is_baseline(config):  # the sampler's trial BASELINE_TRIAL, or its re-run
@@ -186,7 +191,8 @@ class ConfirmLeader:
         learning rate (`robust.step_back`); False when there is nothing to do."""
         records, sweep = records_from_study(study), self.sweep
         if self.objective is None or not self._spent_enough(records) or any(
-                "steps_back" in t.user_attrs for t in study.get_trials(deepcopy=False)):
+                "steps_back" in t.user_attrs and not interrupted(t)  # once: but a killed
+                for t in study.get_trials(deepcopy=False)):   # one is done again
             return False
         found = step_back(records, sweep.direction)
         if found is None:
@@ -422,9 +428,10 @@ def study_sampler(study: optuna.Study, sweep: Sweep, n_jobs: int = 1,
     """`sweep_sampler` for a study that may have run trials already: the default config
     runs once per study, even when a sweep is extended to more trials (which would move
     its trial number) or resumes a study from an autolr that ran it first.
-    A re-run of an interrupted default-config trial is still marked as one."""
+    A re-run of an interrupted default-config trial is still marked as one. Each trial
+    names its process (`ClaimingSampler`), so a resume can tell if it died."""
     ran = any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False))
-    return sweep_sampler(sweep, n_jobs, worker, baseline_ran=ran)
+    return ClaimingSampler(sweep_sampler(sweep, n_jobs, worker, baseline_ran=ran))
 
 
 def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
@@ -458,7 +465,7 @@ def _counts(trial: optuna.trial.FrozenTrial) -> bool:
     killed worker) does not: a resumed sweep re-runs it instead."""
     if "confirms" in trial.user_attrs or "holds_out" in trial.user_attrs:
         return False  # the robust pick's extra and held-out seeds: not a trial
-    return trial.state != TrialState.FAIL or "error" in trial.user_attrs
+    return not interrupted(trial)
 
 
 def _count_finished(study: optuna.Study) -> int:
