@@ -58,7 +58,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     seeds and judged on the mean (the next one too if it falls behind), so the best
     config is not a lucky draw; it is then trained on one held-out seed, and
     `best_value` is its value there (what retraining it gives), `best_std` its spread
-    (0 turns it off; skipped on a sweep that spent less than 4x its cost; Optuna backend).
+    (0 turns it off; skipped on a sweep that spent less than 4x its cost). On Ray, each
+    extra run is a task on the cluster.
 
     `baseline`: trial 10 (the last of a smaller sweep) trains the default config (AdamW,
     lr 1e-3, constant, batch 32) where the space holds it, for the report's comparison.

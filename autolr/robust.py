@@ -126,18 +126,29 @@ def confirm(run: Callable[..., TrialOutcome], config: TrialConfig, first_value: 
     """Train `config` on `extra_seeds` more seeds (`run(config, None, seed_offset=k)`,
     no pruner) after a complete run that ended at `first_value`; stop at the first seed
     that diverges."""
-    extra = run_seeds(run, config, range(1, extra_seeds + 1))
+    return after(first_value, run_seeds(run, config, range(1, extra_seeds + 1)))
+
+
+def after(first_value: float, extra: Confirmation) -> Confirmation:
+    """The extra seeds' runs (`extra`) of a config whose first run ended at `first_value`."""
     return dataclasses.replace(extra, values=(first_value, *extra.values))
 
 
 def run_seeds(run: Callable[..., TrialOutcome], config: TrialConfig,
               offsets: Iterable[int]) -> Confirmation:
-    """Train `config` unpruned on each seed offset; stop at the first that diverges or
-    nearly does (`cliff.run_setback`)."""
+    """Train `config` unpruned on each seed offset, one after the other; stop at the
+    first that diverges or nearly does (`cliff.run_setback`)."""
+    return judge_seeds(config, ((k, run(config, None, seed_offset=k)) for k in offsets))
+
+
+def judge_seeds(config: TrialConfig,
+                outcomes: Iterable[tuple[int, TrialOutcome]]) -> Confirmation:
+    """The runs of `config` on seed offsets, in order, up to the first that diverged or
+    nearly did (`cliff.run_setback`): outcomes after it are not read (a lazy iterable
+    is not trained further), and not counted."""
     values: list[float] = []
     epochs, seconds, steps = 0.0, 0.0, 0
-    for offset in offsets:
-        outcome = run(config, None, seed_offset=offset)
+    for offset, outcome in outcomes:
         epochs += outcome.epochs_run
         seconds += outcome.seconds
         steps += outcome.steps_run

@@ -4,6 +4,7 @@ Tune result turns into a TrialRecord. The cluster tests are in test_ray_cluster.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -208,3 +209,80 @@ def test_tune_results_become_trial_records():
     assert lost.state == "failed" and lost.reason == "interrupted: node died"
     assert lost.number == 5 and not backend._counts(lost) and backend._counts(done)
     assert run.record({}, {backend._NUMBER: 6}, None) is None  # never started
+
+
+def test_the_ray_pick_logs_its_runs_and_a_resume_trains_none_again(tmp_path):
+    # trial 1 (0.3) is a lucky draw: on its extra seeds it is 0.7, so trial 2 (0.35) is
+    # confirmed next, wins on its mean and is trained on one held-out seed (0.38)
+    from autolr.backends.ray import RayPick
+    from autolr.result import TrialRecord, TuneResult
+    from autolr.space import TrialConfig
+    from autolr.training import COMPLETE, TrialOutcome
+
+    def run(config, reporter, seed_offset=0):
+        run.calls.append((config.lr, seed_offset))
+        steady = config.lr > 0.02  # trial 1's config is 0.7 on every other seed
+        final = {0.02: 0.7, 0.03: 0.35, 0.04: 0.2}[config.lr] + steady * 0.01 * seed_offset
+        return TrialOutcome(COMPLETE, values=[1.0, final], epochs_run=2.0, seconds=0.5)
+
+    run.calls = []
+    run_many = lambda config, offsets: [run(config, None, k) for k in offsets]  # noqa: E731
+    swept = dataclasses.replace(sweep(n_evals=2), run=run, confirm_seeds=2)
+    tuned = [TrialRecord(n, "complete", TrialConfig(lr).to_dict(), values=(1.0, value),
+                         epochs_run=6.0) for n, lr, value in
+             ((0, 0.01, 0.5), (1, 0.02, 0.3), (2, 0.03, 0.35))]
+    log = tmp_path / "s.pick.jsonl"
+    pick = RayPick(swept, tuned, log, run_many)
+    pick.settle(None)
+    records = pick.records(None)
+    assert run.calls == [(0.02, 1), (0.02, 2), (0.03, 1), (0.03, 2), (0.03, 3)]
+    assert records[1].seed_values == (0.3, 0.7, 0.7) and not records[1].holdout_values
+    assert records[2].seed_values == pytest.approx((0.35, 0.36, 0.37))
+    assert records[2].holdout_values == pytest.approx((0.38,))
+    assert records[2].extra_epochs == 6.0 and records[2].extra_seconds == 1.5
+    result = TuneResult(records)
+    assert result.best_record.number == 2 and result.best_value == pytest.approx(0.38)
+    assert tuned[2].seed_values == ()  # the records handed in are not changed
+    assert len(log.read_text().splitlines()) == 3  # each config's runs, as they finished
+
+    # a resume (or a killed driver) reads them back, past a line a kill cut short
+    with open(log, "a") as out:
+        out.write('{"number": 0, "field": "seed_va')
+    again = RayPick(swept, tuned, log, run_many)
+    again.settle(None)
+    assert again.records(None) == records and len(run.calls) == 5  # nothing trained again
+    # an extended sweep: its new leader is confirmed and held out, and logged after the
+    # cut line, where the next resume reads it
+    extended = [*tuned, TrialRecord(3, "complete", TrialConfig(0.04).to_dict(),
+                                    values=(1.0, 0.2), epochs_run=6.0)]
+    more = RayPick(swept, extended, log, run_many)
+    more.settle(None)
+    assert run.calls[5:] == [(0.04, 1), (0.04, 2), (0.04, 3)]
+    assert more.records(None)[:3] == records
+    assert RayPick(swept, extended, log, run_many).records(None) == more.records(None)
+
+
+def test_the_ray_pick_runs_a_configs_seeds_side_by_side_and_counts_them_all(tmp_path):
+    # Ray trains seeds 1 and 2 at once: seed 1 diverges, so the config is out as if run
+    # one after the other, but seed 2's run was paid for and counts
+    from autolr.backends.ray import RayPick
+    from autolr.result import TrialRecord
+    from autolr.space import TrialConfig
+    from autolr.training import COMPLETE, DIVERGED, TrialOutcome
+
+    batches = []
+
+    def run_many(config, offsets):
+        batches.append(offsets)
+        return [TrialOutcome(DIVERGED if k == 1 else COMPLETE, values=[1.0, 0.3],
+                             epochs_run=2.0 - (k == 1), seconds=1.0) for k in offsets]
+
+    swept = dataclasses.replace(sweep(n_evals=2), confirm_seeds=2)
+    tuned = [TrialRecord(0, "complete", TrialConfig(0.01).to_dict(), values=(1.0, 0.2),
+                         epochs_run=20.0)]
+    pick = RayPick(swept, tuned, tmp_path / "s.pick.jsonl", run_many)
+    pick.settle(None)
+    (record,) = pick.records(None)
+    assert batches == [[1, 2]]  # one batch: side by side; nothing left to hold out
+    assert record.state == "diverged" and record.reason.startswith("diverged on extra seed 1")
+    assert record.seed_values == (0.2,) and record.extra_epochs == 3.0

@@ -25,19 +25,12 @@ from optuna.trial import TrialState
 from autolr.budgeted import REDUCTION_FACTOR, run_budgeted
 from autolr.design import DesignedStartSampler, startup_design
 from autolr.errors import AutoLRError
+from autolr.pick import SEED_VALUES, RobustPick, verdict, with_runs
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
 from autolr.range_test import RangeTest
-from autolr.result import TrialRecord, TuneResult
-from autolr.robust import (
-    HOLDOUT_SEEDS,
-    MIN_SPEND_RATIO,
-    Confirmation,
-    confirm,
-    leader_to_confirm,
-    run_seeds,
-    step_back,
-)
+from autolr.result import TrialRecord
+from autolr.robust import MIN_SPEND_RATIO, Confirmation
 from autolr.space import SearchSpace
 from autolr.storage import (
     ClaimingSampler,
@@ -47,7 +40,7 @@ from autolr.storage import (
     sigterm_as_interrupt,
 )
 from autolr.sweep import Sweep
-from autolr.training import COMPLETE, DIVERGED
+from autolr.training import COMPLETE
 
 logger = logging.getLogger("autolr")
 
@@ -148,63 +141,43 @@ def make_objective(sweep: Sweep, pruner: AutoLRPruner):
     return objective
 
 
-class ConfirmLeader:
-    """The robust pick (autolr.robust): at the end of the sweep (`settle`), and as an
-    Optuna callback after each trial when `sweep.confirm_after` is set, an unconfirmed
-    leader is re-trained on `sweep.confirm_seeds` more seeds. The extra runs
-    are stored as one more finished trial (`confirms`: the leader's number) that does
-    not count towards n_trials and that `records_from_study` folds into the leader's
-    record; TPE sees the seed mean at the leader's point too."""
+class ConfirmLeader(RobustPick):
+    """The robust pick (`autolr.pick`) on an Optuna study: at the end of the sweep
+    (`settle`), and as an Optuna callback after each trial when `sweep.confirm_after` is
+    set, an unconfirmed leader is re-trained on `sweep.confirm_seeds` more seeds. The
+    extra runs are stored as one more finished trial (`confirms`: the leader's number)
+    that does not count towards n_trials and that `records_from_study` folds into the
+    leader's record; TPE sees the seed mean at the leader's point too. The step back is
+    a trial of the study (`steps_back`: the number it steps back from), run by
+    `objective` (None: no step back)."""
 
     def __init__(self, sweep: Sweep, min_spend_ratio: float = MIN_SPEND_RATIO,
                  objective: Callable[[optuna.Trial], float] | None = None) -> None:
-        self.sweep, self.min_spend_ratio = sweep, min_spend_ratio
-        self.objective = objective  # for the step back (None: no step back)
+        super().__init__(sweep, min_spend_ratio)
+        self.objective = objective
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if (self.sweep.confirm_after is not None and trial.state == TrialState.COMPLETE
                 and "confirms" not in trial.user_attrs):
             self.confirm_leader(study, self.sweep.confirm_after)
 
-    def settle(self, study: optuna.Study, rounds: int = 3) -> None:
-        """At the end of a sweep: if the best run is passed over for sitting on the edge
-        of divergence (or for a setback), train its config once more at a lower learning
-        rate (`robust.step_back`); confirm the leader, and the next one if it fell behind
-        (and step back then, if the extra seeds found the edge); then train the
-        recommended config on the held-out seeds, for the value told."""
-        self.step_back(study)
-        self.confirm_rounds(study, rounds)
-        if self.step_back(study):  # once per sweep at most
-            self.confirm_rounds(study, rounds)
-        for _ in range(rounds):  # a pick that diverges on a held-out seed is out: next
-            if not self.hold_out(study):
-                return
+    def records(self, where: optuna.Study) -> list[TrialRecord]:
+        return records_from_study(where)
 
-    def confirm_rounds(self, study: optuna.Study, rounds: int) -> None:
-        for _ in range(rounds):
-            if not self.confirm_leader(study, 1):
-                return
-
-    def step_back(self, study: optuna.Study) -> bool:
-        """Train the config of a best run passed over for sitting on the edge of
-        divergence (or for a setback) once more, as a trial of the sweep, at a lower
-        learning rate (`robust.step_back`); False when there is nothing to do."""
-        records, sweep = records_from_study(study), self.sweep
-        if self.objective is None or not self._spent_enough(records) or any(
+    def train_again(self, where: optuna.Study, record: TrialRecord, lr: float) -> bool:
+        study, sweep = where, self.sweep
+        if self.objective is None or any(
                 "steps_back" in t.user_attrs and not interrupted(t)  # once: but a killed
                 for t in study.get_trials(deepcopy=False)):   # one is done again
             return False
-        found = step_back(records, sweep.direction)
-        if found is None:
-            return False
-        best, lr = found
-        params = sweep.space.params_for(dataclasses.replace(best.config, lr=lr), sweep.n_train)
+        params = sweep.space.params_for(dataclasses.replace(record.config, lr=lr),
+                                        sweep.n_train)
         if params is None:  # below the searched range
             return False
         logger.info("robust pick: trial %d is passed over (on the edge of divergence, or "
                     "it nearly diverged); training its config again at lr %.3g",
-                    best.number, lr)
-        study.enqueue_trial(params, user_attrs={"steps_back": best.number})
+                    record.number, lr)
+        study.enqueue_trial(params, user_attrs={"steps_back": record.number})
         pruner, study.pruner = study.pruner, optuna.pruners.NopPruner()
         try:  # unpruned, as the pick's other runs: the choice to spend it is made
             study.optimize(self.objective, n_trials=1, catch=(Exception,))
@@ -212,67 +185,25 @@ class ConfirmLeader:
             study.pruner = pruner
         return True
 
-    def _spent_enough(self, records: list[TrialRecord]) -> bool:
-        """Whether the sweep has spent enough for the robust pick (on a tiny budget the
-        extra runs buy more as search)."""
-        spent = sum(r.epochs_run + r.extra_epochs for r in records)
-        return bool(self.sweep.confirm_seeds) and (
-            spent >= self.min_spend_ratio * self.sweep.confirm_seeds * self.sweep.epochs)
-
-    def hold_out(self, study: optuna.Study) -> bool:
-        """Train the recommended config, once the robust pick chose it, on HOLDOUT_SEEDS
-        more seeds; False when there is nothing (more) to do."""
-        records, sweep = records_from_study(study), self.sweep
-        best = TuneResult(records, direction=sweep.direction).best_record
-        if best is None or not best.seed_values or best.holdout_values:
-            return False
-        original = study.get_trials(deepcopy=False)[best.number]
-        logger.info("robust pick: training trial %d on %d held-out seed(s), for the value "
-                    "reported", best.number, HOLDOUT_SEEDS)
-        first = sweep.confirm_seeds + 1  # offsets the pick never trained on
-        held = run_seeds(sweep.run, best.config, range(first, first + HOLDOUT_SEEDS))
-        _store_seed_runs(study, original, held,
-                         {"holds_out": best.number, "holdout_values": list(held.values)},
-                         f"{held.failure('held-out')}, after a seed mean of "
-                         f"{best.final_value:.4g}: too close to the edge")
-        return held.diverged_on is not None
-
-    def confirm_leader(self, study: optuna.Study, min_complete: int) -> bool:
-        records, sweep = records_from_study(study), self.sweep
-        if not self._spent_enough(records):
-            return False
-        leader = leader_to_confirm(records, sweep.direction, min_complete)
-        if leader is None:
-            return False
-        original = study.get_trials(deepcopy=False)[leader.number]
-        logger.info("robust pick: re-training trial %d (%s %.4g) on %d more seeds",
-                    leader.number, self.sweep.metric, leader.final_value,
-                    self.sweep.confirm_seeds)
-        checked = confirm(self.sweep.run, leader.config, leader.final_value,
-                          self.sweep.confirm_seeds)
-        _store_seed_runs(study, original, checked,
-                         {"confirms": leader.number, "config": original.user_attrs.get("config"),
-                          "seed_values": list(checked.values)},
-                         f"{checked.failure('extra')}, after finishing at "
-                         f"{leader.final_value:.4g} on the sweep's seed: too close to the edge")
-        return True
-
-
-def _store_seed_runs(study: optuna.Study, original: optuna.trial.FrozenTrial,
-                     runs: Confirmation, attrs: dict[str, Any], diverged: str) -> None:
-    """The robust pick's extra runs of a trial's config, as their own finished trial (a
-    finished trial's attributes are frozen); `records_from_study` folds it into the
-    trial's record. TPE sees their mean at the config's point; `diverged` is the reason
-    given when a run diverged."""
-    attrs = {**attrs, "confirm": {"steps": runs.steps_run, "epochs": runs.epochs_run,
-                                  "seconds": runs.seconds}}
-    if runs.diverged_on is not None:
-        attrs.update(state=DIVERGED, reason=diverged)
-    study.add_trial(optuna.trial.create_trial(
-        params=original.params, distributions=original.distributions,
-        value=runs.mean if runs.diverged_on is None else None,
-        state=TrialState.COMPLETE if runs.diverged_on is None else TrialState.PRUNED,
-        user_attrs=attrs))
+    def store(self, where: optuna.Study, record: TrialRecord, runs: Confirmation,
+              field: str, diverged: str) -> None:
+        """The extra runs as their own finished trial (a finished trial's attributes are
+        frozen); `records_from_study` folds it into the trial's record. TPE sees their
+        mean at the config's point."""
+        original = where.get_trials(deepcopy=False)[record.number]
+        attrs: dict[str, Any] = (
+            {"confirms": record.number, "config": original.user_attrs.get("config")}
+            if field == SEED_VALUES else {"holds_out": record.number})
+        attrs.update({field: list(runs.values), "confirm": {
+            "steps": runs.steps_run, "epochs": runs.epochs_run, "seconds": runs.seconds}})
+        state, reason = verdict(runs, diverged)
+        if state is not None:
+            attrs.update(state=state, reason=reason)
+        where.add_trial(optuna.trial.create_trial(
+            params=original.params, distributions=original.distributions,
+            value=runs.mean if state is None else None,
+            state=TrialState.COMPLETE if state is None else TrialState.PRUNED,
+            user_attrs=attrs))
 
 
 def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = None,
@@ -357,18 +288,14 @@ def records_from_study(study: optuna.Study) -> list[TrialRecord]:
 
 
 def _fold(record: TrialRecord, runs: optuna.trial.FrozenTrial | None,
-          values: str) -> TrialRecord:
+          field: str) -> TrialRecord:
     """A trial's record with the robust pick's extra runs of its config (`runs`, stored
-    by `_store_seed_runs`) folded in: their values into the field `values`
-    ("seed_values" or "holdout_values"), their cost, and their verdict if they diverged."""
-    if runs is None or record.state != "complete":
+    by `ConfirmLeader.store`) folded in."""
+    if runs is None:
         return record
     attrs, cost = runs.user_attrs, runs.user_attrs.get("confirm", {})
-    return dataclasses.replace(
-        record, **{values: tuple(attrs.get(values, ()))},
-        extra_epochs=record.extra_epochs + cost.get("epochs", 0.0),
-        extra_seconds=record.extra_seconds + cost.get("seconds", 0.0),
-        state=attrs.get("state", record.state), reason=attrs.get("reason", record.reason))
+    return with_runs(record, field, tuple(attrs.get(field, ())), cost.get("epochs", 0.0),
+                     cost.get("seconds", 0.0), attrs.get("state"), attrs.get("reason"))
 
 
 def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:

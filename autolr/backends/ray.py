@@ -7,34 +7,44 @@ Every report carries the trial's record so far, so a trial stopped from outside 
 back as a whole `TrialRecord`. The sweep (model, data) goes to the object store once and
 actors are reused: per-trial overhead stays small.
 
+Then the robust pick (`autolr.pick`, `RayPick`) re-trains the leader on extra seeds and
+the recommended config on a held-out seed, each as a Ray task with a trial's resources:
+the value told is the one the user will get, as with the Optuna backend (which also
+steps back from the edge of divergence; this backend does not yet).
+
 Persistence: the experiment lives in `storage/study_name` (Tune's storage_path and name).
 Calling again resumes it with `Tuner.restore` (the searcher's state comes back with it);
 asking for more trials than it holds starts `study_name.2` (then `.3`...) from the last
-one's searcher state, and the result joins them all.
+one's searcher state, and the result joins them all. The pick's runs are logged, as they
+finish, in `storage/study_name.pick.jsonl`: a resumed or extended sweep folds them back in
+and does not train them again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from autolr.data import steps_per_epoch
 from autolr.errors import AutoLRError
 from autolr.lr_profile import EvalProfile
+from autolr.pick import RobustPick, verdict, with_runs
 from autolr.pruning import stop_reason
 from autolr.range_test import RangeTest
 from autolr.result import TrialRecord, TuneResult
+from autolr.robust import Confirmation, judge_seeds
 from autolr.space import TrialConfig
 from autolr.sweep import Sweep
-from autolr.training import COMPLETE, FAILED, PRUNED
+from autolr.training import COMPLETE, FAILED, PRUNED, TrialOutcome
 
 try:  # an optional extra: this module imports without it, and run_ray says how to get it
     from ray import tune
@@ -88,6 +98,10 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
         with _tune_env():
             records = _Run(sweep, trainable, pruner, mode, max_concurrent, folder).all(
                 name, progress)
+        pick = RayPick(sweep, records, Path(folder, f"{name}.pick.jsonl"),
+                       _remote_runs(stored, threads, resources))
+        pick.settle(None)
+        records = pick.records(None)
         if storage is not None:  # readable without Ray or pickle: TuneResult.load(path)
             TuneResult(records, metric=sweep.metric, direction=sweep.direction,
                        epochs=sweep.epochs, study_name=name, storage=folder,
@@ -296,6 +310,84 @@ def _profile(payload: Mapping, n_evals: int | None) -> EvalProfile | None:
     if not n_evals or not payload.get("params"):
         return None
     return EvalProfile.of(TrialConfig.from_dict(payload["params"]), n_evals)
+
+
+class RayPick(RobustPick):
+    """The robust pick on a Ray sweep's records. A config's extra runs are Ray tasks side
+    by side (`run_many(config, offsets)`: their outcomes, in order); they are judged as
+    if run one after the other (`robust.judge_seeds`), and all count in the compute. The
+    runs of each config are appended to `log` (a JSON line each) as they finish, and the
+    records read from Tune have the logged ones folded in, so that nothing is trained
+    twice and nothing finished is lost. No step back (`train_again`): its run would be a
+    trial outside Tune's experiments and its searcher's numbering."""
+
+    def __init__(self, sweep: Sweep, records: list[TrialRecord], log: Path,
+                 run_many: Callable[[TrialConfig, list[int]], list[TrialOutcome]]) -> None:
+        super().__init__(sweep)
+        self.log, self.run_many = log, run_many
+        self.current = list(records)
+        if log.exists():
+            for line in log.read_text().splitlines():
+                if line.strip():  # a line cut short by a kill is the run not logged
+                    with contextlib.suppress(ValueError):
+                        self._fold(json.loads(line))
+
+    def seed_runs(self, config: TrialConfig, offsets: range) -> Confirmation:
+        outcomes = self.run_many(config, list(offsets))
+        judged = judge_seeds(config, zip(offsets, outcomes, strict=True))
+        return dataclasses.replace(  # the runs past a divergence were trained too
+            judged, epochs_run=sum(o.epochs_run for o in outcomes),
+            seconds=sum(o.seconds for o in outcomes),
+            steps_run=sum(o.steps_run for o in outcomes))
+
+    def records(self, where: Any) -> list[TrialRecord]:
+        return list(self.current)
+
+    def store(self, where: Any, record: TrialRecord, runs: Confirmation, field: str,
+              diverged: str) -> None:
+        state, reason = verdict(runs, diverged)
+        entry = {"number": record.number, "field": field, "values": list(runs.values),
+                 "epochs": runs.epochs_run, "seconds": runs.seconds, "state": state,
+                 "reason": reason}
+        cut = self.log.exists() and not self.log.read_bytes().endswith(b"\n")
+        with open(self.log, "a", encoding="utf-8") as out:  # past a line a kill cut short
+            out.write("\n" * cut + json.dumps(entry) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        self._fold(entry)
+
+    def _fold(self, entry: dict) -> None:
+        self.current = [with_runs(r, entry["field"], tuple(entry["values"]), entry["epochs"],
+                                  entry["seconds"], entry["state"], entry["reason"])
+                        if r.number == entry["number"] else r for r in self.current]
+
+
+def _remote_runs(stored: list, threads: int, resources: Mapping[str, float]) -> Any:
+    """The pick's extra runs of a config on seed offsets, each a Ray task with a trial's
+    resources, all submitted at once (the driver may be a laptop: it trains nothing)."""
+    import ray
+
+    options: dict[str, Any] = {"num_cpus": resources["cpu"],
+                               "num_gpus": resources.get("gpu", 0)}
+    if "memory" in resources:
+        options["memory"] = resources["memory"]
+    custom = {k: v for k, v in resources.items() if k not in ("cpu", "gpu", "memory")}
+    if custom:
+        options["resources"] = custom
+    task = ray.remote(_train_seed).options(**options)
+
+    def run_many(config: TrialConfig, offsets: list[int]) -> list[TrialOutcome]:
+        return ray.get([task.remote(stored, config, k, threads) for k in offsets])
+
+    return run_many
+
+
+def _train_seed(stored: list, config: TrialConfig, seed_offset: int, threads: int) -> Any:
+    """One of the pick's runs on a Ray worker: `config`, unpruned, on seed `seed_offset`."""
+    import torch
+
+    torch.set_num_threads(threads)
+    return _load(stored[0]).run(config, None, seed_offset=seed_offset)
 
 
 class _Finished(_Callback):
