@@ -5,7 +5,8 @@ confirm the leader on extra seeds (and the next one, if it fell behind), then tr
 recommended config on held-out seeds for the value the user is told. A backend says
 where its records are and how the extra runs are kept: the Optuna backend as finished
 trials of its study (`backends.optuna.ConfirmLeader`), the Ray backend in a log beside
-its experiments (`backends.ray.RayPick`), each run on the cluster.
+its experiments, each run a task on the cluster, and the step back as a Tune trial
+(`backends.ray.RayPick`).
 """
 
 from __future__ import annotations
@@ -51,10 +52,14 @@ class RobustPick:
         HOLDOUT_VALUES; `diverged`: the reason given when one diverged) for good."""
         raise NotImplementedError
 
-    def train_again(self, where: Any, record: TrialRecord, lr: float) -> bool:
-        """The step back: train `record`'s config at `lr` as one more trial of the sweep,
-        unpruned, once per sweep; False when it did not (a backend without it)."""
+    def may_step_back(self, where: Any) -> bool:
+        """Whether the backend can step back now: once per sweep (False: it cannot)."""
         return False
+
+    def train_again(self, where: Any, record: TrialRecord, params: dict[str, Any]) -> None:
+        """The step back: train `params` (`record`'s config at a lower learning rate) as
+        one more trial of the sweep, unpruned."""
+        raise NotImplementedError
 
     # -- the steps ------------------------------------------------------------------------
     def settle(self, where: Any, rounds: int = 3) -> None:
@@ -80,11 +85,21 @@ class RobustPick:
         """Train the config of a best run passed over for sitting on the edge of
         divergence (or for a setback) once more, at a lower learning rate
         (`robust.step_back`); False when there is nothing to do."""
-        records = self.records(where)
-        if not self.spent_enough(records):
+        records, sweep = self.records(where), self.sweep
+        if not (self.spent_enough(records) and self.may_step_back(where)):
             return False
-        found = step_back(records, self.sweep.direction)
-        return found is not None and self.train_again(where, *found)
+        found = step_back(records, sweep.direction)
+        if found is None:
+            return False
+        best, lr = found
+        params = sweep.space.params_for(dataclasses.replace(best.config, lr=lr), sweep.n_train)
+        if params is None:  # below the searched range
+            return False
+        logger.info("robust pick: trial %d is passed over (on the edge of divergence, or "
+                    "it nearly diverged); training its config again at lr %.3g",
+                    best.number, lr)
+        self.train_again(where, best, params)
+        return True
 
     def confirm_leader(self, where: Any, min_complete: int) -> bool:
         """Re-train the leader on `sweep.confirm_seeds` more seeds once `min_complete`

@@ -286,3 +286,52 @@ def test_the_ray_pick_runs_a_configs_seeds_side_by_side_and_counts_them_all(tmp_
     assert batches == [[1, 2]]  # one batch: side by side; nothing left to hold out
     assert record.state == "diverged" and record.reason.startswith("diverged on extra seed 1")
     assert record.seed_values == (0.2,) and record.extra_epochs == 3.0
+
+
+def test_the_ray_pick_steps_back_once_as_a_trial_of_the_sweep(tmp_path):
+    # lr 0.2 diverged; trial 1 (lr 0.15, 0.1) sits within 1.5x of it and diverges on any
+    # other seed; below the edge the config finishes near 0.15. The pick has the backend
+    # train it at 0.2 / 1.65 (a Tune trial: `train`), then confirms and holds out that.
+    from autolr.backends.ray import RayPick
+    from autolr.result import TrialRecord, TuneResult
+    from autolr.robust import EDGE_MARGIN, STEP_BACK_ROOM
+    from autolr.space import TrialConfig
+    from autolr.training import COMPLETE, DIVERGED, TrialOutcome
+
+    def run_many(config, offsets):
+        return [TrialOutcome(DIVERGED if config.lr >= 0.13 else COMPLETE,
+                             values=[1.0, 0.15 + 0.01 * k], epochs_run=2.0) for k in offsets]
+
+    swept = dataclasses.replace(sweep(n_evals=2), confirm_seeds=2,
+                                space=SearchSpace(lr=(1e-3, 1.0), schedules=("constant",)))
+    tuned = [TrialRecord(n, state, TrialConfig(lr).to_dict(), values=(1.0, value),
+                         epochs_run=6.0) for n, state, lr, value in
+             ((0, "diverged", 0.2, math.nan), (1, "complete", 0.15, 0.1),
+              (2, "complete", 0.02, 0.5))]
+    trained = []
+
+    def twin(params, from_number):  # the trial Tune gives back
+        config = swept.space.config_from_params(params, swept.n_train)
+        return TrialRecord(3, "complete", config.to_dict(), values=(1.0, 0.15),
+                           epochs_run=2.0, steps_back_from=from_number)
+
+    def train(params, from_number):
+        trained.append((params, from_number))
+        return [twin(params, from_number)]
+
+    log = tmp_path / "s.pick.jsonl"
+    pick = RayPick(swept, tuned, log, run_many, train)
+    pick.settle(None)
+    stepped = 0.2 / (EDGE_MARGIN * STEP_BACK_ROOM)
+    assert len(trained) == 1 and trained[0][1] == 1
+    assert trained[0][0]["lr"] == pytest.approx(stepped)
+    result = TuneResult(pick.records(None))
+    assert [r.number for r in result.records] == [0, 1, 2, 3]
+    assert result.best_record.number == 3 and result.best_record.steps_back_from == 1
+    assert result.best_record.seed_values == pytest.approx((0.15, 0.16, 0.17))
+    assert result.best_value == pytest.approx(0.18)  # its held-out seed
+    assert "trial 3 trained its config again at lr 0.121 (a step back)" in result.summary()
+    # a resume reads the twin back from Tune with the rest: no second step back
+    again = RayPick(swept, [*tuned, twin(*trained[0])], log, run_many, train)
+    again.settle(None)
+    assert len(trained) == 1 and again.records(None) == pick.records(None)

@@ -210,7 +210,9 @@ def test_a_sweep_runs_on_both_nodes_and_can_be_extended(cluster, digits, tmp_pat
     result = autolr.tune(mlp(), digits, n_trials=8, ray_address=cluster.address,
                          storage=str(storage), study_name="digits", **SWEEP)
     records = result.records
-    assert len(records) == 8 and [r.number for r in records] == list(range(8))
+    stepped = [r for r in records if r.steps_back_from is not None]  # the pick's, if due
+    assert len(records) == 8 + len(stepped) and len(stepped) <= 1
+    assert [r.number for r in records] == list(range(len(records)))
     assert {r.node for r in records} == {HEAD, WORKER}
     assert {r.state for r in records} <= {"complete", "pruned", "diverged"}
     # the default config: the last trial of a sweep this small (autolr's sampler)
@@ -229,9 +231,11 @@ def test_a_sweep_runs_on_both_nodes_and_can_be_extended(cluster, digits, tmp_pat
     # more trials: the finished experiment stays, a second one goes on from its searcher
     more = autolr.tune(mlp(), digits, n_trials=11, ray_address=cluster.address,
                        storage=str(storage), study_name="digits", **SWEEP)
-    assert [r.number for r in more.records] == list(range(11))
+    # a step back in the first call counts towards the 11; one due only now comes after
+    late = any(r.steps_back_from is not None for r in more.records) and not stepped
+    assert [r.number for r in more.records] == list(range(11 + late))
     tune_part = lambda r: (r.number, r.params, r.values)  # noqa: E731 (the pick may add seeds)
-    assert list(map(tune_part, more.records[:8])) == list(map(tune_part, records))
+    assert list(map(tune_part, more.records[:len(records)])) == list(map(tune_part, records))
     assert sum(r.is_baseline for r in more.records) == 1
     assert (storage / "digits.2").is_dir()
     # and a call with what is there already runs nothing
@@ -349,7 +353,8 @@ def test_a_killed_driver_resumes_where_it_stopped(cluster, digits, tmp_path):
     result = autolr.tune(mlp(), digits, n_trials=10, ray_address=cluster.address,
                          storage=str(storage), study_name="resume", **SWEEP)
     records = {r.number: r for r in result.records}
-    assert sorted(records) == list(range(10))
+    stepped = [r for r in records.values() if r.steps_back_from is not None]
+    assert sorted(records) == list(range(10 + len(stepped))) and len(stepped) <= 1
     assert all(r.state != "failed" for r in records.values())
     for number, payload in finished.items():  # no finished trial lost, none run again
         assert list(records[number].values) == payload["values"]
@@ -393,13 +398,50 @@ def test_the_robust_pick_runs_on_the_cluster_and_a_resume_keeps_it(cluster, digi
     assert extra_runs >= 3 and extra_runs == int(extra_runs)
     # the extra runs trained on the workers, not in the driver (which only probes)
     on_workers = [p for p in folder.iterdir() if int(p.name.split("@")[0]) != os.getpid()]
-    assert len(on_workers) == 8 + extra_runs
+    assert len(on_workers) == len(result.records) + extra_runs  # a step back: a trial
     saved = autolr.TuneResult.load(storage / "pick.autolr.json")
     assert saved.best_record == best and saved.best_value == result.best_value
     # a second call finds them logged: the same records, nothing trained again on workers
     assert again.records == result.records
     assert len([p for p in folder.iterdir()
                 if int(p.name.split("@")[0]) != os.getpid()]) == len(on_workers)
+
+
+def test_the_step_back_is_a_trial_of_the_sweep_that_resume_and_extension_keep(
+        cluster, digits, tmp_path, monkeypatch):
+    # whether a step back is due is the pick's rule (test_robust); here it is forced, on
+    # the best run, to see what Ray does with it: a Tune trial, unpruned, whose number
+    # the searcher hands out, and which a resume and an extension keep
+    import autolr.pick
+    from autolr.result import complete_records
+
+    def forced(records, direction):
+        best = min(complete_records(records), key=lambda r: r.final_value)
+        forced.best = best
+        return best, best.params["lr"] / 1.65
+
+    monkeypatch.setattr(autolr.pick, "step_back", forced)
+    storage = tmp_path / "ray"
+    settings = dict(epochs=2, pruner="none", space={"lr": (1e-3, 3e-2)},
+                    ray_address=cluster.address, storage=str(storage), study_name="back",
+                    progress=False, backend="ray", seed=0, range_test=False)
+    result = autolr.tune(mlp(), digits, n_trials=8, **settings)
+    numbers = [r.number for r in result.records]
+    assert numbers == list(range(9))  # the searcher numbered the twin: trial 8
+    twin = result.records[8]
+    assert twin.steps_back_from == forced.best.number and twin.state == "complete"
+    assert twin.params["lr"] == pytest.approx(forced.best.params["lr"] / 1.65)
+    assert {k: v for k, v in twin.params.items() if k != "lr"} == {
+        k: v for k, v in forced.best.params.items() if k != "lr"}
+    assert twin.epochs_run == pytest.approx(2.0)  # unpruned: trained to the end
+    assert twin.node in {HEAD, WORKER} and (storage / "back.2").is_dir()
+    # a second call: the same records, no second step back, no new experiment
+    again = autolr.tune(mlp(), digits, n_trials=8, **settings)
+    assert again.records == result.records and not (storage / "back.3").exists()
+    # extended: the twin counts as a trial (as with Optuna); numbering goes on after it
+    more = autolr.tune(mlp(), digits, n_trials=10, **settings)
+    assert [r.number for r in more.records] == list(range(10))
+    assert [r.steps_back_from is not None for r in more.records].count(True) == 1
 
 
 def test_diverged_trials_stop_at_once_and_never_win(cluster, digits):

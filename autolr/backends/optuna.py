@@ -7,7 +7,6 @@ file when none is given), each running torch with its share of the cores.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import math
@@ -164,26 +163,20 @@ class ConfirmLeader(RobustPick):
     def records(self, where: optuna.Study) -> list[TrialRecord]:
         return records_from_study(where)
 
-    def train_again(self, where: optuna.Study, record: TrialRecord, lr: float) -> bool:
-        study, sweep = where, self.sweep
-        if self.objective is None or any(
-                "steps_back" in t.user_attrs and not interrupted(t)  # once: but a killed
-                for t in study.get_trials(deepcopy=False)):   # one is done again
-            return False
-        params = sweep.space.params_for(dataclasses.replace(record.config, lr=lr),
-                                        sweep.n_train)
-        if params is None:  # below the searched range
-            return False
-        logger.info("robust pick: trial %d is passed over (on the edge of divergence, or "
-                    "it nearly diverged); training its config again at lr %.3g",
-                    record.number, lr)
+    def may_step_back(self, where: optuna.Study) -> bool:
+        return self.objective is not None and not any(
+            "steps_back" in t.user_attrs and not interrupted(t)  # once: but a killed
+            for t in where.get_trials(deepcopy=False))          # one is done again
+
+    def train_again(self, where: optuna.Study, record: TrialRecord,
+                    params: dict[str, Any]) -> None:
+        study = where
         study.enqueue_trial(params, user_attrs={"steps_back": record.number})
         pruner, study.pruner = study.pruner, optuna.pruners.NopPruner()
         try:  # unpruned, as the pick's other runs: the choice to spend it is made
             study.optimize(self.objective, n_trials=1, catch=(Exception,))
         finally:
             study.pruner = pruner
-        return True
 
     def store(self, where: optuna.Study, record: TrialRecord, runs: Confirmation,
               field: str, diverged: str) -> None:

@@ -9,8 +9,8 @@ actors are reused: per-trial overhead stays small.
 
 Then the robust pick (`autolr.pick`, `RayPick`) re-trains the leader on extra seeds and
 the recommended config on a held-out seed, each as a Ray task with a trial's resources:
-the value told is the one the user will get, as with the Optuna backend (which also
-steps back from the edge of divergence; this backend does not yet).
+the value told is the one the user will get, as with the Optuna backend. Its step back
+is one more Tune trial, in an experiment of its own (`_Run.step_back`).
 
 Persistence: the experiment lives in `storage/study_name` (Tune's storage_path and name).
 Calling again resumes it with `Tuner.restore` (the searcher's state comes back with it);
@@ -61,6 +61,7 @@ DEFAULT_STUDY = "autolr"
 RUNNING = "running"  # the state of a record its trial is still adding to
 _PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
 _NUMBER = "autolr_number"  # the config key holding the Optuna trial number
+_STEPS_BACK = "autolr_steps_back"  # ... and for the pick's step back, the trial it left
 
 
 def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
@@ -95,12 +96,13 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
         stored = [ray.put(sweep)]  # in a list: each worker gets it from the store itself
         trainable = tune.with_resources(
             tune.with_parameters(_train, stored=stored, threads=threads), resources)
+        run = _Run(sweep, trainable, pruner, mode, max_concurrent, folder)
         with _tune_env():
-            records = _Run(sweep, trainable, pruner, mode, max_concurrent, folder).all(
-                name, progress)
-        pick = RayPick(sweep, records, Path(folder, f"{name}.pick.jsonl"),
-                       _remote_runs(stored, threads, resources))
-        pick.settle(None)
+            records = run.all(name, progress)
+            pick = RayPick(sweep, records, Path(folder, f"{name}.pick.jsonl"),
+                           _remote_runs(stored, threads, resources),
+                           lambda params, number: run.step_back(name, params, number))
+            pick.settle(None)
         records = pick.records(None)
         if storage is not None:  # readable without Ray or pickle: TuneResult.load(path)
             TuneResult(records, metric=sweep.metric, direction=sweep.direction,
@@ -156,10 +158,15 @@ class _Run:
         self.patience, self.min_delta = rules.patience, rules.min_delta
         self.scheduler = type(make_scheduler(pruner, sweep.n_evals, mode)).__name__
 
-    def all(self, name: str, progress: bool) -> list[TrialRecord]:
+    def experiments(self, name: str) -> list[str]:
+        """The sweep's experiment folders so far, then the next one's."""
         paths = [os.path.join(self.folder, name)]
         while tune.Tuner.can_restore(paths[-1]):
             paths.append(os.path.join(self.folder, f"{name}.{len(paths) + 1}"))
+        return paths
+
+    def all(self, name: str, progress: bool) -> list[TrialRecord]:
+        paths = self.experiments(name)
         last = paths[-2] if len(paths) > 1 else None
         done = [r for path in paths[:-2] for r in self.records(
             tune.ResultGrid(tune.ExperimentAnalysis(path)))]
@@ -185,6 +192,25 @@ class _Run:
                     failure_config=tune.FailureConfig(max_failures=3)))  # a node may die
             done += self.fit(tuner, done, progress)
         return sorted(done, key=lambda r: r.number)
+
+    def step_back(self, name: str, params: dict[str, Any],
+                  from_number: int) -> list[TrialRecord]:
+        """The pick's step back: `params` trained unpruned as one more trial of the sweep,
+        in an experiment of its own whose searcher goes on from the last one's, the
+        config queued as its next trial: trial numbers go on, TPE learns it, and a resume
+        or an extension finds it with the sweep's other experiments."""
+        paths = self.experiments(name)
+        searcher = self.searcher(resume_from=paths[-2])
+        searcher._ot_study.enqueue_trial(  # noqa: SLF001 - Tune's searcher holds the study
+            params, user_attrs={"steps_back": from_number})
+        tuner = tune.Tuner(self.trainable, tune_config=tune.TuneConfig(
+            search_alg=searcher, scheduler=make_scheduler("none", self.sweep.n_evals,
+                                                          self.mode),
+            num_samples=1, max_concurrent_trials=1, trial_dirname_creator=_dirname),
+            run_config=tune.RunConfig(
+                name=os.path.basename(paths[-1]), storage_path=self.folder, verbose=0,
+                failure_config=tune.FailureConfig(max_failures=3)))
+        return self.fit(tuner, [], progress=False)
 
     def fit(self, tuner: Any, before: list[TrialRecord], progress: bool) -> list[TrialRecord]:
         """Run one experiment, following its trials for the progress bar; its records."""
@@ -256,7 +282,8 @@ class _Space:
 
     def __call__(self, trial: Any) -> dict[str, Any]:
         self.space.sample(trial, self.n_train)
-        return {_NUMBER: trial.number}
+        stepped = trial.user_attrs.get("steps_back")  # the pick queued it (`_Run.step_back`)
+        return {_NUMBER: trial.number, **({} if stepped is None else {_STEPS_BACK: stepped})}
 
 
 class _Search(OptunaSearch):
@@ -318,19 +345,30 @@ class RayPick(RobustPick):
     if run one after the other (`robust.judge_seeds`), and all count in the compute. The
     runs of each config are appended to `log` (a JSON line each) as they finish, and the
     records read from Tune have the logged ones folded in, so that nothing is trained
-    twice and nothing finished is lost. No step back (`train_again`): its run would be a
-    trial outside Tune's experiments and its searcher's numbering."""
+    twice and nothing finished is lost. The step back is a Tune trial of the sweep
+    (`train(params, from_number)`: its records; None: no step back)."""
 
     def __init__(self, sweep: Sweep, records: list[TrialRecord], log: Path,
-                 run_many: Callable[[TrialConfig, list[int]], list[TrialOutcome]]) -> None:
+                 run_many: Callable[[TrialConfig, list[int]], list[TrialOutcome]],
+                 train: Callable[[dict[str, Any], int], list[TrialRecord]] | None = None,
+                 ) -> None:
         super().__init__(sweep)
-        self.log, self.run_many = log, run_many
+        self.log, self.run_many, self.train = log, run_many, train
         self.current = list(records)
         if log.exists():
             for line in log.read_text().splitlines():
                 if line.strip():  # a line cut short by a kill is the run not logged
                     with contextlib.suppress(ValueError):
                         self._fold(json.loads(line))
+
+    def may_step_back(self, where: Any) -> bool:
+        return self.train is not None and all(r.steps_back_from is None
+                                              for r in self.current)
+
+    def train_again(self, where: Any, record: TrialRecord, params: dict[str, Any]) -> None:
+        assert self.train is not None
+        self.current = sorted([*self.current, *self.train(params, record.number)],
+                              key=lambda r: r.number)
 
     def seed_runs(self, config: TrialConfig, offsets: range) -> Confirmation:
         outcomes = self.run_many(config, list(offsets))
@@ -416,7 +454,8 @@ def _train(config: dict, stored: list, threads: int) -> None:
     record: dict[str, Any] = {
         "number": config.get(_NUMBER, -1), "state": RUNNING, "params": {}, "reason": None,
         "values": [], "train_losses": [], "val_losses": [], "epochs_run": 0.0, "steps_run": 0,
-        "seconds": 0.0, "is_baseline": False, "node": ray.util.get_node_ip_address()}
+        "seconds": 0.0, "is_baseline": False, "node": ray.util.get_node_ip_address(),
+        "steps_back_from": config.get(_STEPS_BACK)}
     try:
         sweep = _load(stored[0])
     except Exception as error:  # e.g. the model's module is not installed on this node
@@ -424,7 +463,7 @@ def _train(config: dict, stored: list, threads: int) -> None:
                               f"{_last_line(error)} (the code they use must "
                               "be importable on every node, or defined in the script you run)")
     try:
-        params = {k: v for k, v in config.items() if k != _NUMBER}
+        params = {k: v for k, v in config.items() if k not in (_NUMBER, _STEPS_BACK)}
         trial_config = sweep.space.config_from_params(params, sweep.n_train)
         record["params"] = trial_config.to_dict()
         record["is_baseline"] = sweep.is_baseline(trial_config)
