@@ -335,3 +335,15 @@ def test_the_ray_pick_steps_back_once_as_a_trial_of_the_sweep(tmp_path):
     again = RayPick(swept, [*tuned, twin(*trained[0])], log, run_many, train)
     again.settle(None)
     assert len(trained) == 1 and again.records(None) == pick.records(None)
+
+
+@pytest.mark.parametrize("given, options", [
+    (None, {"num_cpus": 1, "num_gpus": 0.0}),
+    ({"CPU": 2, "GPU": 0.5}, {"num_cpus": 2, "num_gpus": 0.5}),
+    ({"cpu": 1, "memory": 2**30, "tpu": 1}, {"num_cpus": 1, "num_gpus": 0.0,
+                                             "memory": 2**30, "resources": {"tpu": 1}}),
+])
+def test_the_picks_extra_runs_ask_ray_for_a_trials_resources(given, options):
+    from autolr.backends.ray import _check_resources, _task_options
+
+    assert _task_options(_check_resources(given)) == options

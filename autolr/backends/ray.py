@@ -405,19 +405,26 @@ def _remote_runs(stored: list, threads: int, resources: Mapping[str, float]) -> 
     resources, all submitted at once (the driver may be a laptop: it trains nothing)."""
     import ray
 
-    options: dict[str, Any] = {"num_cpus": resources["cpu"],
-                               "num_gpus": resources.get("gpu", 0)}
-    if "memory" in resources:
-        options["memory"] = resources["memory"]
-    custom = {k: v for k, v in resources.items() if k not in ("cpu", "gpu", "memory")}
-    if custom:
-        options["resources"] = custom
-    task = ray.remote(_train_seed).options(**options)
+    task = ray.remote(_train_seed).options(**_task_options(resources))
 
     def run_many(config: TrialConfig, offsets: list[int]) -> list[TrialOutcome]:
         return ray.get([task.remote(stored, config, k, threads) for k in offsets])
 
     return run_many
+
+
+def _task_options(resources: Mapping[str, float]) -> dict[str, Any]:
+    """A trial's resources (`_check_resources`'s, read as Tune reads them: cpu, gpu,
+    memory, and custom ones) as a Ray task's options."""
+    spec = dict(resources)
+    options: dict[str, Any] = {"num_cpus": spec.pop("cpu", 0.0),
+                               "num_gpus": spec.pop("gpu", 0.0)}
+    memory = spec.pop("memory", 0.0)
+    if memory:
+        options["memory"] = memory
+    if spec:
+        options["resources"] = spec
+    return options
 
 
 def _train_seed(stored: list, config: TrialConfig, seed_offset: int, threads: int) -> Any:
@@ -553,7 +560,8 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
             and v >= 0 for k, v in resources.items())):
         raise AutoLRError("resources_per_trial must map resource names to amounts >= 0, such "
                           f"as {{'cpu': 2, 'gpu': 0.5}}, but got {resources!r}.")
-    return {"cpu": 1, **resources}
+    named = {{"CPU": "cpu", "GPU": "gpu"}.get(k, k): v for k, v in resources.items()}
+    return {"cpu": 1, **named}  # Tune reads "CPU" as "cpu": so does the rest of autolr
 
 
 def store_range_test(storage: Any, study_name: str | None, test: RangeTest) -> None:
