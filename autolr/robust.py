@@ -121,14 +121,6 @@ def leader_to_confirm(records: Sequence[TrialRecord], direction: str,
     return None if leader.seed_values else leader
 
 
-def confirm(run: Callable[..., TrialOutcome], config: TrialConfig, first_value: float,
-            extra_seeds: int) -> Confirmation:
-    """Train `config` on `extra_seeds` more seeds (`run(config, None, seed_offset=k)`,
-    no pruner) after a complete run that ended at `first_value`; stop at the first seed
-    that diverges."""
-    return after(first_value, run_seeds(run, config, range(1, extra_seeds + 1)))
-
-
 def after(first_value: float, extra: Confirmation) -> Confirmation:
     """The extra seeds' runs (`extra`) of a config whose first run ended at `first_value`."""
     return dataclasses.replace(extra, values=(first_value, *extra.values))

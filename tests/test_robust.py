@@ -15,7 +15,14 @@ import autolr
 from autolr import TuneResult
 from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner, records_from_study
 from autolr.result import TrialRecord, pick_candidates
-from autolr.robust import EDGE_MARGIN, STEP_BACK_ROOM, confirm, leader_to_confirm, step_back
+from autolr.robust import (
+    EDGE_MARGIN,
+    STEP_BACK_ROOM,
+    after,
+    leader_to_confirm,
+    run_seeds,
+    step_back,
+)
 from autolr.space import SearchSpace, TrialConfig
 from autolr.storage import recover
 from autolr.sweep import Sweep
@@ -137,6 +144,11 @@ def fake_run(finals: dict[int, float]):
 
     run.calls = calls
     return run
+
+
+def confirm(run, config: TrialConfig, first_value: float, extra_seeds: int):
+    """What the pick does with a leader that ended at `first_value` (RobustPick)."""
+    return after(first_value, run_seeds(run, config, range(1, extra_seeds + 1)))
 
 
 def test_confirm_runs_the_extra_seeds_and_counts_their_cost():
