@@ -214,7 +214,7 @@ def test_tune_results_become_trial_records():
 def test_the_ray_pick_logs_its_runs_and_a_resume_trains_none_again(tmp_path):
     # trial 1 (0.3) is a lucky draw: on its extra seeds it is 0.7, so trial 2 (0.35) is
     # confirmed next, wins on its mean and is trained on one held-out seed (0.38)
-    from autolr.backends.ray import RayPick
+    from autolr.backends.ray_pick import RayPick
     from autolr.result import TrialRecord, TuneResult
     from autolr.space import TrialConfig
     from autolr.training import COMPLETE, TrialOutcome
@@ -265,7 +265,7 @@ def test_the_ray_pick_logs_its_runs_and_a_resume_trains_none_again(tmp_path):
 def test_the_ray_pick_runs_a_configs_seeds_side_by_side_and_counts_them_all(tmp_path):
     # Ray trains seeds 1 and 2 at once: seed 1 diverges, so the config is out as if run
     # one after the other, but seed 2's run was paid for and counts
-    from autolr.backends.ray import RayPick
+    from autolr.backends.ray_pick import RayPick
     from autolr.result import TrialRecord
     from autolr.space import TrialConfig
     from autolr.training import COMPLETE, DIVERGED, TrialOutcome
@@ -292,7 +292,7 @@ def test_the_ray_pick_steps_back_once_as_a_trial_of_the_sweep(tmp_path):
     # lr 0.2 diverged; trial 1 (lr 0.15, 0.1) sits within 1.5x of it and diverges on any
     # other seed; below the edge the config finishes near 0.15. The pick has the backend
     # train it at 0.2 / 1.65 (a Tune trial: `train`), then confirms and holds out that.
-    from autolr.backends.ray import RayPick
+    from autolr.backends.ray_pick import RayPick
     from autolr.result import TrialRecord, TuneResult
     from autolr.robust import EDGE_MARGIN, STEP_BACK_ROOM
     from autolr.space import TrialConfig
