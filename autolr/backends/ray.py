@@ -339,7 +339,7 @@ def _profile(payload: Mapping, n_evals: int | None) -> EvalProfile | None:
 
 def _remote_runs(stored: list, threads: int, resources: Mapping[str, float]) -> Any:
     """The pick's extra runs of a config on seed offsets, each a Ray task with a trial's
-    resources, all submitted at once (the driver may be a laptop: it trains nothing)."""
+    resources, all submitted at once (not in the driver, which may be a laptop)."""
     import ray
 
     task = ray.remote(_train_seed).options(**_task_options(resources))
