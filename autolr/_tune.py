@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import numbers
+import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -156,17 +157,40 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
 
 
 def load(storage: Any, study_name: str | None = None) -> TuneResult:
-    """The result of a stored sweep (an Optuna storage URL or journal file), read from the
-    storage's data only: no pickle, no code from the file is run.
+    """The result of a stored sweep, read from the storage's data only: no pickle, no code
+    from the file is run. `storage`: an Optuna storage URL or journal file; a Ray
+    backend's storage directory (its `<study>.autolr.json`); or a file `TuneResult.save`
+    wrote.
 
     `study_name` may be left out when the storage holds a single study.
     """
+    saved = _saved_result(storage, study_name)
+    if saved is not None:
+        return TuneResult.load(saved)
     from autolr.backends.optuna import load_records
 
     records, info = load_records(storage, study_name)
     return TuneResult(records, metric=info["metric"], direction=info["direction"],
                       epochs=info["epochs"], study_name=info["study_name"],
                       storage=str(storage), range_test=info["range_test"])
+
+
+def _saved_result(storage: Any, study_name: str | None) -> Path | None:
+    """The `TuneResult.save` file `storage` names (a .json file, or a directory holding
+    `<study>.autolr.json`, as the Ray backend writes); None for an Optuna storage."""
+    if not isinstance(storage, (str, os.PathLike)) or "://" in str(storage):
+        return None
+    path = Path(storage).expanduser()
+    if path.suffix == ".json":
+        return path
+    if not path.is_dir():
+        return None
+    names = sorted(p.name.removesuffix(".autolr.json") for p in path.glob("*.autolr.json"))
+    study_name = study_name or (names[0] if len(names) == 1 else None)
+    if study_name not in names:
+        raise AutoLRError(f"no study {study_name!r} in {str(storage)!r}; it holds: "
+                          f"{', '.join(map(repr, names)) or 'no study'}.")
+    return path / f"{study_name}.autolr.json"
 
 
 def report(storage: Any, study_name: str | None = None,

@@ -28,6 +28,7 @@ from types import ModuleType
 from typing import Any
 
 DEFAULT_STORAGE = "sqlite:///autolr.db"
+DEFAULT_RAY_STORAGE = "autolr-ray"  # Ray keeps its experiments in a directory
 logger = logging.getLogger("autolr")
 
 
@@ -106,8 +107,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _storage_options(parser: argparse.ArgumentParser, *, study_required: bool) -> None:
-    parser.add_argument("--storage", default=DEFAULT_STORAGE,
-                        help=f"Optuna storage URL or journal file (*.log) ({DEFAULT_STORAGE})")
+    parser.add_argument("--storage", default=None,
+                        help="Optuna storage URL or journal file (*.log), or a Ray backend's "
+                        f"directory (default: {DEFAULT_STORAGE}; tune --backend ray: "
+                        f"./{DEFAULT_RAY_STORAGE})")
     parser.add_argument("--study", default=None, required=study_required,
                         help="study name (tune: the file's name; others: the only study)")
 
@@ -137,11 +140,13 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     model_fn = _function(module, args.model_fn, "--model-fn", "a model factory: def model(): ...")
     data_fn = _function(module, args.data_fn, "--data-fn", "a data function: def data(): ...")
     study = args.study or Path(args.target).stem.replace(".", "_")
+    storage = args.storage or (DEFAULT_RAY_STORAGE if args.backend == "ray"
+                               else DEFAULT_STORAGE)
     # SIGTERM (a scheduler stopping the job) ends the sweep like Ctrl-C: trials kept.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     result = autolr.tune(model_fn, data_fn(), space=args.space, epochs=args.epochs,
                          n_trials=args.trials, timeout=args.timeout, metric=args.metric,
-                         storage=args.storage, study_name=study, n_jobs=args.jobs,
+                         storage=storage, study_name=study, n_jobs=args.jobs,
                          seed=args.seed, progress=not args.quiet, device=args.device,
                          backend=args.backend, ray_address=args.ray_address,
                          range_test=args.range_test, **({} if args.confirm_seeds is None
@@ -157,14 +162,14 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
 def _report(args: argparse.Namespace, argv: list[str]) -> int:
     import autolr
 
-    print(f"report: {autolr.report(args.storage, args.study, args.output)}")
+    print(f"report: {autolr.report(args.storage or DEFAULT_STORAGE, args.study, args.output)}")
     return 0
 
 
 def _show(args: argparse.Namespace, argv: list[str]) -> int:
     import autolr
 
-    result = autolr.load(args.storage, args.study)
+    result = autolr.load(args.storage or DEFAULT_STORAGE, args.study)
     print(result.summary())
     print(format_table(result, args.top))
     return 0

@@ -81,6 +81,29 @@ def test_show_report_and_spaces(workdir):
     spaces = autolr_cli("spaces", cwd=workdir)
     assert spaces.returncode == 0 and "default" in spaces.stdout
 
+    # a Ray sweep's storage is a directory holding <study>.autolr.json: show reads it too
+    (workdir / "ray").mkdir()
+    stored(workdir, "s1").save(workdir / "ray" / "s1.autolr.json")
+    from_dir = autolr_cli("show", "--storage", "ray", cwd=workdir)  # its only study
+    assert from_dir.returncode == 0 and from_dir.stdout == show.stdout
+    assert autolr.load(workdir / "ray" / "s1.autolr.json").records == stored(workdir, "s1").records
+    wrong = autolr_cli("show", "--storage", "ray", "--study", "s2", cwd=workdir)
+    assert wrong.returncode == 2 and "no study 's2'" in wrong.stderr and "'s1'" in wrong.stderr
+
+
+@pytest.mark.parametrize("backend, storage", [("optuna", "sqlite:///autolr.db"),
+                                              ("ray", "autolr-ray")])
+def test_a_sweep_is_stored_where_its_backend_keeps_sweeps(workdir, monkeypatch, backend,
+                                                          storage):
+    from autolr import cli
+
+    given = {}
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's SIGTERM
+    monkeypatch.setattr(autolr, "tune", lambda *a, **kw: given.update(kw) or autolr.TuneResult([]))
+    assert cli.main(["tune", "digits_model.py", "--backend", backend, "--quiet"]) == 1
+    assert given["storage"] == storage and given["backend"] == backend
+
 
 @pytest.mark.parametrize("args, message", [
     (("tune",), "the following arguments are required"),

@@ -224,6 +224,7 @@ def test_a_sweep_runs_on_both_nodes_and_can_be_extended(cluster, digits, tmp_pat
     assert not result.trials.empty and "lr" in result.trials.columns
     saved = autolr.TuneResult.load(storage / "digits.autolr.json")
     assert [r.values for r in saved.records] == [r.values for r in records]
+    assert autolr.load(storage).records == saved.records  # its only study, no Ray needed
     # the range test ran in the driver at the best config's batch size, and was kept
     assert result.range_test.batch_size == result.best_config["batch_size"]
     assert saved.range_test == result.range_test
