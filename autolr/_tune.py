@@ -186,6 +186,10 @@ def _saved_result(storage: Any, study_name: str | None) -> Path | None:
     if not path.is_dir():
         return None
     names = sorted(p.name.removesuffix(".autolr.json") for p in path.glob("*.autolr.json"))
+    if not names:
+        raise AutoLRError(f"{str(storage)!r} is a directory with no saved sweep in it (a Ray "
+                          "sweep's <study>.autolr.json); an Optuna storage is a URL such as "
+                          "'sqlite:///autolr.db' or a journal file ending in .log.")
     study_name = study_name or (names[0] if len(names) == 1 else None)
     if study_name not in names:
         raise AutoLRError(f"no study {study_name!r} in {str(storage)!r}; it holds: "

@@ -113,6 +113,7 @@ def test_a_sweep_is_stored_where_its_backend_keeps_sweeps(workdir, monkeypatch, 
     (("tune", "digits_model.py", "--space", "nope"), "valid presets are"),
     (("frobnicate",), "invalid choice"),
     (("show", "--study", "nothing-here"), "no study 'nothing-here'"),
+    (("show", "--storage", "."), "a directory with no saved sweep in it"),
 ])
 def test_bad_usage_exits_2_and_says_what_to_do(workdir, args, message):
     run = autolr_cli(*args, cwd=workdir)
