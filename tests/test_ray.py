@@ -209,6 +209,9 @@ def test_tune_results_become_trial_records():
     assert lost.state == "failed" and lost.reason == "interrupted: node died"
     assert lost.number == 5 and not backend._counts(lost) and backend._counts(done)
     assert run.record({}, {backend._NUMBER: 6}, None) is None  # never started
+    # the pick's step back that Tune gave up on stays one: the pick does not step back again
+    twin = run.record({}, {backend._NUMBER: 7, backend._STEPS_BACK: 3}, RuntimeError("died"))
+    assert twin.state == "failed" and twin.steps_back_from == 3
 
 
 def test_the_ray_pick_logs_its_runs_and_a_resume_trains_none_again(tmp_path):

@@ -257,7 +257,8 @@ class _Run:
         payload = json.loads(metrics[_PAYLOAD]) if metrics and _PAYLOAD in metrics else None
         if payload is None and error is None:
             return None
-        payload = payload or {"number": (config or {}).get(_NUMBER, -1)}
+        payload = payload or {"number": (config or {}).get(_NUMBER, -1),  # it never reported
+                              "steps_back_from": (config or {}).get(_STEPS_BACK)}
         if error is not None:  # Tune gave up on it: its node died once too often, say
             payload.update(state=FAILED, reason=f"interrupted: {_last_line(error)}")
         elif payload["state"] == RUNNING:  # stopped from outside: stopper or scheduler
