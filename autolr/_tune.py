@@ -53,7 +53,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
 
     Each trial runs torch with `torch_threads` threads (1: small models gain nothing
     from more, and oversubscribed cores slow training many times over); `n_jobs` worker
-    processes use the other cores.
+    processes use the other cores, and the robust pick's extra seeds train side by side
+    in as many forked processes.
 
     Robust pick: when the sweep ends, its leader is trained again on `confirm_seeds` more
     seeds and judged on the mean (the next one too if it falls behind), so the best

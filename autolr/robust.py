@@ -153,6 +153,17 @@ def judge_seeds(config: TrialConfig,
     return Confirmation(tuple(values), None, epochs, seconds, steps)
 
 
+def judge_side_by_side(config: TrialConfig, offsets: Sequence[int],
+                       outcomes: Sequence[TrialOutcome]) -> Confirmation:
+    """Runs of `config` that trained side by side, one per seed offset: judged as if one
+    after the other (`judge_seeds`), but every run is counted in the cost, as the runs
+    past a divergence were trained too."""
+    judged = judge_seeds(config, zip(offsets, outcomes, strict=True))
+    return dataclasses.replace(
+        judged, epochs_run=sum(o.epochs_run for o in outcomes),
+        seconds=sum(o.seconds for o in outcomes), steps_run=sum(o.steps_run for o in outcomes))
+
+
 def summary(values: Sequence[float]) -> str:
     """'0.3300 ± 0.0300 over 3 seeds' (the ± is one standard deviation)."""
     if len(values) < 2:

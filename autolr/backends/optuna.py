@@ -29,8 +29,9 @@ from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
 from autolr.range_test import RangeTest
 from autolr.result import TrialRecord
-from autolr.robust import MIN_SPEND_RATIO, Confirmation
-from autolr.space import SearchSpace
+from autolr.robust import MIN_SPEND_RATIO, Confirmation, judge_side_by_side
+from autolr.side_by_side import can_fork, train_side_by_side
+from autolr.space import SearchSpace, TrialConfig
 from autolr.storage import (
     ClaimingSampler,
     interrupted,
@@ -148,12 +149,21 @@ class ConfirmLeader(RobustPick):
     that does not count towards n_trials and that `records_from_study` folds into the
     leader's record; TPE sees the seed mean at the leader's point too. The step back is
     a trial of the study (`steps_back`: the number it steps back from), run by
-    `objective` (None: no step back)."""
+    `objective` (None: no step back). With `processes` > 1 (a sweep's n_jobs) a config's
+    extra seeds train side by side in forked processes (`autolr.side_by_side`)."""
 
     def __init__(self, sweep: Sweep, min_spend_ratio: float = MIN_SPEND_RATIO,
-                 objective: Callable[[optuna.Trial], float] | None = None) -> None:
+                 objective: Callable[[optuna.Trial], float] | None = None,
+                 processes: int = 1) -> None:
         super().__init__(sweep, min_spend_ratio)
-        self.objective = objective
+        self.objective, self.processes = objective, processes
+
+    def seed_runs(self, config: TrialConfig, offsets: range) -> Confirmation:
+        if self.processes < 2 or len(offsets) < 2 or not can_fork():
+            return super().seed_runs(config, offsets)
+        outcomes = train_side_by_side(self.sweep.run, config, offsets, self.processes,
+                                      self.sweep.torch_threads)
+        return judge_side_by_side(config, offsets, outcomes)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if (self.sweep.confirm_after is not None and trial.state == TrialState.COMPLETE
@@ -219,7 +229,8 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         _record_sweep(study, sweep)
         recover(study)  # trials of dead workers / interrupted runs: failed, re-run once
         remaining = sweep.n_trials - _count_finished(study)
-        confirmer = ConfirmLeader(sweep, objective=make_objective(sweep, autolr_pruner))
+        confirmer = ConfirmLeader(sweep, objective=make_objective(sweep, autolr_pruner),
+                                  processes=n_jobs)
         with SweepProgress(lambda: records_from_study(study), total=sweep.n_trials,
                            direction=sweep.direction, enabled=progress and remaining > 0), \
                 sigterm_as_interrupt():

@@ -10,7 +10,6 @@ step back runs (a Tune trial) come from `backends.ray`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 from collections.abc import Callable
@@ -19,7 +18,7 @@ from typing import Any
 
 from autolr.pick import RobustPick, verdict, with_runs
 from autolr.result import TrialRecord
-from autolr.robust import Confirmation, judge_seeds
+from autolr.robust import Confirmation, judge_side_by_side
 from autolr.space import TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import TrialOutcome
@@ -27,8 +26,8 @@ from autolr.training import TrialOutcome
 
 class RayPick(RobustPick):
     """The robust pick on a Ray sweep's records. A config's extra runs are Ray tasks side
-    by side (`run_many(config, offsets)`: their outcomes, in order); they are judged as
-    if run one after the other (`robust.judge_seeds`), and all count in the compute. The
+    by side (`run_many(config, offsets)`: their outcomes, in order), judged as if run one
+    after the other and all counted in the compute (`robust.judge_side_by_side`). The
     runs of each config are appended to `log` (a JSON line each) as they finish, and the
     records read from Tune have the logged ones folded in, so that nothing is trained
     twice and nothing finished is lost. The step back is a Tune trial of the sweep
@@ -57,12 +56,7 @@ class RayPick(RobustPick):
                               key=lambda r: r.number)
 
     def seed_runs(self, config: TrialConfig, offsets: range) -> Confirmation:
-        outcomes = self.run_many(config, list(offsets))
-        judged = judge_seeds(config, zip(offsets, outcomes, strict=True))
-        return dataclasses.replace(  # the runs past a divergence were trained too
-            judged, epochs_run=sum(o.epochs_run for o in outcomes),
-            seconds=sum(o.seconds for o in outcomes),
-            steps_run=sum(o.steps_run for o in outcomes))
+        return judge_side_by_side(config, offsets, self.run_many(config, list(offsets)))
 
     def records(self, where: Any) -> list[TrialRecord]:
         return list(self.current)
