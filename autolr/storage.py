@@ -128,7 +128,7 @@ class ClaimingSampler(optuna.samplers.BaseSampler):
 
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         study._storage.set_trial_user_attr(  # Trial is not built yet: the storage's API
-            trial._trial_id, "owner", {"host": _HOST, "pid": os.getpid()})
+            trial._trial_id, "owner", owner())
         self.base.before_trial(study, trial)
 
     def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
@@ -148,9 +148,16 @@ class ClaimingSampler(optuna.samplers.BaseSampler):
         self.base.reseed_rng()
 
 
+def owner() -> dict[str, Any]:
+    """This process, as a trial stores who runs it (a resume tells from it if it died)."""
+    return {"host": _HOST, "pid": os.getpid()}
+
+
 def recover(study: optuna.Study) -> int:
     """Close trials of dead processes as failed and enqueue each interrupted trial's
-    params exactly once. Returns how many were re-queued."""
+    params exactly once. Returns how many were re-queued. A step back the robust pick of
+    a dead process queued but never started is closed too, not re-queued: the pick steps
+    back anew, unpruned (popped as a plain trial it would be pruned like any)."""
     storage = study._storage  # Optuna offers no public way to close another's trial
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get("retry_of") for t in trials}
@@ -159,6 +166,11 @@ def recover(study: optuna.Study) -> int:
         if trial.state == TrialState.RUNNING and _is_orphan(trial):
             with contextlib.suppress(Exception):  # another process may close it first
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        elif trial.state == TrialState.WAITING and "steps_back" in trial.user_attrs:
+            if "owner" in trial.user_attrs and _is_orphan(trial):
+                with contextlib.suppress(Exception):  # its owner may pop it first
+                    storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            continue
         elif not interrupted(trial):
             continue
         if (trial.number in retried or "config" not in trial.user_attrs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import statistics
 from typing import Any
 
@@ -466,3 +467,40 @@ def test_a_step_back_cut_short_by_a_kill_is_taken_again_not_re_run_as_a_trial():
     assert twins[0].state == COMPLETE and twins[0].params["lr"] == pytest.approx(stepped)
     assert TuneResult(records_from_study(study)).best_record.number == twins[0].number
     assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+
+
+def dead_pid() -> int:
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+@pytest.mark.parametrize("alive", [False, True])
+def test_a_step_back_queued_but_never_started_is_taken_again_only_if_its_process_died(
+        monkeypatch, alive):
+    # killed between queueing the twin and starting it (microseconds apart): on resume the
+    # waiting twin is closed, not popped as a plain (pruned) trial of the sweep, and the
+    # pick steps back anew; a process still alive is about to start it: left alone
+    run = edge_run()
+    study, sweep, objective = edge_sweep(run)
+    never = ConfirmLeader(sweep, min_spend_ratio=0, objective=objective)
+    monkeypatch.setattr(study, "optimize", lambda *a, **k: None)  # dies before it runs
+    pid = os.getpid() if alive else dead_pid()
+    monkeypatch.setattr(autolr.storage.os, "getpid", lambda: pid)
+    never.step_back(study)
+    monkeypatch.undo()
+    waiting = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert len(waiting) == 1 and waiting[0].user_attrs["steps_back"] == 1
+    assert waiting[0].user_attrs["owner"]["pid"] == pid
+    assert recover(study) == 0
+    if alive:
+        assert study.get_trials(states=(optuna.trial.TrialState.WAITING,)) == waiting
+        return
+    assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    ConfirmLeader(sweep, min_spend_ratio=0, objective=objective).settle(study)
+    twins = [r for r in records_from_study(study) if r.steps_back_from == 1]
+    assert len(twins) == 1 and twins[0].state == COMPLETE
+    assert TuneResult(records_from_study(study)).best_record.number == twins[0].number

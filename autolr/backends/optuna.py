@@ -36,6 +36,7 @@ from autolr.storage import (
     ClaimingSampler,
     interrupted,
     open_storage,
+    owner,
     recover,
     sigterm_as_interrupt,
 )
@@ -181,7 +182,9 @@ class ConfirmLeader(RobustPick):
     def train_again(self, where: optuna.Study, record: TrialRecord,
                     params: dict[str, Any]) -> None:
         study = where
-        study.enqueue_trial(params, user_attrs={"steps_back": record.number})
+        # owned from the queue on: if this process dies before it starts, `recover` closes
+        # it and the pick steps back anew
+        study.enqueue_trial(params, user_attrs={"steps_back": record.number, "owner": owner()})
         pruner, study.pruner = study.pruner, optuna.pruners.NopPruner()
         try:  # unpruned, as the pick's other runs: the choice to spend it is made
             study.optimize(self.objective, n_trials=1, catch=(Exception,))
