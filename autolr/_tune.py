@@ -98,6 +98,9 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
         raise AutoLRError(f"range_test must be True or False, but got {range_test=}.")
     if backend not in BACKENDS:
         raise AutoLRError(f"backend must be one of {BACKENDS}, but got {backend!r}.")
+    _check_backend_options(backend, n_jobs, device, ray_address=ray_address,
+                           resources_per_trial=resources_per_trial,
+                           max_concurrent=max_concurrent)
     search = load_space(space)
     prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, seed)
     search.usable_batch_sizes(prepared.data.n_train)
@@ -312,6 +315,25 @@ def _check_device(device: Any) -> torch.device:
         raise AutoLRError(f"device={device!r} was asked for, but torch sees no CUDA device; "
                           "use device='cpu'.")
     return parsed
+
+
+def _check_backend_options(backend: str, n_jobs: int, device: Any, **ray_options: Any) -> None:
+    """An option of the other backend is an error, not silently ignored."""
+    given = [name for name, value in ray_options.items() if value is not None]
+    if backend == "optuna" and given:
+        raise AutoLRError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} the Ray "
+                          "backend's; pass backend='ray' to run on a Ray cluster (with the "
+                          "Optuna backend, n_jobs sets how many trials train at once).")
+    if backend == "ray" and n_jobs != 1:
+        raise AutoLRError(f"n_jobs={n_jobs} sets the Optuna backend's worker processes; with "
+                          "backend='ray' Tune trains trials at once by itself: set "
+                          "max_concurrent (default: the cluster's CPUs over "
+                          "resources_per_trial's cpu) instead.")
+    if backend == "optuna" and n_jobs > 1 and _check_device(device).type == "cuda":
+        # the data goes to the GPU in this process, before the workers are forked
+        raise AutoLRError(f"n_jobs={n_jobs} forks worker processes, and a forked process "
+                          "cannot use CUDA once its parent has; on a GPU use n_jobs=1 (or "
+                          "backend='ray', whose workers start fresh).")
 
 
 def _check_int(name: str, value: Any, low: int) -> None:

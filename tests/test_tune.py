@@ -218,6 +218,10 @@ def uncopyable() -> torch.nn.Module:
     (dict(timeout=-1), "timeout"),
     (dict(storage="not a url"), "database URL"),
     (dict(device="gpu0"), "device must be"),
+    (dict(max_concurrent=2), "max_concurrent is the Ray backend's; pass backend='ray'"),
+    (dict(ray_address="127.0.0.2:6390", resources_per_trial={"cpu": 1}),
+     "ray_address, resources_per_trial are the Ray backend's"),
+    (dict(backend="ray", n_jobs=2), "n_jobs=2 sets the Optuna backend's .* max_concurrent"),
 ])
 def test_bad_input_fails_before_training_and_names_the_fix(no_training, kwargs, message):
     call = dict(model=mlp(), data=(X_DIGITS / 16, Y_DIGITS), n_trials=2, epochs=1,
@@ -225,6 +229,13 @@ def test_bad_input_fails_before_training_and_names_the_fix(no_training, kwargs, 
     call.update(kwargs)
     with pytest.raises(AutoLRError, match=message):
         autolr.tune(call.pop("model"), call.pop("data"), **call)
+
+
+def test_worker_processes_on_a_gpu_fail_before_training(no_training, monkeypatch):
+    # forked workers cannot use CUDA once the parent moved the data there: say so up front
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    with pytest.raises(AutoLRError, match="n_jobs=2 forks worker processes.*n_jobs=1"):
+        autolr.tune(mlp(), (X_DIGITS / 16, Y_DIGITS), n_jobs=2, device="cuda", progress=False)
 
 
 def test_bad_input_does_not_touch_the_users_arrays(no_training):
