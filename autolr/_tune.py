@@ -322,12 +322,13 @@ def _check_backend_options(backend: str, n_jobs: int, device: Any, **ray_options
     given = [name for name, value in ray_options.items() if value is not None]
     if backend == "optuna" and given:
         raise AutoLRError(f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} the Ray "
-                          "backend's; pass backend='ray' to run on a Ray cluster (with the "
-                          "Optuna backend, n_jobs sets how many trials train at once).")
+                          "backend's; pass backend='ray' (--backend ray) to run on a Ray "
+                          "cluster (with the Optuna backend, n_jobs sets how many trials "
+                          "train at once).")
     if backend == "ray" and n_jobs != 1:
         raise AutoLRError(f"n_jobs={n_jobs} sets the Optuna backend's worker processes; with "
                           "backend='ray' Tune trains trials at once by itself: set "
-                          "max_concurrent (default: the cluster's CPUs over "
+                          "max_concurrent (--max-concurrent; default: the cluster's CPUs over "
                           "resources_per_trial's cpu) instead.")
     if backend == "optuna" and n_jobs > 1 and _check_device(device).type == "cuda":
         # the data goes to the GPU in this process, before the workers are forked

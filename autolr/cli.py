@@ -77,9 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--metric", default=None,
                       help="val_loss (default), accuracy, mse, mae or r2")
     _storage_options(tune, study_required=False)
-    tune.add_argument("--jobs", type=_positive, default=1, help="worker processes (1)")
+    tune.add_argument("--jobs", type=_positive, default=1,
+                      help="worker processes (1; the Optuna backend)")
     tune.add_argument("--backend", choices=("optuna", "ray"), default="optuna")
     tune.add_argument("--ray-address", default=None, help="Ray cluster address (host:port)")
+    tune.add_argument("--max-concurrent", type=_positive, default=None,
+                      help="trials at once on Ray (default: the cluster's CPUs)")
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--confirm-seeds", type=_non_negative, default=None,
                       help="extra seeds the best config is re-trained on before it is "
@@ -149,6 +152,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
                          storage=storage, study_name=study, n_jobs=args.jobs,
                          seed=args.seed, progress=not args.quiet, device=args.device,
                          backend=args.backend, ray_address=args.ray_address,
+                         max_concurrent=args.max_concurrent,
                          range_test=args.range_test, **({} if args.confirm_seeds is None
                             else {"confirm_seeds": args.confirm_seeds}))
     print(result.summary())

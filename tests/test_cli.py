@@ -103,6 +103,10 @@ def test_a_sweep_is_stored_where_its_backend_keeps_sweeps(workdir, monkeypatch, 
     monkeypatch.setattr(autolr, "tune", lambda *a, **kw: given.update(kw) or autolr.TuneResult([]))
     assert cli.main(["tune", "digits_model.py", "--backend", backend, "--quiet"]) == 1
     assert given["storage"] == storage and given["backend"] == backend
+    assert given["max_concurrent"] is None and given["n_jobs"] == 1
+    assert cli.main(["tune", "digits_model.py", "--backend", "ray", "--max-concurrent", "3",
+                     "--quiet"]) == 1
+    assert given["max_concurrent"] == 3
 
 
 @pytest.mark.parametrize("args, message", [
@@ -114,6 +118,10 @@ def test_a_sweep_is_stored_where_its_backend_keeps_sweeps(workdir, monkeypatch, 
     (("frobnicate",), "invalid choice"),
     (("show", "--study", "nothing-here"), "no study 'nothing-here'"),
     (("show", "--storage", "."), "a directory with no saved sweep in it"),
+    (("tune", "digits_model.py", "--jobs", "2", "--backend", "ray"),
+     "sets the Optuna backend's worker processes"),
+    (("tune", "digits_model.py", "--ray-address", "127.0.0.2:6390"),
+     "ray_address is the Ray backend's; pass backend='ray'"),
 ])
 def test_bad_usage_exits_2_and_says_what_to_do(workdir, args, message):
     run = autolr_cli(*args, cwd=workdir)
