@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
 
 import optuna
 import pytest
@@ -60,6 +63,45 @@ def test_a_process_that_dies_is_reported_not_waited_for():
 
     with pytest.raises(AutoLRError, match=r"seed offset 1 died in its process \(exit code 9\)"):
         train_side_by_side(killed, CONFIG, [1, 2], processes=2)
+
+
+PARENT = """
+import os, sys, time
+from autolr.side_by_side import train_side_by_side
+from autolr.space import TrialConfig
+from autolr.training import TrialOutcome
+
+def slow(config, reporter, seed_offset=0):
+    print(os.getpid(), flush=True)  # each child says who it is, then trains on
+    time.sleep(60)
+    return TrialOutcome("complete", values=[0.0])
+
+train_side_by_side(slow, TrialConfig(0.1), [1, 2], processes=2)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_children_stop_when_their_parent_is_killed(tmp_path):
+    # SIGKILL gives the parent no time to stop them: they must not train on for nobody
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        children = [int(parent.stdout.readline()) for _ in range(2)]
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone, only not yet reaped
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 # --- real training ----------------------------------------------------------------------
