@@ -11,20 +11,16 @@ Not after CUDA was initialised in the parent: a forked child cannot use it
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import dataclasses
 import multiprocessing
 import os
-import signal
 import traceback
 from collections.abc import Callable, Sequence
 
 from autolr.errors import AutoLRError
 from autolr.space import TrialConfig
+from autolr.storage import die_with
 from autolr.training import TrialOutcome
-
-_PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 def can_fork() -> bool:
@@ -83,25 +79,13 @@ def _receive(offset: int, child: multiprocessing.process.BaseProcess,
     return payload
 
 
-def _die_with(parent: int) -> None:
-    """Linux: this process gets SIGTERM when its parent dies (a SIGKILL leaves it no time
-    to stop its children), instead of training on for nobody."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):  # not Linux: the parent's own cleanup only
-        return
-    if os.getppid() != parent:  # it died before the request above took effect
-        os._exit(1)
-
-
 def _train(run: Callable[..., TrialOutcome], config: TrialConfig, offset: int, threads: int,
            sender: multiprocessing.connection.Connection, parent: int) -> None:
     import torch
 
     code = 0
     try:
-        _die_with(parent)
+        die_with(parent)
         torch.set_num_threads(threads)
         outcome = run(config, None, seed_offset=offset)
         sender.send(("outcome", dataclasses.replace(outcome, model=None)))

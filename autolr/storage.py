@@ -12,9 +12,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import errno
 import logging
 import os
+import signal
 import socket
 import time
 import uuid
@@ -33,6 +36,7 @@ from autolr.errors import AutoLRError
 logger = logging.getLogger("autolr")
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
 _HOST = socket.gethostname()
+_PR_SET_PDEATHSIG = 1  # prctl(2)
 _OWNERLESS_GRACE = 30.0  # seconds a RUNNING trial may go without naming its process
 _FOREIGN_LOCK_GRACE = 30.0  # a lock from another host (or unreadable) is broken after this
 
@@ -201,11 +205,23 @@ def _is_orphan(trial: optuna.trial.FrozenTrial) -> bool:
     return owner.get("host") == _HOST and not _alive(int(owner.get("pid", 0)))
 
 
+def die_with(parent: int) -> None:
+    """Linux: this (forked) process gets SIGTERM when its parent, pid `parent`, dies (a
+    SIGKILL leaves the parent no time to stop its children), instead of training on for
+    nobody; elsewhere, nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):  # not Linux: the parent's own cleanup only
+        return
+    if os.getppid() != parent:  # it died before the request above took effect
+        os._exit(1)
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (a scheduler or `kill`) stops a sweep like Ctrl-C: the running trial is
     closed as interrupted and the process exits cleanly. Only the main thread can."""
-    import signal
     import threading
 
     if threading.current_thread() is not threading.main_thread():

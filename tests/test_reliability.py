@@ -171,6 +171,61 @@ def test_kills_at_random_points_lose_no_finished_trial(tmp_path, kind):
 
 
 # -- parallel workers on one storage ----------------------------------------------------
+WORKERS = textwrap.dedent("""
+    import sys, torch
+    from sklearn.datasets import load_digits
+    import autolr
+    X, y = load_digits(return_X_y=True)
+    model = lambda: torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(),
+                                        torch.nn.Linear(64, 10))
+    autolr.tune(model, (X / 16, y), n_trials=1000, epochs=6, progress=False, n_jobs=2,
+                storage=sys.argv[1], study_name="s", pruner="none")
+""")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path):
+    # kill -9 of the sweep's process: its workers must not go on with the sweep unseen
+    url = str(tmp_path / "s.log")
+    script = tmp_path / "workers.py"
+    script.write_text(WORKERS)
+    parent = subprocess.Popen([sys.executable, str(script), url])
+    try:
+        deadline = time.monotonic() + 60
+        while len(finished(url)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the workers are training
+        workers = children_of(parent.pid)
+        assert len(workers) == 2
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 20
+    while any(alive_not_zombie(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [pid for pid in workers if alive_not_zombie(pid)]
+    for pid in survivors:  # the test started them: it stops them, even when it fails
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, "the workers went on with the sweep after their parent died"
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert not study.get_trials(states=(TrialState.RUNNING,))  # each closed its own
+    count = len(study.trials)
+    time.sleep(1.0)
+    assert len(optuna.load_study(study_name="s", storage=open_storage(url)).trials) == count
+
+
+def children_of(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as listed:
+        return [int(child) for child in listed.read().split()]
+
+
+def alive_not_zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone, only not yet reaped
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["journal", "sqlite"])
 def test_four_workers_fifty_trials_each_lose_and_repeat_nothing(tmp_path, kind):

@@ -34,6 +34,7 @@ from autolr.side_by_side import can_fork, train_side_by_side
 from autolr.space import SearchSpace, TrialConfig
 from autolr.storage import (
     ClaimingSampler,
+    die_with,
     interrupted,
     open_storage,
     owner,
@@ -414,7 +415,8 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
     threads = sweep.torch_threads
     shares = [n_trials // n_jobs + (i < n_trials % n_jobs) for i in range(n_jobs)]
     workers = [context.Process(target=_worker, args=(sweep, pruner, storage, study_name, i,
-                                                      n_jobs, share, threads), daemon=True)
+                                                      n_jobs, share, threads, os.getpid()),
+                               daemon=True)
                for i, share in enumerate(shares) if share > 0]
     for worker in workers:
         worker.start()
@@ -438,12 +440,13 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
 
 
 def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, index: int,
-            n_jobs: int, n_trials: int, threads: int) -> None:
+            n_jobs: int, n_trials: int, threads: int, parent: int) -> None:
     import signal
 
     import torch
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # closes its trial, then exits
+    die_with(parent)  # the parent killed outright: SIGTERM, not a sweep going on unseen
     torch.set_num_threads(threads)
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage),
