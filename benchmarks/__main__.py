@@ -258,7 +258,7 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
                     for k, v in lived["sweeps"].items()]
             rows += [report.summarise(k, [SweepMetrics.from_json(s) for s in v])
                      for k, v in lived.get("baselines", {}).items()]
-            out(f"\nLive: median over {lived['seeds']} seeds, budget {lived['max_fte']:g} FTE "
+            out(f"\nLive: median over {_seed_counts(lived)}, budget {lived['max_fte']:g} FTE "
                 "(baselines: their own cost)\n")
             out(report.markdown(rows, max_fte=lived["max_fte"], winners=False))
             walls = {k: sorted(s["wall"] for s in v) for k, v in lived["sweeps"].items()}
@@ -292,6 +292,19 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
         path = report.write_html(report.figure(panels, "autolr benchmarks: regret vs compute"),
                                  cache_dir / "regret.html", offline=offline)
         out(f"\nplot: {path}")
+
+
+def _seed_counts(lived: dict) -> str:
+    """'10 seeds', or '10 seeds (3: ray-asha)' when some rows were run on fewer (a later
+    run with more seeds re-runs only the contenders it is given)."""
+    rows = {**lived["sweeps"], **lived.get("baselines", {})}
+    fewer: dict[int, list[str]] = {}
+    for name, sweeps in rows.items():
+        if len(sweeps) != lived["seeds"]:
+            fewer.setdefault(len(sweeps), []).append(name)
+    return f"{lived['seeds']} seeds" + (" (" + "; ".join(
+        f"{count}: {', '.join(names)}" for count, names in sorted(fewer.items())) + ")"
+        if fewer else "")
 
 
 def _oracle_info(cache: GridCache) -> dict:

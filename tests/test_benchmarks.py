@@ -300,3 +300,13 @@ def test_quick_mode_runs_end_to_end(tmp_path, capsys) -> None:
     config = cache.task.configs()[0]
     cached = cache.run(tasks.key_of(config), 1).values
     assert oracle.train(cache.task, config, 1).values == pytest.approx(cached, rel=1e-4)
+
+
+def test_the_live_table_says_which_rows_ran_on_fewer_seeds() -> None:
+    from benchmarks.__main__ import _seed_counts
+
+    lived = {"seeds": 10, "sweeps": {"autolr": [{}] * 10, "ray-asha": [{}] * 3,
+                                     "random": [{}] * 3},
+             "baselines": {"default": [{}] * 10}}
+    assert _seed_counts(lived) == "10 seeds (3: ray-asha, random)"
+    assert _seed_counts({"seeds": 3, "sweeps": {"autolr": [{}] * 3}}) == "3 seeds"
