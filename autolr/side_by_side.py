@@ -11,6 +11,7 @@ Not after CUDA was initialised in the parent: a forked child cannot use it
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import multiprocessing
 import os
@@ -74,6 +75,8 @@ def _receive(offset: int, child: multiprocessing.process.BaseProcess,
         child.join()
         raise AutoLRError(f"the run on seed offset {offset} died in its process (exit code "
                           f"{child.exitcode}), before it finished.") from None
+    if kind == "interrupted":  # Ctrl-C reached the child first: the sweep stops as usual
+        raise KeyboardInterrupt
     if kind == "error":
         raise AutoLRError(f"the run on seed offset {offset} failed:\n{payload}")
     return payload
@@ -89,12 +92,11 @@ def _train(run: Callable[..., TrialOutcome], config: TrialConfig, offset: int, t
         torch.set_num_threads(threads)
         outcome = run(config, None, seed_offset=offset)
         sender.send(("outcome", dataclasses.replace(outcome, model=None)))
-    except BaseException:  # Ctrl-C included: the parent is told, then goes on or stops
+    except BaseException as error:  # the parent is told, and raises it in its turn
         code = 1
-        try:
-            sender.send(("error", traceback.format_exc()))
-        except (BrokenPipeError, OSError):
-            pass
+        kind = "interrupted" if isinstance(error, KeyboardInterrupt) else "error"
+        with contextlib.suppress(BrokenPipeError, OSError):  # the parent may be gone
+            sender.send((kind, traceback.format_exc()))
     finally:
         sender.close()
         # not the parent's exit handlers (its storage, its progress bar): they are its own

@@ -57,6 +57,16 @@ def test_a_run_that_raises_is_reported_with_its_traceback():
         train_side_by_side(broken, CONFIG, [1, 2], processes=2)
 
 
+def test_ctrl_c_in_a_child_stops_the_parent_as_ctrl_c():
+    # the terminal's SIGINT reaches every process of the group: the sweep must end as
+    # interrupted (its finished trials kept, a resume command printed), not as an error
+    def interrupted(config, reporter, seed_offset=0):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_side_by_side(interrupted, CONFIG, [1, 2], processes=2)
+
+
 def test_a_process_that_dies_is_reported_not_waited_for():
     def killed(config, reporter, seed_offset=0):
         os._exit(9)  # as the OOM killer would leave it: no outcome sent
