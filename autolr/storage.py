@@ -198,11 +198,11 @@ def interrupted(trial: optuna.trial.FrozenTrial) -> bool:
 
 
 def _is_orphan(trial: optuna.trial.FrozenTrial) -> bool:
-    owner = trial.user_attrs.get("owner")
-    if owner is None:  # killed between Optuna creating it and autolr claiming it
+    claimed = trial.user_attrs.get("owner")  # what `owner()` stored
+    if claimed is None:  # killed between Optuna creating it and autolr claiming it
         started = trial.datetime_start or datetime.now()
         return (datetime.now() - started).total_seconds() > _OWNERLESS_GRACE
-    return owner.get("host") == _HOST and not _alive(int(owner.get("pid", 0)))
+    return claimed.get("host") == _HOST and not _alive(int(claimed.get("pid", 0)))
 
 
 def die_with(parent: int) -> None:

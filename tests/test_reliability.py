@@ -16,6 +16,7 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
+from processes import alive, dead_pid
 from sklearn.datasets import load_digits
 
 import autolr
@@ -29,12 +30,6 @@ DIGITS = (X / 16.0, Y)
 
 def mlp() -> torch.nn.Module:
     return torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 10))
-
-
-def dead_pid() -> int:
-    process = subprocess.Popen([sys.executable, "-c", "pass"])
-    process.wait()
-    return process.pid
 
 
 def storage_url(tmp_path: Path, kind: str) -> str:
@@ -200,9 +195,9 @@ def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path)
         parent.kill()
         parent.wait()
     deadline = time.monotonic() + 20
-    while any(alive_not_zombie(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
-    survivors = [pid for pid in workers if alive_not_zombie(pid)]
+    survivors = [pid for pid in workers if alive(pid)]
     for pid in survivors:  # the test started them: it stops them, even when it fails
         os.kill(pid, signal.SIGKILL)
     assert not survivors, "the workers went on with the sweep after their parent died"
@@ -216,14 +211,6 @@ def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path)
 def children_of(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as listed:
         return [int(child) for child in listed.read().split()]
-
-
-def alive_not_zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone, only not yet reaped
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.mark.slow

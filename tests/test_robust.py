@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 import pytest
 import torch
+from processes import dead_pid
 
 import autolr
 from autolr import TuneResult
@@ -467,15 +468,6 @@ def test_a_step_back_cut_short_by_a_kill_is_taken_again_not_re_run_as_a_trial():
     assert twins[0].state == COMPLETE and twins[0].params["lr"] == pytest.approx(stepped)
     assert TuneResult(records_from_study(study)).best_record.number == twins[0].number
     assert not study.get_trials(states=(optuna.trial.TrialState.WAITING,))
-
-
-def dead_pid() -> int:
-    import subprocess
-    import sys
-
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
 
 
 @pytest.mark.parametrize("alive", [False, True])

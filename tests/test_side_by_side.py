@@ -10,6 +10,7 @@ import time
 import optuna
 import pytest
 import torch
+from processes import alive
 
 import autolr
 from autolr import AutoLRError
@@ -101,17 +102,9 @@ def test_children_stop_when_their_parent_is_killed(tmp_path):
         parent.kill()
         parent.wait()
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in children)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:  # a zombie is gone, only not yet reaped
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
+    assert not any(alive(pid) for pid in children)
 
 
 # --- real training ----------------------------------------------------------------------
