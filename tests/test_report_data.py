@@ -10,6 +10,7 @@ from autolr import schedules
 from autolr.errors import AutoLRError
 from autolr.reporting import stats
 from autolr.reporting.data import extract
+from autolr.reporting.sections import sensitivity
 from autolr.result import TrialRecord, TuneResult
 from autolr.space import TrialConfig
 
@@ -261,3 +262,22 @@ def test_user_schedule_registered_or_not(monkeypatch: pytest.MonkeyPatch) -> Non
     unknown = extract(result([rec(0, "complete", 0.1, 0.1, schedule="not_registered_here")]))
     assert unknown.best_schedule is None and "register" in unknown.schedule_note
     assert unknown.code is None and unknown.families[0].name == "not_registered_here"
+
+
+def test_the_safe_band_leaves_out_a_best_run_on_the_edge_of_divergence() -> None:
+    # the best run (lr 0.015) sits within 1.5x of lr 0.02, which diverged: the robust pick
+    # passes it over, so calling its learning rate "safe" would contradict the report
+    records = [rec(0, "diverged", 0.02), rec(1, "complete", 0.015, 0.10),
+               rec(2, "complete", 5e-3, 0.12), rec(3, "complete", 3e-3, 0.125),
+               rec(4, "complete", 1e-4, 0.40)]
+    data = extract(result(records))
+    assert data.band.best_value == 0.12 and data.band.numbers == (2, 3)
+    assert (data.band.low, data.band.high) == (3e-3, 5e-3)
+    assert data.band_left_out == (1,)
+    assert all(1 not in b.numbers for b in data.bands)
+    page = sensitivity(data, blocks={})
+    assert "Left out, as the robust pick leaves them: trial(s) 1, on the edge" in page
+    # nothing near an edge: nothing is left out, and the page says nothing of it
+    calm = extract(result(records[1:]))
+    assert calm.band.numbers == (1,) and calm.band_left_out == ()
+    assert "Left out" not in sensitivity(calm, blocks={})

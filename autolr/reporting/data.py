@@ -31,7 +31,7 @@ from autolr.reporting.stats import (
     ScalingFit,
     Trend,
 )
-from autolr.result import TrialRecord, TuneResult, seed_note
+from autolr.result import TrialRecord, TuneResult, pick_candidates, seed_note
 from autolr.space import TrialConfig
 
 #: The safe LR band holds learning rates whose final metric is within this fraction of
@@ -151,6 +151,8 @@ class ReportData:
     tuned_lr: float | None = None
     finder_picks: tuple[FinderPick, ...] = ()
     rungs: tuple[int, ...] = ()  # budgeted rungs (epochs) the trials ran, if any
+    # complete trials the safe band leaves out: on the edge of divergence, or a setback
+    band_left_out: tuple[int, ...] = ()
 
 
 def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> ReportData:
@@ -164,16 +166,19 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
     per_epoch = stats.steps_per_epoch_by_batch(result.records)
     epochs = full_epochs(result)
     complete = [p for p in points if p.state == "complete" and p.value is not None]
+    # "safe": not a run the pick passed over for the edge of divergence or a setback
+    away = {r.number for r in pick_candidates(result.records)}
+    clear = [p for p in complete if p.number in away] or complete
     schedule, schedule_note = _schedule_curve(best)
-    band = stats.safe_band(complete, direction, tolerance)
+    band = stats.safe_band(clear, direction, tolerance)
     test = result.range_test
     tuned_lr = best.params.get("lr") if best is not None else None
     return ReportData(
         study_name=result.study_name, metric=result.metric, direction=direction,
         tolerance=tolerance, summary=_summary(result, points, epochs), points=points,
-        band=band,
+        band=band, band_left_out=tuple(p.number for p in complete if p not in clear),
         bands=tuple(b for t in sorted({*BAND_TOLERANCES, tolerance})
-                    if (b := stats.safe_band(complete, direction, t)) is not None),
+                    if (b := stats.safe_band(clear, direction, t)) is not None),
         boundary=stats.divergence_boundary(result.records, per_epoch, epochs),
         trends=stats.family_trends(complete),
         families=stats.family_stats(points, direction),

@@ -10,6 +10,7 @@ import html
 import math
 from collections.abc import Sequence
 
+from autolr.cliff import EDGE_MARGIN
 from autolr.reporting.data import ReportData
 
 Blocks = dict[str, str]
@@ -109,6 +110,11 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
             f"{band.tolerance:.0%} of the best, i.e. {word} {g(band.threshold, 4)}): "
             f"<b>{g(band.low)} – {g(band.high)}</b>, {band.decades:.2f} decades, "
             f"{len(band.numbers)} trial(s).")
+        if data.band_left_out:
+            parts.append(f" Left out, as the robust pick leaves them: trial(s) "
+                         f"{', '.join(map(str, data.band_left_out))}, on the edge of "
+                         f"divergence (within {EDGE_MARGIN:g}x of a learning rate that "
+                         "diverged) or that nearly diverged once (a setback).")
         if len(band.numbers) == 1:
             parts.append(" Only the best trial itself is that close: the band is a single "
                          "point here; the wider tolerances below show how fast it falls off.")
