@@ -157,10 +157,19 @@ def test_a_divergence_side_by_side_is_judged_as_one_after_the_other_but_all_is_c
 
 
 def test_one_process_or_one_seed_trains_in_this_process():
-    for processes, offsets in ((1, range(1, 3)), (2, range(1, 2))):
-        runs = ConfirmLeader(sweep_of(where_it_ran), processes=processes).seed_runs(
-            CONFIG, offsets)
+    # a forked child's append never reaches this process's list: the list tells where
+    # each run trained
+    for processes, offsets, here in ((1, range(1, 3), 2), (2, range(1, 2), 1),
+                                     (2, range(1, 3), 0)):
+        trained_here = []
+
+        def run(config, reporter, seed_offset=0, trained_here=trained_here):
+            trained_here.append(seed_offset)
+            return where_it_ran(config, reporter, seed_offset)
+
+        runs = ConfirmLeader(sweep_of(run), processes=processes).seed_runs(CONFIG, offsets)
         assert runs.values == tuple(float(k) for k in offsets)
+        assert len(trained_here) == here
 
 
 def test_the_benchmark_runs_and_checks_both_give_the_same_values(capsys):
