@@ -16,7 +16,7 @@ import optuna
 import pytest
 import torch
 from optuna.trial import TrialState
-from processes import alive, dead_pid
+from processes import dead_pid, survivors
 from sklearn.datasets import load_digits
 
 import autolr
@@ -194,13 +194,7 @@ def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path)
     finally:
         parent.kill()
         parent.wait()
-    deadline = time.monotonic() + 20
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    survivors = [pid for pid in workers if alive(pid)]
-    for pid in survivors:  # the test started them: it stops them, even when it fails
-        os.kill(pid, signal.SIGKILL)
-    assert not survivors, "the workers went on with the sweep after their parent died"
+    assert not survivors(workers, within=20), "the workers went on after their parent died"
     study = optuna.load_study(study_name="s", storage=open_storage(url))
     assert not study.get_trials(states=(TrialState.RUNNING,))  # each closed its own
     count = len(study.trials)

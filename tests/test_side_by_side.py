@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 
 import optuna
 import pytest
 import torch
-from processes import alive
+from processes import survivors
 
 import autolr
 from autolr import AutoLRError
@@ -101,10 +100,7 @@ def test_children_stop_when_their_parent_is_killed(tmp_path):
     finally:
         parent.kill()
         parent.wait()
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in children) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(alive(pid) for pid in children)
+    assert not survivors(children, within=10), "the runs went on after their parent died"
 
 
 # --- real training ----------------------------------------------------------------------
