@@ -3,6 +3,7 @@
     python -m benchmarks oracle [--task digits] [--recompute]   # the grid (cached)
     python -m benchmarks replay [--task digits] [--seeds 30]    # samplers/pruners, seconds
     python -m benchmarks live [--task digits] [--seeds 3]       # real sweeps + baselines
+                              [--resume]                        # only seeds not yet run
     python -m benchmarks finder [--task digits] [--seeds 3]     # LR finder vs the oracle
     python -m benchmarks start [--task digits] [--seeds 100]    # small budgets: the start
     python -m benchmarks report [--offline]                     # tables + HTML plot
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             seeds = args.seeds or (QUICK["live_seeds"] if args.quick else 3)
             for name in names:
                 _live(name, cache_dir, results_path, seeds, args.max_fte or 20.0,
-                      live_contenders, log)
+                      live_contenders, args.resume, log)
         elif command == "finder":
             seeds = args.seeds or (1 if args.quick else 3)
             for name in names:
@@ -90,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--contenders", help="comma-separated names (default: all); live "
                         "takes 'baselines' for the default config and the LR-finder picks")
     parser.add_argument("--recompute", action="store_true", help="retrain the oracle grid")
+    parser.add_argument("--resume", action="store_true",
+                        help="live: keep each contender's stored sweeps, run only the seeds "
+                        "beyond them")
     parser.add_argument("--cache", help=f"cache folder (default {CACHE})")
     parser.add_argument("--offline", action="store_true",
                         help="embed plotly.js in the HTML plot (~4 MB) instead of its CDN")
@@ -151,7 +155,7 @@ def _replay(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte:
 
 
 def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: float,
-          contenders: str | None, log) -> None:
+          contenders: str | None, resume: bool, log) -> None:
     from benchmarks import baselines, live
 
     cache = _ready(name, cache_dir, log)
@@ -175,11 +179,19 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
         entry[key] = value if key == "baselines" else {**entry.get(key, {}), **value}
         _save(results_path, results)
 
+    stored = _load(results_path).get("live", {}).get(name, {})
+    if resume and stored.get("sweeps") and stored.get("max_fte") != max_fte:
+        raise SystemExit(f"--resume: {name}'s stored live sweeps ran to "
+                         f"{stored.get('max_fte')} FTE, not {max_fte:g}; drop --resume or "
+                         "pass their --max-fte")
     for contender in wanted:
         if contender == "baselines":
             continue
-        rows = []
-        for seed in range(seeds):
+        # a sweep's seed is its index: resumed rows are the first seeds, kept as they were
+        rows = list(stored.get("sweeps", {}).get(contender, []))[:seeds] if resume else []
+        if rows:
+            log(f"  {name} live {contender}: keeping {len(rows)} stored sweeps")
+        for seed in range(len(rows), seeds):
             sweep = live.run(contender, cache.task, seed, max_fte)
             metrics = live.score(sweep, cache, max_fte)
             rows.append({**metrics.to_json(), "wall": sweep.wall,

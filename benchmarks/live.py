@@ -45,6 +45,7 @@ from benchmarks.baselines import config_id
 from benchmarks.oracle import GridCache, evaluate, fresh_mean
 from benchmarks.tasks import Task
 
+RAY_NODE_IP = "127.0.0.2"
 SWEEPS = ("autolr", "autolr-default-space", "autolr-confirm0", "autolr-budgeted",
           "optuna-tpe-median", "random", "ray-asha")
 DESCRIPTIONS = {
@@ -229,8 +230,9 @@ def _ray(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
         os.environ["PYTHONPATH"] = os.pathsep.join(
             p for p in (root, os.environ.get("PYTHONPATH")) if p)
     if not ray.is_initialized():  # our own local Ray, never a cluster running here already
-        ray.init(address="local", num_cpus=1, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
+        # on loopback: left to itself Ray advertises the machine's outward address
+        ray.init(address="local", _node_ip_address=RAY_NODE_IP, num_cpus=1,
+                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
     space = _params(task, {"loguniform": lambda n, lo, hi: tune.loguniform(lo, hi),
                            "uniform": lambda n, lo, hi: tune.uniform(lo, hi),
                            "choice": lambda n, options: tune.choice(list(options))})

@@ -302,6 +302,28 @@ def test_quick_mode_runs_end_to_end(tmp_path, capsys) -> None:
     assert oracle.train(cache.task, config, 1).values == pytest.approx(cached, rel=1e-4)
 
 
+def test_live_resume_keeps_the_stored_sweeps_and_runs_only_the_seeds_beyond(tmp_path) -> None:
+    def live(seeds: int, *more: str, max_fte: str = "8") -> int:
+        return main(["live", "--task", "tiny", "--contenders", "random", "--seeds", str(seeds),
+                     "--max-fte", max_fte, "--cache", str(tmp_path), "--quiet", *more])
+
+    def stored() -> list[dict]:
+        return json.loads(path.read_text())["live"]["tiny"]["sweeps"]["random"]
+
+    path = tmp_path / "results.json"
+    assert live(1) == 0
+    results = json.loads(path.read_text())
+    first = results["live"]["tiny"]["sweeps"]["random"][0]
+    first["wall"] = -1.0  # a marker no sweep can have: kept only if seed 0 is not re-run
+    path.write_text(json.dumps(results))
+    assert live(2, "--resume") == 0
+    assert len(stored()) == 2 and stored()[0] == first and stored()[1]["wall"] >= 0
+    assert live(2) == 0  # without --resume every seed runs again
+    assert stored()[0]["wall"] >= 0
+    with pytest.raises(SystemExit, match="ran to 8.0 FTE, not 9"):
+        live(3, "--resume", max_fte="9")
+
+
 def test_the_live_table_says_which_rows_ran_on_fewer_seeds() -> None:
     from benchmarks.__main__ import _seed_counts
 
