@@ -3,7 +3,7 @@
     python -m benchmarks oracle [--task digits] [--recompute]   # the grid (cached)
     python -m benchmarks replay [--task digits] [--seeds 30]    # samplers/pruners, seconds
     python -m benchmarks live [--task digits] [--seeds 3]       # real sweeps + baselines
-                              [--resume]                        # only seeds not yet run
+                              [--resume]                        # only seeds not yet scored
     python -m benchmarks finder [--task digits] [--seeds 3]     # LR finder vs the oracle
     python -m benchmarks start [--task digits] [--seeds 100]    # small budgets: the start
     python -m benchmarks report [--offline]                     # tables + HTML plot
@@ -17,6 +17,7 @@ Everything is cached under benchmarks/cache/ (or --cache): the oracle grid per t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import sys
@@ -93,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--recompute", action="store_true", help="retrain the oracle grid")
     parser.add_argument("--resume", action="store_true",
                         help="live: keep each contender's stored sweeps, run only the seeds "
-                        "beyond them")
+                        "beyond them (and those an older scorer left a metric out of)")
     parser.add_argument("--cache", help=f"cache folder (default {CACHE})")
     parser.add_argument("--offline", action="store_true",
                         help="embed plotly.js in the HTML plot (~4 MB) instead of its CDN")
@@ -188,20 +189,42 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
         if contender == "baselines":
             continue
         # a sweep's seed is its index: resumed rows are the first seeds, kept as they were
+        # unless an older scorer left out a metric (then that seed runs again)
         rows = list(stored.get("sweeps", {}).get(contender, []))[:seeds] if resume else []
-        if rows:
-            log(f"  {name} live {contender}: keeping {len(rows)} stored sweeps")
-        for seed in range(len(rows), seeds):
+        kept = [seed for seed, row in enumerate(rows) if _scored_now(row)]
+        if kept:
+            log(f"  {name} live {contender}: keeping {len(kept)} stored sweeps")
+        rows += [{}] * (seeds - len(rows))
+        for seed in (s for s in range(seeds) if s not in kept):
             sweep = live.run(contender, cache.task, seed, max_fte)
             metrics = live.score(sweep, cache, max_fte)
-            rows.append({**metrics.to_json(), "wall": sweep.wall,
-                         "fte": sweep.fte / cache.task.epochs})
+            rows[seed] = {**metrics.to_json(), "wall": sweep.wall,
+                          "fte": sweep.fte / cache.task.epochs}
             log(f"  {name} live {contender} seed {seed}: {len(sweep.events)} trials, "
                 f"{sweep.wall:.0f} s, regret @20 {metrics.regret[20.0]:+.1%}")
         store("sweeps", {contender: rows})
     if "baselines" in wanted:  # the default and the LR-finder picks
         scored = baselines.score_baselines(cache, range(seeds), log=log)
         store("baselines", {k: [s.to_json() for s in v] for k, v in scored.items()})
+
+
+LIVE_VERSUS = ("5", "10", "20", "final")  # the live budgets autolr is compared at
+
+
+def _live_regrets(sweeps: dict[str, list[dict]]) -> dict[str, list[dict]]:
+    """Each live sweep's regret at `LIVE_VERSUS`, keyed as `start.versus` reads them; a
+    sweep stored before the final pick was recorded leaves it out (its contender then is
+    not compared there)."""
+    return {name: [{**{b: row["regret"].get(f"{float(b)}") for b in LIVE_VERSUS[:-1]},
+                    **({"final": row["final_regret"]} if "final_regret" in row else {})}
+                   for row in rows] for name, rows in sweeps.items()}
+
+
+def _scored_now(row: dict) -> bool:
+    """Whether a stored live sweep has every metric the scorer records today."""
+    from benchmarks.accounting import SweepMetrics
+
+    return bool(row) and all(f.name in row for f in dataclasses.fields(SweepMetrics))
 
 
 def _finder(name: str, cache_dir: Path, results_path: Path, seeds: int, log) -> None:
@@ -278,6 +301,9 @@ def _report(results_path: Path, cache_dir: Path, names: list[str], offline: bool
                 f"{k} {v[len(v) // 2]:.0f} s for "
                 f"{sorted(s['fte'] for s in lived['sweeps'][k])[len(v) // 2]:.1f} FTE"
                 for k, v in walls.items()))
+            compared = _live_regrets(lived["sweeps"])
+            for other in ("optuna-tpe-median", "random"):
+                out("\n" + start.versus_line(compared, "autolr", other, LIVE_VERSUS).rstrip())
             panel.update({f"live {row.name}": row for row in rows})
         started = results.get("start", {}).get(name)
         if started:

@@ -60,17 +60,19 @@ def markdown(found: Mapping[str, Sequence[Mapping[str, float | None]]]) -> str:
 
 def versus(found: Mapping[str, Sequence[Mapping[str, float | None]]], name: str = "autolr",
            other: str = "random", level: float = 0.95, seed: int = 0,
+           budgets: Sequence[str] = tuple(str(b) for b in BUDGETS),
            ) -> dict[str, tuple[float, float, float]]:
     """Per budget: `name`'s median regret minus `other`'s, in regret points, with a
     `level` bootstrap interval over the sweep seeds (each contender's sweeps resampled on
     their own). "Worse than random" is a claim about the interval, not about a median
     that 100 sweeps move by a few tenths of a point: an interval above 0 is a real loss,
     one that holds 0 is a tie. Budgets where either median is still infinite (nothing
-    completed) are left out."""
+    completed) are left out. `budgets`: the keys of each sweep's row to compare ("final":
+    the pick a live sweep ended with)."""
     rng = random.Random(seed)
     mine, theirs = found[name], found[other]
     out: dict[str, tuple[float, float, float]] = {}
-    for budget in (str(b) for b in BUDGETS):
+    for budget in budgets:
         if not all(budget in r for r in (*mine, *theirs)):
             continue
         diff = _median(mine, budget) - _median(theirs, budget)
@@ -87,18 +89,25 @@ def versus(found: Mapping[str, Sequence[Mapping[str, float | None]]], name: str 
 
 
 def versus_line(found: Mapping[str, Sequence[Mapping[str, float | None]]],
-                name: str = "autolr", other: str = "random") -> str:
+                name: str = "autolr", other: str = "random",
+                budgets: Sequence[str] = tuple(str(b) for b in BUDGETS)) -> str:
     """`versus` in words: one cell per budget, and where `name` is really behind."""
     if name not in found or other not in found:
         return ""
-    gaps = versus(found, name, other)
-    cells = [f"@{b} {d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
+    gaps = versus(found, name, other, budgets=budgets)
+    cells = [f"{_label(b)} {d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
              for b, (d, lo, hi) in gaps.items()]
-    behind = [f"@{b}" for b, (_, lo, _) in gaps.items() if lo > 0]
-    verdict = (f"{name} is behind beyond the noise at {', '.join(behind)} FTE" if behind
+    behind = [_label(b) for b, (_, lo, _) in gaps.items() if lo > 0]
+    numeric = all(b[0].isdigit() for b in gaps)
+    verdict = (f"{name} is behind beyond the noise at {', '.join(behind)}"
+               + (" FTE" if numeric else "") if behind
                else f"{name} is nowhere behind beyond the noise")
     return (f"{name} minus {other}, median regret in points, with a 95% bootstrap interval "
             f"over the sweep seeds: " + "; ".join(cells) + f". {verdict}.\n")
+
+
+def _label(budget: str) -> str:
+    return f"@{budget}" if budget[0].isdigit() else f"{budget} pick"
 
 
 def _gap(mine: float, theirs: float) -> float:

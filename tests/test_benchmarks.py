@@ -153,6 +153,17 @@ def test_versus_random_separates_a_real_loss_from_a_tie() -> None:
     line = start.versus_line(found)
     assert "@5 +10.0 [" in line and line.rstrip().endswith("behind beyond the noise at @5 FTE.")
     assert start.versus_line({"autolr": found["autolr"]}) == ""
+    # live: the pick each sweep ended with is compared as "final", left out when a
+    # sweep stored before it was recorded lacks it
+    for row, regret in zip(found["autolr"], same, strict=True):
+        row["final"] = regret + 0.2
+    line = start.versus_line(found, budgets=("1", "final"))
+    assert "final pick +20.0 [" not in line  # random's sweeps have no final pick
+    for row, regret in zip(found["random"], reversed(same), strict=True):
+        row["final"] = regret
+    line = start.versus_line(found, budgets=("1", "final"))
+    assert "@1 +0.0 [" in line and "final pick +20.0 [" in line
+    assert line.rstrip().endswith("behind beyond the noise at final pick.")
 
 
 def test_replay_is_deterministic_and_charges_what_trials_ran(synthetic) -> None:
@@ -302,7 +313,7 @@ def test_quick_mode_runs_end_to_end(tmp_path, capsys) -> None:
     assert oracle.train(cache.task, config, 1).values == pytest.approx(cached, rel=1e-4)
 
 
-def test_live_resume_keeps_the_stored_sweeps_and_runs_only_the_seeds_beyond(tmp_path) -> None:
+def test_live_resume_keeps_the_stored_sweeps_and_runs_only_the_seeds_not_scored(tmp_path) -> None:
     def live(seeds: int, *more: str, max_fte: str = "8") -> int:
         return main(["live", "--task", "tiny", "--contenders", "random", "--seeds", str(seeds),
                      "--max-fte", max_fte, "--cache", str(tmp_path), "--quiet", *more])
@@ -318,6 +329,15 @@ def test_live_resume_keeps_the_stored_sweeps_and_runs_only_the_seeds_beyond(tmp_
     path.write_text(json.dumps(results))
     assert live(2, "--resume") == 0
     assert len(stored()) == 2 and stored()[0] == first and stored()[1]["wall"] >= 0
+    # a sweep an older scorer stored without a metric runs again; the others are kept
+    results = json.loads(path.read_text())
+    second = results["live"]["tiny"]["sweeps"]["random"][1]
+    del first["final_regret"]
+    results["live"]["tiny"]["sweeps"]["random"] = [first, second]
+    path.write_text(json.dumps(results))
+    assert live(2, "--resume") == 0
+    assert stored()[0]["wall"] >= 0 and "final_regret" in stored()[0]
+    assert stored()[1] == second
     assert live(2) == 0  # without --resume every seed runs again
     assert stored()[0]["wall"] >= 0
     with pytest.raises(SystemExit, match="ran to 8.0 FTE, not 9"):
