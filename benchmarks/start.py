@@ -97,10 +97,9 @@ def versus_line(found: Mapping[str, Sequence[Mapping[str, float | None]]],
     gaps = versus(found, name, other, budgets=budgets)
     cells = [f"{_label(b)} {d * 100:+.1f} [{lo * 100:+.1f}, {hi * 100:+.1f}]"
              for b, (d, lo, hi) in gaps.items()]
-    behind = [_label(b) for b, (_, lo, _) in gaps.items() if lo > 0]
-    numeric = all(b[0].isdigit() for b in gaps)
-    verdict = (f"{name} is behind beyond the noise at {', '.join(behind)}"
-               + (" FTE" if numeric else "") if behind
+    behind = [_label(b) + (" FTE" if b[0].isdigit() else "")
+              for b, (_, lo, _) in gaps.items() if lo > 0]
+    verdict = (f"{name} is behind beyond the noise at {', '.join(behind)}" if behind
                else f"{name} is nowhere behind beyond the noise")
     return (f"{name} minus {other}, median regret in points, with a 95% bootstrap interval "
             f"over the sweep seeds: " + "; ".join(cells) + f". {verdict}.\n")
