@@ -11,6 +11,7 @@ import pytest
 
 from autolr.pruning import (
     DIVERGENCE_FACTOR,
+    DIVERGENCE_PATIENCE,
     AutoLRPruner,
     DivergenceMonitor,
     find_divergence,
@@ -30,6 +31,29 @@ def decreasing(n: int = 100, start: float = 2.3, scale: float = 40.0) -> list[fl
 
 def test_the_default_factor_is_fastais_4x():
     assert DIVERGENCE_FACTOR == 4.0
+
+
+def peak_lr_spike(width: int) -> list[float]:
+    """A run falling from 2.3 to 0.3, a jump to 3.0 for `width` steps (a one-cycle peak),
+    then back down to 0.25: the shape of a MNIST-1D run the 4x rule used to stop."""
+    falling = list(np.linspace(2.3, 0.3, 300))
+    return falling + [3.0] * width + list(np.linspace(0.3, 0.25, 300))
+
+
+def test_a_spike_that_comes_back_down_is_not_divergence():
+    assert find_divergence(peak_lr_spike(width=8)) is None
+    # the same spike ends the run when the smoothed loss need cross 4x only once: this
+    # test exercises the patience, not the smoothing
+    assert find_divergence(peak_lr_spike(width=8), patience=1) is not None
+
+
+def test_a_loss_that_stays_up_is_divergence_after_the_patience():
+    found = find_divergence(peak_lr_spike(width=60))
+    assert found is not None
+    step, reason = found
+    # the raw jump is at step 300; the smoothed loss crosses 4x a few steps later
+    assert 300 + DIVERGENCE_PATIENCE <= step <= 300 + DIVERGENCE_PATIENCE + 5
+    assert reason.startswith("smoothed loss ") and "for 20 steps" in reason
 
 
 @pytest.mark.parametrize(("bad", "word"), [(math.nan, "nan"), (math.inf, "inf"),
@@ -53,9 +77,11 @@ def test_an_exploding_loss_is_flagged_within_a_few_steps_of_the_jump():
     jump = len(curve)
     curve += [curve[-1] * 2.0**k for k in range(1, 60)]  # doubles every step
     step, reason = find_divergence(curve)
-    # the raw loss passes 4x at jump + 1; the smoothed one follows a few steps later
-    assert jump + 1 <= step <= jump + 8
-    assert "rose above 4x its best" in reason and f"at step {step}" in reason
+    # the raw loss passes 4x at jump + 1; the smoothed one follows a few steps later, and
+    # must stay there DIVERGENCE_PATIENCE steps
+    assert jump + DIVERGENCE_PATIENCE <= step <= jump + 8 + DIVERGENCE_PATIENCE
+    assert "stayed above 4x its best" in reason and f"to step {step}" in reason
+    assert f"for {DIVERGENCE_PATIENCE} steps" in reason
 
 
 def test_a_sudden_100x_jump_is_flagged_within_a_few_steps():
@@ -63,13 +89,13 @@ def test_a_sudden_100x_jump_is_flagged_within_a_few_steps():
     jump = len(curve)
     curve += [curve[-1] * 100.0] * 50
     step, _ = find_divergence(curve)
-    assert jump <= step <= jump + 5
+    assert jump <= step <= jump + 5 + DIVERGENCE_PATIENCE
 
 
 def test_a_blow_up_from_the_first_step_is_flagged_within_a_few_steps():
     curve = [2.3 * 2.0**k for k in range(30)]
     step, _ = find_divergence(curve)
-    assert step <= 5
+    assert step <= 5 + DIVERGENCE_PATIENCE
 
 
 def test_a_custom_factor_is_used():
@@ -295,8 +321,9 @@ def test_a_jump_to_a_steady_tenfold_loss_late_in_a_run_is_divergence():
     """Late in a run the loss has fallen far; a smoothing window as long as the finders'
     (beta 0.98) lags so far behind that a jump to 10x the current loss went unflagged."""
     falling = list(np.linspace(2.3, 0.19, 100))
-    found = find_divergence(falling + [1.9] * 20)
-    assert found is not None and 100 <= found[0] <= 115  # 13 steps: the 10-step EMA lag
+    found = find_divergence(falling + [1.9] * 40)
+    # 13 steps: the 10-step EMA lag; then it must stay there DIVERGENCE_PATIENCE steps
+    assert found is not None and 100 <= found[0] <= 115 + DIVERGENCE_PATIENCE
 
 
 def test_heavy_batch_noise_on_a_falling_curve_is_not_divergence():
