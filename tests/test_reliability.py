@@ -308,3 +308,50 @@ def test_resuming_a_study_with_another_space_says_what_differs(tmp_path):
     with pytest.raises(AutoLRError, match="epochs: stored 1, now 3"):
         autolr.tune(mlp(), DIGITS, n_trials=2, epochs=3, progress=False, storage=url,
                     study_name="s")
+
+
+class _Storage:
+    """A storage whose write lets a signal arrive in the middle of it."""
+
+    def __init__(self, stop) -> None:
+        self.stop, self.written = stop, []
+
+    def set_trial_state_values(self, trial_id: int, state: str) -> None:
+        self.stop.on_signal(signal.SIGTERM, None)  # SIGTERM lands mid-write
+        self.written.append((trial_id, state))
+
+
+def test_a_workers_sigterm_waits_out_a_storage_write_and_stops_the_trial_after_it():
+    from autolr.backends.optuna import StopSafely
+
+    stop = StopSafely()
+    storage = stop.guard_storage(_Storage(stop))
+    # outside training (Optuna writing a finished trial's state): the write completes and
+    # the stop waits for the next safe point, the callback after the trial
+    storage.set_trial_state_values(1, "COMPLETE")
+    assert storage.written == [(1, "COMPLETE")] and stop.pending
+    with pytest.raises(KeyboardInterrupt):
+        stop.check(None, None)
+    assert not stop.pending
+
+    # while training: the write completes, then the trial stops
+    def objective(trial) -> float:
+        storage.set_trial_state_values(2, "intermediate")
+        raise AssertionError("training went on after the write")
+
+    with pytest.raises(KeyboardInterrupt):
+        stop.guard_training(objective)(None)
+    assert storage.written[-1] == (2, "intermediate") and not stop.training
+
+    # while training, not writing: at once
+    def training(trial) -> float:
+        stop.on_signal(signal.SIGTERM, None)
+        raise AssertionError("the signal did not stop training")
+
+    with pytest.raises(KeyboardInterrupt):
+        stop.guard_training(training)(None)
+
+    # a signal that came between trials stops the next one before it trains
+    stop.pending = True
+    with pytest.raises(KeyboardInterrupt):
+        stop.guard_training(training)(None)
