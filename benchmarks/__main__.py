@@ -1,6 +1,7 @@
 """python -m benchmarks: autolr against what users do instead, on the same tasks and budgets.
 
     python -m benchmarks oracle [--task digits] [--recompute]   # the grid (cached)
+                                [--rerun-diverged]              # after a divergence-rule change
     python -m benchmarks replay [--task digits] [--seeds 30]    # samplers/pruners, seconds
     python -m benchmarks live [--task digits] [--seeds 3]       # real sweeps + baselines
                               [--resume]                        # only seeds not yet scored
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         if command == "oracle":
             for name in names:
-                _oracle(name, cache_dir, args.recompute, log)
+                _oracle(name, cache_dir, args.recompute, log, args.rerun_diverged)
         elif command == "replay":
             seeds = args.seeds or (QUICK["replay_seeds"] if args.quick else 30)
             for name in names:
@@ -92,6 +93,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--contenders", help="comma-separated names (default: all); live "
                         "takes 'baselines' for the default config and the LR-finder picks")
     parser.add_argument("--recompute", action="store_true", help="retrain the oracle grid")
+    parser.add_argument("--rerun-diverged", action="store_true",
+                        help="oracle: train again every cached run that diverged (after a "
+                        "change to autolr's divergence rule), then confirm the new top")
     parser.add_argument("--resume", action="store_true",
                         help="live: keep each contender's stored sweeps, run only the seeds "
                         "beyond them (and those an older scorer left a metric out of)")
@@ -108,13 +112,18 @@ def _cache(name: str, cache_dir: Path) -> GridCache:
     return GridCache(tasks.get(name), cache_dir / f"{name}.json")
 
 
-def _oracle(name: str, cache_dir: Path, recompute: bool, log) -> None:
+def _oracle(name: str, cache_dir: Path, recompute: bool, log,
+            rerun_diverged: bool = False) -> None:
     from benchmarks import oracle
 
     path = cache_dir / f"{name}.json"
     if recompute and path.exists():
         path.unlink()
-    cache = oracle.build(tasks.get(name), _cache(name, cache_dir), log=log)
+    cache = _cache(name, cache_dir)
+    if rerun_diverged:
+        trained = oracle.rerun_diverged(cache.task, cache, log=log)
+        log(f"{name}: {trained} diverged runs trained again")
+    cache = oracle.build(cache.task, cache, log=log)
     key, value = cache.oracle()
     log(f"{name}: oracle {key} = {value:.4f} (mean of {len(cache.runs[key])} seeds); "
         f"cache {path} ({path.stat().st_size / 1e3:.0f} kB)")

@@ -258,6 +258,35 @@ def evaluate(task: Task, cache: GridCache, config: TrialConfig) -> float:
     return found
 
 
+def rerun_diverged(task: Task, cache: GridCache, *, log: Callable[[str], None] = print,
+                   save_every: float = 30.0) -> int:
+    """Train again every cached run that diverged (grid, off-grid and budgeted rungs): when
+    autolr's divergence rule is relaxed, a run it stopped may now run to the end, and one
+    it let finish still finishes the same, so only the diverged runs can change. Returns
+    how many runs were trained."""
+    torch.set_num_threads(1)
+    on_grid = {key_of(c): c for c in task.configs()}
+    todo: list[tuple[dict[int, Run], int, TrialConfig, int | None]] = []
+    for key, runs in cache.runs.items():
+        todo += [(runs, s, on_grid[key], None) for s, r in runs.items() if r.state == "diverged"]
+    for key, runs in cache.extra.items():
+        config = TrialConfig.from_dict(json.loads(key.removesuffix("@fresh")))
+        todo += [(runs, s, config, None) for s, r in runs.items() if r.state == "diverged"]
+    for epochs, by_key in cache.rungs.items():
+        for key, runs in by_key.items():
+            todo += [(runs, s, on_grid[key], epochs) for s, r in runs.items()
+                     if r.state == "diverged"]
+    started = last_save = time.perf_counter()
+    for i, (runs, seed, config, epochs) in enumerate(todo, 1):
+        runs[seed] = train(task, config, seed, epochs)
+        now = time.perf_counter()
+        if now - last_save > save_every or i == len(todo):
+            cache.save()
+            last_save = now
+            log(f"  {i}/{len(todo)} diverged runs trained again, {now - started:.0f} s")
+    return len(todo)
+
+
 FRESH_SEEDS = (1000, 1001, 1002)  # seeds no sweep and no grid run ever trains with
 
 

@@ -352,3 +352,27 @@ def test_the_live_table_says_which_rows_ran_on_fewer_seeds() -> None:
              "baselines": {"default": [{}] * 10}}
     assert _seed_counts(lived) == "10 seeds (3: ray-asha, random)"
     assert _seed_counts({"seeds": 3, "sweeps": {"autolr": [{}] * 3}}) == "3 seeds"
+
+
+def test_rerun_diverged_trains_again_only_the_runs_that_diverged(tmp_path) -> None:
+    # after a change to autolr's divergence rule the cached "diverged" runs are stale:
+    # grid, off-grid and budgeted-rung runs alike are trained again; finished ones kept
+    task = tasks.get("tiny")
+    cache = GridCache(task, tmp_path / "tiny.json")
+    config = next(c for c in task.configs() if c.lr == 0.01)
+    key = tasks.key_of(config)
+    stale = Run((2.0,), "diverged", 1.0, 0.1)
+    kept = Run((0.5, 0.4), "complete", 2.0, 0.1)
+    cache.runs[key] = {0: stale, 1: kept}
+    off_grid = TrialConfig.from_dict({**config.to_dict(), "lr": 0.02})
+    cache.extra[oracle._config_id(off_grid)] = {0: stale}
+    cache.extra[oracle._config_id(off_grid) + "@fresh"] = {1000: stale}
+    cache.rungs[1] = {key: {0: stale}}
+    assert oracle.rerun_diverged(task, cache, log=lambda _: None) == 4
+    assert cache.runs[key][1] is kept
+    retrained = [cache.runs[key][0], cache.extra[oracle._config_id(off_grid)][0],
+                 cache.extra[oracle._config_id(off_grid) + "@fresh"][1000], cache.rungs[1][key][0]]
+    assert all(r.state == "complete" for r in retrained)
+    assert retrained[0].values == pytest.approx(oracle.train(task, config, 0).values, rel=1e-6)
+    assert len(retrained[3].values) == 1  # the rung's whole schedule in its 1 epoch
+    assert GridCache(task, tmp_path / "tiny.json").runs[key][0].state == "complete"  # saved
