@@ -1,8 +1,8 @@
 """The one training loop. Every backend and `autolr.train` call `train_trial`.
 
 Per step: set the learning rate from the schedule's precomputed table, forward, backward,
-step, and feed the loss to the divergence monitor (NaN/inf or a 4x blow-up stops the
-trial at once). Per evaluation (every epoch, or `evals_per_epoch` times an epoch): validation
+step, and feed the loss to the divergence monitor (NaN/inf stops the trial at once, a
+smoothed loss that stays above 4x its best for 20 steps then). Per evaluation (every epoch, or `evals_per_epoch` times an epoch): validation
 loss and metric, reported to the backend, which may stop the trial.
 """
 

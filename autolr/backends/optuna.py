@@ -444,7 +444,7 @@ class StopSafely:
     only where Optuna can still close the running trial: at once while the objective
     trains, else at the end of a storage write made while training, at the next trial's
     start or after a trial ends. Raised inside Optuna's own write of a trial's state, it
-    left that trial RUNNING (seen in the kill -9 test, one run in about twenty)."""
+    left that trial RUNNING (seen once in the kill -9 test of the workers)."""
 
     def __init__(self) -> None:
         self.training = False
