@@ -11,6 +11,7 @@ from sklearn.datasets import load_diabetes, load_digits
 
 import autolr
 from autolr import AutoLRError, TuneResult
+from autolr.pruning import DIVERGENCE_PATIENCE
 
 torch.set_num_threads(1)
 
@@ -93,7 +94,9 @@ def test_large_learning_rates_diverge_early_and_never_win(digits):
     assert diverged, "lr up to 1e3 with SGD must blow up"
     per_epoch = math.ceil(len(digits[0]) * 0.8 / 64)
     for record in diverged:
-        assert record.steps_run < per_epoch, "stopped within the epoch it blew up in"
+        # NaN/inf stops at once, a finite blow-up DIVERGENCE_PATIENCE steps on: a blow-up
+        # in the first epoch never trains through the second
+        assert record.steps_run < per_epoch + DIVERGENCE_PATIENCE, "stopped soon after"
         assert record.params["lr"] > 0.1
     assert result.best_record.state == "complete"
     assert result.best_config["lr"] < min(r.params["lr"] for r in diverged)
