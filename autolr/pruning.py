@@ -41,7 +41,8 @@ class DivergenceMonitor:
 
     Diverged: the loss is NaN or +/-inf (at once), or its smoothed value (a bias-corrected
     EMA, as fastai's finder) stays above `factor` times its best for `patience` steps in
-    a row: a spike that comes back down sooner is not a divergence. beta is 0.9, not the
+    a row, or is still above it when the run ends (`at_end`): a spike that comes back
+    down sooner is not a divergence. beta is 0.9, not the
     finders' 0.98: over a whole run the loss falls far, and a 50-step average lags so much
     behind it that a jump to 10x the current loss went unflagged; 10 steps still smooth
     batch noise. The best is floored at `floor` times the first smoothed loss, so a loss
@@ -57,6 +58,8 @@ class DivergenceMonitor:
     _first: float = field(default=math.nan, init=False)
     _best: float = field(default=math.inf, init=False)
     _above: int = field(default=0, init=False)  # steps in a row above factor x best
+    _smoothed: float = field(default=math.nan, init=False)
+    _reference: float = field(default=math.nan, init=False)
 
     def update(self, loss: float) -> str | None:
         """Add the next step's loss; return why training diverged, or None."""
@@ -72,21 +75,35 @@ class DivergenceMonitor:
         reference = max(self._best, self.floor * self._first)
         blown = reference > 0 and smoothed > self.factor * reference
         self._above = self._above + 1 if blown else 0
+        self._smoothed, self._reference = smoothed, reference
         if self._above >= self.patience:
             return (f"smoothed loss {smoothed:.4g} stayed above {self.factor:g}x its best "
                     f"{reference:.4g} for {self.patience} steps, to step {step}")
         return None
 
+    def at_end(self) -> str | None:
+        """Call once the run is over: why it ended diverged, or None. A run that ends with
+        its smoothed loss still above `factor` times its best had no steps left to come
+        back down; without this, a run shorter than `patience` steps (3 epochs of 6
+        batches) or one that blows up in its last steps would count as complete."""
+        if self._above == 0:
+            return None
+        return (f"smoothed loss {self._smoothed:.4g} was still above {self.factor:g}x its "
+                f"best {self._reference:.4g} when the run ended, {self._above} steps on")
+
 
 def find_divergence(losses: Sequence[float], factor: float = DIVERGENCE_FACTOR,
                     patience: int = DIVERGENCE_PATIENCE) -> tuple[int, str] | None:
-    """The first step at which a loss curve diverges, with the reason; None if it never does."""
+    """The step at which a whole run's loss curve counts as diverged, with the reason
+    (its last step if it ends still blown up, as the training loop judges); None if never."""
     monitor = DivergenceMonitor(factor, patience=patience)
+    step = -1
     for step, loss in enumerate(losses):
         reason = monitor.update(loss)
         if reason is not None:
             return step, reason
-    return None
+    reason = monitor.at_end()
+    return None if reason is None else (step, reason)
 
 
 def is_stalled(values: Sequence[float], patience: int, min_delta: float = 1e-3,

@@ -2,8 +2,9 @@
 
 Per step: set the learning rate from the schedule's precomputed table, forward, backward,
 step, and feed the loss to the divergence monitor (NaN/inf stops the trial at once, a
-smoothed loss that stays above 4x its best for 20 steps then). Per evaluation (every epoch, or `evals_per_epoch` times an epoch): validation
-loss and metric, reported to the backend, which may stop the trial.
+smoothed loss that stays above 4x its best for 20 steps then; a run that ends still above
+it diverged too). Per evaluation (every epoch, or `evals_per_epoch` times an epoch):
+validation loss and metric, reported to the backend, which may stop the trial.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
             step += 1
             loss_value = loss.item()
             why = monitor.update(loss_value)
+            if why is None and step == total_steps:  # judged before the last evaluation
+                why = monitor.at_end()  # is reported: Ray takes that report as final
             if why is not None:
                 if reporter is not None:  # tell the sampler this region blows up
                     reporter.report(len(outcome.values), {"value": math.nan})

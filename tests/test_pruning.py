@@ -56,6 +56,22 @@ def test_a_loss_that_stays_up_is_divergence_after_the_patience():
     assert reason.startswith("smoothed loss ") and "for 20 steps" in reason
 
 
+def test_a_run_that_ends_blown_up_is_divergence_even_before_the_patience():
+    # 18 steps in all (3 epochs of 6 batches): too short for 20 in a row
+    short = [2.3, 50.0] + [5e3] * 16
+    step, reason = find_divergence(short)
+    assert step == len(short) - 1 and "still above 4x its best" in reason
+    assert "when the run ended, 17 steps on" in reason
+    # a long run that blows up in its last steps: the same
+    late = decreasing(300) + [30.0] * 10
+    step, reason = find_divergence(late)
+    assert step == 309 and "when the run ended" in reason
+    # ...but one whose spike is over by the end is not
+    assert find_divergence(peak_lr_spike(width=8)[:330]) is None
+    monitor = DivergenceMonitor()
+    assert monitor.at_end() is None  # no steps at all: nothing blew up
+
+
 @pytest.mark.parametrize(("bad", "word"), [(math.nan, "nan"), (math.inf, "inf"),
                                            (-math.inf, "-inf")])
 @pytest.mark.parametrize("at", [0, 1, 57])

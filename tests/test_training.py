@@ -104,6 +104,18 @@ def test_a_huge_learning_rate_diverges_within_a_few_steps_of_blowing_up(digits):
     assert "loss" in outcome.reason
 
 
+def test_a_run_too_short_for_the_patience_that_ends_blown_up_is_divergence(digits):
+    # batch 256: 18 steps in 3 epochs, fewer than the 20 in a row the rule waits for
+    reporter = StopAt()
+    outcome = run(TrialConfig(lr=80.0, batch_size=256, optimizer="adamw"), digits,
+                  reporter=reporter)
+    assert outcome.state == DIVERGED and "when the run ended" in outcome.reason
+    assert outcome.steps_run == 3 * steps_per_epoch(digits.n_train, 256)
+    # the sampler is told NaN, never the blown-up final value (Ray would keep that one)
+    assert len(reporter.values) == 3 and math.isnan(reporter.values[-1])
+    assert all(math.isfinite(v) for v in reporter.values[:-1])
+
+
 class BreaksAt(torch.nn.Module):
     """Outputs `value` from training step `at` on; fine before."""
 
