@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -110,6 +111,23 @@ def test_blowup_lr_comes_from_the_training_schedule() -> None:
     assert blowup.lr_at_blowup == pytest.approx(0.4 * config.multipliers(100)[4])
     assert blowup.lr_at_blowup == pytest.approx(0.4 * 5 / 11)
     assert blowup.step == 5
+
+
+def test_a_trial_the_pick_marked_diverged_is_not_given_a_blow_up_step() -> None:
+    # its own run finished (step 100 of 100); the second extra seed nearly diverged
+    marked = rec(7, "complete", 0.05, 0.1, values=(0.3, 0.1))
+    marked = dataclasses.replace(marked, state="diverged", seed_values=(0.1, 0.12),
+                                 reason="nearly diverged on extra seed 2: its validation loss "
+                                        "jumped back from 0.2 to 0.4 (it had come down from "
+                                        "0.5), after finishing at 0.1 on the sweep's seed")
+    data = extract(result([*bowl(), marked]))
+    blowup = data.boundary.blowups[0]
+    assert blowup.on_another_seed and blowup.lr_at_blowup is None
+    assert blowup.where == "nearly diverged on extra seed 2"
+    html = sensitivity(data, blocks={})
+    assert ("(trial 7, constant, batch 32; it finished on the sweep's seed, then nearly "
+            "diverged on extra seed 2)") in html
+    assert "scheduled lr at the blow-up" not in html
 
 
 def test_no_diverged_trials() -> None:

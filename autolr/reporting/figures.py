@@ -188,9 +188,11 @@ def lr_sensitivity(data: ReportData) -> go.Figure | None:
             x=[b.lr for b in blowups], y=[0] * len(blowups), mode="markers",
             showlegend=False, marker={"symbol": "x", "size": 11,
                                       "color": [colors[b.schedule] for b in blowups]},
-            text=[f"trial {b.number} diverged at step {b.step}<br>lr {b.lr:.3g} "
-                  f"({text(b.schedule)}, batch {b.batch_size}); scheduled lr at blow-up "
-                  f"{num(b.lr_at_blowup)}<br>{text((b.reason or '')[:120])}"
+            text=[(f"trial {b.number} finished, then {text(b.where)}<br>lr {b.lr:.3g} "
+                   f"({text(b.schedule)}, batch {b.batch_size})" if b.on_another_seed else
+                   f"trial {b.number} diverged at step {b.step}<br>lr {b.lr:.3g} "
+                   f"({text(b.schedule)}, batch {b.batch_size}); scheduled lr at blow-up "
+                   f"{num(b.lr_at_blowup)}") + f"<br>{text((b.reason or '')[:120])}"
                   for b in blowups], hovertemplate="%{text}<extra></extra>"), row=strip, col=1)
     for number, symbol, color, name in (
             (data.summary.best.number if data.summary.best else None, "star", BEST_COLOR,

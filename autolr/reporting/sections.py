@@ -134,11 +134,13 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
                      "</p>")
     else:
         first = min(b.blowups, key=lambda x: x.lr)
+        where = (f"it finished on the sweep's seed, then {esc(first.where)}"
+                 if first.on_another_seed else f"the scheduled lr at the blow-up, step "
+                 f"{first.step}, was {g(first.lr_at_blowup)}")
         parts.append(
             f"<p><b>Divergence boundary:</b> the lowest learning rate that diverged is "
             f"<b>{g(b.lowest_lr)}</b> (trial {first.number}, {esc(first.schedule)}, batch "
-            f"{first.batch_size}; the scheduled lr at the blow-up, step {first.step}, was "
-            f"{g(first.lr_at_blowup)}). " + (
+            f"{first.batch_size}; {where}). " + (
                 f"The highest learning rate that trained to the end is "
                 f"{g(b.highest_complete_lr)}." if b.highest_complete_lr is not None
                 else "No trial trained to the end."))
