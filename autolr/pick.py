@@ -19,7 +19,6 @@ from autolr.result import TrialRecord, TuneResult
 from autolr.robust import (
     HOLDOUT_SEEDS,
     MIN_SPEND_RATIO,
-    SETBACKS_TOLERATED,
     Confirmation,
     after,
     leader_to_confirm,
@@ -113,10 +112,8 @@ class RobustPick:
             return False
         logger.info("robust pick: re-training trial %d (%s %.4g) on %d more seeds",
                     leader.number, sweep.metric, leader.final_value, sweep.confirm_seeds)
-        # one setback among the seeds that choose it is tolerated, the leader's own included
-        allowed = max(0, SETBACKS_TOLERATED - (leader.setback is not None))
-        checked = after(leader.final_value, self.seed_runs(
-            leader.config, range(1, sweep.confirm_seeds + 1), allowed))
+        checked = after(leader.final_value,
+                        self.seed_runs(leader.config, range(1, sweep.confirm_seeds + 1)))
         self.store(where, leader, checked, SEED_VALUES,
                    f"{checked.failure('extra')}, after finishing at "
                    f"{leader.final_value:.4g} on the sweep's seed: too close to the edge")
@@ -137,12 +134,10 @@ class RobustPick:
                    f"{best.final_value:.4g}: too close to the edge")
         return held.diverged_on is not None
 
-    def seed_runs(self, config: TrialConfig, offsets: range,
-                  setbacks_allowed: int = 0) -> Confirmation:
+    def seed_runs(self, config: TrialConfig, offsets: range) -> Confirmation:
         """`config` trained unpruned on each seed offset (`robust.run_seeds`: one after
-        the other, up to the first that diverges, or nearly does beyond
-        `setbacks_allowed`); a backend may run them side by side."""
-        return run_seeds(self.sweep.run, config, offsets, setbacks_allowed)
+        the other, up to the first that diverges); a backend may run them side by side."""
+        return run_seeds(self.sweep.run, config, offsets)
 
     def spent_enough(self, records: list[TrialRecord]) -> bool:
         """Whether the sweep has spent enough for the robust pick (on a tiny budget the

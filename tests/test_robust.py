@@ -21,7 +21,6 @@ from autolr.robust import (
     EDGE_MARGIN,
     STEP_BACK_ROOM,
     after,
-    judge_side_by_side,
     leader_to_confirm,
     run_seeds,
     step_back,
@@ -186,19 +185,6 @@ def test_a_seed_that_nearly_diverges_stops_the_confirmation_like_a_divergence():
         "diverged on extra seed 1")
 
 
-def test_runs_side_by_side_tolerate_as_many_setbacks_as_asked_and_count_every_run():
-    jumps, steady = [2.3, 0.9, 2.2, 0.25], [2.3, 0.9, 0.5, 0.3]
-    outcome = lambda curve: TrialOutcome(COMPLETE, values=curve, val_losses=curve,  # noqa: E731
-                                         epochs_run=4.0)
-    config = TrialConfig(0.08)
-    one = judge_side_by_side(config, [1, 2], [outcome(jumps), outcome(steady)], 1)
-    assert one.diverged_on is None and one.values == (0.25, 0.3) and one.epochs_run == 8.0
-    strict = judge_side_by_side(config, [1, 2], [outcome(jumps), outcome(steady)])
-    assert strict.diverged_on == 1 and strict.values == () and strict.epochs_run == 8.0
-    two = judge_side_by_side(config, [1, 2], [outcome(jumps), outcome(jumps)], 1)
-    assert two.diverged_on == 2 and two.values == (0.25,) and two.setback
-
-
 def test_a_best_run_on_the_edge_or_with_a_setback_is_stepped_back():
     # lr 0.2 diverged; trial 1 (lr 0.15, within 1.5x of it) is best by far: its config is
     # to be trained again just clear of the edge, 0.2 / (1.5 * 1.1)
@@ -327,59 +313,31 @@ def test_near_copies_of_a_config_that_diverged_on_an_extra_seed_are_passed_over(
     assert [offset for lr, offset in run.offsets if lr > 0.05 and offset] == [1]
 
 
-def setback_sweep(lrs: tuple[float, ...], setbacks_on: set[int], own_setback: bool = False):
-    """A sweep of constant-lr trials; the one at lr 0.08 finishes at 0.1 but its loss
-    jumps back up to where it started (and recovers to 0.25) on the seed offsets in
-    `setbacks_on` (0: its own run too, with `own_setback`); lr 0.02 is steady at 0.3+."""
+def test_a_leader_that_nearly_diverges_on_an_extra_seed_is_marked_and_passed_over():
+    # trial 1 (lr 0.08) finishes at 0.1, but on its first extra seed the loss jumps back
+    # up to where it started: it counts as diverged there, the config is out, and trial 0
+    # (lr 0.02, steady) is recommended
     def run(config, reporter, seed_offset=0):
         high = config.lr > 0.05
-        jumps = high and (seed_offset in setbacks_on or (own_setback and not seed_offset))
-        curve = ([2.3, 0.9, 2.2, 0.25 if seed_offset else 0.1] if jumps
+        curve = ([2.3, 0.9, 2.2, 0.25] if high and seed_offset
                  else [2.3, 0.9, 0.5, 0.1 if high else 0.3 + 0.01 * seed_offset])
         return TrialOutcome(COMPLETE, values=curve, val_losses=curve, epochs_run=4.0)
 
-    sweep = sweep_with(run, n_trials=len(lrs), confirm_after=None)
+    sweep = sweep_with(run, n_trials=2, confirm_after=None)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    for lr in lrs:
+    for lr in (0.02, 0.08):
         study.enqueue_trial({"lr": lr, "schedule": "constant", "warmup_fraction": 0.0,
                              "batch_size": 32})
     confirmer = ConfirmLeader(sweep, min_spend_ratio=0)
-    study.optimize(make_objective(sweep, make_pruner("none", 4)), n_trials=len(lrs))
+    study.optimize(make_objective(sweep, make_pruner("none", 4)), n_trials=2)
     confirmer.settle(study)
-    return {r.number: r for r in records_from_study(study)}
-
-
-def test_a_leader_that_nearly_diverges_on_both_extra_seeds_is_marked_and_passed_over():
-    # trial 1 (lr 0.08) finishes at 0.1, but on both extra seeds the loss jumps back up to
-    # where it started: the second counts as a divergence, the config is out, and trial 0
-    # (lr 0.02, steady) is recommended
-    records = setback_sweep((0.02, 0.08), setbacks_on={1, 2})
+    records = {r.number: r for r in records_from_study(study)}
     assert records[1].state == "diverged"
-    assert records[1].reason.startswith("nearly diverged on extra seed 2: its validation loss "
+    assert records[1].reason.startswith("nearly diverged on extra seed 1: its validation loss "
                                         "jumped back from 0.9 to 2.2")
     result = TuneResult(list(records.values()))
     assert result.best_config["lr"] == pytest.approx(0.02)
     assert result.best_value == pytest.approx(0.33)  # its held-out seed
-
-
-def test_one_setback_among_the_extra_seeds_is_tolerated_and_its_value_counts():
-    # the best MNIST-1D config had a setback on 1 of its 8 seeds and recovered from it
-    records = setback_sweep((0.02, 0.08), setbacks_on={1})
-    assert records[1].state == "complete"
-    assert records[1].seed_values == (0.1, 0.25, 0.1)  # the recovered run's 0.25 counts
-    result = TuneResult(list(records.values()))
-    assert result.best_config["lr"] == pytest.approx(0.08)
-    assert result.best_value == pytest.approx(0.1)  # its held-out seed: steady
-
-
-def test_a_setback_on_the_held_out_seed_or_after_the_leaders_own_is_not_tolerated():
-    records = setback_sweep((0.02, 0.08), setbacks_on={3})  # offset 3: the held-out seed
-    assert records[1].state == "diverged" and "on held-out seed 3" in records[1].reason
-    assert TuneResult(list(records.values())).best_config["lr"] == pytest.approx(0.02)
-    # alone in its sweep, a leader whose own run had a setback is still confirmed, but
-    # its first extra seed's setback is one too many
-    records = setback_sweep((0.08,), setbacks_on={1}, own_setback=True)
-    assert records[0].state == "diverged" and "on extra seed 1" in records[0].reason
 
 
 def test_confirm_seeds_0_turns_it_off():

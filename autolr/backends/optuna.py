@@ -160,13 +160,12 @@ class ConfirmLeader(RobustPick):
         super().__init__(sweep, min_spend_ratio)
         self.objective, self.processes = objective, processes
 
-    def seed_runs(self, config: TrialConfig, offsets: range,
-                  setbacks_allowed: int = 0) -> Confirmation:
+    def seed_runs(self, config: TrialConfig, offsets: range) -> Confirmation:
         if self.processes < 2 or len(offsets) < 2 or not can_fork():
-            return super().seed_runs(config, offsets, setbacks_allowed)
+            return super().seed_runs(config, offsets)
         outcomes = train_side_by_side(self.sweep.run, config, offsets, self.processes,
                                       self.sweep.torch_threads)
-        return judge_side_by_side(config, offsets, outcomes, setbacks_allowed)
+        return judge_side_by_side(config, offsets, outcomes)
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if (self.sweep.confirm_after is not None and trial.state == TrialState.COMPLETE

@@ -55,10 +55,8 @@ class RayPick(RobustPick):
         self.current = sorted([*self.current, *self.train(params, record.number)],
                               key=lambda r: r.number)
 
-    def seed_runs(self, config: TrialConfig, offsets: range,
-                  setbacks_allowed: int = 0) -> Confirmation:
-        return judge_side_by_side(config, offsets, self.run_many(config, list(offsets)),
-                                  setbacks_allowed)
+    def seed_runs(self, config: TrialConfig, offsets: range) -> Confirmation:
+        return judge_side_by_side(config, offsets, self.run_many(config, list(offsets)))
 
     def records(self, where: Any) -> list[TrialRecord]:
         return list(self.current)
