@@ -58,8 +58,6 @@ class DivergenceMonitor:
     _first: float = field(default=math.nan, init=False)
     _best: float = field(default=math.inf, init=False)
     _above: int = field(default=0, init=False)  # steps in a row above factor x best
-    _smoothed: float = field(default=math.nan, init=False)
-    _reference: float = field(default=math.nan, init=False)
 
     def update(self, loss: float) -> str | None:
         """Add the next step's loss; return why training diverged, or None."""
@@ -75,7 +73,6 @@ class DivergenceMonitor:
         reference = max(self._best, self.floor * self._first)
         blown = reference > 0 and smoothed > self.factor * reference
         self._above = self._above + 1 if blown else 0
-        self._smoothed, self._reference = smoothed, reference
         if self._above >= self.patience:
             return (f"smoothed loss {smoothed:.4g} stayed above {self.factor:g}x its best "
                     f"{reference:.4g} for {self.patience} steps, to step {step}")
@@ -88,8 +85,10 @@ class DivergenceMonitor:
         batches) or one that blows up in its last steps would count as complete."""
         if self._above == 0:
             return None
-        return (f"smoothed loss {self._smoothed:.4g} was still above {self.factor:g}x its "
-                f"best {self._reference:.4g} when the run ended, {self._above} steps on")
+        smoothed = self._average / (1.0 - self.beta**self._count)  # as `update` left it
+        reference = max(self._best, self.floor * self._first)
+        return (f"smoothed loss {smoothed:.4g} was still above {self.factor:g}x its "
+                f"best {reference:.4g} when the run ended, {self._above} steps on")
 
 
 def find_divergence(losses: Sequence[float], factor: float = DIVERGENCE_FACTOR,

@@ -73,7 +73,7 @@ class Blowup:
     batch_size: int
     schedule: str
     step: int  # optimizer steps run, the last one included
-    lr_at_blowup: float | None  # None when the schedule cannot be rebuilt (or, below, ran out)
+    lr_at_blowup: float | None  # None when the schedule cannot be rebuilt, or on_another_seed
     reason: str | None
     # the robust pick marked it: its own run finished, a run on an extra or held-out seed
     # diverged or nearly did (`reason` says which), so no step of its own run blew up
@@ -127,14 +127,14 @@ def steps_per_epoch_by_batch(records: Sequence[TrialRecord]) -> dict[int, int]:
 def _blowup(record: TrialRecord, per_epoch: dict[int, int], epochs: int | None) -> Blowup:
     params = record.params
     batch = _batch(record)
-    steps = per_epoch.get(batch)
-    if steps is None and record.epochs_run > 0:
-        steps = round(record.steps_run / record.epochs_run)  # epochs_run is rounded: approximate
-    lr_at = None
     if record.seed_values:  # re-trained by the pick: its own run finished
         return Blowup(record.number, float(params["lr"]), batch,
                       str(params.get("schedule")), record.steps_run, None, record.reason,
                       on_another_seed=True)
+    steps = per_epoch.get(batch)
+    if steps is None and record.epochs_run > 0:
+        steps = round(record.steps_run / record.epochs_run)  # epochs_run is rounded: approximate
+    lr_at = None
     # budgeted rungs: the blow-up was in a run of rung_epochs (its schedule compressed)
     ran = record.rung_steps if record.rung_steps is not None else record.steps_run
     length = record.rung_epochs or epochs
