@@ -10,6 +10,10 @@ SuccessiveHalvingPruner (reduction factor 3) keeps it only if it is in the best 
 the trials that reached that rung. A config that reaches the top has cost 1.44x a full
 run; the others stop after 1/9 or 1/3 of one.
 
+It needs short runs that rank configs as full runs do: where the best config wants a
+low learning rate and every step of its run, a short rung ranks it mid-field and cuts it
+(the diabetes benchmark: benchmarks/RESULTS.md), so it is an option, not the default.
+
 >>> rung_epochs(20)
 (2, 7, 20)
 >>> rung_epochs(3)
