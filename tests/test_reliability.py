@@ -355,3 +355,41 @@ def test_a_workers_sigterm_waits_out_a_storage_write_and_stops_the_trial_after_i
     stop.pending = True
     with pytest.raises(KeyboardInterrupt):
         stop.guard_training(training)(None)
+
+
+class _SlowStorage:
+    """A storage whose write takes a while, with a real Ctrl-C landing in the middle."""
+
+    def __init__(self) -> None:
+        self.written: list[int] = []
+
+    def set_trial_value(self, value: int) -> None:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # Python runs the handler here, mid-write
+        self.written.append(value)
+
+
+def test_ctrl_c_in_process_waits_out_a_storage_write_then_stops_the_sweep():
+    # CLI Ctrl-C test, under load: a SIGINT inside a SQLite commit failed the trial as a
+    # storage error and the sweep went on, or the process never exited
+    from autolr.backends.optuna import StopSafely
+
+    stop, before = StopSafely(), signal.getsignal(signal.SIGINT)
+    storage = stop.guard_storage(_SlowStorage())
+    trained_on = []
+
+    def objective() -> None:
+        storage.set_trial_value(1)
+        trained_on.append("after the write")
+
+    with pytest.raises(KeyboardInterrupt), stop.handling(signal.SIGINT):
+        stop.guard_training(objective)()
+    assert storage.written == [1] and trained_on == []  # the write whole, then stopped
+
+    # outside training (Optuna between trials): the stop waits for the block's end
+    went_on = []
+    with pytest.raises(KeyboardInterrupt), stop.handling(signal.SIGINT):
+        storage.set_trial_value(2)
+        went_on.append(True)
+    assert storage.written == [1, 2] and went_on == [True]
+    assert signal.getsignal(signal.SIGINT) is before  # the handler given back

@@ -12,7 +12,9 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -225,9 +227,12 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         raise AutoLRError("n_jobs > 1 runs worker processes, which need a storage given as a "
                           "URL or journal file path, not a storage object.")
     study_name = study_name or (DEFAULT_STUDY if storage is not None else None)
+    opened, stop = open_storage(storage), StopSafely()
+    if isinstance(storage, (str, Path)):  # one autolr opened, never a storage object given
+        stop.guard_storage(opened)
     with _quiet_optuna(), limit_torch_threads(sweep.torch_threads):
         study = optuna.create_study(
-            storage=open_storage(storage), pruner=autolr_pruner, study_name=study_name,
+            storage=opened, pruner=autolr_pruner, study_name=study_name,
             direction=sweep.direction, load_if_exists=True)
         study.sampler = study_sampler(study, sweep, n_jobs)
         _record_sweep(study, sweep)
@@ -239,9 +244,11 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
                            direction=sweep.direction, enabled=progress and remaining > 0), \
                 sigterm_as_interrupt():
             if remaining > 0 and n_jobs == 1:
-                study.optimize(make_objective(sweep, autolr_pruner), n_trials=remaining,
-                               timeout=sweep.timeout, catch=(Exception,),
-                               callbacks=[confirmer])
+                with stop.handling(signal.SIGINT, signal.SIGTERM):
+                    study.optimize(stop.guard_training(make_objective(sweep, autolr_pruner)),
+                                   n_trials=remaining, timeout=sweep.timeout,
+                                   catch=(Exception,),
+                                   callbacks=[stop.guard_training(confirmer), stop.check])
             elif remaining > 0:
                 # queued trials (re-runs of interrupted ones) run here
                 # first: on SQLite two workers can pop the same queued trial (no row locks)
@@ -440,11 +447,14 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
 
 
 class StopSafely:
-    """A worker's SIGTERM (its parent died, or was stopped) as KeyboardInterrupt, raised
-    only where Optuna can still close the running trial: at once while the objective
-    trains, else at the end of a storage write made while training, at the next trial's
-    start or after a trial ends. Raised inside Optuna's own write of a trial's state, it
-    left that trial RUNNING (seen once in the kill -9 test of the workers)."""
+    """Ctrl-C or SIGTERM as KeyboardInterrupt, raised only where Optuna can still close
+    the running trial: at once while the objective trains, else at the end of a storage
+    call made while training, at the next trial's start or after a trial ends. Raised
+    inside Optuna's own write of a trial's state, it left that trial RUNNING (seen once in
+    the kill -9 test of the workers); inside a SQLite commit it became a storage error
+    that failed the trial and let the sweep go on, or left the storage's heartbeat thread
+    running, so the process never exited (both seen in the CLI's Ctrl-C test, under
+    load). Workers and the in-process sweep both use it."""
 
     def __init__(self) -> None:
         self.training = False
@@ -456,9 +466,26 @@ class StopSafely:
             raise KeyboardInterrupt
         self.pending = True
 
+    @contextlib.contextmanager
+    def handling(self, *signums: int) -> Iterator[None]:
+        """`signums` handled by `on_signal` inside the block (the main thread only: no
+        other can set a handler), the previous handlers back after it; a signal that came
+        after the block's last safe point is raised as it ends."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        before = {signum: signal.signal(signum, self.on_signal) for signum in signums}
+        try:
+            yield
+            self.check()
+        finally:
+            for signum, handler in before.items():
+                signal.signal(signum, handler)
+
     def guard_storage(self, storage: Any) -> Any:
-        """`storage` with each write as a section the signal waits out."""
-        for name in [n for n in dir(storage) if n.startswith(("set_", "create_"))]:
+        """`storage` with each call (reads too: one interrupted mid-query leaves the
+        connection in an unknown state) as a section the signal waits out."""
+        for name in [n for n in dir(storage) if n.startswith(("set_", "create_", "get_"))]:
             setattr(storage, name, self._writing(getattr(storage, name)))
         return storage
 
@@ -482,6 +509,8 @@ class StopSafely:
 
     def _writing(self, write: Callable[..., Any]) -> Callable[..., Any]:
         def section(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is not threading.main_thread():
+                return write(*args, **kwargs)  # the progress bar's reads: signals go to main
             self.writing += 1
             try:
                 return write(*args, **kwargs)
@@ -494,8 +523,6 @@ class StopSafely:
 
 def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, index: int,
             n_jobs: int, n_trials: int, threads: int, parent: int) -> None:
-    import signal
-
     import torch
 
     stop = StopSafely()
