@@ -484,8 +484,10 @@ class StopSafely:
 
     def guard_storage(self, storage: Any) -> Any:
         """`storage` with each call (reads too: one interrupted mid-query leaves the
-        connection in an unknown state) as a section the signal waits out."""
-        for name in [n for n in dir(storage) if n.startswith(("set_", "create_", "get_"))]:
+        connection in an unknown state; and the private ones Optuna's cache calls) as a
+        section the signal waits out."""
+        calls = ("set_", "create_", "get_", "_set_", "_create_", "_get_")
+        for name in [n for n in dir(storage) if n.startswith(calls)]:
             setattr(storage, name, self._writing(getattr(storage, name)))
         return storage
 
