@@ -21,7 +21,7 @@ from sklearn.datasets import load_digits
 
 import autolr
 from autolr import AutoLRError
-from autolr.storage import ClaimingSampler, PidJournalLock, open_storage
+from autolr.storage import ClaimingSampler, PidJournalLock, claim_new_trials, open_storage, owner
 
 torch.set_num_threads(1)
 X, Y = load_digits(return_X_y=True)
@@ -81,6 +81,16 @@ def test_a_trial_names_its_process_as_soon_as_optuna_creates_it(tmp_path, kind):
     # otherwise it is the sampler it wraps: the same draws
     plain = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3)).ask()
     assert trial.suggest_float("x", 0.0, 1.0) == plain.suggest_float("x", 0.0, 1.0)
+    # a new trial names it in the very write that creates it (no sampler involved: a
+    # kill -9 right after the creation leaves a trial a resume can tell is dead)
+    (tmp_path / "created").mkdir()
+    created = optuna.create_study(storage=open_storage(storage_url(tmp_path / "created", kind)))
+    claim_new_trials(created)
+    fresh = created.ask()
+    reread = optuna.load_study(study_name=created.study_name,
+                               storage=open_storage(storage_url(tmp_path / "created", kind)))
+    assert reread.trials[fresh.number].user_attrs == {"owner": owner()}
+    assert reread.trials[fresh.number].state == TrialState.RUNNING
     # and autolr's sweeps use it: every stored trial names the host and process
     (tmp_path / "tune").mkdir()
     url = storage_url(tmp_path / "tune", kind)
@@ -107,6 +117,37 @@ def test_a_live_holders_journal_lock_is_respected(tmp_path):
     assert lock.acquire() and Path(lock._lock_file).exists()
     lock.release()
     assert not Path(lock._lock_file).exists()
+
+
+@pytest.mark.slow
+def test_a_sqlite_write_waits_out_a_reader_that_holds_the_file_past_5_seconds(tmp_path):
+    """A report or `autolr.load` reading the file while the sweep writes: Python's
+    default 5 s lock wait failed the sweep's write of a trial's end ("database is
+    locked", seen under load in the kill test); the storages autolr opens wait longer."""
+    import sqlite3
+    import threading
+
+    url = storage_url(tmp_path, "sqlite")
+    study = optuna.create_study(storage=open_storage(url), study_name="s")
+    held = threading.Event()
+
+    def read_for(seconds: float) -> None:
+        reader = sqlite3.connect(tmp_path / "sweep.db", isolation_level=None)
+        reader.execute("BEGIN")  # a read transaction: the shared lock stays until COMMIT
+        reader.execute("SELECT * FROM studies").fetchall()
+        held.set()
+        time.sleep(seconds)
+        reader.execute("COMMIT")
+        reader.close()
+
+    thread = threading.Thread(target=read_for, args=(6.0,))
+    thread.start()
+    held.wait()
+    started = time.monotonic()
+    study.set_user_attr("written", True)  # its commit waits for the reader to finish
+    thread.join()
+    assert time.monotonic() - started > 5.0
+    assert optuna.load_study(study_name="s", storage=url).user_attrs == {"written": True}
 
 
 # -- kill -9 and SIGTERM at random points -----------------------------------------------

@@ -36,6 +36,7 @@ from autolr.side_by_side import can_fork, train_side_by_side
 from autolr.space import SearchSpace, TrialConfig
 from autolr.storage import (
     ClaimingSampler,
+    claim_new_trials,
     die_with,
     interrupted,
     open_storage,
@@ -235,6 +236,7 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
             storage=opened, pruner=autolr_pruner, study_name=study_name,
             direction=sweep.direction, load_if_exists=True)
         study.sampler = study_sampler(study, sweep, n_jobs)
+        claim_new_trials(study)
         _record_sweep(study, sweep)
         recover(study)  # trials of dead workers / interrupted runs: failed, re-run once
         remaining = sweep.n_trials - _count_finished(study)
@@ -535,6 +537,7 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
         study = optuna.load_study(study_name=study_name, pruner=pruner,
                                   storage=stop.guard_storage(open_storage(storage)))
         study.sampler = study_sampler(study, sweep, n_jobs, index + 1)
+        claim_new_trials(study)
         try:
             study.optimize(stop.guard_training(make_objective(sweep, pruner)),
                            n_trials=n_trials, timeout=sweep.timeout, catch=(Exception,),
