@@ -5,9 +5,9 @@
   process that died on this host is taken over at once, not after a 30 s grace.
 - `claim_new_trials` / `ClaimingSampler` / `recover`: every trial records the process
   running it the moment Optuna creates it (a new one in the write that creates it, a
-  queued one as it is popped); on (re)start, trials left RUNNING by a dead process of this host, or
-  closed by Ctrl-C / SIGTERM, are marked failed and re-run exactly once, so a resumed
-  sweep loses nothing and repeats nothing.
+  queued one as it is popped); on (re)start, trials left RUNNING by a dead process of
+  this host, or closed by Ctrl-C / SIGTERM, are marked failed and re-run exactly once,
+  so a resumed sweep loses nothing and repeats nothing.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ _PR_SET_PDEATHSIG = 1  # prctl(2)
 _OWNERLESS_GRACE = 30.0  # seconds a RUNNING trial may go without naming its process
 _FOREIGN_LOCK_GRACE = 30.0  # a lock from another host (or unreadable) is broken after this
 # seconds a SQLite write waits for a lock (Python's default: 5). A reader of the file (a
-# report, `autolr.load`, optuna-dashboard) holds it while it reads; under load that ran
-# past 5 s, and the sweep's write of a trial's end failed with "database is locked"
+# report, `autolr.load`, optuna-dashboard: optuna-dashboard#545) holds it while it reads;
+# past 5 s the sweep's write fails with "database is locked" and the trial with it
 SQLITE_LOCK_TIMEOUT = 30.0
 
 
@@ -163,9 +163,9 @@ class ClaimingSampler(optuna.samplers.BaseSampler):
 def claim_new_trials(study: optuna.Study) -> None:
     """New trials of `study` are created already naming this process, in the one write
     that creates them: `ClaimingSampler` claims right after, in a second write, and a
-    kill -9 between the two (1 in ~12 runs of the kill test) left a RUNNING trial no
-    resume could tell was dead for `_OWNERLESS_GRACE`. Queued trials, popped rather than
-    created, are still claimed by the sampler."""
+    kill -9 between the two (once in 17 runs of the kill test, under load) left a
+    RUNNING trial no resume could tell was dead for `_OWNERLESS_GRACE`. Queued trials,
+    popped rather than created, are still claimed by the sampler."""
     storage = study._storage  # Study.ask creates trials through it, with no template
     create = storage.create_new_trial
 

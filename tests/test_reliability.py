@@ -121,9 +121,9 @@ def test_a_live_holders_journal_lock_is_respected(tmp_path):
 
 @pytest.mark.slow
 def test_a_sqlite_write_waits_out_a_reader_that_holds_the_file_past_5_seconds(tmp_path):
-    """A report or `autolr.load` reading the file while the sweep writes: Python's
-    default 5 s lock wait failed the sweep's write of a trial's end ("database is
-    locked", seen under load in the kill test); the storages autolr opens wait longer."""
+    """A report or `autolr.load` reading the file while the sweep writes: with Python's
+    default 5 s lock wait the sweep's write fails ("database is locked"); the storages
+    autolr opens wait longer."""
     import sqlite3
     import threading
 
