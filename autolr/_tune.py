@@ -29,6 +29,9 @@ from autolr.training import TrialOutcome, probe_model, train_trial
 
 logger = logging.getLogger("autolr")
 BACKENDS = ("optuna", "ray")
+# pruners built on Optuna's trial records, which Tune's schedulers do not have
+OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs",
+                       "checked_halving": "halving checked on the sweep's finished trials"}
 
 
 def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
@@ -109,9 +112,9 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
 
     n_evals = epochs * evals_per_epoch
     make_pruner(pruner, n_evals)  # a bad pruner name fails here, before training
-    if pruner == "budgeted" and backend == "ray":
-        raise AutoLRError("pruner='budgeted' (whole-schedule rungs) runs with the Optuna "
-                          "backend; with backend='ray' use pruner='auto' (Tune's ASHA).")
+    if pruner in OPTUNA_ONLY_PRUNERS and backend == "ray":
+        raise AutoLRError(f"pruner={pruner!r} ({OPTUNA_ONLY_PRUNERS[pruner]}) runs with the "
+                          "Optuna backend; with backend='ray' use pruner='auto' (Tune's ASHA).")
 
     def run(config: TrialConfig, reporter: Any, seed_offset: int = 0,
             epochs: int = epochs) -> TrialOutcome:
