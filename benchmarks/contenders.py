@@ -89,6 +89,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "autolr pruner (decay-aware median, LR-aware stall, divergence) + robust pick "
            "(the leader re-trained on 2 more seeds at the end)",
            "autolr", _autolr_sampler, "auto"),
+    Recipe("autolr-checked", "autolr defaults with pruner='checked_halving': the decay-aware "
+           "median plus successive halving (reduction 4) from the earliest of 1/9, 1/4, 1/3 "
+           "of the run whose rungs the sweep's 2 best finished trials would have passed",
+           "autolr", _autolr_sampler, "checked_halving"),
     Recipe("optuna-tpe-median", "plain Optuna: TPE + MedianPruner (both at defaults)",
            "plain", _tpe, _median),
     Recipe("optuna-tpe", "plain Optuna: TPE, no pruning", "plain", _tpe, _none),
@@ -109,10 +113,6 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "only)", "autolr", _autolr_random_start, "none"),
     Recipe("autolr-sha", "autolr (random start), pruner='successive_halving'", "autolr",
            _autolr_random_start, "successive_halving"),
-    Recipe("autolr-checked", "autolr (random start), pruner='checked_halving': the decay-aware "
-           "median plus successive halving (reduction 4) from the earliest of 1/9, 1/4, 1/3 "
-           "of the run whose rungs the sweep's 2 best finished trials would have passed",
-           "autolr", _autolr_random_start, "checked_halving"),
     Recipe("autolr-median", "autolr (random start) with Optuna's MedianPruner from mid-run "
            "(pruner='median'; the default before the decay-aware rule)", "autolr",
            _autolr_random_start, "median"),

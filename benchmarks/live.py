@@ -7,6 +7,8 @@
   sweep (the leader confirmed on extra seeds).
 - autolr-default-space: the same with autolr's default space (AdamW, 11 families, lr
   1e-5..1, warmup 0..0.2, batch 16..256): what a user gets without naming a space.
+- autolr-confirm0 / autolr-budgeted / autolr-checked: the same with confirm_seeds=0,
+  pruner="budgeted" or pruner="checked_halving": the options measured against the defaults.
 - optuna-tpe-median / random: a hand-written Optuna objective over the task's space,
   training with the plain loop (`plain_loop.train`), TPE + MedianPruner or random
   search without pruning.
@@ -47,18 +49,22 @@ from benchmarks.tasks import Task
 
 RAY_NODE_IP = "127.0.0.2"
 SWEEPS = ("autolr", "autolr-default-space", "autolr-confirm0", "autolr-budgeted",
-          "optuna-tpe-median", "random", "ray-asha")
+          "autolr-checked", "optuna-tpe-median", "random", "ray-asha")
 DESCRIPTIONS = {
     "autolr": "autolr.tune defaults, the task's space",
     "autolr-default-space": "autolr.tune defaults, autolr's default space (AdamW, 11 families)",
     "autolr-confirm0": "autolr.tune defaults without the robust pick (confirm_seeds=0)",
     "autolr-budgeted": "autolr.tune with pruner='budgeted': successive halving over rungs "
                        "that each train the whole schedule compressed (1/9, 1/3, all epochs)",
+    "autolr-checked": "autolr.tune with pruner='checked_halving': the decay-aware median "
+                      "plus successive halving on rungs the sweep's best finished trials "
+                      "would have passed",
     "optuna-tpe-median": "hand-written Optuna objective + plain loop: TPE + MedianPruner",
     "random": "hand-written Optuna objective + plain loop: random search, no pruning",
     "ray-asha": "Ray Tune: random search + ASHA (grace 1, reduction 4), plain loop",
 }
 CHUNK = 8  # autolr trials per resumed call
+AUTOLR_PRUNERS = {"autolr-budgeted": "budgeted", "autolr-checked": "checked_halving"}
 DIVERGED_LOSS = 1e6  # what the plain loop reports to Ray for a diverged epoch
 
 
@@ -84,7 +90,7 @@ class LiveSweep:
 def run(name: str, task: Task, seed: int, max_fte: float) -> LiveSweep:
     started = time.perf_counter()
     sweep = {"autolr": _autolr, "autolr-default-space": _autolr, "autolr-confirm0": _autolr,
-             "autolr-budgeted": _autolr,
+             "autolr-budgeted": _autolr, "autolr-checked": _autolr,
              "optuna-tpe-median": _optuna, "random": _optuna, "ray-asha": _ray}[name](
         name, task, seed, max_fte * task.epochs)
     sweep.wall = time.perf_counter() - started
@@ -118,7 +124,7 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     try:
         kwargs = dict(space=space, epochs=task.epochs, seed=seed, progress=False,
                       storage=os.path.join(folder, "sweep.log"), study_name="bench",
-                      pruner="budgeted" if name == "autolr-budgeted" else "auto",
+                      pruner=AUTOLR_PRUNERS.get(name, "auto"),
                       range_test=False)
         # search in chunks until the budget less the robust pick's cost is spent, then
         # let tune() end the sweep as it does: confirm the leader on extra seeds
