@@ -84,13 +84,9 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
         mine = trial.intermediate_values.get(step)
         if own is None or mine is None or not own.judged[step]:
             return True
-        reached = []
-        for other in everyone:
-            value = other.intermediate_values.get(step)
-            theirs = self.profile(other) if value is not None else None
-            if (other.number != trial.number and theirs is not None
-                    and theirs.ahead[step] >= own.ahead[step] - self.tolerance):
-                reached.append(sign * value if math.isfinite(value) else math.inf)
+        others = (other for other in everyone if other.number != trial.number)
+        reached = [sign * v if math.isfinite(v) else math.inf
+                   for v in self.comparable(others, own, step)]
         if len(reached) < self.min_reference:
             return True
         mine = sign * mine if math.isfinite(mine) else math.inf

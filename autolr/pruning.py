@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import optuna
@@ -169,6 +169,18 @@ class DecayAwareMedianPruner(BasePruner):
                                    if config else None)
         return self._profiles[key]
 
+    def comparable(self, others: Iterable[optuna.trial.FrozenTrial], own: EvalProfile,
+                   step: int) -> list[float]:
+        """The values at `step` of those of `others` with at least as much decay still
+        ahead of them there as `own` (within `tolerance`), non-finite ones included."""
+        values = []
+        for other in others:
+            value = other.intermediate_values.get(step)
+            theirs = self.profile(other) if value is not None else None
+            if theirs is not None and theirs.ahead[step] >= own.ahead[step] - self.tolerance:
+                values.append(value)
+        return values
+
     def prune(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> bool:
         step = trial.last_step
         own = self.profile(trial)
@@ -179,13 +191,7 @@ class DecayAwareMedianPruner(BasePruner):
         if len(completed) < self.n_startup_trials:
             return False
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
-        reference = []
-        for other in completed:
-            value = other.intermediate_values.get(step)
-            theirs = self.profile(other) if value is not None else None
-            if (theirs is not None and math.isfinite(value)
-                    and theirs.ahead[step] >= own.ahead[step] - self.tolerance):
-                reference.append(sign * value)
+        reference = [sign * v for v in self.comparable(completed, own, step) if math.isfinite(v)]
         if len(reference) < self.min_reference:
             return False
         so_far = [sign * v for s, v in trial.intermediate_values.items()
