@@ -100,8 +100,12 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
         if step not in self._candidates:  # the check below reads every trial: only at rungs
             return False
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
-        return (step in self.rung_steps(study)
-                and not self.passes(trial, step, study.get_trials(deepcopy=False), sign))
+        if (step in self.rung_steps(study)
+                and not self.passes(trial, step, study.get_trials(deepcopy=False), sign)):
+            self.cuts[trial.number] = (f"outside the best 1/{self.reduction_factor} at the "
+                                       f"rung at evaluation {step + 1} (checked halving)")
+            return True
+        return False
 
 
 def _finite(value: float | None) -> bool:

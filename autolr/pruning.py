@@ -159,6 +159,7 @@ class DecayAwareMedianPruner(BasePruner):
         self.n_evals, self.start_fraction, self.tolerance = n_evals, start_fraction, tolerance
         self.n_startup_trials, self.min_reference = n_startup_trials, min_reference
         self._profiles: dict[int, EvalProfile | None] = {}
+        self.cuts: dict[int, str] = {}  # trial number -> why this pruner cut it
 
     def profile(self, trial: optuna.trial.FrozenTrial) -> EvalProfile | None:
         """The trial's profile from the config autolr stores on it (None without one)."""
@@ -196,7 +197,11 @@ class DecayAwareMedianPruner(BasePruner):
             return False
         so_far = [sign * v for s, v in trial.intermediate_values.items()
                   if s <= step and math.isfinite(v)]
-        return bool(so_far) and min(so_far) > statistics.median(reference)
+        if so_far and min(so_far) > statistics.median(reference):
+            self.cuts[trial.number] = (f"behind the median of {len(reference)} finished trials "
+                                       f"with as much decay ahead, at evaluation {step + 1}")
+            return True
+        return False
 
 
 class AutoLRPruner(BasePruner):

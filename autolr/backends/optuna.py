@@ -117,7 +117,9 @@ class OptunaReporter:
             return True
         if self.trial.should_prune():
             profile = self.pruner.profile(self.trial)
+            cuts = getattr(self.pruner.wrapped, "cuts", {})  # autolr's own rules say why
             self.last_reason = (self.pruner.reason(self.trial.study, self.values, profile)
+                                or cuts.get(self.trial.number)
                                 or f"pruned by {type(self.pruner.wrapped).__name__}")
             return True
         return False
