@@ -72,7 +72,10 @@ def test_no_rung_where_early_values_rank_trials_the_other_way():
 
 def test_a_trial_behind_the_best_quarter_at_a_verified_rung_is_cut():
     study = study_where(rank_early_as_final=True)
-    assert running(study, [0.9, 0.9]).should_prune()
+    cut = running(study, [0.9, 0.9])
+    assert cut.should_prune()
+    assert study.pruner.cuts[cut.number] == ("outside the best 1/4 at the rung at "
+                                             "evaluation 2 (checked halving)")
     assert not running(study, [0.41, 0.41]).should_prune()  # second best of nine
     # between rungs (and before a quarter of the run, where the median rule starts) no cut
     assert not running(study, [0.9]).should_prune()

@@ -82,7 +82,10 @@ def study_with_constant_leaders() -> optuna.Study:
 def test_a_worse_constant_trial_is_pruned_once_a_quarter_is_done():
     study = study_with_constant_leaders()
     assert not running(study, "constant", [0.9]).should_prune()  # 10%: too early
-    assert running(study, "constant", [0.9, 0.9, 0.9]).should_prune()
+    trial = running(study, "constant", [0.9, 0.9, 0.9])
+    assert trial.should_prune()
+    assert study.pruner.cuts[trial.number] == ("behind the median of 5 finished trials with "
+                                               "as much decay ahead, at evaluation 3")
 
 
 def test_a_one_cycle_trial_at_its_peak_is_not_cut_by_constant_trials():
