@@ -84,6 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--max-concurrent", type=_positive, default=None,
                       help="trials at once on Ray (default: the cluster's CPUs)")
     tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--pruner", default="auto",
+                      help="auto (default), median, successive_halving, checked_halving, "
+                           "hyperband, budgeted or none (see the README)")
     tune.add_argument("--confirm-seeds", type=_non_negative, default=None,
                       help="extra seeds the best config is re-trained on before it is "
                            "recommended (default: tune's, 2; 0: off)")
@@ -152,7 +155,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
                          storage=storage, study_name=study, n_jobs=args.jobs,
                          seed=args.seed, progress=not args.quiet, device=args.device,
                          backend=args.backend, ray_address=args.ray_address,
-                         max_concurrent=args.max_concurrent,
+                         max_concurrent=args.max_concurrent, pruner=args.pruner,
                          range_test=args.range_test, **({} if args.confirm_seeds is None
                             else {"confirm_seeds": args.confirm_seeds}))
     print(result.summary())

@@ -69,7 +69,7 @@ def test_tune_then_resume_with_more_trials_keeps_the_first_ones(workdir):
 def test_show_report_and_spaces(workdir):
     tuned = autolr_cli("tune", "digits_model.py", "--trials", "3", "--epochs", "1", "--quiet",
                        "--model-fn", "other_model", "--study", "s1", "--no-range-test",
-                       cwd=workdir)
+                       "--pruner", "checked_halving", cwd=workdir)
     assert tuned.returncode == 0 and "LR finder" not in tuned.stdout
     assert stored(workdir, "s1").range_test is None
     show = autolr_cli("show", "--study", "s1", cwd=workdir)
@@ -115,6 +115,9 @@ def test_a_sweep_is_stored_where_its_backend_keeps_sweeps(workdir, monkeypatch, 
     (("tune", "digits_model.py", "--trials", "0"), "whole number >= 1"),
     (("tune", "digits_model.py", "--model-fn", "nope"), "defines no function nope"),
     (("tune", "digits_model.py", "--space", "nope"), "valid presets are"),
+    (("tune", "digits_model.py", "--pruner", "nope"), "pruner must be one of auto, median"),
+    (("tune", "digits_model.py", "--pruner", "checked_halving", "--backend", "ray"),
+     "runs with the Optuna backend"),
     (("frobnicate",), "invalid choice"),
     (("show", "--study", "nothing-here"), "no study 'nothing-here'"),
     (("show", "--storage", "."), "a directory with no saved sweep in it"),
