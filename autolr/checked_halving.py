@@ -58,17 +58,19 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
             evals *= self.reduction_factor
         return steps
 
-    def rung_steps(self, study: optuna.Study) -> list[int]:
+    def rung_steps(self, study: optuna.Study,
+                   everyone: Sequence[FrozenTrial] | None = None) -> list[int]:
         """The rungs halving judges at now: the earliest ladder that the best finished
-        trials would have passed; empty while there is none."""
-        completed = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        trials would have passed; empty while there is none. `everyone`: the study's
+        trials, when the caller has read them already."""
+        everyone = study.get_trials(deepcopy=False) if everyone is None else everyone
         last = self.n_evals - 1
-        finished = [t for t in completed if _finite(t.intermediate_values.get(last))]
+        finished = [t for t in everyone if t.state == TrialState.COMPLETE
+                    and _finite(t.intermediate_values.get(last))]
         if len(finished) < self.n_startup_trials:
             return []
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
         best = sorted(finished, key=lambda t: sign * t.intermediate_values[last])
-        everyone = study.get_trials(deepcopy=False)
         for fraction in RUNG_FRACTIONS:
             steps = self.ladder(fraction)
             if all(self.passes(t, step, everyone, sign)
@@ -100,8 +102,9 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
         if step not in self._candidates:  # the check below reads every trial: only at rungs
             return False
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
-        if (step in self.rung_steps(study)
-                and not self.passes(trial, step, study.get_trials(deepcopy=False), sign)):
+        everyone = study.get_trials(deepcopy=False)
+        if (step in self.rung_steps(study, everyone)
+                and not self.passes(trial, step, everyone, sign)):
             self.cuts[trial.number] = (f"outside the best 1/{self.reduction_factor} at the "
                                        f"rung at evaluation {step + 1} (checked halving)")
             return True
