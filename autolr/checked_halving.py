@@ -5,9 +5,9 @@ Every multi-fidelity pruner bets that a trial's value early in its run ranks it 
 final value will. Over the benchmark grids' complete runs that bet holds on digits and
 MNIST-1D (of the best 5% of runs, 86% and 91% are in the best third of all runs at a
 ninth of the run) and fails on diabetes (20%: its best configs, at low learning rates,
-start slowly). Successive halving won live on digits and lost on diabetes (see
-benchmarks/RESULTS.md), so this pruner checks the bet on the finished trials of its
-sweep before it halves.
+start slowly). Live, successive halving did better on digits (within the noise) and
+lost diabetes beyond it (see benchmarks/RESULTS.md), so this pruner checks the bet on
+the finished trials of its sweep before it halves.
 """
 
 from __future__ import annotations
