@@ -31,7 +31,8 @@ logger = logging.getLogger("autolr")
 BACKENDS = ("optuna", "ray")
 # pruners built on Optuna's trial records, which Tune's schedulers do not have
 OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs",
-                       "checked_halving": "halving checked on the sweep's finished trials"}
+                       "checked_halving": "halving checked on the sweep's finished trials",
+                       "decay_median": "the decay-aware median rule"}
 
 
 def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
@@ -111,10 +112,11 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     from autolr.backends.optuna import make_pruner, run_optuna
 
     n_evals = epochs * evals_per_epoch
-    make_pruner(pruner, n_evals)  # a bad pruner name fails here, before training
     if pruner in OPTUNA_ONLY_PRUNERS and backend == "ray":
         raise AutoLRError(f"pruner={pruner!r} ({OPTUNA_ONLY_PRUNERS[pruner]}) runs with the "
                           "Optuna backend; with backend='ray' use pruner='auto' (Tune's ASHA).")
+    if backend == "optuna":  # the Ray backend checks its scheduler before connecting
+        make_pruner(pruner, n_evals)  # a bad pruner name fails here, before training
 
     def run(config: TrialConfig, reporter: Any, seed_offset: int = 0,
             epochs: int = epochs) -> TrialOutcome:

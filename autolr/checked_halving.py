@@ -7,7 +7,9 @@ MNIST-1D (of the best 5% of runs, 86% and 91% are in the best third of all runs 
 ninth of the run) and fails on diabetes (20%: its best configs, at low learning rates,
 start slowly). Live, successive halving did better on digits (within the noise) and
 lost diabetes beyond it (see benchmarks/RESULTS.md), so this pruner checks the bet on
-the finished trials of its sweep before it halves.
+the finished trials of its sweep before it halves. It is the default pruner
+(`pruner="auto"`): over 60 live sweeps per benchmark task it was never behind the median
+rule alone beyond the noise, and ahead of it on MNIST-1D.
 """
 
 from __future__ import annotations

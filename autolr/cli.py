@@ -85,8 +85,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="trials at once on Ray (default: the cluster's CPUs)")
     tune.add_argument("--seed", type=int, default=0)
     tune.add_argument("--pruner", default="auto",
-                      help="auto (default), median, successive_halving, checked_halving, "
-                           "hyperband, budgeted or none (see the README)")
+                      help="auto (default: checked_halving), decay_median, median, "
+                           "successive_halving, hyperband, budgeted or none (see the README)")
     tune.add_argument("--confirm-seeds", type=_non_negative, default=None,
                       help="extra seeds the best config is re-trained on before it is "
                            "recommended (default: tune's, 2; 0: off)")

@@ -7,8 +7,11 @@
   sweep (the leader confirmed on extra seeds).
 - autolr-default-space: the same with autolr's default space (AdamW, 11 families, lr
   1e-5..1, warmup 0..0.2, batch 16..256): what a user gets without naming a space.
-- autolr-confirm0 / autolr-budgeted / autolr-checked: the same with confirm_seeds=0,
-  pruner="budgeted" or pruner="checked_halving": the options measured against the defaults.
+- autolr-confirm0 / autolr-budgeted / autolr-decay-median: the same with confirm_seeds=0,
+  pruner="budgeted" or pruner="decay_median": the options measured against the defaults.
+  autolr-default-space, autolr-confirm0 and autolr-decay-median run the decay-aware
+  median rule (the default pruner when they were measured) so that their rows stay
+  reproducible.
 - optuna-tpe-median / random: a hand-written Optuna objective over the task's space,
   training with the plain loop (`plain_loop.train`), TPE + MedianPruner or random
   search without pruning.
@@ -49,22 +52,24 @@ from benchmarks.tasks import Task
 
 RAY_NODE_IP = "127.0.0.2"
 SWEEPS = ("autolr", "autolr-default-space", "autolr-confirm0", "autolr-budgeted",
-          "autolr-checked", "optuna-tpe-median", "random", "ray-asha")
+          "autolr-decay-median", "optuna-tpe-median", "random", "ray-asha")
 DESCRIPTIONS = {
     "autolr": "autolr.tune defaults, the task's space",
-    "autolr-default-space": "autolr.tune defaults, autolr's default space (AdamW, 11 families)",
-    "autolr-confirm0": "autolr.tune defaults without the robust pick (confirm_seeds=0)",
+    "autolr-default-space": "autolr.tune defaults with pruner='decay_median', autolr's default "
+                            "space (AdamW, 11 families)",
+    "autolr-confirm0": "autolr.tune defaults with pruner='decay_median', without the robust "
+                       "pick (confirm_seeds=0)",
     "autolr-budgeted": "autolr.tune with pruner='budgeted': successive halving over rungs "
                        "that each train the whole schedule compressed (1/9, 1/3, all epochs)",
-    "autolr-checked": "autolr.tune with pruner='checked_halving': the decay-aware median "
-                      "plus successive halving on rungs the sweep's best finished trials "
-                      "would have passed",
+    "autolr-decay-median": "autolr.tune with pruner='decay_median': the decay-aware median "
+                           "rule alone (the default pruner until 2026-12-04)",
     "optuna-tpe-median": "hand-written Optuna objective + plain loop: TPE + MedianPruner",
     "random": "hand-written Optuna objective + plain loop: random search, no pruning",
     "ray-asha": "Ray Tune: random search + ASHA (grace 1, reduction 4), plain loop",
 }
 CHUNK = 8  # autolr trials per resumed call
-AUTOLR_PRUNERS = {"autolr-budgeted": "budgeted", "autolr-checked": "checked_halving"}
+AUTOLR_PRUNERS = {"autolr-budgeted": "budgeted", "autolr-decay-median": "decay_median",
+                  "autolr-default-space": "decay_median", "autolr-confirm0": "decay_median"}
 DIVERGED_LOSS = 1e6  # what the plain loop reports to Ray for a diverged epoch
 
 
@@ -90,7 +95,7 @@ class LiveSweep:
 def run(name: str, task: Task, seed: int, max_fte: float) -> LiveSweep:
     started = time.perf_counter()
     sweep = {"autolr": _autolr, "autolr-default-space": _autolr, "autolr-confirm0": _autolr,
-             "autolr-budgeted": _autolr, "autolr-checked": _autolr,
+             "autolr-budgeted": _autolr, "autolr-decay-median": _autolr,
              "optuna-tpe-median": _optuna, "random": _optuna, "ray-asha": _ray}[name](
         name, task, seed, max_fte * task.epochs)
     sweep.wall = time.perf_counter() - started

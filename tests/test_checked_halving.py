@@ -131,8 +131,9 @@ def test_ladders_climb_by_the_reduction_factor_and_stop_before_the_end():
     assert CheckedHalvingPruner(40, reduction_factor=3).ladder(1 / 9) == [3, 11, 35]
 
 
-def test_checked_halving_is_a_pruner_name():
-    pruner = make_pruner("checked_halving", N)
+@pytest.mark.parametrize("name", ["auto", "checked_halving"])
+def test_checked_halving_is_the_default_pruner(name):
+    pruner = make_pruner(name, N)
     assert isinstance(pruner.wrapped, CheckedHalvingPruner) and pruner.n_evals == N
     with pytest.raises(AutoLRError, match="checked_halving"):
         make_pruner("checked", N)
@@ -157,7 +158,9 @@ def test_a_real_sweep_halves_once_its_trials_show_early_values_rank_as_final_one
     assert result.best_value == pytest.approx(best)
 
 
-def test_checked_halving_with_ray_is_refused_before_training(digits, mlp) -> None:
-    with pytest.raises(AutoLRError, match="Optuna backend"):
-        autolr.tune(mlp(), digits, pruner="checked_halving", backend="ray", n_trials=2,
+@pytest.mark.parametrize("name", ["checked_halving", "decay_median"])
+def test_schedule_aware_pruners_with_ray_are_refused_before_training(name, digits,
+                                                                     mlp) -> None:
+    with pytest.raises(AutoLRError, match=f"pruner='{name}'.*Optuna backend.*pruner='auto'"):
+        autolr.tune(mlp(), digits, pruner=name, backend="ray", n_trials=2,
                     epochs=2, progress=False)

@@ -99,7 +99,7 @@ def test_a_model_that_cannot_be_serialized_fails_before_the_sweep(tmp_path):
 
 @needs_ray
 @pytest.mark.parametrize("arguments, message", [
-    ({"pruner": "asha-ish"}, "pruner must be one of auto, median"),
+    ({"pruner": "asha-ish"}, "with backend=.ray., pruner must be one of auto, median"),
     ({"pruner": make_pruner("none", 4)}, "TrialScheduler"),
     ({"storage": "sqlite:///autolr.db"}, "storage is a directory"),
     ({"resources_per_trial": {"cpu": -1}}, "resources_per_trial must map"),

@@ -140,10 +140,10 @@ def test_maximize():
     assert not running(study, "constant", [0.95] * 4).should_prune()
 
 
-def test_auto_is_the_decay_aware_rule_inside_autolrs_pruner():
-    pruner = make_pruner("auto", N)
+def test_decay_median_is_the_decay_aware_rule_inside_autolrs_pruner():
+    pruner = make_pruner("decay_median", N)
     assert isinstance(pruner, AutoLRPruner) and pruner.n_evals == N
-    assert isinstance(pruner.wrapped, DecayAwareMedianPruner)
+    assert type(pruner.wrapped) is DecayAwareMedianPruner
 
 
 # --- the LR-aware stall rule ------------------------------------------------------------

@@ -50,8 +50,8 @@ from autolr.training import COMPLETE
 
 logger = logging.getLogger("autolr")
 
-PRUNERS = ("auto", "median", "successive_halving", "checked_halving", "hyperband", "budgeted",
-           "none")
+PRUNERS = ("auto", "checked_halving", "decay_median", "median", "successive_halving",
+           "hyperband", "budgeted", "none")
 _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 DEFAULT_STUDY = "autolr"
 STARTUP_TRIALS = 10  # TPE's start-up trials (the design among them)
@@ -66,12 +66,14 @@ BASELINE_TRIAL = STARTUP_TRIALS
 def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
     """autolr's pruner (divergence + LR-aware stall) around a multi-fidelity pruner.
 
-    'auto': the decay-aware median rule (`DecayAwareMedianPruner`), fair to one-cycle,
-    cosine and step schedules, from a quarter of the run on. 'median': Optuna's
-    MedianPruner judging only the second half of a run. 'successive_halving',
-    'hyperband': Optuna's, with one evaluation as the unit of budget. 'checked_halving':
-    the decay-aware median rule plus successive halving on the earliest rungs that would
-    have kept the sweep's best finished trials (`CheckedHalvingPruner`). 'budgeted':
+    'auto' or 'checked_halving': the decay-aware median rule plus successive halving on
+    the earliest rungs that would have kept the sweep's best finished trials
+    (`CheckedHalvingPruner`). 'decay_median': the decay-aware median rule alone
+    (`DecayAwareMedianPruner`, the default until checked halving matched or beat it on
+    60 live sweeps per benchmark task), fair to one-cycle, cosine and step schedules,
+    from a quarter of the run on. 'median': Optuna's MedianPruner judging only the
+    second half of a run. 'successive_halving', 'hyperband': Optuna's, with one
+    evaluation as the unit of budget. 'budgeted':
     successive halving over budgeted rungs (autolr.budgeted: each rung trains the whole
     schedule, compressed), judged on each rung's final value. 'none': divergence and
     stall only.
@@ -80,14 +82,14 @@ def make_pruner(spec: str | BasePruner, n_evals: int) -> AutoLRPruner:
     if isinstance(spec, BasePruner):
         return spec if isinstance(spec, AutoLRPruner) else AutoLRPruner(
             spec, patience=patience, n_evals=n_evals)
-    if spec == "auto":
+    if spec in ("auto", "checked_halving"):
+        wrapped = CheckedHalvingPruner(n_evals)
+    elif spec == "decay_median":
         wrapped = DecayAwareMedianPruner(n_evals)
     elif spec == "median":
         wrapped = optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=n_evals // 2)
     elif spec == "successive_halving":
         wrapped = optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, n_evals // 9))
-    elif spec == "checked_halving":
-        wrapped = CheckedHalvingPruner(n_evals)
     elif spec == "budgeted":  # rung k reports at step 3**k (see autolr.budgeted)
         return AutoLRPruner(optuna.pruners.SuccessiveHalvingPruner(
             min_resource=1, reduction_factor=REDUCTION_FACTOR, min_early_stopping_rate=0))

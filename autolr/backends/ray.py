@@ -117,8 +117,9 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
 def make_scheduler(spec: Any, n_evals: int, mode: str) -> Any:
     """Tune's scheduler for a pruner name; one evaluation is the unit of time.
 
-    'auto': ASHA keeping the better half at mid-run, where the Optuna backend's median
-    pruner starts judging (decaying schedules do their work late). 'hyperband': ASHA with
+    'auto': ASHA keeping the better half from mid-run on (decaying schedules do their work
+    late; Tune's schedulers compare trials at the same step, without reading their
+    schedules as the Optuna backend's pruners do). 'hyperband': ASHA with
     3 brackets (Tune's synchronous HyperBand pauses trials: that needs checkpoints).
     """
     from ray.tune import schedulers
