@@ -30,9 +30,7 @@ from autolr.training import TrialOutcome, probe_model, train_trial
 logger = logging.getLogger("autolr")
 BACKENDS = ("optuna", "ray")
 # pruners built on Optuna's trial records, which Tune's schedulers do not have
-OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs",
-                       "checked_halving": "halving checked on the sweep's finished trials",
-                       "decay_median": "the decay-aware median rule"}
+OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs"}
 
 
 def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
@@ -114,7 +112,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     n_evals = epochs * evals_per_epoch
     if pruner in OPTUNA_ONLY_PRUNERS and backend == "ray":
         raise AutoLRError(f"pruner={pruner!r} ({OPTUNA_ONLY_PRUNERS[pruner]}) runs with the "
-                          "Optuna backend; with backend='ray' use pruner='auto' (Tune's ASHA).")
+                          "Optuna backend; with backend='ray' use pruner='auto' (checked halving).")
     if backend == "optuna":  # the Ray backend checks its scheduler before connecting
         make_pruner(pruner, n_evals)  # a bad pruner name fails here, before training
 

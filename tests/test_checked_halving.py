@@ -156,11 +156,3 @@ def test_a_real_sweep_halves_once_its_trials_show_early_values_rank_as_final_one
     assert all(len(r.values) >= 9 / 4 for r in later)
     best = min(r.values[-1] for r in records if r.state == "complete")
     assert result.best_value == pytest.approx(best)
-
-
-@pytest.mark.parametrize("name", ["checked_halving", "decay_median"])
-def test_schedule_aware_pruners_with_ray_are_refused_before_training(name, digits,
-                                                                     mlp) -> None:
-    with pytest.raises(AutoLRError, match=f"pruner='{name}'.*Optuna backend.*pruner='auto'"):
-        autolr.tune(mlp(), digits, pruner=name, backend="ray", n_trials=2,
-                    epochs=2, progress=False)

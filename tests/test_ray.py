@@ -99,7 +99,7 @@ def test_a_model_that_cannot_be_serialized_fails_before_the_sweep(tmp_path):
 
 @needs_ray
 @pytest.mark.parametrize("arguments, message", [
-    ({"pruner": "asha-ish"}, "with backend=.ray., pruner must be one of auto, median"),
+    ({"pruner": "asha-ish"}, "with backend=.ray., pruner must be one of auto, checked_halving"),
     ({"pruner": make_pruner("none", 4)}, "TrialScheduler"),
     ({"storage": "sqlite:///autolr.db"}, "storage is a directory"),
     ({"resources_per_trial": {"cpu": -1}}, "resources_per_trial must map"),
@@ -116,9 +116,17 @@ def test_bad_ray_arguments_fail_before_connecting(arguments, message):
 def test_each_pruner_name_is_one_of_tunes_schedulers():
     from ray.tune import schedulers
 
-    auto = backend.make_scheduler("auto", 20, "min")
-    assert isinstance(auto, schedulers.AsyncHyperBandScheduler)
-    assert min(milestone for milestone, _ in auto._brackets[0]._rungs) == 10  # from mid-run
+    from autolr.checked_halving import CheckedHalvingPruner
+    from autolr.pruning import DecayAwareMedianPruner
+
+    for name in ("auto", "checked_halving"):  # autolr's own, judged on the driver
+        own = backend.make_scheduler(name, 20, "min")
+        assert isinstance(own.pruning.pruner, CheckedHalvingPruner)
+        assert own.pruning.pruner.n_evals == 20
+    median = backend.make_scheduler("decay_median", 20, "max")
+    assert type(median.pruning.pruner) is DecayAwareMedianPruner
+    assert isinstance(backend.make_scheduler("successive_halving", 20, "min"),
+                      schedulers.AsyncHyperBandScheduler)
     assert isinstance(backend.make_scheduler("hyperband", 20, "max"),
                       schedulers.AsyncHyperBandScheduler)
     assert isinstance(backend.make_scheduler("median", 20, "min"), schedulers.MedianStoppingRule)
@@ -195,12 +203,20 @@ def test_the_ray_searcher_starts_from_the_same_design_as_the_optuna_backend():
 
 
 @needs_ray
-def test_tune_results_become_trial_records():
-    run = backend._Run(sweep(), None, "auto", "min", 1, "/tmp")
+def test_tune_results_become_trial_records(tmp_path):
+    run = backend._Run(sweep(), None, "successive_halving", "min", 1, str(tmp_path))
     done = run.record(result("complete", [1.0, 0.5, 0.4, 0.3], number=3), {}, None)
     assert done.state == "complete" and done.number == 3 and done.values == (1.0, 0.5, 0.4, 0.3)
     cut = run.record(result(backend.RUNNING, [1.0, 0.9]), {}, None)
     assert cut.state == "pruned" and cut.reason == "pruned by AsyncHyperBandScheduler"
+    # autolr's own pruner says why from its log, which outlives the driver
+    own = backend._Run(sweep(), None, "auto", "min", 1, str(tmp_path))
+    own.cuts_log = tmp_path / "s.cuts.jsonl"
+    own.cuts_log.write_text('{"number": 0, "reason": "behind the median of 5"}\n')
+    cut = own.record(result(backend.RUNNING, [1.0, 0.9]), {}, None)
+    assert cut.state == "pruned" and cut.reason == "behind the median of 5"
+    unlogged = own.record(result(backend.RUNNING, [1.0, 0.9], number=1), {}, None)
+    assert unlogged.reason == "pruned by CheckedHalvingPruner"
     flat = run.record(result(backend.RUNNING, [1.0, 0.5, 0.5, 0.5]), {}, None)
     assert flat.state == "pruned" and flat.reason == "stalled"
     diverged = run.record(result("diverged", [1.0, math.nan], reason="loss became nan"), {}, None)

@@ -463,3 +463,22 @@ def test_a_metric_to_maximize(cluster, digits):
                          ray_address=cluster.address, **SWEEP)
     finals = [r.final_value for r in result.records if r.state == "complete"]
     assert result.direction == "maximize" and result.best_value == max(finals) > 0.5
+
+
+def test_one_trial_at_a_time_the_cluster_prunes_as_the_optuna_backend(cluster, digits):
+    # the default pruner (checked halving) judged on the driver from the trials' reports:
+    # the same trials cut at the same evaluations, for the same reasons
+    settings = dict(n_trials=30, epochs=9, seed=0, progress=False, confirm_seeds=0,
+                    range_test=False)
+    on_ray = autolr.tune(mlp(), digits, backend="ray", ray_address=cluster.address,
+                         max_concurrent=1, **settings)
+    in_process = autolr.tune(mlp(), digits, **settings)
+
+    def trials(result):
+        return [(r.number, r.params, r.state, len(r.values), r.reason) for r in result.records]
+
+    assert trials(on_ray) == trials(in_process)
+    reasons = [r.reason or "" for r in on_ray.records if r.state == "pruned"]
+    assert any("checked halving" in why for why in reasons)
+    assert any(why.startswith("behind the median") for why in reasons)
+    assert on_ray.best_value == pytest.approx(in_process.best_value)

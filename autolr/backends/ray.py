@@ -1,8 +1,10 @@
 """Run a sweep with Ray Tune: the same space, loop and pruning rules on a Ray cluster.
 
 Tune's `Tuner` drives it: Tune's `OptunaSearch` (TPE, seeded) samples the define-by-run
-`SearchSpace.sample`, Tune's ASHA scheduler stops trials that fall behind, a Tune `Stopper`
-applies autolr's stall rule, and the one training loop stops a diverged trial at once.
+`SearchSpace.sample`, autolr's schedule-aware pruner stops trials that fall behind (as a
+Tune scheduler on the driver, `autolr.backends.ray_pruner`: the Optuna backend's
+decisions), a Tune `Stopper` applies autolr's stall rule, and the one training loop stops
+a diverged trial at once.
 Every report carries the trial's record so far, so a trial stopped from outside still comes
 back as a whole `TrialRecord`. The sweep (model, data) goes to the object store once and
 actors are reused: per-trial overhead stays small.
@@ -34,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from autolr.backends.ray_pick import RayPick
+from autolr.backends.ray_pruner import SweepPruning, read_cuts
 from autolr.data import steps_per_epoch
 from autolr.errors import AutoLRError
 from autolr.lr_profile import EvalProfile
@@ -46,15 +49,19 @@ from autolr.training import COMPLETE, FAILED, PRUNED, TrialOutcome
 
 try:  # an optional extra: this module imports without it, and run_ray says how to get it
     from ray import tune
+    from ray.tune.schedulers import FIFOScheduler
     from ray.tune.search.optuna import OptunaSearch
 
     _MISSING: ImportError | None = None
     _Stopper, _Callback = tune.Stopper, tune.Callback
 except ImportError as error:
     tune, _MISSING = None, error
-    OptunaSearch = _Stopper = _Callback = object
+    OptunaSearch = _Stopper = _Callback = FIFOScheduler = object
 
-SCHEDULERS = ("auto", "median", "successive_halving", "hyperband", "none")
+SCHEDULERS = ("auto", "checked_halving", "decay_median", "median", "successive_halving",
+              "hyperband", "none")
+#: autolr's own pruners, run on the driver as the Optuna backend runs them
+SCHEDULE_AWARE = ("auto", "checked_halving", "decay_median")
 DEFAULT_STUDY = "autolr"
 RUNNING = "running"  # the state of a record its trial is still adding to
 _PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
@@ -114,22 +121,26 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
             shutil.rmtree(folder, ignore_errors=True)
 
 
-def make_scheduler(spec: Any, n_evals: int, mode: str) -> Any:
+def make_scheduler(spec: Any, n_evals: int, mode: str, cuts_log: str | None = None) -> Any:
     """Tune's scheduler for a pruner name; one evaluation is the unit of time.
 
-    'auto': ASHA keeping the better half from mid-run on (decaying schedules do their work
-    late; Tune's schedulers compare trials at the same step, without reading their
-    schedules as the Optuna backend's pruners do). 'hyperband': ASHA with
-    3 brackets (Tune's synchronous HyperBand pauses trials: that needs checkpoints).
+    'auto' / 'checked_halving', 'decay_median': the Optuna backend's schedule-aware
+    pruners (`autolr.backends.optuna.make_pruner`), judged on the driver
+    (`_PrunerScheduler`). 'median', 'successive_halving': Tune's MedianStoppingRule from
+    mid-run and ASHA. 'hyperband': ASHA with 3 brackets (Tune's synchronous HyperBand
+    pauses trials: that needs checkpoints). `cuts_log`: where autolr's pruners log why
+    they cut each trial.
     """
     from ray.tune import schedulers
+
+    from autolr.backends.optuna import make_pruner
 
     if isinstance(spec, schedulers.TrialScheduler):
         return spec
     common = {"time_attr": "training_iteration", "metric": "value", "mode": mode}
-    if spec == "auto":
-        return schedulers.ASHAScheduler(max_t=n_evals, grace_period=max(1, n_evals // 2),
-                                        reduction_factor=2, **common)
+    if spec in SCHEDULE_AWARE:
+        return _PrunerScheduler(SweepPruning(make_pruner(spec, n_evals).wrapped, mode,
+                                             cuts_log))
     if spec == "median":
         return schedulers.MedianStoppingRule(grace_period=max(1, n_evals // 2),
                                              min_samples_required=5, **common)
@@ -155,7 +166,11 @@ class _Run:
         self.max_concurrent, self.folder = max_concurrent, folder
         rules = make_pruner("none", sweep.n_evals)  # the Optuna backend's patience, exactly
         self.patience, self.min_delta = rules.patience, rules.min_delta
-        self.scheduler = type(make_scheduler(pruner, sweep.n_evals, mode)).__name__
+        scheduler = make_scheduler(pruner, sweep.n_evals, mode)
+        self.scheduler = (type(scheduler.pruning.pruner).__name__
+                          if isinstance(scheduler, _PrunerScheduler) else type(scheduler).__name__)
+        self.cuts_log: Path | None = None  # where autolr's pruner logs why it cut a trial
+        self.cuts: dict[int, str] = {}
 
     def experiments(self, name: str) -> list[str]:
         """The sweep's experiment folders so far, then the next one's."""
@@ -165,6 +180,7 @@ class _Run:
         return paths
 
     def all(self, name: str, progress: bool) -> list[TrialRecord]:
+        self.cuts_log = Path(self.folder, f"{name}.cuts.jsonl")
         paths = self.experiments(name)
         last = paths[-2] if len(paths) > 1 else None
         done = [r for path in paths[:-2] for r in self.records(
@@ -178,9 +194,13 @@ class _Run:
         if remaining > 0:
             finals = [r.final_value for r in done if r.state == COMPLETE]
             leader = (min if self.mode == "min" else max)(finals) if finals else None
+            scheduler = make_scheduler(self.pruner, self.sweep.n_evals, self.mode,
+                                       str(self.cuts_log))
+            if isinstance(scheduler, _PrunerScheduler):  # judged against the earlier trials too
+                scheduler.pruning.seed(done)
             tuner = tune.Tuner(self.trainable, tune_config=tune.TuneConfig(
                 search_alg=self.searcher(resume_from=last),
-                scheduler=make_scheduler(self.pruner, self.sweep.n_evals, self.mode),
+                scheduler=scheduler,
                 num_samples=remaining, max_concurrent_trials=self.max_concurrent,
                 reuse_actors=True, time_budget_s=self.sweep.timeout,
                 trial_dirname_creator=_dirname),
@@ -234,6 +254,12 @@ class _Run:
             raise KeyboardInterrupt(f"the Ray Tune run in {grid.experiment_path} was stopped")
         return self.records(grid)
 
+    def cut_reason(self, number: int) -> str | None:
+        """Why autolr's pruner cut trial `number`, from its log (None: not its cut)."""
+        if number not in self.cuts and self.cuts_log is not None:
+            self.cuts = read_cuts(self.cuts_log)
+        return self.cuts.get(number)
+
     def searcher(self, resume_from: str | None) -> Any:
         from autolr.backends.optuna import sweep_sampler
 
@@ -267,7 +293,7 @@ class _Run:
                               "minimize" if self.mode == "min" else "maximize",
                               _profile(payload, self.sweep.n_evals))
             payload.update(state=PRUNED, reason=why if why == "stalled" else
-                           f"pruned by {self.scheduler}")
+                           self.cut_reason(payload["number"]) or f"pruned by {self.scheduler}")
         for key in ("values", "train_losses", "val_losses"):
             payload[key] = tuple(payload.get(key, ()))
         return TrialRecord(**payload)
@@ -301,6 +327,36 @@ class _Search(OptunaSearch):
             super().on_trial_complete(trial_id, result)
         else:
             super().on_trial_complete(trial_id, None)  # pruned: ranked by its last report
+
+
+class _PrunerScheduler(FIFOScheduler):
+    """autolr's schedule-aware pruner as a Tune scheduler: each report's record goes to
+    `SweepPruning`, which stops the trial where the Optuna backend's pruner would. Tune
+    saves it with the experiment (its trials so far included); a restored experiment
+    judges against the trials it had when it started, plus those it runs."""
+
+    def __init__(self, pruning: SweepPruning) -> None:
+        super().__init__()
+        self.pruning = pruning
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if _PAYLOAD not in result:
+            return self.CONTINUE
+        return self.STOP if self.pruning.report(json.loads(result[_PAYLOAD])) else self.CONTINUE
+
+    def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
+        if result and _PAYLOAD in result:
+            self.pruning.update(json.loads(result[_PAYLOAD]))
+        self._ended(trial)
+
+    def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
+        self._ended(trial)
+
+    def on_trial_remove(self, tune_controller: Any, trial: Any) -> None:
+        self._ended(trial)
+
+    def _ended(self, trial: Any) -> None:
+        self.pruning.stopped(trial.config.get(_NUMBER, -1))
 
 
 class _StallStopper(_Stopper):
