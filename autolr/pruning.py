@@ -255,7 +255,10 @@ class AutoLRPruner(BasePruner):
             return False
         if self.reason(study, values, self.profile(trial)) is not None:
             return True
-        return self.wrapped is not None and bool(self.wrapped.prune(study, trial))
+        # the default config's trial runs to its end (unless it diverges or stalls): the
+        # report's comparison with it is then with a finished run, not an early value
+        return (self.wrapped is not None and not trial.user_attrs.get("baseline")
+                and bool(self.wrapped.prune(study, trial)))
 
     def profile(self, trial: optuna.trial.FrozenTrial) -> EvalProfile | None:
         """The trial's LR profile, when this pruner knows the number of evaluations."""

@@ -311,6 +311,25 @@ def test_defers_to_a_wrapped_median_pruner(wrap):
     assert not better.should_prune()
 
 
+def test_the_default_configs_trial_is_left_to_finish_unless_it_diverges_or_stalls():
+    # the report compares the tuned config with it: with its finished value, not an
+    # early one the median or halving rule cut it at
+    median = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+    study = median_study(AutoLRPruner(median, patience=2))
+    default = study.ask()
+    default.set_user_attr("baseline", True)
+    for step, value in enumerate([1.2, 0.9]):
+        default.report(value, step)
+    assert not default.should_prune()  # behind the median: any other trial is cut here
+    default.report(math.nan, 2)
+    assert default.should_prune()
+    flat = study.ask()
+    flat.set_user_attr("baseline", True)
+    for step, value in enumerate([1.0, 0.9, 0.9, 0.9]):
+        flat.report(value, step)
+    assert flat.should_prune()  # stalled, behind the best
+
+
 def test_the_wrapped_pruner_alone_would_not_prune_a_nan_at_startup():
     # Median needs startup trials; autolr's rule does not wait for them
     median = optuna.pruners.MedianPruner(n_startup_trials=5)

@@ -126,3 +126,10 @@ def test_each_cut_is_logged_as_it_is_made(tmp_path):
     with open(log, "a") as file:  # a driver killed mid-write leaves half a line
         file.write('{"number": 10, "rea')
     assert read_cuts(log) == {9: pruning.cuts[9]}
+
+
+def test_the_default_configs_trial_is_never_cut():
+    pruning = SweepPruning(DecayAwareMedianPruner(N), "min")
+    finished(pruning)
+    default = {**record(9, [1.5] * 6), "is_baseline": True}
+    assert not pruning.report(default) and not pruning.cuts

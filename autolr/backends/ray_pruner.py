@@ -47,8 +47,9 @@ class _SweepView:
 
 class SweepPruning:
     """A schedule-aware pruner's decisions for a sweep whose trials arrive as records:
-    dicts with the trial's `number`, `params` (`TrialConfig.to_dict`), `values` so far and
-    `state` ("running" while it trains). `cuts` says why each cut trial was cut; with a
+    dicts with the trial's `number`, `params` (`TrialConfig.to_dict`), `values` so far,
+    `state` ("running" while it trains) and `is_baseline` (the default config's trial,
+    never cut by the pruner: `AutoLRPruner` spares it too). `cuts` says why each cut trial was cut; with a
     `log` path, each cut is also appended there as it is made (`read_cuts`), so that the
     reason outlives the driver."""
 
@@ -72,7 +73,8 @@ class SweepPruning:
     def report(self, record: Mapping[str, Any]) -> bool:
         """Take a trial's latest report; True when the pruner stops it here."""
         trial = self.update(record)
-        if trial.state != TrialState.RUNNING or not self.pruner.prune(self.view, trial):
+        if (trial.state != TrialState.RUNNING or record.get("is_baseline")  # as AutoLRPruner
+                or not self.pruner.prune(self.view, trial)):
             return False
         if self.log is not None and trial.number in self.cuts:
             with open(self.log, "a", encoding="utf-8") as log:
