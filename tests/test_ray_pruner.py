@@ -124,8 +124,10 @@ def test_each_cut_is_logged_as_it_is_made(tmp_path):
     assert pruning.report(record(9, [1.5] * 3))
     assert read_cuts(log) == {9: pruning.cuts[9]}
     with open(log, "a") as file:  # a driver killed mid-write leaves half a line
-        file.write('{"number": 10, "rea')
+        file.write('\n{"number": 10, "rea')
     assert read_cuts(log) == {9: pruning.cuts[9]}
+    assert pruning.report(record(11, [1.6] * 3))  # the next cut is still read
+    assert read_cuts(log) == {9: pruning.cuts[9], 11: pruning.cuts[11]}
 
 
 def test_the_default_configs_trial_is_never_cut():

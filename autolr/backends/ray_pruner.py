@@ -49,9 +49,9 @@ class SweepPruning:
     """A schedule-aware pruner's decisions for a sweep whose trials arrive as records:
     dicts with the trial's `number`, `params` (`TrialConfig.to_dict`), `values` so far,
     `state` ("running" while it trains) and `is_baseline` (the default config's trial,
-    never cut by the pruner: `AutoLRPruner` spares it too). `cuts` says why each cut trial was cut; with a
-    `log` path, each cut is also appended there as it is made (`read_cuts`), so that the
-    reason outlives the driver."""
+    never cut by the pruner: `AutoLRPruner` spares it too). `cuts` says why each cut
+    trial was cut; with a `log` path, each cut is also appended there as it is made
+    (`read_cuts`), so that the reason outlives the driver."""
 
     def __init__(self, pruner: optuna.pruners.BasePruner, mode: str,
                  log: str | Path | None = None) -> None:
@@ -77,9 +77,10 @@ class SweepPruning:
                 or not self.pruner.prune(self.view, trial)):
             return False
         if self.log is not None and trial.number in self.cuts:
-            with open(self.log, "a", encoding="utf-8") as log:
-                log.write(json.dumps({"number": trial.number,
-                                      "reason": self.cuts[trial.number]}) + "\n")
+            with open(self.log, "a", encoding="utf-8") as log:  # a line of its own, even
+                # after half a line a killed driver left (read_cuts skips that one)
+                log.write("\n" + json.dumps({"number": trial.number,
+                                             "reason": self.cuts[trial.number]}))
         return True
 
     def stopped(self, number: int) -> None:
