@@ -376,3 +376,13 @@ def test_rerun_diverged_trains_again_only_the_runs_that_diverged(tmp_path) -> No
     assert retrained[0].values == pytest.approx(oracle.train(task, config, 0).values, rel=1e-6)
     assert len(retrained[3].values) == 1  # the rung's whole schedule in its 1 epoch
     assert GridCache(task, tmp_path / "tiny.json").runs[key][0].state == "complete"  # saved
+
+
+def test_driver_pruning_benchmark_runs_and_both_sides_decide_alike(capsys) -> None:
+    from benchmarks import driver_pruning
+
+    trials = driver_pruning.sweep(40, seed=1)
+    assert driver_pruning.on_the_driver(trials)[1] == driver_pruning.in_an_optuna_study(
+        trials)[1]  # the same reports, so the same cuts
+    driver_pruning.main(["--quick"])
+    assert "| 40 |" in capsys.readouterr().out
