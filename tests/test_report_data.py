@@ -206,6 +206,23 @@ def test_summary_counts_and_compute() -> None:
     assert data.failures == ((4, "ValueError: boom"),)
 
 
+def test_compute_saved_by_each_pruning_rule() -> None:
+    def cut(number: int, epochs_run: float, reason: str) -> TrialRecord:
+        return dataclasses.replace(rec(number, "pruned", 1e-3, 0.5, epochs_run=epochs_run),
+                                   reason=reason)
+
+    records = [rec(0, "complete", 1e-2, 0.1),
+               cut(1, 1, "outside the best 1/4 at the rung at evaluation 1 (checked halving)"),
+               cut(2, 2, "outside the best 1/4 at the rung at evaluation 2 (checked halving)"),
+               cut(3, 4, "behind the median of 5 finished trials with as much decay ahead, "
+                         "at evaluation 4"),
+               cut(4, 6, "stalled"), cut(5, 5, "pruned by MedianPruner")]
+    s = extract(result(records)).summary
+    assert s.saved_by_rule == (("halving", 17.0), ("the median rule", 6.0),
+                               ("other rules", 5.0), ("stalls", 4.0))
+    assert sum(epochs for _, epochs in s.saved_by_rule) == s.epochs_saved_pruning
+
+
 def test_best_schedule_is_the_training_table() -> None:
     best = rec(0, "complete", 0.05, 0.1, schedule="cosine", warmup=0.1)
     curve = extract(result([best])).best_schedule

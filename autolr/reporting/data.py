@@ -82,6 +82,8 @@ class Summary:
     no_best: str | None  # why there is no best trial, when there is none
     epochs_confirming: float = 0.0  # of epochs_spent: re-running would-be bests on more seeds
     passed_over: str | None = None  # a better-valued trial the pick passed over, and why
+    # epochs_saved_pruning by the rule that cut each trial (`pruning_rule`), largest first
+    saved_by_rule: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,12 @@ def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
     def saved(state: str) -> float:
         return sum(max(0.0, full - p.epochs_run) for p in points if p.state == state)
 
+    by_rule: dict[str, float] = {}
+    for p in points:
+        if p.state == "pruned":
+            rule = pruning_rule(p.reason)
+            by_rule[rule] = by_rule.get(rule, 0.0) + max(0.0, full - p.epochs_run)
+
     return Summary(
         n_trials=len(result.records), counts=result.counts(), best=best_point,
         best_params=dict(best.params) if best else None, baseline=base_point,
@@ -250,7 +258,20 @@ def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
         epochs_saved_divergence=saved("diverged"),
         seconds_spent=sum(r.seconds + r.extra_seconds for r in result.records),
         epochs_confirming=sum(r.extra_epochs for r in result.records),
-        no_best=None if best else _no_best(result), passed_over=result.passed_over())
+        no_best=None if best else _no_best(result), passed_over=result.passed_over(),
+        saved_by_rule=tuple(sorted(by_rule.items(), key=lambda item: -item[1])))
+
+
+def pruning_rule(reason: str | None) -> str:
+    """Which rule cut a pruned trial, read from the reason autolr's pruners give."""
+    why = reason or ""
+    if why == "stalled":
+        return "stalls"
+    if why.endswith("(checked halving)"):
+        return "halving"
+    if why.startswith("behind the median"):
+        return "the median rule"
+    return "other rules"  # a pruner of Optuna's or Tune's: "pruned by ..."
 
 
 def _no_best(result: TuneResult) -> str:

@@ -76,8 +76,11 @@ def summary(data: ReportData, blocks: Blocks) -> str:
                           f"; {s.epochs_confirming:.4g} epochs re-training the leader on "
                           "more seeds (robust pick)" if s.epochs_confirming else "")))
     cards.append(card("compute saved", f"{s.epochs_saved_pruning + s.epochs_saved_divergence:.4g}"
-                      " epochs", f"{s.epochs_saved_pruning:.4g} by pruning, "
-                      f"{s.epochs_saved_divergence:.4g} by stopping diverged trials"))
+                      " epochs", f"{s.epochs_saved_pruning:.4g} by pruning" + (
+                          " (" + ", ".join(f"{epochs:.4g} by {rule}"
+                                           for rule, epochs in s.saved_by_rule) + ")"
+                          if s.saved_by_rule else "")
+                      + f", {s.epochs_saved_divergence:.4g} by stopping diverged trials"))
     parts.append(f'<div class="cards">{"".join(cards)}</div>')
     if s.passed_over:  # else a reader of the trials table wonders why it was not picked
         parts.append(note(esc(s.passed_over[0].upper() + s.passed_over[1:]) + "."))
