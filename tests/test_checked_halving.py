@@ -11,6 +11,7 @@ import autolr
 from autolr.backends.optuna import make_pruner
 from autolr.checked_halving import CheckedHalvingPruner
 from autolr.errors import AutoLRError
+from autolr.reporting.data import pruning_rule
 from autolr.space import TrialConfig
 
 N = 18  # evaluations: the candidate first rungs are evaluations 2, 4 and 6 (steps 1, 3, 5)
@@ -154,5 +155,9 @@ def test_a_real_sweep_halves_once_its_trials_show_early_values_rank_as_final_one
     assert early_cuts and all("(checked halving)" in r.reason for r in early_cuts)
     later = [r for r in records if r.state == "pruned" and "median" in (r.reason or "")]
     assert all(len(r.values) >= 9 / 4 for r in later)
+    # the report's compute-saved split reads these reasons: each names its rule
+    cut = [r for r in records if r.state == "pruned"]
+    assert {pruning_rule(r.reason) for r in cut} <= {"halving", "the median rule", "stalls"}
+    assert {"halving", "the median rule"} <= {pruning_rule(r.reason) for r in cut}
     best = min(r.values[-1] for r in records if r.state == "complete")
     assert result.best_value == pytest.approx(best)

@@ -135,3 +135,4 @@ def test_the_default_configs_trial_is_never_cut():
     finished(pruning)
     default = {**record(9, [1.5] * 6), "is_baseline": True}
     assert not pruning.report(default) and not pruning.cuts
+    assert pruning.report({**default, "is_baseline": False})  # any other trial: cut

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from autolr.backends.ray_pick import RayPick
-from autolr.backends.ray_pruner import SweepPruning, read_cuts
+from autolr.backends.ray_pruner import RUNNING, SweepPruning, read_cuts
 from autolr.data import steps_per_epoch
 from autolr.errors import AutoLRError
 from autolr.lr_profile import EvalProfile
@@ -63,7 +63,6 @@ SCHEDULERS = ("auto", "checked_halving", "decay_median", "median", "successive_h
 #: autolr's own pruners, run on the driver as the Optuna backend runs them
 SCHEDULE_AWARE = ("auto", "checked_halving", "decay_median")
 DEFAULT_STUDY = "autolr"
-RUNNING = "running"  # the state of a record its trial is still adding to
 _PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
 _NUMBER = "autolr_number"  # the config key holding the Optuna trial number
 _STEPS_BACK = "autolr_steps_back"  # ... and for the pick's step back, the trial it left

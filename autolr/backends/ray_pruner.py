@@ -27,8 +27,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from autolr.training import COMPLETE
 
+RUNNING = "running"  # the state of a record its trial is still adding to
 #: a trial's state as Optuna's pruners read it; anything else that ended was stopped
-_STATES = {COMPLETE: TrialState.COMPLETE, "running": TrialState.RUNNING}
+_STATES = {COMPLETE: TrialState.COMPLETE, RUNNING: TrialState.RUNNING}
 
 
 class _SweepView:
