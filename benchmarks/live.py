@@ -135,11 +135,15 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
         # let tune() end the sweep as it does: confirm the leader on extra seeds
         extra = 0 if name == "autolr-confirm0" else DEFAULT_EXTRA_SEEDS
         reserve = accounting.pick_reserve(extra) * task.epochs
-        n_trials, result = 0, None
-        while result is None or sum(r.epochs_run for r in result.records) < budget - reserve:
+        n_trials, result, spent = 0, None, 0.0
+        while result is None or spent < budget - reserve:
             n_trials += CHUNK
             result = autolr.tune(task.model_fn, task.raw_data(), n_trials=n_trials,
                                  confirm_seeds=0, **kwargs)
+            spent, before = sum(r.epochs_run for r in result.records), spent
+            if spent <= before:  # a chunk that trained nothing would loop for ever
+                raise RuntimeError(f"{name} on {task.name}, seed {seed}: {CHUNK} more trials "
+                                   f"trained nothing; first failure: {_first_failure(result)}")
         result = autolr.tune(task.model_fn, task.raw_data(), n_trials=n_trials,
                              confirm_seeds=extra, **kwargs)
     finally:
@@ -159,6 +163,11 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     if best is not None:
         sweep.add(TrialConfig.from_dict(best.params), PICK, 0.0, 0.0, best.expected_value)
     return sweep
+
+
+def _first_failure(result: autolr.TuneResult) -> str:
+    failed = [r for r in result.records if r.state == "failed"]
+    return failed[0].reason or "no reason given" if failed else "none failed"
 
 
 # -- a hand-written Optuna objective -------------------------------------------------------

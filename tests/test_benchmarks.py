@@ -386,3 +386,24 @@ def test_driver_pruning_benchmark_runs_and_both_sides_decide_alike(capsys) -> No
         trials)[1]  # the same reports, so the same cuts
     driver_pruning.main(["--quick"])
     assert "| 40 |" in capsys.readouterr().out
+
+
+def test_a_live_autolr_sweep_whose_trials_all_fail_stops_with_the_first_reason(monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from autolr.result import TrialRecord
+    from benchmarks import live
+
+    calls = []
+
+    def failing_tune(*args, n_trials: int, **kwargs):  # every trial fails before training
+        calls.append(n_trials)
+        return SimpleNamespace(records=[
+            TrialRecord(number=i, state="failed", reason="ModuleNotFoundError: no 'models'")
+            for i in range(n_trials)])
+
+    monkeypatch.setattr(live.autolr, "tune", failing_tune)
+    with pytest.raises(RuntimeError, match="trained nothing; first failure: "
+                                           "ModuleNotFoundError: no 'models'"):
+        live.run("autolr", tasks.get("tiny"), 0, 8.0)
+    assert calls == [live.CHUNK]  # one chunk, not a loop that never ends
