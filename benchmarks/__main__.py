@@ -169,10 +169,12 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
     from benchmarks import baselines, live
 
     cache = _ready(name, cache_dir, log)
-    wanted = contenders.split(",") if contenders else [*live.SWEEPS, "baselines"]
-    if "ray-asha" in wanted and not live.ray_available():
-        log("ray is not installed: skipping the ray-asha contender")
-        wanted.remove("ray-asha")
+    wanted = (contenders.split(",") if contenders else
+              [*(c for c in live.SWEEPS if c not in live.ON_REQUEST), "baselines"])
+    for contender in [c for c in wanted if c in live.NEEDS_RAY]:
+        if not live.ray_available():
+            log(f"ray is not installed: skipping the {contender} contender")
+            wanted.remove(contender)
     if name != "digits" and "autolr-default-space" in wanted and not contenders:
         wanted.remove("autolr-default-space")  # a side note, shown on digits only
     unknown = [c for c in wanted if c not in (*live.SWEEPS, "baselines")]

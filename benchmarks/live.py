@@ -12,6 +12,10 @@
   autolr-default-space, autolr-confirm0 and autolr-decay-median run the decay-aware
   median rule (the default pruner when they were measured) so that their rows stay
   reproducible.
+- autolr-jobs2 / autolr-ray2: the defaults with two trials at once, on the Optuna backend
+  (n_jobs=2) or on Ray (backend="ray", max_concurrent=2, a local 2-CPU Ray); run only when
+  named (`--contenders`). Their trials are scored in trial-number order, which is the
+  order they started in, not quite the order they finished.
 - optuna-tpe-median / random: a hand-written Optuna objective over the task's space,
   training with the plain loop (`plain_loop.train`), TPE + MedianPruner or random
   search without pruning.
@@ -52,7 +56,10 @@ from benchmarks.tasks import Task
 
 RAY_NODE_IP = "127.0.0.2"
 SWEEPS = ("autolr", "autolr-default-space", "autolr-confirm0", "autolr-budgeted",
-          "autolr-decay-median", "optuna-tpe-median", "random", "ray-asha")
+          "autolr-decay-median", "optuna-tpe-median", "random", "ray-asha", "autolr-jobs2",
+          "autolr-ray2")
+ON_REQUEST = ("autolr-jobs2", "autolr-ray2")  # not run by default: named in --contenders
+NEEDS_RAY = ("ray-asha", "autolr-ray2")
 DESCRIPTIONS = {
     "autolr": "autolr.tune defaults, the task's space",
     "autolr-default-space": "autolr.tune defaults with pruner='decay_median', autolr's default "
@@ -66,10 +73,13 @@ DESCRIPTIONS = {
     "optuna-tpe-median": "hand-written Optuna objective + plain loop: TPE + MedianPruner",
     "random": "hand-written Optuna objective + plain loop: random search, no pruning",
     "ray-asha": "Ray Tune: random search + ASHA (grace 1, reduction 4), plain loop",
+    "autolr-jobs2": "autolr.tune defaults, two trials at once (n_jobs=2)",
+    "autolr-ray2": "autolr.tune defaults on Ray, two trials at once (max_concurrent=2)",
 }
 CHUNK = 8  # autolr trials per resumed call
 AUTOLR_PRUNERS = {"autolr-budgeted": "budgeted", "autolr-decay-median": "decay_median",
                   "autolr-default-space": "decay_median", "autolr-confirm0": "decay_median"}
+AT_ONCE = 2  # trials at once in autolr-jobs2 and autolr-ray2
 DIVERGED_LOSS = 1e6  # what the plain loop reports to Ray for a diverged epoch
 
 
@@ -96,6 +106,7 @@ def run(name: str, task: Task, seed: int, max_fte: float) -> LiveSweep:
     started = time.perf_counter()
     sweep = {"autolr": _autolr, "autolr-default-space": _autolr, "autolr-confirm0": _autolr,
              "autolr-budgeted": _autolr, "autolr-decay-median": _autolr,
+             "autolr-jobs2": _autolr, "autolr-ray2": _autolr,
              "optuna-tpe-median": _optuna, "random": _optuna, "ray-asha": _ray}[name](
         name, task, seed, max_fte * task.epochs)
     sweep.wall = time.perf_counter() - started
@@ -131,6 +142,12 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
                       storage=os.path.join(folder, "sweep.log"), study_name="bench",
                       pruner=AUTOLR_PRUNERS.get(name, "auto"),
                       range_test=False)
+        if name == "autolr-jobs2":
+            kwargs.update(n_jobs=AT_ONCE)
+        elif name == "autolr-ray2":
+            _local_ray(AT_ONCE)
+            kwargs.update(backend="ray", max_concurrent=AT_ONCE,
+                          storage=os.path.join(folder, "ray"))  # the experiments' folder
         # search in chunks until the budget less the robust pick's cost is spent, then
         # let tune() end the sweep as it does: confirm the leader on extra seeds
         extra = 0 if name == "autolr-confirm0" else DEFAULT_EXTRA_SEEDS
@@ -149,7 +166,8 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     sweep = LiveSweep()
-    for record in result.records:  # sequential: trial number = finishing order
+    # in trial-number order: the order they finished one at a time, started two at once
+    for record in result.records:
         complete = record.state == "complete" or record.seed_values
         sweep.add(TrialConfig.from_dict(record.params), "complete" if complete
                   else record.state, record.epochs_run, record.seconds,
@@ -239,20 +257,11 @@ def _ray_trainable(config: dict, task: Task, seed: int) -> None:
 
 
 def _ray(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
-    import ray
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.basic_variant import BasicVariantGenerator
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    root = str(Path(__file__).resolve().parent.parent)  # Ray's workers import benchmarks
-    if root not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-        os.environ["PYTHONPATH"] = os.pathsep.join(
-            p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    if not ray.is_initialized():  # our own local Ray, never a cluster running here already
-        # on loopback: left to itself Ray advertises the machine's outward address
-        ray.init(address="local", _node_ip_address=RAY_NODE_IP, num_cpus=1,
-                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    _local_ray(1)
     space = _params(task, {"loguniform": lambda n, lo, hi: tune.loguniform(lo, hi),
                            "uniform": lambda n, lo, hi: tune.uniform(lo, hi),
                            "choice": lambda n, options: tune.choice(list(options))})
@@ -286,6 +295,24 @@ def _ray(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
                   float(result.metrics.get("time_total_s", 0.0)),
                   losses[-1] if state == "complete" else None)
     return sweep
+
+
+def _local_ray(cpus: int) -> None:
+    """Our own local Ray with at least `cpus` CPUs, never a cluster running here already;
+    its workers import `benchmarks` from this checkout."""
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    root = str(Path(__file__).resolve().parent.parent)
+    if root not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+        os.environ["PYTHONPATH"] = os.pathsep.join(
+            p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    if ray.is_initialized() and ray.cluster_resources().get("CPU", 0) < cpus:
+        ray.shutdown()  # ours, started for a contender that ran one trial at a time
+    if not ray.is_initialized():
+        # on loopback: left to itself Ray advertises the machine's outward address
+        ray.init(address="local", _node_ip_address=RAY_NODE_IP, num_cpus=cpus,
+                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
 
 
 def _budget_stopper(budget: float) -> Any:

@@ -407,3 +407,15 @@ def test_a_live_autolr_sweep_whose_trials_all_fail_stops_with_the_first_reason(m
                                            "ModuleNotFoundError: no 'models'"):
         live.run("autolr", tasks.get("tiny"), 0, 8.0)
     assert calls == [live.CHUNK]  # one chunk, not a loop that never ends
+
+
+def test_two_trials_at_once_is_a_live_contender_run_only_when_named(tmp_path) -> None:
+    from benchmarks import live
+
+    assert main(["live", "--task", "tiny", "--contenders", "autolr-jobs2", "--seeds", "1",
+                 "--max-fte", "8", "--cache", str(tmp_path), "--quiet"]) == 0
+    row, = json.loads((tmp_path / "results.json").read_text())["live"]["tiny"]["sweeps"][
+        "autolr-jobs2"]
+    assert row["fte"] >= 8 - accounting.pick_reserve(2) and row["trials"] >= 8
+    assert math.isfinite(row["final_regret"])
+    assert set(live.ON_REQUEST) <= set(live.SWEEPS) and "autolr-ray2" in live.NEEDS_RAY

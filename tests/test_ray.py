@@ -366,3 +366,16 @@ def test_the_picks_extra_runs_ask_ray_for_a_trials_resources(given, options):
     from autolr.backends.ray import _check_resources, _task_options
 
     assert _task_options(_check_resources(given)) == options
+
+
+@needs_ray
+def test_the_benchmarks_ray_contender_runs_two_trials_at_once_on_a_local_ray():
+    from benchmarks import accounting, live, tasks
+
+    try:
+        sweep = live.run("autolr-ray2", tasks.get("tiny"), 0, 8.0)
+        assert ray.cluster_resources()["CPU"] >= live.AT_ONCE  # its own local Ray
+    finally:
+        ray.shutdown()  # the local Ray it started: its own processes only
+    assert sweep.fte >= (8 - accounting.pick_reserve(2)) * tasks.get("tiny").epochs
+    assert any(e.state == "complete" for e in sweep.events)
