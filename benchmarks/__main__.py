@@ -169,18 +169,7 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
     from benchmarks import baselines, live
 
     cache = _ready(name, cache_dir, log)
-    wanted = (contenders.split(",") if contenders else
-              [*(c for c in live.SWEEPS if c not in live.ON_REQUEST), "baselines"])
-    for contender in [c for c in wanted if c in live.NEEDS_RAY]:
-        if not live.ray_available():
-            log(f"ray is not installed: skipping the {contender} contender")
-            wanted.remove(contender)
-    if name != "digits" and "autolr-default-space" in wanted and not contenders:
-        wanted.remove("autolr-default-space")  # a side note, shown on digits only
-    unknown = [c for c in wanted if c not in (*live.SWEEPS, "baselines")]
-    if unknown:
-        raise SystemExit(f"unknown live contender {unknown[0]!r}; "
-                         f"choose from {', '.join(live.SWEEPS)}, baselines")
+    wanted = _live_contenders(name, contenders, log)
     info = {"seeds": seeds, "max_fte": max_fte, "oracle": _oracle_info(cache)}
 
     def store(key: str, value: dict) -> None:
@@ -217,6 +206,27 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
     if "baselines" in wanted:  # the default and the LR-finder picks
         scored = baselines.score_baselines(cache, range(seeds), log=log)
         store("baselines", {k: [s.to_json() for s in v] for k, v in scored.items()})
+
+
+def _live_contenders(name: str, contenders: str | None, log) -> list[str]:
+    """The live contenders to run on task `name`: those named, else every one but the
+    side notes (two trials at once; autolr's default space off digits); Ray's only with
+    Ray installed."""
+    from benchmarks import live
+
+    wanted = (contenders.split(",") if contenders else
+              [*(c for c in live.SWEEPS if c not in live.ON_REQUEST), "baselines"])
+    for contender in [c for c in wanted if c in live.NEEDS_RAY]:
+        if not live.ray_available():
+            log(f"ray is not installed: skipping the {contender} contender")
+            wanted.remove(contender)
+    if name != "digits" and "autolr-default-space" in wanted and not contenders:
+        wanted.remove("autolr-default-space")  # a side note, shown on digits only
+    unknown = [c for c in wanted if c not in (*live.SWEEPS, "baselines")]
+    if unknown:
+        raise SystemExit(f"unknown live contender {unknown[0]!r}; "
+                         f"choose from {', '.join(live.SWEEPS)}, baselines")
+    return wanted
 
 
 LIVE_VERSUS = ("5", "10", "20", "final")  # the live budgets autolr is compared at

@@ -12,7 +12,7 @@ from autolr import schedules
 from autolr.backends.optuna import DESIGN_TRIALS
 from autolr.space import TrialConfig
 from benchmarks import accounting, oracle, plain_loop, replay, start, tasks
-from benchmarks.__main__ import main
+from benchmarks.__main__ import _live_contenders, main
 from benchmarks.accounting import Event
 from benchmarks.contenders import RECIPES
 from benchmarks.oracle import GridCache, Run
@@ -418,4 +418,6 @@ def test_two_trials_at_once_is_a_live_contender_run_only_when_named(tmp_path) ->
         "autolr-jobs2"]
     assert row["fte"] >= 8 - accounting.pick_reserve(2) and row["trials"] >= 8
     assert math.isfinite(row["final_regret"])
-    assert set(live.ON_REQUEST) <= set(live.SWEEPS) and "autolr-ray2" in live.NEEDS_RAY
+    by_default = _live_contenders("digits", None, log=lambda _: None)
+    assert "autolr" in by_default and not set(live.ON_REQUEST) & set(by_default)
+    assert _live_contenders("tiny", "autolr-jobs2,autolr", log=print) == ["autolr-jobs2", "autolr"]
