@@ -185,7 +185,7 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
 
 def _first_failure(result: autolr.TuneResult) -> str:
     failed = [r for r in result.records if r.state == "failed"]
-    return failed[0].reason or "no reason given" if failed else "none failed"
+    return (failed[0].reason or "no reason given") if failed else "none failed"
 
 
 # -- a hand-written Optuna objective -------------------------------------------------------

@@ -409,15 +409,24 @@ def test_a_live_autolr_sweep_whose_trials_all_fail_stops_with_the_first_reason(m
     assert calls == [live.CHUNK]  # one chunk, not a loop that never ends
 
 
-def test_two_trials_at_once_is_a_live_contender_run_only_when_named(tmp_path) -> None:
+def test_two_trials_at_once_is_a_live_contender_run_only_when_named(tmp_path,
+                                                                   monkeypatch) -> None:
     from benchmarks import live
 
+    real_tune, asked = live.autolr.tune, []
+
+    def tune(*args, **kwargs):  # the real sweep, and what it was asked for
+        asked.append(kwargs.get("n_jobs"))
+        return real_tune(*args, **kwargs)
+
+    monkeypatch.setattr(live.autolr, "tune", tune)
     assert main(["live", "--task", "tiny", "--contenders", "autolr-jobs2", "--seeds", "1",
                  "--max-fte", "8", "--cache", str(tmp_path), "--quiet"]) == 0
     row, = json.loads((tmp_path / "results.json").read_text())["live"]["tiny"]["sweeps"][
         "autolr-jobs2"]
     assert row["fte"] >= 8 - accounting.pick_reserve(2) and row["trials"] >= 8
     assert math.isfinite(row["final_regret"])
+    assert asked and set(asked) == {live.AT_ONCE}  # every chunk ran two trials at once
     by_default = _live_contenders("digits", None, log=lambda _: None)
     assert "autolr" in by_default and not set(live.ON_REQUEST) & set(by_default)
     assert _live_contenders("tiny", "autolr-jobs2,autolr", log=print) == ["autolr-jobs2", "autolr"]
