@@ -14,7 +14,7 @@ import torch
 
 from autolr.budgeted import rung_epochs
 from autolr.data import TrainValData, coerce_data
-from autolr.errors import AutoLRError, InvalidModelError
+from autolr.errors import AutoLRError, InvalidModelError, unknown_study
 from autolr.metrics import Metric, default_loss, resolve_metric
 from autolr.pruning import DIVERGENCE_FACTOR
 from autolr.range_test import END as RANGE_END
@@ -199,8 +199,7 @@ def _saved_result(storage: Any, study_name: str | None) -> Path | None:
                           "'sqlite:///autolr.db' or a journal file ending in .log.")
     study_name = study_name or (names[0] if len(names) == 1 else None)
     if study_name not in names:
-        raise AutoLRError(f"no study {study_name!r} in {str(storage)!r}; it holds: "
-                          f"{', '.join(map(repr, names)) or 'no study'}.")
+        raise unknown_study(storage, study_name, names)
     return path / f"{study_name}.autolr.json"
 
 

@@ -145,6 +145,10 @@ def _as_tensor(value: Any, what: str) -> torch.Tensor:
         )
     if array.ndim == 0:
         raise InvalidDataError(f"{what} must have one row per sample, but got a scalar.")
+    if not array.flags.writeable:
+        # pandas' copy-on-write and memory-mapped arrays are read-only, and torch warns
+        # (undefined behaviour) on a tensor over one: a private copy, the user's untouched
+        array = array.copy()
     return torch.from_numpy(np.ascontiguousarray(array))
 
 

@@ -29,3 +29,16 @@ def unknown_name(kind: str, name: object, valid: Iterable[str]) -> UnknownNameEr
     """The one wording for an unknown registry name: list what exists."""
     choices = ", ".join(sorted(valid))
     return UnknownNameError(f"unknown {kind} {name!r}; valid {kind}s are: {choices}.")
+
+
+def unknown_study(storage: object, study_name: str | None, names: Iterable[str]) -> AutoLRError:
+    """The one wording for a stored sweep that is not there: say what the storage holds."""
+    names = list(names)
+    listed = ", ".join(map(repr, names))
+    if not names:
+        return AutoLRError(f"{str(storage)!r} holds no sweep yet: run autolr.tune (or "
+                           "`autolr tune`) with this storage first, or check the path.")
+    if study_name is None:
+        return AutoLRError(f"{str(storage)!r} holds {len(names)} sweeps ({listed}); say "
+                           "which with study_name= (`--study` on the command line).")
+    return AutoLRError(f"no study {study_name!r} in {str(storage)!r}; it holds: {listed}.")

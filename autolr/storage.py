@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+import sqlalchemy
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
@@ -44,6 +45,23 @@ _FOREIGN_LOCK_GRACE = 30.0  # a lock from another host (or unreadable) is broken
 # report, `autolr.load`, optuna-dashboard: optuna-dashboard#545) holds it while it reads;
 # past 5 s the sweep's write fails with "database is locked" and the trial with it
 SQLITE_LOCK_TIMEOUT = 30.0
+
+
+def stored_file(storage: Any) -> Path | None:
+    """The file a journal path or an SQLite URL keeps its sweep in; None for other
+    storages (a database server, SQLite in memory, an Optuna storage object)."""
+    if not isinstance(storage, (str, Path)):
+        return None
+    text = str(storage)
+    if "://" not in text:
+        return Path(text).expanduser() if text.endswith(JOURNAL_SUFFIXES) else None
+    if not text.startswith("sqlite"):
+        return None
+    try:
+        database = sqlalchemy.engine.make_url(text).database
+    except Exception:  # a malformed URL: open_storage says so
+        return None
+    return Path(database) if database and database != ":memory:" else None
 
 
 def open_storage(storage: Any) -> Any:

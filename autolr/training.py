@@ -174,10 +174,14 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
                 f"to {data.n_classes} outputs or remap the labels."
             )
     elif outputs.shape != targets.shape:
+        # float class labels are read as regression targets: say so where it looks like it
+        labels = (outputs.ndim == 2 and outputs.shape[1] > 1 and targets.shape[1:] == (1,))
         raise InvalidModelError(
             f"the regression targets have shape {tuple(targets.shape)} per batch of 2, but "
             f"the model output {tuple(outputs.shape)}; make its last layer output "
-            f"{tuple(targets.shape[1:])}."
+            f"{tuple(targets.shape[1:])}"
+            + (", or, if y holds class labels, pass it as integers (classification is "
+               "inferred from y's dtype)." if labels else ".")
         )
     try:
         loss = loss_fn(outputs, targets)

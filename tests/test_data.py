@@ -286,6 +286,15 @@ def test_the_users_arrays_are_not_modified(dtype):
     assert torch.equal(tX, tensor_copies[0]) and torch.equal(ty, tensor_copies[1])
 
 
+def test_read_only_arrays_are_copied_without_a_warning(recwarn):
+    # pandas' copy-on-write gives read-only arrays; torch warns on a tensor over one
+    X, y = classification_arrays(100)
+    X.flags.writeable = False
+    result = coerce_data((X, y))
+    assert not [w for w in recwarn if "not writable" in str(w.message)]
+    assert result.X_train.shape[0] + result.X_val.shape[0] == 100
+
+
 # --- batching -------------------------------------------------------------------------------
 
 def test_epoch_batches_cover_every_row_once_with_a_last_partial_batch():

@@ -81,3 +81,26 @@ def test_loading_anything_else_is_a_clear_error(tmp_path):
         TuneResult.load(bad)
     with pytest.raises(AutoLRError, match="cannot read"):
         TuneResult.load(tmp_path / "missing.json")
+
+
+def test_loading_a_storage_without_the_sweep_says_what_it_holds_and_creates_nothing(
+        tmp_path):
+    import optuna
+
+    import autolr
+
+    for missing in (f"sqlite:///{tmp_path / 'typo.db'}", str(tmp_path / "typo.log")):
+        with pytest.raises(AutoLRError, match="no sweep is stored at .* does not exist"):
+            autolr.load(missing)
+    assert list(tmp_path.iterdir()) == []  # reading a typo'd path left no empty file behind
+    url = f"sqlite:///{tmp_path / 'sweeps.db'}"
+    optuna.storages.RDBStorage(url)  # a database with no study in it
+    with pytest.raises(AutoLRError, match="holds no sweep yet: run autolr.tune"):
+        autolr.load(url)
+    for name in ("a", "b"):
+        optuna.create_study(study_name=name, storage=url)
+    with pytest.raises(AutoLRError, match=r"holds 2 sweeps \('a', 'b'\); say which with "
+                                          "study_name="):
+        autolr.load(url)
+    with pytest.raises(AutoLRError, match=r"no study 'c' in .*; it holds: 'a', 'b'\."):
+        autolr.load(url, "c")

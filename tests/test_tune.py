@@ -202,6 +202,8 @@ def uncopyable() -> torch.nn.Module:
     (dict(data=(X_DIGITS, Y_DIGITS - 1)), "0..C-1"),
     (dict(data=(X_DIGITS, Y_DIGITS + 5)), "labels must lie in 0..C-1"),
     (dict(model=mlp(out=3)), "output"),
+    (dict(data=(X_DIGITS / 16, Y_DIGITS.astype(np.float32))),
+     r"make its last layer output \(1,\), or, if y holds class labels, pass it as integers"),
     (dict(space={"lr": (0.0, 1.0)}), "0 < low < high"),
     (dict(space={"lr": (1e-2, 1e-3)}), "0 < low < high"),
     (dict(space={"lr": (1e-2, 1e-2)}), "0 < low < high"),

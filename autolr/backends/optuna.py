@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from autolr.budgeted import REDUCTION_FACTOR, run_budgeted
 from autolr.checked_halving import CheckedHalvingPruner
 from autolr.design import DesignedStartSampler, startup_design
-from autolr.errors import AutoLRError
+from autolr.errors import AutoLRError, unknown_study
 from autolr.pick import SEED_VALUES, RobustPick, verdict, with_runs
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
@@ -44,6 +44,7 @@ from autolr.storage import (
     owner,
     recover,
     sigterm_as_interrupt,
+    stored_file,
 )
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE
@@ -280,12 +281,16 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
 
 def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord], dict]:
     """The finished trials of a stored study, and its metric/direction/epochs."""
+    stored = stored_file(storage)
+    if stored is not None and not stored.exists():  # opening it would create it, empty
+        raise AutoLRError(f"no sweep is stored at {str(storage)!r}: {str(stored)!r} does not "
+                          "exist. Check the path (a relative one is read from the current "
+                          f"folder, {os.getcwd()!r}).")
     opened = open_storage(storage)
     names = [s.study_name for s in optuna.get_all_study_summaries(opened)]
     study_name = study_name or (names[0] if len(names) == 1 else None)
     if study_name not in names:
-        raise AutoLRError(f"no study {study_name!r} in {storage!r}; it holds: "
-                          f"{', '.join(map(repr, names)) or 'no study'}.")
+        raise unknown_study(storage, study_name, names)
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=opened)
     stored_test = study.user_attrs.get("range_test")
