@@ -5,7 +5,10 @@ that no contender inherits another's threads, imports or storage), timed from th
 to its return:
 
 - serial:     `autolr.tune(..., n_jobs=1)`: one process, torch on 1 thread (autolr's
-              default `torch_threads=1`);
+              default `torch_threads=1`); the search alone, as in every contender
+              (`confirm_seeds=0`, `range_test=False`: the robust pick's extra seeds and
+              the range test run after the search, and are measured by
+              `benchmarks.pick_side_by_side`);
 - processes:  `autolr.tune(..., n_jobs=2)`: 2 forked workers on one journal-file storage,
               each with torch on 1 thread;
 - threads:    plain Optuna `study.optimize(objective, n_jobs=2)` (2 threads, in-memory
@@ -132,7 +135,10 @@ def run_autolr(model: nn.Module, arrays: tuple, workload: Workload, space: str,
         result = autolr.tune(model, arrays, space=sweep_space(space),
                              n_trials=workload.n_trials, epochs=workload.epochs,
                              progress=False, pruner=sweep_pruner(space), seed=SEED,
-                             n_jobs=n_jobs, storage=storage, torch_threads=torch_threads)
+                             n_jobs=n_jobs, storage=storage, torch_threads=torch_threads,
+                             # the search alone: the robust pick's extra seeds and the
+                             # range test are work the threads and ceiling do not do
+                             confirm_seeds=0, range_test=False)
         balance = worker_balance(storage) if storage else None
     return {"trials": len(result.records), "balance": balance,
             "steps": sum(record.steps_run for record in result.records)}
