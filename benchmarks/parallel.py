@@ -141,7 +141,10 @@ def run_autolr(model: nn.Module, arrays: tuple, workload: Workload, space: str,
                              confirm_seeds=0, range_test=False)
         balance = worker_balance(storage) if storage else None
     return {"trials": len(result.records), "balance": balance,
-            "steps": sum(record.steps_run for record in result.records)}
+            "steps": sum(record.steps_run for record in result.records),
+            # work beyond the trials: none, or the contenders would not compare
+            "extra_epochs": sum(record.extra_epochs for record in result.records)
+            + (result.range_test is not None)}
 
 
 def worker_balance(storage: str) -> float | None:

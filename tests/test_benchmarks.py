@@ -388,6 +388,25 @@ def test_driver_pruning_benchmark_runs_and_both_sides_decide_alike(capsys) -> No
     assert "| 40 |" in capsys.readouterr().out
 
 
+def test_the_parallel_benchmark_times_the_same_work_in_autolr_and_its_ceiling() -> None:
+    from benchmarks import parallel
+
+    workload = parallel.sized(parallel.WORKLOADS["digits"], 3, 1)
+    serial = parallel.child("serial", workload, "fixed")
+    ceiling = parallel.child("ceiling", workload, "fixed")
+    assert serial["trials"] == ceiling["trials"] == 3
+    # no robust pick, no range test: only the trials' steps, as the ceiling trains
+    assert serial["extra_epochs"] == 0 and serial["steps"] == ceiling["steps"]
+    assert parallel.child("threads", workload, "fixed")["steps"] == ceiling["steps"]
+
+
+def test_loop_overhead_benchmark_trains_autolr_and_the_bare_loop_on_the_same_batches() -> None:
+    from benchmarks import loop_overhead
+
+    case = loop_overhead.cases(quick=True)[0]
+    assert loop_overhead.autolr_loop(case) == loop_overhead.bare_loop(case)
+
+
 def test_a_live_autolr_sweep_whose_trials_all_fail_stops_with_the_first_reason(monkeypatch) -> None:
     from types import SimpleNamespace
 
