@@ -233,20 +233,39 @@ class TuneResult:
                                    **config.schedule_params)
 
     def code(self) -> str:
-        """The few lines of plain PyTorch that recreate the best optimizer and schedule."""
+        """The few lines of plain PyTorch that recreate the best optimizer and schedule:
+        a built-in schedule's function is written out, so the lines run without autolr."""
         c = self._require_best().config
-        params = ", ".join(f"{k}={v!r}" for k, v in c.schedule_params.items())
+        keywords = ", **schedule_params" if c.schedule_params else ""
+        setup = [f"# batch_size = {c.batch_size}; call scheduler.step() after every "
+                 "optimizer.step()",
+                 "optimizer = " + OPTIMIZER_CODE[c.optimizer].format(lr=c.lr,
+                                                                      wd=c.weight_decay),
+                 "total_steps = steps_per_epoch * epochs",
+                 f"warmup_steps = min(round({c.warmup_fraction!r} * total_steps), "
+                 "total_steps - 1)",
+                 *([f"schedule_params = {dict(c.schedule_params)!r}"] if keywords else [])]
+        family = schedules.source(c.schedule)
+        if family is None:  # a user's schedule: it must be registered where this runs
+            return "\n".join(["import torch", "from autolr import schedules", "", *setup,
+                              f"scheduler = schedules.lambda_lr(optimizer, {c.schedule!r}, "
+                              f"total_steps, warmup_steps=warmup_steps{keywords})"])
+        function = schedules.get(c.schedule).function.__name__
+        # the same factor as schedules.multiplier: a linear warmup, then the whole family
         return "\n".join([
-            "import torch",
-            "from autolr import schedules",
-            "",
-            f"# batch_size = {c.batch_size}; call scheduler.step() after every optimizer.step()",
-            "optimizer = " + OPTIMIZER_CODE[c.optimizer].format(lr=c.lr, wd=c.weight_decay),
-            "total_steps = steps_per_epoch * epochs",
-            f"scheduler = schedules.lambda_lr(optimizer, {c.schedule!r}, total_steps,",
-            f"    warmup_steps=min(round({c.warmup_fraction!r} * total_steps), total_steps - 1)"
-            + (f", {params})" if params else ")"),
-        ])
+            *(["import math", ""] if "math." in family else []), "import torch", "", "",
+            family.rstrip(), "", "",
+            "def lr_factor(step: int) -> float:",
+            f'    """The factor on lr at optimizer step `step`: {c.schedule} after a linear '
+            'warmup."""',
+            "    step = min(step, total_steps - 1)",
+            "    decay_steps = total_steps - warmup_steps",
+            "    if step < warmup_steps:",
+            "        return (step + 1) / (warmup_steps + 1) * "
+            f"{function}(0, decay_steps{keywords})",
+            f"    return {function}(step - warmup_steps, decay_steps{keywords})",
+            "", "", *setup,
+            "scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)"])
 
     # -- the table ------------------------------------------------------------------
     @property

@@ -253,6 +253,20 @@ def multipliers(name: str, total_steps: int, *, warmup_steps: int = 0,
     ]
 
 
+def source(name: str) -> str | None:
+    """The Python source of schedule `name`'s function, with the helper it calls and no
+    import of autolr: for the code snippet a user pastes into a project that does not
+    install autolr. None for a user's schedule (registered, or a built-in name
+    overwritten), whose code may lean on anything in its module."""
+    function = get(name).function
+    if name not in BUILTIN or function.__module__ != __name__:
+        return None
+    code = inspect.getsource(function)
+    if f"{_cosine_between.__name__}(" in code:
+        code = inspect.getsource(_cosine_between) + "\n\n" + code
+    return code
+
+
 def lambda_lr(optimizer: Any, name: str, total_steps: int, *, warmup_steps: int = 0,
               **params: Any) -> Any:
     """A `torch.optim.lr_scheduler.LambdaLR` running schedule `name`; call `.step()`

@@ -40,7 +40,7 @@ def test_full_report_is_one_offline_file(tmp_path: Path) -> None:
                    "code"):
         assert f'<section id="{anchor}">' in page
     assert "within 10% of the best" in page and "square-root" in page
-    assert "schedules.lambda_lr(optimizer" in page  # the "use it" code
+    assert "LambdaLR(optimizer, lr_factor)" in page  # the "use it" code
     assert path.stat().st_size < 10_000_000
 
 
@@ -107,6 +107,24 @@ def test_summary_names_the_trial_the_pick_passed_over(tmp_path: Path) -> None:
             "within 1.5x of lr 0.2, which diverged for cosine, batch 32, adamw." in page)
     plain = write_report(TuneResult(records[:2], epochs=2), tmp_path / "p.html")
     assert "Passed over" not in plain.read_text("utf-8")
+
+
+def test_compute_cards_give_every_part_at_one_precision(tmp_path: Path) -> None:
+    def record(number, state, epochs_run, reason=""):
+        return TrialRecord(number, state, {"lr": 1e-2 * (number + 1), "schedule": "cosine",
+                                           "schedule_params": {}, "warmup_fraction": 0.0,
+                                           "batch_size": 32, "optimizer": "adamw",
+                                           "weight_decay": 0.0},
+                           values=(1.0, 0.5), epochs_run=epochs_run,
+                           steps_run=round(10 * epochs_run),
+                           reason=reason)
+
+    records = [record(0, "complete", 100.0), record(1, "complete", 100.0),
+               record(2, "pruned", 3.2345, "stalled"), record(3, "diverged", 0.01)]
+    page = write_report(TuneResult(records, epochs=100), tmp_path / "r.html").read_text("utf-8")
+    # 96.8 + 99.99 saved: the total and its parts in tenths of an epoch, not 196.8 / 96.77
+    assert "196.8 epochs" in page and "203.2 epochs" in page
+    assert "96.8 by pruning (96.8 by stalls), 100.0 by stopping diverged trials" in page
 
 
 def test_empty_result_still_writes(tmp_path: Path) -> None:

@@ -36,21 +36,53 @@ def test_the_best_is_the_best_finished_trial_never_a_diverged_or_pruned_one():
     assert result.counts() == {"complete": 3, "pruned": 1, "diverged": 1, "failed": 0}
 
 
-def test_the_code_snippet_runs_and_reproduces_make_scheduler():
-    result = TuneResult(TABLE)
+def _snippet_and_autolr_lrs(result: TuneResult, steps_per_epoch: int, epochs: int):
+    """The learning rate at every step from the exec'd snippet and from autolr's own
+    scheduler, stepping one past the end."""
     model = torch.nn.Linear(3, 1)
-    namespace = {"model": model, "steps_per_epoch": 7, "epochs": 3}
+    namespace = {"model": model, "steps_per_epoch": steps_per_epoch, "epochs": epochs}
     exec(result.code(), namespace)  # noqa: S102 - our own generated snippet
     snippet_opt, snippet_sched = namespace["optimizer"], namespace["scheduler"]
     optimizer = result.make_optimizer(model)
-    scheduler = result.make_scheduler(optimizer, steps_per_epoch=7, epochs=3)
+    scheduler = result.make_scheduler(optimizer, steps_per_epoch, epochs)
     assert type(snippet_opt) is type(optimizer)
-    for _ in range(21):
-        assert snippet_opt.param_groups[0]["lr"] == pytest.approx(optimizer.param_groups[0]["lr"])
+    theirs, ours = [], []
+    for _ in range(steps_per_epoch * epochs + 1):
+        theirs.append(snippet_opt.param_groups[0]["lr"])
+        ours.append(optimizer.param_groups[0]["lr"])
         snippet_opt.step(), snippet_sched.step(), optimizer.step(), scheduler.step()
+    return theirs, ours
+
+
+def test_the_code_snippet_runs_and_reproduces_make_scheduler():
+    result = TuneResult(TABLE)
+    theirs, ours = _snippet_and_autolr_lrs(result, steps_per_epoch=7, epochs=3)
+    assert theirs == pytest.approx(ours)
     config = TrialConfig.from_dict(result.best_config)
-    assert scheduler.get_last_lr()[0] == pytest.approx(
+    assert ours[-2] == pytest.approx(
         config.lr * schedules.multipliers("cosine", 21, warmup_steps=2)[-1])
+
+
+@pytest.mark.parametrize("name", schedules.BUILTIN)
+def test_every_built_in_schedule_is_written_out_in_plain_torch(name):
+    # a user pastes the lines into a project without autolr: they must not import it
+    params = {key: dim.low if hasattr(dim, "low") else dim.choices[-1]
+              for key, dim in schedules.get(name).params.items()}
+    best = record(0, "complete", 0.05, [0.1], schedule=name, schedule_params=params,
+                  warmup_fraction=0.1, optimizer="sgd")
+    result = TuneResult([best])
+    assert "autolr" not in result.code()
+    theirs, ours = _snippet_and_autolr_lrs(result, steps_per_epoch=9, epochs=4)
+    assert theirs == pytest.approx(ours, rel=1e-12)
+
+
+def test_a_users_schedule_is_named_through_autolr_in_the_snippet(monkeypatch):
+    monkeypatch.setattr(schedules, "_REGISTRY", dict(schedules._REGISTRY))  # test's own
+    schedules.register("halve_late", lambda step, total_steps: 0.5 ** (step > total_steps // 2))
+    result = TuneResult([record(0, "complete", 0.05, [0.1], schedule="halve_late")])
+    assert "from autolr import schedules" in result.code()
+    theirs, ours = _snippet_and_autolr_lrs(result, steps_per_epoch=5, epochs=2)
+    assert theirs == pytest.approx(ours) and ours[-2] == pytest.approx(0.025)
 
 
 def test_no_finished_trial_means_no_best_and_a_plain_message():

@@ -24,6 +24,11 @@ def g(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}g}"
 
 
+def epochs(value: float) -> str:
+    """Epochs at one precision, so the parts of a card add up to its total on sight."""
+    return "<0.1" if 0 < value < 0.05 else f"{value:,.1f}"
+
+
 def note(message: str, kind: str = "note") -> str:
     """An already-escaped message in a highlighted box."""
     return f'<p class="{kind}">{message}</p>'
@@ -71,16 +76,16 @@ def summary(data: ReportData, blocks: Blocks) -> str:
                       ", ".join(f"{counts[k]} {k}" for k in counts)))
     share = f" ({s.epochs_spent / s.epochs_budget:.0%} of running all to the end)" \
         if s.epochs_budget else ""
-    cards.append(card("compute spent", f"{s.epochs_spent:.4g} epochs",
+    cards.append(card("compute spent", f"{epochs(s.epochs_spent)} epochs",
                       f"{s.seconds_spent:.3g} s of training{share}" + (
-                          f"; {s.epochs_confirming:.4g} epochs re-training the leader on "
-                          "more seeds (robust pick)" if s.epochs_confirming else "")))
-    cards.append(card("compute saved", f"{s.epochs_saved_pruning + s.epochs_saved_divergence:.4g}"
-                      " epochs", f"{s.epochs_saved_pruning:.4g} by pruning" + (
-                          " (" + ", ".join(f"{epochs:.4g} by {rule}"
-                                           for rule, epochs in s.saved_by_rule) + ")"
-                          if s.saved_by_rule else "")
-                      + f", {s.epochs_saved_divergence:.4g} by stopping diverged trials"))
+                          f"; {epochs(s.epochs_confirming)} epochs re-training the leader "
+                          "on more seeds (robust pick)" if s.epochs_confirming else "")))
+    by_rule = ", ".join(f"{epochs(spared)} by {rule}" for rule, spared in s.saved_by_rule)
+    cards.append(card(
+        "compute saved", f"{epochs(s.epochs_saved_pruning + s.epochs_saved_divergence)} epochs",
+        f"{epochs(s.epochs_saved_pruning)} by pruning"
+        + (f" ({by_rule})" if by_rule else "")
+        + f", {epochs(s.epochs_saved_divergence)} by stopping diverged trials"))
     parts.append(f'<div class="cards">{"".join(cards)}</div>')
     if s.passed_over:  # else a reader of the trials table wonders why it was not picked
         parts.append(note(esc(s.passed_over[0].upper() + s.passed_over[1:]) + "."))
