@@ -369,6 +369,22 @@ def test_the_picks_extra_runs_ask_ray_for_a_trials_resources(given, options):
     assert _task_options(_check_resources(given)) == options
 
 
+@pytest.mark.parametrize("given, fits", [
+    (None, [False, True, True, False]),
+    ({"cpu": 2}, [False, False, True, False]),
+    ({"cpu": 1, "gpu": 1}, [False, False, False, False]),
+    ({"cpu": 0, "tpu": 1}, [False, False, False, True]),
+])
+def test_the_load_check_asks_only_nodes_with_room_for_a_trial(given, fits):
+    # a head started with --num-cpus 0 never runs a trial: its answer must not stop a sweep
+    from autolr.backends.ray import _check_resources
+    from autolr.backends.ray_nodes import _fits
+
+    nodes = [{"Resources": {"memory": 8e9}}, {"Resources": {"CPU": 1.0}},
+             {"Resources": {"CPU": 4.0, "memory": 8e9}}, {"Resources": {"tpu": 1.0}}]
+    assert [_fits(node, _check_resources(given)) for node in nodes] == fits
+
+
 @needs_ray
 def test_the_benchmarks_ray_contender_runs_two_trials_at_once_on_a_local_ray():
     # in a process of its own: a local Ray started in this one leaves its settings here

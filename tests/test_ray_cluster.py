@@ -447,6 +447,25 @@ def test_the_step_back_is_a_trial_of_the_sweep_that_resume_and_extension_keep(
     assert [r.steps_back_from is not None for r in more.records].count(True) == 1
 
 
+def test_a_model_no_node_can_import_fails_before_any_trial(cluster, digits, tmp_path,
+                                                           monkeypatch):
+    # the class's module is on the driver's path only: cloudpickle sends it by reference,
+    # and neither node can import it
+    (tmp_path / "driver_only_model.py").write_text(
+        "import torch\n\n\nclass Net(torch.nn.Sequential):\n    def __init__(self):\n"
+        "        super().__init__(torch.nn.Linear(64, 10))\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from driver_only_model import Net
+
+    storage = tmp_path / "ray"
+    with pytest.raises(autolr.AutoLRError, match=r"cannot be loaded on 2 of 2 Ray nodes "
+                       r"\(127\.0\.0\.[23]: ModuleNotFoundError: No module named "
+                       r"'driver_only_model'; 127\.0\.0\.[23]: .*py_modules"):
+        autolr.tune(Net, digits, n_trials=20, ray_address=cluster.address,
+                    storage=str(storage), study_name="hidden", **SWEEP)
+    assert not (storage / "hidden").exists()  # Tune never started: no trial ran
+
+
 def test_diverged_trials_stop_at_once_and_never_win(cluster, digits):
     result = autolr.tune(mlp(), digits, n_trials=3, space={"lr": (50.0, 500.0)},
                          ray_address=cluster.address, **SWEEP)

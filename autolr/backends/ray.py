@@ -35,6 +35,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from autolr.backends.ray_nodes import LOAD_FIX, check_nodes_load, last_line, load
 from autolr.backends.ray_pick import RayPick
 from autolr.backends.ray_pruner import RUNNING, SweepPruning, read_cuts
 from autolr.data import steps_per_epoch
@@ -98,6 +99,7 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
             max_concurrent = max(1, int(cpus // max(resources["cpu"], 1e-9)))
         threads = max(1, int(resources["cpu"])) if resources_per_trial else sweep.torch_threads
         stored = [ray.put(sweep)]  # in a list: each worker gets it from the store itself
+        check_nodes_load(stored, resources)
         trainable = tune.with_resources(
             tune.with_parameters(_train, stored=stored, threads=threads), resources)
         run = _Run(sweep, trainable, pruner, mode, max_concurrent, folder)
@@ -286,7 +288,7 @@ class _Run:
         payload = payload or {"number": (config or {}).get(_NUMBER, -1),  # it never reported
                               "steps_back_from": (config or {}).get(_STEPS_BACK)}
         if error is not None:  # Tune gave up on it: its node died once too often, say
-            payload.update(state=FAILED, reason=f"interrupted: {_last_line(error)}")
+            payload.update(state=FAILED, reason=f"interrupted: {last_line(error)}")
         elif payload["state"] == RUNNING:  # stopped from outside: stopper or scheduler
             why = stop_reason(payload["values"], self.patience, self.min_delta,
                               "minimize" if self.mode == "min" else "maximize",
@@ -426,7 +428,7 @@ def _train_seed(stored: list, config: TrialConfig, seed_offset: int, threads: in
     import torch
 
     torch.set_num_threads(threads)
-    return _load(stored[0]).run(config, None, seed_offset=seed_offset)
+    return load(stored[0]).run(config, None, seed_offset=seed_offset)
 
 
 class _Finished(_Callback):
@@ -458,11 +460,10 @@ def _train(config: dict, stored: list, threads: int) -> None:
         "seconds": 0.0, "is_baseline": False, "node": ray.util.get_node_ip_address(),
         "steps_back_from": config.get(_STEPS_BACK)}
     try:
-        sweep = _load(stored[0])
-    except Exception as error:  # e.g. the model's module is not installed on this node
+        sweep = load(stored[0])
+    except Exception as error:  # a node that joined after the check, say: see ray_nodes
         return _report_failed(record, f"cannot load the model or data on {record['node']}: "
-                              f"{_last_line(error)} (the code they use must "
-                              "be importable on every node, or defined in the script you run)")
+                              f"{last_line(error)} ({LOAD_FIX})")
     try:
         params = {k: v for k, v in config.items() if k not in (_NUMBER, _STEPS_BACK)}
         trial_config = sweep.space.config_from_params(params, sweep.n_train)
@@ -512,29 +513,9 @@ class _Reporter:
         return False
 
 
-_loaded: tuple[str, Sweep] | None = None  # the sweep this worker process loaded last
-
-
-def _load(ref: Any) -> Sweep:
-    """The sweep from the object store, deserialized once per worker process (actors are
-    reused, so most trials skip it). Keyed by the id, not the ref: that would pin it."""
-    global _loaded
-    import ray
-
-    if _loaded is None or _loaded[0] != ref.hex():
-        _loaded = (ref.hex(), ray.get(ref))
-    return _loaded[1]
-
-
 def _report_failed(record: dict, reason: str) -> None:
     record.update(state=FAILED, reason=reason)
     tune.report({"value": math.nan, _PAYLOAD: json.dumps(record)})
-
-
-def _last_line(error: BaseException) -> str:
-    """An error's last line: Ray's errors carry the remote traceback above it."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    return lines[-1] if lines else type(error).__name__
 
 
 def _counts(record: TrialRecord) -> bool:
