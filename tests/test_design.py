@@ -155,6 +155,30 @@ def test_workers_share_the_design_by_trial_number() -> None:
     assert lrs == pytest.approx([p["lr"] for p in one.design[:4]])
 
 
+def _next_lrs(n_jobs: int, running: bool) -> list[float]:
+    """TPE's next learning rate after 15 finished trials, with or without one running,
+    for ten sampler seeds."""
+    done = _run(optuna.samplers.RandomSampler(seed=3), SPACE, STARTUP_TRIALS + 5).trials
+    lrs = []
+    for seed in range(10):
+        study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=4))
+        study.add_trials(done)
+        if running:  # another worker took the best point so far and has not finished
+            study.enqueue_trial(study.best_params)
+            SPACE.sample(study.ask(), 10_000)
+        study.sampler = make_sampler(SPACE, 10_000, seed=seed, baseline=None,
+                                     n_jobs=n_jobs, design_trials=0)
+        lrs.append(SPACE.sample(study.ask(), 10_000).lr)
+    return lrs
+
+
+def test_a_running_trial_steers_tpe_when_trials_run_at_once() -> None:
+    # the constant liar: a trial another worker runs counts as bad, so the next one goes
+    # elsewhere; one trial at a time, there is no other worker's trial to count
+    assert _next_lrs(2, running=True) != _next_lrs(2, running=False)
+    assert _next_lrs(1, running=True) == _next_lrs(1, running=False)
+
+
 def test_every_prefix_of_the_design_is_spread_out() -> None:
     # a sweep stopped after a few trials has still tried far-apart learning rates and
     # different families
