@@ -7,7 +7,8 @@ decisions), a Tune `Stopper` applies autolr's stall rule, and the one training l
 a diverged trial at once.
 Every report carries the trial's record so far, so a trial stopped from outside still comes
 back as a whole `TrialRecord`. The sweep (model, data) goes to the object store once and
-actors are reused: per-trial overhead stays small.
+actors are reused: per-trial overhead stays small. Before Tune starts, every node with room
+for a trial must load it (`ray_nodes.check_nodes_load`).
 
 Then the robust pick (`autolr.pick`, `ray_pick.RayPick`) re-trains the leader on extra
 seeds and the recommended config on a held-out seed, each as a Ray task with a trial's
