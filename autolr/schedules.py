@@ -258,8 +258,10 @@ def source(name: str) -> str | None:
     import of autolr: for the code snippet a user pastes into a project that does not
     install autolr. None for a user's schedule (registered, or a built-in name
     overwritten), whose code may lean on anything in its module."""
+    if name not in BUILTIN:  # asked before the registry: it may not hold this session
+        return None
     function = get(name).function
-    if name not in BUILTIN or function.__module__ != __name__:
+    if function.__module__ != __name__:
         return None
     code = inspect.getsource(function)
     if f"{_cosine_between.__name__}(" in code:
