@@ -133,6 +133,17 @@ def test_empty_result_still_writes(tmp_path: Path) -> None:
     assert "TypeError: bad model" in page and figures_in(page) == set()
 
 
+def test_trials_that_all_failed_after_sampling_still_write_a_report(tmp_path: Path) -> None:
+    # each sampled a learning rate, none reported a metric or diverged: nothing to plot
+    params = {"lr": 0.01, "schedule": "cosine", "schedule_params": {}, "warmup_fraction": 0.0,
+              "batch_size": 32, "optimizer": "adamw", "weight_decay": 0.0}
+    records = [TrialRecord(i, "failed", {**params, "lr": 0.01 * (i + 1)},
+                           reason="RuntimeError: boom") for i in range(3)]
+    page = write_report(TuneResult(records), tmp_path / "r.html").read_text("utf-8")
+    assert "No trial reported a metric or diverged" in page and "RuntimeError: boom" in page
+    assert "lr_sensitivity" not in figures_in(page)
+
+
 def test_report_from_a_stored_study(tmp_path: Path) -> None:
     torch = pytest.importorskip("torch")
     from sklearn.datasets import load_digits

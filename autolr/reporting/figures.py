@@ -152,8 +152,9 @@ def _band_and_boundary(fig: go.Figure, data: ReportData, main: int, y_log: bool)
 
 
 def lr_sensitivity(data: ReportData) -> go.Figure | None:
-    """Final metric vs learning rate per family, diverged trials in a strip on top."""
-    if not data.points:
+    """Final metric vs learning rate per family, diverged trials in a strip on top; None
+    when no trial has a metric and none diverged (e.g. every trial failed)."""
+    if not data.boundary.blowups and all(p.value is None for p in data.points):
         return None
     colors = family_colors(p.schedule for p in data.points)
     fig, rows = _lr_panels(data)
