@@ -16,6 +16,7 @@ from autolr.budgeted import rung_epochs
 from autolr.data import TrainValData, coerce_data
 from autolr.errors import AutoLRError, InvalidModelError, unknown_study
 from autolr.metrics import Metric, default_loss, resolve_metric
+from autolr.output_file import check_output_file
 from autolr.pruning import DIVERGENCE_FACTOR
 from autolr.range_test import END as RANGE_END
 from autolr.range_test import START as RANGE_START
@@ -206,6 +207,7 @@ def _saved_result(storage: Any, study_name: str | None) -> Path | None:
 def report(storage: Any, study_name: str | None = None,
            path: str = "autolr-report.html") -> Path:
     """Write the HTML report of a stored sweep (see `load`) to `path`."""
+    check_output_file(path, "report")  # before reading the storage
     return load(storage, study_name).report(path)
 
 

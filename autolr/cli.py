@@ -22,6 +22,7 @@ import logging
 import shlex
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -141,16 +142,20 @@ _non_negative = _whole_number(0)
 
 def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     import autolr
+    from autolr.output_file import check_output_file
 
+    if args.report:  # a path the report cannot go to fails now, not after the sweep
+        check_output_file(args.report, "report")
     module = _load_target(args.target)
     model_fn = _function(module, args.model_fn, "--model-fn", "a model factory: def model(): ...")
     data_fn = _function(module, args.data_fn, "--data-fn", "a data function: def data(): ...")
-    study = args.study or Path(args.target).stem.replace(".", "_")
+    study = args.study or study_name_of(args.target)
     storage = args.storage or (DEFAULT_RAY_STORAGE if args.backend == "ray"
                                else DEFAULT_STORAGE)
     # SIGTERM (a scheduler stopping the job) ends the sweep like Ctrl-C: trials kept.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    result = autolr.tune(model_fn, data_fn(), space=args.space, epochs=args.epochs,
+    data = _user_code(lambda: data_fn(), f"{args.data_fn}() in {args.target}")
+    result = autolr.tune(model_fn, data, space=args.space, epochs=args.epochs,
                          n_trials=args.trials, timeout=args.timeout, metric=args.metric,
                          storage=storage, study_name=study, n_jobs=args.jobs,
                          seed=args.seed, progress=not args.quiet, device=args.device,
@@ -213,8 +218,16 @@ def format_table(result: Any, top: int) -> str:
     return "\n".join(lines)
 
 
+def study_name_of(target: str) -> str:
+    """The study a target's sweep is stored under: the file's name, or the whole dotted
+    module name (pkg.mod_a and pkg.mod_b are two sweeps), dots as underscores."""
+    name = Path(target).stem if target.endswith(".py") else target
+    return name.replace(".", "_")
+
+
 def _load_target(target: str) -> ModuleType:
-    """A model file by path, or a module by dotted name."""
+    """A model file by path, or a module by dotted name (found from the working directory
+    too, as `python -m` would: the `autolr` script's own folder is not the project's)."""
     if target.endswith(".py"):
         path = Path(target)
         if not path.is_file():
@@ -222,13 +235,32 @@ def _load_target(target: str) -> ModuleType:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         module = importlib.util.module_from_spec(spec)
         sys.modules.setdefault(path.stem, module)  # so worker processes can find it
-        spec.loader.exec_module(module)
+        _user_code(lambda: spec.loader.exec_module(module), target)
         return module
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
     try:
-        return importlib.import_module(target)
-    except ModuleNotFoundError as error:
-        raise _UsageError(f"cannot import {target!r} ({error}); give a path to a .py file "
-                          "or an importable module name") from None
+        found = importlib.util.find_spec(target)
+    except ModuleNotFoundError as error:  # its package is missing, or its package's code
+        found = None if target.startswith(f"{error.name}.") else True  # imports a missing one
+    except Exception:  # noqa: BLE001 (its package's code raised: shown as the user's below)
+        found = True
+    if found is None:
+        raise _UsageError(f"cannot import {target!r} (no such module from {Path.cwd()}); "
+                          "give a path to a .py file or an importable module name")
+    return _user_code(lambda: importlib.import_module(target), target)
+
+
+def _user_code(call: Callable[[], Any], where: str) -> Any:
+    """Run the user's code (loading the model file, calling data()): an exception in it is
+    bad input (exit 2), shown with its traceback, which points into their code."""
+    try:
+        return call()
+    except Exception as error:
+        # from the user's code on: this function's frame is not theirs
+        traceback.print_exception(type(error), error, error.__traceback__.tb_next)
+        raise _UsageError(f"{where} raised {type(error).__name__}: {error} (traceback above)"
+                          ) from None
 
 
 def _function(module: ModuleType, name: str, option: str, example: str) -> Callable:

@@ -23,6 +23,7 @@ from autolr import schedules
 from autolr.cliff import Edges, divergence_edges, near_edge, run_setback, why_near
 from autolr.errors import AutoLRError
 from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
+from autolr.output_file import check_output_file, write_output_file
 from autolr.range_test import RangeTest
 from autolr.space import TrialConfig
 
@@ -343,14 +344,14 @@ class TuneResult:
 
     # -- persistence ----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Write the result as JSON (no pickle: loading it runs no code)."""
-        path = Path(path)
+        """Write the result as JSON (no pickle: loading it runs no code); missing folders
+        are made."""
+        check_output_file(path, "result")
         payload = {"format": _FORMAT, "metric": self.metric, "direction": self.direction,
                    "epochs": self.epochs, "study_name": self.study_name,
                    "storage": self.storage, "records": [asdict(r) for r in self.records],
                    "range_test": self.range_test.to_dict() if self.range_test else None}
-        path.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-        return path
+        return write_output_file(path, "result", json.dumps(payload, indent=1))
 
     @classmethod
     def load(cls, path: str | Path) -> TuneResult:

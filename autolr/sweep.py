@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+from autolr.errors import AutoLRError
 from autolr.space import SearchSpace, TrialConfig
 from autolr.training import TrialOutcome
 
@@ -41,3 +44,27 @@ class Sweep:
         """Whether `config` is the default config (the trial a report compares against)."""
         return self.baseline is not None and config == self.space.config_from_params(
             self.baseline, self.n_train)
+
+    def settings(self) -> dict[str, Any]:
+        """What a stored sweep keeps so that a resume can tell it apart (JSON values). The
+        seed draws the validation split and each trial's init; n_train tells another
+        dataset (or val_fraction) apart: trials under either would not compare."""
+        return {"metric": self.metric, "epochs": self.epochs, "seed": self.seed,
+                "n_train": self.n_train, "space": json.loads(json.dumps(self.space.to_dict()))}
+
+    def check_resumable(self, study_name: str, stored: dict[str, Any]) -> None:
+        """Refuse to resume a stored sweep whose `settings()` differ from this one's (a
+        key absent from `stored`, as from an older autolr, is not compared)."""
+        now = self.settings()
+        differ = [f"{key}: stored {stored[key]!r}, now {now[key]!r}" for key in now
+                  if key != "space" and key in stored and stored[key] != now[key]]
+        space = stored.get("space") or {}
+        differ += [f"space.{key}: stored {space.get(key)!r}, now {now['space'].get(key)!r}"
+                   for key in sorted(set(space) | set(now["space"]))
+                   if space and key != "description"
+                   and space.get(key) != now["space"].get(key)]
+        if differ:
+            raise AutoLRError(
+                f"study {study_name!r} exists with other settings, so its trials cannot be "
+                f"resumed with this call ({'; '.join(differ)}); run with the stored "
+                "settings, or choose another study_name.")

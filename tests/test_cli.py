@@ -37,6 +37,7 @@ MODEL_FILE = textwrap.dedent("""
 @pytest.fixture
 def workdir(tmp_path):
     (tmp_path / "digits_model.py").write_text(MODEL_FILE)
+    (tmp_path / "broken_model.py").write_text("import not_a_module_xyz\n")
     return tmp_path
 
 
@@ -126,6 +127,12 @@ def test_a_sweep_is_stored_where_its_backend_keeps_sweeps(workdir, monkeypatch, 
      "sets the Optuna backend's worker processes"),
     (("tune", "digits_model.py", "--ray-address", "127.0.0.2:6390"),
      "ray_address is the Ray backend's; pass backend='ray'"),
+    # checked before the sweep, not after it
+    (("tune", "digits_model.py", "--report", "."), "it is a folder; give a file name in it"),
+    (("report", "-o", "."), "it is a folder"),
+    (("tune", "broken_model.py"),
+     "broken_model.py raised ModuleNotFoundError: No module named 'not_a_module_xyz'"),
+    (("tune", "no_such_package.model"), "cannot import 'no_such_package.model'"),
 ])
 def test_bad_usage_exits_2_and_says_what_to_do(workdir, args, message):
     run = autolr_cli(*args, cwd=workdir)
@@ -181,6 +188,23 @@ def _finished(db: Path) -> dict[int, tuple]:
         if "locked" not in str(error):
             raise
         return {}
+
+
+def test_the_console_script_tunes_modules_of_a_package_in_the_working_directory(workdir):
+    package = workdir / "models"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for name in ("digits_a", "digits_b"):
+        (package / f"{name}.py").write_text(MODEL_FILE)
+    script = Path(sys.executable).parent / "autolr"  # its sys.path[0] is not the cwd
+    for name in ("digits_a", "digits_b"):
+        run = subprocess.run([str(script), "tune", f"models.{name}", "--trials", "1",
+                              "--epochs", "1", "--quiet", "--no-range-test"], cwd=workdir,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr
+    # one study per module: the second did not resume the first one's sweep
+    assert len(stored(workdir, "models_digits_a").records) == 1
+    assert len(stored(workdir, "models_digits_b").records) == 1
 
 
 def test_the_console_script_is_installed():

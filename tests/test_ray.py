@@ -114,6 +114,20 @@ def test_bad_ray_arguments_fail_before_connecting(arguments, message):
 
 
 @needs_ray
+def test_resuming_with_other_settings_fails_before_connecting(tmp_path):
+    # what a first call stored (Sweep.settings): 96 train rows, seed 0, 2 epochs
+    stored = {"metric": "val_loss", "epochs": 2, "seed": 0, "n_train": 96}
+    (tmp_path / "s.settings.json").write_text(json.dumps(stored))
+    for change, message in (({"seed": 1}, "seed: stored 0, now 1"),
+                            ({"epochs": 3}, "epochs: stored 2, now 3")):
+        with pytest.raises(AutoLRError, match=message):
+            autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2,
+                        progress=False, storage=str(tmp_path), study_name="s",
+                        **{"epochs": 2, "seed": 0, **change})
+    assert not ray.is_initialized()
+
+
+@needs_ray
 def test_each_pruner_name_is_one_of_tunes_schedulers():
     from ray.tune import schedulers
 

@@ -245,6 +245,10 @@ def test_a_sweep_runs_on_both_nodes_and_can_be_extended(cluster, digits, tmp_pat
     again = autolr.tune(mlp(), digits, n_trials=11, ray_address=cluster.address,
                         storage=str(storage), study_name="digits", **SWEEP)
     assert again.records == more.records
+    # another seed is another split: refused before any trial, as with the Optuna backend
+    with pytest.raises(autolr.AutoLRError, match="seed: stored 0, now 1"):
+        autolr.tune(mlp(), digits, n_trials=12, ray_address=cluster.address,
+                    storage=str(storage), study_name="digits", **{**SWEEP, "seed": 1})
 
 
 class Marked:

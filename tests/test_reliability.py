@@ -349,6 +349,12 @@ def test_resuming_a_study_with_another_space_says_what_differs(tmp_path):
     with pytest.raises(AutoLRError, match="epochs: stored 1, now 3"):
         autolr.tune(mlp(), DIGITS, n_trials=2, epochs=3, progress=False, storage=url,
                     study_name="s")
+    with pytest.raises(AutoLRError, match="seed: stored 0, now 1"):  # another split
+        autolr.tune(mlp(), DIGITS, n_trials=2, epochs=1, progress=False, storage=url,
+                    study_name="s", seed=1)
+    with pytest.raises(AutoLRError, match=r"n_train: stored \d+, now 200"):  # other data
+        autolr.tune(mlp(), (DIGITS[0][:250], DIGITS[1][:250]), n_trials=2, epochs=1,
+                    progress=False, storage=url, study_name="s")
 
 
 class _Storage:

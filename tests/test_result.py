@@ -106,6 +106,19 @@ def test_trials_table_and_json_round_trip(tmp_path):
     assert math.isnan(loaded.records[4].values[0])
 
 
+def test_save_and_report_make_missing_folders_and_refuse_a_folder_or_a_file_parent(tmp_path):
+    result = TuneResult(TABLE, epochs=2)
+    assert TuneResult.load(result.save(tmp_path / "new" / "deeper" / "r.json")).epochs == 2
+    assert result.report(tmp_path / "pages" / "r.html").is_file()
+    (tmp_path / "plain.txt").write_text("")
+    for write in (result.save, result.report):
+        with pytest.raises(AutoLRError, match="it is a folder; give a file name in it"):
+            write(tmp_path)
+        with pytest.raises(AutoLRError, match="plain.txt' is a file, not a folder"):
+            write(tmp_path / "plain.txt" / "r.json")
+    assert (tmp_path / "plain.txt").read_text() == ""
+
+
 def test_loading_anything_else_is_a_clear_error(tmp_path):
     bad = tmp_path / "x.json"
     bad.write_text('{"some": "json"}')

@@ -7,7 +7,6 @@ file when none is given), each running torch with its share of the cores.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import multiprocessing
@@ -396,29 +395,14 @@ def study_sampler(study: optuna.Study, sweep: Sweep, n_jobs: int = 1,
 
 
 def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
-    """Keep what a report needs to read this study back without the Python session."""
-    settings = {"metric": sweep.metric, "epochs": sweep.epochs,
-                "space": json.loads(json.dumps(sweep.space.to_dict()))}
+    """Keep what a report needs to read this study back without the Python session, and
+    what tells a resume with other settings apart (refused: `Sweep.check_resumable`)."""
+    settings = sweep.settings()
     stored = {key: study.user_attrs[key] for key in settings if key in study.user_attrs}
-    if not stored:
-        for key, value in settings.items():
+    sweep.check_resumable(study.study_name, stored)
+    for key, value in settings.items():  # a study from an older autolr lacks some
+        if key not in stored:
             study.set_user_attr(key, value)
-        return
-    differ = [f"{key}: stored {stored[key]!r}, now {settings[key]!r}"
-              for key in ("metric", "epochs") if key in stored and stored[key] != settings[key]]
-    differ += _space_differences(stored.get("space"), settings["space"])
-    if differ:
-        raise AutoLRError(f"study {study.study_name!r} exists with other settings, so its "
-                          f"trials cannot be resumed with this call ({'; '.join(differ)}); "
-                          "run with the stored settings, or choose another study_name.")
-
-
-def _space_differences(stored: dict | None, now: dict) -> list[str]:
-    if stored is None:
-        return []
-    return [f"space.{key}: stored {stored.get(key)!r}, now {now.get(key)!r}"
-            for key in sorted(set(stored) | set(now))
-            if key != "description" and stored.get(key) != now.get(key)]
 
 
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:

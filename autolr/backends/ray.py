@@ -20,7 +20,8 @@ Calling again resumes it with `Tuner.restore` (the searcher's state comes back w
 asking for more trials than it holds starts `study_name.2` (then `.3`...) from the last
 one's searcher state, and the result joins them all. The pick's runs are logged, as they
 finish, in `storage/study_name.pick.jsonl`: a resumed or extended sweep folds them back in
-and does not train them again.
+and does not train them again. The sweep's settings (`Sweep.settings`) are kept in
+`storage/study_name.settings.json`: a resume with other ones is refused before connecting.
 """
 
 from __future__ import annotations
@@ -89,12 +90,18 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
     mode = "min" if sweep.direction == "minimize" else "max"
     make_scheduler(pruner, sweep.n_evals, mode)  # a bad pruner fails before connecting
     folder, name = _storage_folder(storage), study_name or DEFAULT_STUDY
+    settings = Path(folder, f"{name}.settings.json") if folder else None
+    if settings is not None and settings.is_file():  # a resume: with the same settings
+        sweep.check_resumable(name, json.loads(settings.read_text("utf-8")))
     _check_serializable(sweep)
     import ray
 
     started = _connect(address)
     folder = folder or tempfile.mkdtemp(prefix="autolr-ray-")  # made last: nothing leaks
     try:
+        if settings is not None and not settings.is_file():
+            settings.parent.mkdir(parents=True, exist_ok=True)
+            settings.write_text(json.dumps(sweep.settings()), "utf-8")
         if max_concurrent is None:  # what the cluster runs at once: TPE sees every result
             cpus = ray.cluster_resources().get("CPU", 1)
             max_concurrent = max(1, int(cpus // max(resources["cpu"], 1e-9)))

@@ -15,6 +15,7 @@ import plotly
 import plotly.graph_objects as go
 import plotly.offline
 
+from autolr.output_file import check_output_file, write_output_file
 from autolr.reporting import figures, figures_finder, figures_runs, sections
 from autolr.reporting.data import ReportData
 
@@ -131,7 +132,5 @@ def render(data: ReportData) -> str:
 
 
 def write(data: ReportData, path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render(data), encoding="utf-8")
-    return path
+    check_output_file(path, "report")  # before the page is drawn
+    return write_output_file(path, "report", render(data))

@@ -1,0 +1,43 @@
+"""Files autolr writes for the user (the report, a saved result): checked before the work
+that fills them, so a typo in the path is an error up front, not after a sweep."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from autolr.errors import AutoLRError
+
+
+def check_output_file(path: str | os.PathLike, what: str) -> Path:
+    """`path` as a Path, if `what` can be written there (missing folders are made later);
+    else an AutoLRError saying why and what to give instead."""
+    if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
+        raise AutoLRError(f"the {what} path must be a file name such as 'out.html', but got "
+                          f"{path!r}.")
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: it is a folder; give a "
+                          f"file name in it, such as {str(path / 'autolr-report.html')!r}.")
+    folder = path.parent
+    while not folder.exists():  # the nearest folder that exists is where one gets made
+        folder = folder.parent
+    if not folder.is_dir():
+        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(folder)!r} is a "
+                          "file, not a folder.")
+    target = path if path.exists() else folder
+    if not os.access(target, os.W_OK):
+        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(target)!r} is not "
+                          "writable; give a path you can write to.")
+    return path
+
+
+def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:
+    """Write `text` to `path` (after `check_output_file`), making missing folders."""
+    path = check_output_file(path, what)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:  # e.g. a full disk, or a race with the checks above
+        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {error}") from None
+    return path
