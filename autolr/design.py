@@ -42,7 +42,8 @@ def startup_design(space: SearchSpace, n_train: int, n: int, seed: int) -> list[
     }
     low, high = space.warmup
     if high > low:
-        columns["warmup_fraction"] = [_on_grid(low, high, v) for v in _slices(low, high, n, rng)]
+        step = space.warmup_dim().step
+        columns["warmup_fraction"] = [_on_grid(low, step, v) for v in _slices(low, high, n, rng)]
     if isinstance(space.weight_decay, tuple):
         columns["weight_decay"] = _log_slices(*space.weight_decay, n, rng)
     return [{name: values[i] for name, values in columns.items()} for i in range(n)]
@@ -118,8 +119,7 @@ def _balanced(choices: tuple, n: int, rng: np.random.Generator) -> list[Any]:
     return values[:n]
 
 
-def _on_grid(low: float, high: float, value: float) -> float:
-    # SearchSpace samples the warmup on a grid of 9 points (step (high - low) / 8); a value
-    # off its grid would not be used (DesignedStartSampler checks), only wasted
-    step = (high - low) / 8
+def _on_grid(low: float, step: float, value: float) -> float:
+    # SearchSpace samples the warmup on a grid (`SearchSpace.warmup_dim`); a value off its
+    # grid would not be used (DesignedStartSampler checks), only wasted
     return round(low + round((value - low) / step) * step, 9)

@@ -17,6 +17,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -210,7 +211,7 @@ class SearchSpace:
             schedule=schedule,
             schedule_params=params,
             # rounded: Optuna's step grid gives 0.15000000000000002 for 0.15
-            warmup_fraction=round(self._warmup_dim().suggest(trial, "warmup_fraction"), 9),
+            warmup_fraction=round(self.warmup_dim().suggest(trial, "warmup_fraction"), 9),
             batch_size=batch_size,
             optimizer=Choice(self.optimizers).suggest(trial, "optimizer"),
             weight_decay=(
@@ -226,10 +227,13 @@ class SearchSpace:
 
         return self.sample(optuna.trial.FixedTrial(dict(params)), n_train)
 
-    def _warmup_dim(self) -> Float:
+    def warmup_dim(self) -> Float:
         low, high = self.warmup
-        # a grid of 9 points, so that "no warmup" (or the low end) can be sampled exactly
-        return Float(low, high, step=(high - low) / 8 if high > low else None)
+        # a grid of 9 points, so that "no warmup" (or the low end) can be sampled exactly;
+        # the step in decimal, as Optuna checks it: (0.2 - 0.02) / 8 in floats is a hair
+        # over 0.0225, and Optuna would drop 0.2 from the grid (with a warning)
+        step = float((Decimal(str(high)) - Decimal(str(low))) / 8)
+        return Float(low, high, step=step if high > low else None)
 
     def params_for(self, config: TrialConfig, n_train: int) -> dict[str, Any] | None:
         """The Optuna params that reproduce `config`, or None when it lies outside."""

@@ -235,17 +235,19 @@ def test_sample_stays_inside_the_space_and_names_conditional_params():
     assert seen_optimizers == {"adamw", "sgd"}
 
 
-def test_warmup_zero_and_the_top_of_the_range_are_reachable():
-    space = SearchSpace(warmup=(0.0, 0.2))
+@pytest.mark.parametrize("low, high", [(0.0, 0.2), (0.02, 0.2), (0.05, 0.3), (0.01, 0.15)])
+def test_warmup_ends_of_the_range_are_reachable_without_a_warning(low, high, recwarn):
+    # (0.02, 0.2): the adamw-transformer preset, whose step in floats once lost the top
+    space = SearchSpace(warmup=(low, high))
     s = study(1)
     warmups = set()
     for _ in range(100):
         trial = s.ask()
         warmups.add(space.sample(trial, n_train=1000).warmup_fraction)
         s.tell(trial, 1.0)
-    assert 0.0 in warmups
-    assert max(warmups) == pytest.approx(0.2)
+    assert min(warmups) == low and max(warmups) == pytest.approx(high, abs=1e-9)
     assert len(warmups) == 9  # a grid of nine points
+    assert not [w for w in recwarn if "not divisible by `step`" in str(w.message)]
 
 
 def test_fixed_choices_are_not_asked_for():
