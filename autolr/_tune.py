@@ -94,11 +94,10 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
         _check_int(name, value, low)
     if timeout is not None and not (isinstance(timeout, numbers.Real) and timeout > 0):
         raise AutoLRError(f"timeout is in seconds and must be None or > 0, but got {timeout=}.")
-    if not divergence_factor > 1:
-        raise AutoLRError(f"divergence_factor must be > 1 (4 is the LR finders' choice), "
-                          f"but got {divergence_factor=}.")
-    if not isinstance(range_test, bool):
-        raise AutoLRError(f"range_test must be True or False, but got {range_test=}.")
+    _check_divergence_factor(divergence_factor)
+    for name, flag in (("range_test", range_test), ("baseline", baseline)):
+        if not isinstance(flag, bool):
+            raise AutoLRError(f"{name} must be True or False, but got {name}={flag!r}.")
     if backend not in BACKENDS:
         raise AutoLRError(f"backend must be one of {BACKENDS}, but got {backend!r}.")
     _check_backend_options(backend, n_jobs, device, ray_address=ray_address,
@@ -239,6 +238,7 @@ def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
     """
     _check_int("epochs", epochs, 1)
     _check_int("seed", seed, 0)
+    _check_divergence_factor(divergence_factor)
     config = TrialConfig.from_dict(config)
     prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, seed)
     outcome = train_trial(config, prepared.factory, prepared.data, epochs=epochs,
@@ -284,7 +284,7 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
                           f" torch.nn.CrossEntropyLoss(), but got {loss!r}.")
     loss_fn = loss if loss is not None else default_loss(tensors.task)
     resolved = resolve_metric(metric, tensors.task, direction)
-    probe_model(factory, tensors, loss_fn)
+    probe_model(factory, tensors, loss_fn, resolved)
     return _Prepared(factory, tensors, loss_fn, resolved)
 
 
@@ -302,22 +302,47 @@ def _model_factory(model: Any, device: torch.device) -> Callable[[], torch.nn.Mo
             ) from error
         return lambda: copy.deepcopy(template)
     if callable(model):
-        return lambda: model().to(device)
+        def build() -> torch.nn.Module:
+            built = model()
+            if not isinstance(built, torch.nn.Module):  # said plainly, not as a failed .to
+                raise InvalidModelError(f"the model factory must return a torch.nn.Module, "
+                                        f"but returned {type(built).__name__}.")
+            return built.to(device)
+
+        return build
     raise InvalidModelError(
         "model must be a torch.nn.Module or a zero-argument function that builds one, "
         f"but got {type(model).__name__}."
     )
 
 
-def _check_device(device: Any) -> torch.device:
+def _check_divergence_factor(divergence_factor: Any) -> None:
+    if not (isinstance(divergence_factor, numbers.Real) and divergence_factor > 1):
+        raise AutoLRError(f"divergence_factor must be a number > 1 (4 is the LR finders' "
+                          f"choice), but got {divergence_factor=}.")
+
+
+def _parse_device(device: Any) -> torch.device:
     try:
-        parsed = torch.device(device)
+        return torch.device(device)
     except (RuntimeError, TypeError) as error:
         raise AutoLRError(f"device must be 'cpu', 'cuda' or 'cuda:N', but got {device!r}.") \
             from error
+
+
+def _check_device(device: Any) -> torch.device:
+    parsed = _parse_device(device)
     if parsed.type == "cuda" and not torch.cuda.is_available():
         raise AutoLRError(f"device={device!r} was asked for, but torch sees no CUDA device; "
                           "use device='cpu'.")
+    try:  # any other kind (mps, a cuda index past the last GPU...): can it hold a tensor?
+        if parsed.type == "meta":
+            raise RuntimeError("meta tensors hold no values to train on")
+        torch.empty(1, device=parsed)
+    except (RuntimeError, AssertionError) as error:
+        why = (str(error).strip().splitlines() or [type(error).__name__])[0][:160]
+        raise AutoLRError(f"device={device!r} is not usable here ({why}); use device='cpu'"
+                          f"{', or cuda:0' if parsed.type == 'cuda' else ''}.") from None
     return parsed
 
 
@@ -334,7 +359,7 @@ def _check_backend_options(backend: str, n_jobs: int, device: Any, **ray_options
                           "backend='ray' Tune trains trials at once by itself: set "
                           "max_concurrent (--max-concurrent; default: the cluster's CPUs over "
                           "resources_per_trial's cpu) instead.")
-    if backend == "optuna" and n_jobs > 1 and _check_device(device).type == "cuda":
+    if backend == "optuna" and n_jobs > 1 and _parse_device(device).type == "cuda":
         # the data goes to the GPU in this process, before the workers are forked
         raise AutoLRError(f"n_jobs={n_jobs} forks worker processes, and a forked process "
                           "cannot use CUDA once its parent has; on a GPU use n_jobs=1 (or "

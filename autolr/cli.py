@@ -74,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--epochs", type=_positive, default=20, help="epochs per trial (20)")
     tune.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     tune.add_argument("--space", default="default",
-                      help="a preset name (see 'autolr spaces') or a .toml file (default)")
+                      help="a preset name (see 'autolr spaces'; default: default) or a path "
+                           "to a .toml file")
     tune.add_argument("--metric", default=None,
                       help="val_loss (default), accuracy, mse, mae or r2")
     _storage_options(tune, study_required=False)
@@ -98,12 +99,17 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--quiet", action="store_true", help="no progress bar, warnings only")
     tune.set_defaults(run=_tune)
 
-    report = commands.add_parser("report", help="write the HTML report of a stored sweep")
+    report = commands.add_parser(
+        "report", help="write the HTML report of a stored sweep",
+        description="Write the one-file offline HTML report of a sweep stored by 'autolr tune' "
+        "(or autolr.tune with a storage): no training is run.")
     _storage_options(report, study_required=False)
     report.add_argument("-o", "--output", default="autolr-report.html", help="the HTML file")
     report.set_defaults(run=_report)
 
-    show = commands.add_parser("show", help="the best trials of a stored sweep, as a table")
+    show = commands.add_parser(
+        "show", help="the best trials of a stored sweep, as a table",
+        description="Print a stored sweep's summary and its best trials, best first.")
     _storage_options(show, study_required=False)
     show.add_argument("--top", type=_positive, default=10, help="rows to show (10)")
     show.set_defaults(run=_show)
@@ -163,8 +169,8 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
                          max_concurrent=args.max_concurrent, pruner=args.pruner,
                          range_test=args.range_test, **({} if args.confirm_seeds is None
                             else {"confirm_seeds": args.confirm_seeds}))
-    print(result.summary())
-    if result.best_record is not None:
+    if result.best_record is not None:  # else tune has logged the summary and the failures
+        print(result.summary())
         print("\nUse it in plain PyTorch:\n" + result.code())
     if args.report:
         print(f"\nreport: {result.report(args.report)}")

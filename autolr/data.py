@@ -9,6 +9,7 @@ DataLoader. The user's arrays are never written to.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -52,7 +53,7 @@ def coerce_data(data: Any, *, val_fraction: float = 0.2, seed: int = 0) -> Train
     >>> d.task, d.n_classes, d.n_train, len(d.X_val)
     ('classification', 3, 80, 20)
     """
-    if not 0.0 < val_fraction < 1.0:
+    if not (isinstance(val_fraction, numbers.Real) and 0.0 < val_fraction < 1.0):
         raise InvalidDataError(
             f"val_fraction must be in (0, 1), such as 0.2, but got {val_fraction=}."
         )
@@ -67,27 +68,41 @@ def coerce_data(data: Any, *, val_fraction: float = 0.2, seed: int = 0) -> Train
     first, second = data
     if _is_dataset(first) and _is_dataset(second):
         return _build(*_read_dataset(first, "train"), *_read_dataset(second, "validation"))
-    if isinstance(first, (tuple, list)) and isinstance(second, (tuple, list)):
-        if len(first) != 2 or len(second) != 2:
-            raise InvalidDataError(
-                "a train/validation pair must be ((X_train, y_train), (X_val, y_val)), "
-                f"but got parts of lengths {len(first)} and {len(second)}."
-            )
+    if _is_pair(first) and _is_pair(second):
         return _build(*_tensors(*first, "train"), *_tensors(*second, "validation"))
+    if isinstance(first, tuple) and isinstance(second, tuple):  # meant as a pair, surely
+        raise InvalidDataError(
+            "a train/validation pair must be ((X_train, y_train), (X_val, y_val)), "
+            f"but got parts of lengths {len(first)} and {len(second)}."
+        )
     return _split(*_tensors(first, second, "data"), val_fraction, seed)
 
 
 def epoch_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int,
                   generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """One epoch of shuffled batches: one gather per epoch, then views (no DataLoader)."""
+    """One epoch of shuffled batches: one gather per epoch, then views (no DataLoader).
+    `steps_per_epoch` of them: a last row left on its own joins the batch before it."""
     order = torch.randperm(len(X), generator=generator).to(X.device)
     X, y = X[order], y[order]
-    for start in range(0, len(X), batch_size):
-        yield X[start:start + batch_size], y[start:start + batch_size]
+    steps = steps_per_epoch(len(X), batch_size)
+    for step in range(steps):
+        start, end = step * batch_size, len(X) if step == steps - 1 else (step + 1) * batch_size
+        yield X[start:end], y[start:end]
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    return -(-n_train // batch_size)
+    """Batches per epoch. A last batch of a single row would fail BatchNorm in training
+    ("expected more than 1 value per channel") and is one sample's step at the full lr:
+    it joins the batch before it instead."""
+    steps = -(-n_train // batch_size)
+    return steps - 1 if steps > 1 and n_train % batch_size == 1 else steps
+
+
+def _is_pair(value: Any) -> bool:
+    """(X, y) as a tuple or list of two arrays; not X or y given as a list of rows or
+    numbers (y = [0, 1] is two labels)."""
+    return isinstance(value, (tuple, list)) and len(value) == 2 and not any(
+        np.isscalar(part) or getattr(part, "ndim", 1) == 0 for part in value)
 
 
 def _is_dataset(value: Any) -> bool:
@@ -112,7 +127,7 @@ def _read_dataset(dataset: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
             )
         xs.append(torch.as_tensor(item[0]))
         ys.append(torch.as_tensor(item[1]))
-    return torch.stack(xs), torch.stack(ys)
+    return torch.stack(xs).detach(), torch.stack(ys).detach()
 
 
 def _tensors(X: Any, y: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +146,8 @@ def _as_tensor(value: Any, what: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         if value.ndim == 0:
             raise InvalidDataError(f"{what} must have one row per sample, but got a scalar.")
-        return value
+        # data, not a leaf of the user's graph: trials must not write into its .grad
+        return value.detach()
     try:
         array = np.asarray(value)
     except Exception as error:

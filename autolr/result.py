@@ -184,9 +184,10 @@ class TuneResult:
                    f"pruned, {counts['failed']} failed), so there is no best config.")
         diverged = [r.config.lr for r in self.records if r.state == "diverged" and r.params]
         if diverged and counts["diverged"] >= len(self.records) / 2:
+            low, high = f"{min(diverged) / 1e3:.0e}", f"{min(diverged) / 2:.0e}"
             message += (f" Training diverged down to lr={min(diverged):.3g}: search a lower "
-                        f"learning-rate range, e.g. space={{'lr': ({min(diverged) / 1e3:.0e}, "
-                        f"{min(diverged) / 2:.0e})}}.")
+                        f"learning-rate range, e.g. space={{'lr': ({low}, {high})}} (on the "
+                        f"command line, a .toml space with lr = [{low}, {high}]).")
         if counts["failed"]:
             first = next(r for r in self.records if r.state == "failed")
             message += f" First failure (trial {first.number}): {first.reason}"
@@ -236,12 +237,14 @@ class TuneResult:
     def code(self) -> str:
         """The few lines of plain PyTorch that recreate the best optimizer and schedule:
         a built-in schedule's function is written out, so the lines run without autolr."""
-        c = self._require_best().config
+        best = self._require_best()
+        c = best.config
         keywords = ", **schedule_params" if c.schedule_params else ""
         setup = [f"# batch_size = {c.batch_size}; call scheduler.step() after every "
                  "optimizer.step()",
                  "optimizer = " + OPTIMIZER_CODE[c.optimizer].format(lr=c.lr,
                                                                       wd=c.weight_decay),
+                 self._steps_line(best),
                  "total_steps = steps_per_epoch * epochs",
                  f"warmup_steps = min(round({c.warmup_fraction!r} * total_steps), "
                  "total_steps - 1)",
@@ -267,6 +270,16 @@ class TuneResult:
             f"    return {function}(step - warmup_steps, decay_steps{keywords})",
             "", "", *setup,
             "scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)"])
+
+    def _steps_line(self, best: TrialRecord) -> str:
+        """The snippet's steps_per_epoch and epochs: this sweep's, when known, to change
+        for another training set (steps_per_epoch: len(train_loader))."""
+        if best.epochs_run > 0 and best.steps_run > 0 and self.epochs:
+            per_epoch = max(1, round(best.steps_run / best.epochs_run))
+            return (f"steps_per_epoch, epochs = {per_epoch}, {self.epochs}  # as in this "
+                    "sweep; on other data, steps_per_epoch = len(train_loader)")
+        return ("steps_per_epoch, epochs = len(train_loader), 20  # your loader's batches per "
+                "epoch, and your epochs")
 
     # -- the table ------------------------------------------------------------------
     @property
@@ -359,7 +372,9 @@ class TuneResult:
             payload = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as error:
             raise AutoLRError(f"cannot read a TuneResult from {str(path)!r}: {error}") from None
-        if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        if not (isinstance(payload, dict) and payload.get("format") == _FORMAT
+                and isinstance(payload.get("records"), list)
+                and {"metric", "direction"} <= set(payload)):
             raise AutoLRError(f"{str(path)!r} is not a file written by TuneResult.save().")
         known = {f.name for f in fields(TrialRecord)}
         records = []

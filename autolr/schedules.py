@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -183,14 +184,7 @@ def register(name: str, function: ScheduleFn, *, params: Mapping[str, Dim] | Non
             f"schedule {name!r} searches {sorted(unknown)}, which are not keyword parameters "
             f"with defaults of its function; its keyword parameters are {sorted(keywords)}."
         )
-    # Fail at registration, not mid-sweep: the function must give a finite factor.
-    for step in (0, 5, 9):
-        value = function(step, 10)
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            raise InvalidSpaceError(
-                f"schedule {name!r} must return a finite factor >= 0, "
-                f"but returned {value!r} at step {step} of 10."
-            )
+    _check_factors(name, function, {})  # at registration, not mid-sweep
     _REGISTRY[name] = info
     return info
 
@@ -210,14 +204,39 @@ def names() -> list[str]:
 
 def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate `params` for schedule `name`; return them merged over the defaults."""
-    defaults = get(name).defaults()
+    info = get(name)
+    defaults = info.defaults()
     unknown = set(params) - set(defaults)
     if unknown:
         raise InvalidSpaceError(
             f"schedule {name!r} has no parameter {sorted(unknown)}; "
             f"its parameters are {sorted(defaults) or 'none'}."
         )
+    for key, value in params.items():  # an integer parameter counts something (cycles)
+        if isinstance(info.params.get(key), Int) and not (
+                isinstance(value, numbers.Integral) and not isinstance(value, bool)
+                and value >= 1):
+            raise InvalidSpaceError(f"schedule {name!r}: {key} must be an integer >= 1, but "
+                                    f"got {key}={value!r}.")
+    if params and info.name in BUILTIN:  # a user's own parameters are checked as it runs
+        _check_factors(name, info.function, params)
     return {**defaults, **params}
+
+
+def _check_factors(name: str, function: ScheduleFn, params: Mapping[str, Any]) -> None:
+    """The function must give a finite factor >= 0 (sampled over a 10-step run)."""
+    given = f" with {dict(params)}" if params else ""
+    for step in (0, 5, 9):
+        try:
+            value = function(step, 10, **params)
+        except Exception as error:  # e.g. a division by a parameter of 0
+            raise InvalidSpaceError(f"schedule {name!r}{given} fails at step {step} of 10: "
+                                    f"{type(error).__name__}: {error}") from None
+        if not (isinstance(value, numbers.Real) and math.isfinite(value) and value >= 0):
+            raise InvalidSpaceError(
+                f"schedule {name!r}{given} must return a finite factor >= 0, "
+                f"but returned {value!r} at step {step} of 10."
+            )
 
 
 def multiplier(name: str, step: int, total_steps: int, *, warmup_steps: int = 0,

@@ -33,6 +33,11 @@ except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
 
+def _is_real(value: Any) -> bool:
+    """A Python or numpy number, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class TrialConfig:
     """One point of the space: everything needed to train once."""
@@ -46,25 +51,30 @@ class TrialConfig:
     weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+        set_ = object.__setattr__  # frozen: numpy numbers (from result.trials) become Python's
+        if not (_is_real(self.lr) and math.isfinite(self.lr) and self.lr > 0):
             raise InvalidSpaceError(f"lr must be a finite number > 0, but got lr={self.lr!r}.")
-        object.__setattr__(
-            self, "schedule_params", schedules.check_params(self.schedule, self.schedule_params)
-        )
-        if not 0.0 <= self.warmup_fraction < 1.0:
+        set_(self, "lr", float(self.lr))
+        set_(self, "schedule_params", schedules.check_params(self.schedule, self.schedule_params))
+        if not (_is_real(self.warmup_fraction) and 0.0 <= self.warmup_fraction < 1.0):
             raise InvalidSpaceError(
                 "warmup_fraction is the share of training spent warming up and must be in "
                 f"[0, 1), but got warmup_fraction={self.warmup_fraction!r}."
             )
-        if not (isinstance(self.batch_size, int) and self.batch_size >= 1):
+        set_(self, "warmup_fraction", float(self.warmup_fraction))
+        whole = _is_real(self.batch_size) and float(self.batch_size).is_integer()  # 32.0 too
+        if not (whole and self.batch_size >= 1):
             raise InvalidSpaceError(
                 f"batch_size must be an integer >= 1, but got batch_size={self.batch_size!r}."
             )
+        set_(self, "batch_size", int(self.batch_size))
         check_optimizer(self.optimizer)
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+        if not (_is_real(self.weight_decay) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
             raise InvalidSpaceError(
-                f"weight_decay must be >= 0, but got weight_decay={self.weight_decay!r}."
+                f"weight_decay must be a number >= 0, but got weight_decay={self.weight_decay!r}."
             )
+        set_(self, "weight_decay", float(self.weight_decay))
 
     def warmup_steps(self, total_steps: int) -> int:
         """Warmup length in optimizer steps, always shorter than the run."""
@@ -96,6 +106,9 @@ class TrialConfig:
             raise InvalidSpaceError(
                 f"unknown config key(s) {sorted(unknown)}; valid keys are {sorted(valid)}."
             )
+        if "lr" not in config:
+            raise InvalidSpaceError(f"a config needs an 'lr', such as {{'lr': 1e-3}}, but got "
+                                    f"{dict(config)!r}.")
         return cls(**config)
 
 
@@ -164,13 +177,14 @@ class SearchSpace:
                     f"such as (1e-6, 1e-2), but got weight_decay={wd}."
                 )
             set_(self, "weight_decay", wd)
-        elif not (isinstance(self.weight_decay, (int, float)) and
-                  not isinstance(self.weight_decay, bool) and
-                  math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+        elif not (_is_real(self.weight_decay) and math.isfinite(self.weight_decay)
+                  and self.weight_decay >= 0):
             raise InvalidSpaceError(
                 "weight_decay must be a number >= 0 or a (low, high) range, "
                 f"but got weight_decay={self.weight_decay!r}."
             )
+        else:
+            set_(self, "weight_decay", float(self.weight_decay))
 
         if self.lr_scaling not in _LR_SCALING_EXPONENTS:
             raise InvalidSpaceError(
@@ -288,7 +302,10 @@ class SearchSpace:
         """A preset from `search_spaces/` by name; `presets()` lists them."""
         files = _preset_files()
         if name not in files:
-            raise unknown_name("preset", name, files)
+            error = unknown_name("preset", name, files)
+            raise type(error)(f"{error} A space of your own is a path ending in .toml"
+                              + (f": {name!r} is a file, so name it {name}.toml?"
+                                 if Path(name).is_file() else ".")) from None
         return cls.from_toml(files[name])
 
 
@@ -305,7 +322,7 @@ def load_space(space: str | Mapping[str, Any] | SearchSpace) -> SearchSpace:
     if isinstance(space, Mapping):
         return SearchSpace.from_dict(space)
     if isinstance(space, (str, Path)):
-        if str(space).endswith(".toml"):
+        if str(space).lower().endswith(".toml"):
             return SearchSpace.from_toml(space)
         return SearchSpace.preset(str(space))
     raise InvalidSpaceError(
@@ -332,8 +349,7 @@ def _is_int(value: Any) -> bool:
 
 
 def _pair(name: str, value: Any) -> tuple[float, float]:
-    if not (_is_sequence(value) and len(value) == 2 and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+    if not (_is_sequence(value) and len(value) == 2 and all(_is_real(v) for v in value)):
         raise InvalidSpaceError(f"{name} must be a (low, high) pair of numbers, but got {value!r}.")
     low, high = float(value[0]), float(value[1])
     if not (math.isfinite(low) and math.isfinite(high)):

@@ -18,8 +18,8 @@ from typing import Protocol
 import torch
 
 from autolr.data import CLASSIFICATION, TrainValData, epoch_batches, steps_per_epoch
-from autolr.errors import InvalidModelError
-from autolr.metrics import Metric
+from autolr.errors import AutoLRError, InvalidModelError
+from autolr.metrics import METRICS, Metric
 from autolr.optimizers import make_optimizer
 from autolr.pruning import DIVERGENCE_FACTOR, DivergenceMonitor
 from autolr.space import TrialConfig
@@ -132,27 +132,30 @@ def evaluate(model: torch.nn.Module, data: TrainValData, loss_fn: Callable,
              metric: Metric) -> tuple[float, float]:
     """(validation loss, objective value) over the whole validation set."""
     model.eval()
-    outputs = torch.cat([model(data.X_val[i:i + _EVAL_CHUNK])
-                         for i in range(0, len(data.X_val), _EVAL_CHUNK)])
+    outputs = _val_outputs(model, data)
     val_loss = float(loss_fn(outputs, data.y_val))
     if metric.function is None:
         return val_loss, val_loss
     return val_loss, float(metric.function(outputs, data.y_val))
 
 
+def _val_outputs(model: torch.nn.Module, data: TrainValData) -> torch.Tensor:
+    return torch.cat([model(data.X_val[i:i + _EVAL_CHUNK])
+                      for i in range(0, len(data.X_val), _EVAL_CHUNK)])
+
+
 def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
-                loss_fn: Callable) -> None:
-    """Run one small batch through the model and the loss before any sweep, so that a
-    wrong input or output shape is a clear error instead of a sweep of failed trials."""
+                loss_fn: Callable, metric: Metric | None = None) -> None:
+    """Run one small batch through the model, the loss and the metric before any sweep,
+    so that a wrong input or output shape is a clear error instead of a sweep of failed
+    trials."""
     inputs, targets = data.X_train[:2], data.y_train[:2]
-    try:
-        model = model_factory()
-    except Exception as error:
-        raise InvalidModelError(f"the model factory raised {error!r}; "
-                                "it must build an nn.Module with no arguments.") from error
-    if not isinstance(model, torch.nn.Module):
-        raise InvalidModelError(f"the model factory must return a torch.nn.Module, "
-                                f"but returned {type(model).__name__}.")
+    model = _build(model_factory)
+    if _build(model_factory) is model:
+        raise InvalidModelError(
+            "the model factory returned the same module object twice, so each trial would "
+            "go on training the weights the last one left; build a new one on each call "
+            "(model=lambda: MyNet()), or pass the module itself (each trial gets a copy).")
     try:
         with torch.no_grad():
             outputs = model(inputs)
@@ -160,7 +163,7 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
         raise InvalidModelError(
             f"the model's forward failed on a batch of shape {tuple(inputs.shape)} "
             f"(dtype {inputs.dtype}): {error}. Make the model accept inputs of shape "
-            f"(batch, {', '.join(map(str, inputs.shape[1:]))})."
+            f"(batch, {', '.join(map(str, inputs.shape[1:]))})" + _dtype_hint(inputs)
         ) from error
     if not isinstance(outputs, torch.Tensor):
         raise InvalidModelError(
@@ -191,3 +194,51 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
             f"the loss failed on the model's output {tuple(outputs.shape)} and targets "
             f"{tuple(targets.shape)}: {error}"
         ) from error
+    if metric is not None and metric.function is not None and metric not in METRICS.values():
+        _probe_metric(metric, model, data)
+
+
+def _dtype_hint(inputs: torch.Tensor) -> str:
+    if inputs.is_floating_point():
+        return "."
+    scale = " / 255" if inputs.dtype == torch.uint8 else ""
+    return (f", or, if it takes floats, convert X (e.g. X.astype('float32'){scale}): X of "
+            f"dtype {inputs.dtype} is passed as it is, for models that take integer ids.")
+
+
+def _build(model_factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+    try:
+        model = model_factory()
+    except InvalidModelError:
+        raise
+    except Exception as error:
+        raise InvalidModelError(f"the model factory raised {error!r}; "
+                                "it must build an nn.Module with no arguments.") from error
+    if not isinstance(model, torch.nn.Module):
+        raise InvalidModelError(f"the model factory must return a torch.nn.Module, "
+                                f"but returned {type(model).__name__}.")
+    return model
+
+
+def _probe_metric(metric: Metric, model: torch.nn.Module, data: TrainValData) -> None:
+    """A user's metric must give one number over the validation set, as `evaluate` calls
+    it (on all of it: a metric such as ROC AUC needs more than a couple of rows): e.g. a
+    per-row vector without its .mean() would fail every trial."""
+    model.eval()
+    with torch.no_grad():
+        outputs = _val_outputs(model, data)
+    targets = data.y_val
+    try:
+        value = metric.function(outputs, targets)
+    except Exception as error:
+        raise AutoLRError(f"the metric {metric.name!r} failed on the model's output "
+                          f"{tuple(outputs.shape)} and targets {tuple(targets.shape)}: "
+                          f"{error}") from error
+    try:
+        float(value)
+    except (TypeError, ValueError, RuntimeError):
+        shape = tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+        raise AutoLRError(
+            f"the metric {metric.name!r} must return one number for the whole validation "
+            f"set, but it returned {shape}; reduce it (e.g. "
+            ".mean() of a per-row value).") from None

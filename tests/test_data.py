@@ -336,6 +336,48 @@ def test_steps_per_epoch_rounds_up():
     assert steps_per_epoch(100, 32) == 4
     assert steps_per_epoch(96, 32) == 3
     assert steps_per_epoch(5, 32) == 1
+    assert steps_per_epoch(1, 32) == 1
+
+
+def test_a_last_row_on_its_own_joins_the_batch_before_it():
+    # 65 rows at batch 32: 32 + 33, not 32 + 32 + 1 (BatchNorm cannot train on one row)
+    X, y = torch.arange(65, dtype=torch.float32)[:, None], torch.arange(65)
+    batches = list(epoch_batches(X, y, 32, torch.Generator().manual_seed(0)))
+    assert [len(b[0]) for b in batches] == [32, 33] and steps_per_epoch(65, 32) == 2
+    assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(65))
+    X, y = torch.zeros(66, 1), torch.arange(66)  # two left over: a batch of their own
+    assert [len(b[0]) for b in epoch_batches(X, y, 32, torch.Generator())] == [32, 32, 2]
+
+
+def test_a_model_with_batchnorm_trains_when_one_row_would_be_left_over():
+    import autolr
+
+    X, y = classification_arrays()
+    data = ((X[:65], y[:65]), (X[65:90], y[65:90]))  # 65 train rows: 65 % 32 == 1
+    model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 8), torch.nn.BatchNorm1d(8),
+                                torch.nn.ReLU(), torch.nn.Linear(8, int(y.max()) + 1))
+    trained = autolr.train(model, data, {"lr": 1e-2, "batch_size": 32}, epochs=2)
+    assert trained.metrics["state"] == "complete", trained.metrics["reason"]
+    assert trained.metrics["steps_run"] == 4
+
+
+def test_input_tensors_that_require_grad_are_data_and_get_no_grad():
+    import autolr
+
+    X, y = classification_arrays()
+    X = torch.tensor(X, requires_grad=True)
+    trained = autolr.train(torch.nn.Linear(X.shape[1], int(y.max()) + 1), (X, torch.tensor(y)),
+                           {"lr": 1e-2}, epochs=1)
+    assert trained.metrics["state"] == "complete", trained.metrics["reason"]
+    assert X.grad is None
+
+
+def test_lists_of_two_rows_are_x_and_y_not_a_train_validation_pair():
+    data = coerce_data(([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5], [0.2, 0.1]], [0, 1, 0, 1]),
+                       val_fraction=0.5)
+    assert data.task == CLASSIFICATION and data.n_train == 2
+    pair = coerce_data(([[[0.0], [1.0]], [0, 1]], [[[0.5], [0.2]], [0, 1]]))
+    assert pair.n_train == 2 and len(pair.X_val) == 2  # each part a list (X, y)
 
 
 def test_to_device_keeps_everything():

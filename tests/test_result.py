@@ -36,13 +36,14 @@ def test_the_best_is_the_best_finished_trial_never_a_diverged_or_pruned_one():
     assert result.counts() == {"complete": 3, "pruned": 1, "diverged": 1, "failed": 0}
 
 
-def _snippet_and_autolr_lrs(result: TuneResult, steps_per_epoch: int, epochs: int):
+def _snippet_and_autolr_lrs(result: TuneResult, **given):
     """The learning rate at every step from the exec'd snippet and from autolr's own
-    scheduler, stepping one past the end."""
+    scheduler at the snippet's steps per epoch and epochs, stepping one past the end."""
     model = torch.nn.Linear(3, 1)
-    namespace = {"model": model, "steps_per_epoch": steps_per_epoch, "epochs": epochs}
+    namespace = {"model": model, **given}
     exec(result.code(), namespace)  # noqa: S102 - our own generated snippet
     snippet_opt, snippet_sched = namespace["optimizer"], namespace["scheduler"]
+    steps_per_epoch, epochs = namespace["steps_per_epoch"], namespace["epochs"]
     optimizer = result.make_optimizer(model)
     scheduler = result.make_scheduler(optimizer, steps_per_epoch, epochs)
     assert type(snippet_opt) is type(optimizer)
@@ -55,12 +56,17 @@ def _snippet_and_autolr_lrs(result: TuneResult, steps_per_epoch: int, epochs: in
 
 
 def test_the_code_snippet_runs_and_reproduces_make_scheduler():
-    result = TuneResult(TABLE)
-    theirs, ours = _snippet_and_autolr_lrs(result, steps_per_epoch=7, epochs=3)
-    assert theirs == pytest.approx(ours)
+    # the sweep's epochs known: the snippet says them and its steps per epoch (10 here)
+    result = TuneResult(TABLE, epochs=3)
+    assert "steps_per_epoch, epochs = 10, 3  # as in this sweep" in result.code()
+    theirs, ours = _snippet_and_autolr_lrs(result)
+    assert theirs == pytest.approx(ours) and len(ours) == 31
     config = TrialConfig.from_dict(result.best_config)
     assert ours[-2] == pytest.approx(
-        config.lr * schedules.multipliers("cosine", 21, warmup_steps=2)[-1])
+        config.lr * schedules.multipliers("cosine", 30, warmup_steps=3)[-1])
+    # not known (hand-made records): the user's loader, whose len() is steps per epoch
+    theirs, ours = _snippet_and_autolr_lrs(TuneResult(TABLE), train_loader=range(7))
+    assert theirs == pytest.approx(ours) and len(ours) == 7 * 20 + 1
 
 
 @pytest.mark.parametrize("name", schedules.BUILTIN)
@@ -70,9 +76,9 @@ def test_every_built_in_schedule_is_written_out_in_plain_torch(name):
               for key, dim in schedules.get(name).params.items()}
     best = record(0, "complete", 0.05, [0.1], schedule=name, schedule_params=params,
                   warmup_fraction=0.1, optimizer="sgd")
-    result = TuneResult([best])
+    result = TuneResult([best], epochs=4)
     assert "autolr" not in result.code()
-    theirs, ours = _snippet_and_autolr_lrs(result, steps_per_epoch=9, epochs=4)
+    theirs, ours = _snippet_and_autolr_lrs(result)
     assert theirs == pytest.approx(ours, rel=1e-12)
 
 
@@ -81,7 +87,7 @@ def test_a_users_schedule_is_named_through_autolr_in_the_snippet(monkeypatch):
     schedules.register("halve_late", lambda step, total_steps: 0.5 ** (step > total_steps // 2))
     result = TuneResult([record(0, "complete", 0.05, [0.1], schedule="halve_late")])
     assert "from autolr import schedules" in result.code()
-    theirs, ours = _snippet_and_autolr_lrs(result, steps_per_epoch=5, epochs=2)
+    theirs, ours = _snippet_and_autolr_lrs(result, train_loader=range(5))
     assert theirs == pytest.approx(ours) and ours[-2] == pytest.approx(0.025)
 
 
@@ -121,9 +127,10 @@ def test_save_and_report_make_missing_folders_and_refuse_a_folder_or_a_file_pare
 
 def test_loading_anything_else_is_a_clear_error(tmp_path):
     bad = tmp_path / "x.json"
-    bad.write_text('{"some": "json"}')
-    with pytest.raises(AutoLRError, match="not a file written by TuneResult.save"):
-        TuneResult.load(bad)
+    for text in ('{"some": "json"}', '{"format": "autolr.TuneResult/1", "metric": "val_loss"}'):
+        bad.write_text(text)
+        with pytest.raises(AutoLRError, match="not a file written by TuneResult.save"):
+            TuneResult.load(bad)
     with pytest.raises(AutoLRError, match="cannot read"):
         TuneResult.load(tmp_path / "missing.json")
 

@@ -343,11 +343,31 @@ def test_trial_config_from_dict_rejects_unknown_keys():
     ({"lr": 1e-3, "warmup_fraction": 1.0}, InvalidSpaceError, r"must be in \[0, 1\)"),
     ({"lr": 1e-3, "batch_size": 0}, InvalidSpaceError, "batch_size must be an integer >= 1"),
     ({"lr": 1e-3, "optimizer": "lion"}, UnknownNameError, "valid optimizers are"),
-    ({"lr": 1e-3, "weight_decay": -1.0}, InvalidSpaceError, "weight_decay must be >= 0"),
+    ({"lr": 1e-3, "weight_decay": -1.0}, InvalidSpaceError, "weight_decay must be a number >= 0"),
+    ({"lr": 1e-3, "weight_decay": None}, InvalidSpaceError, "weight_decay must be a number >= 0"),
+    ({"lr": "1e-3"}, InvalidSpaceError, "lr must be a finite number > 0"),
+    ({"lr": 1e-3, "batch_size": 32.5}, InvalidSpaceError, "batch_size must be an integer"),
+    ({"lr": 1e-3, "batch_size": True}, InvalidSpaceError, "batch_size must be an integer"),
+    ({"lr": 1e-3, "schedule": "cyclic", "schedule_params": {"cycles": 0}}, InvalidSpaceError,
+     "cycles must be an integer >= 1, but got cycles=0"),
+    ({"lr": 1e-3, "schedule": "exponential", "schedule_params": {"final_fraction": -0.5}},
+     InvalidSpaceError, "must return a finite factor >= 0"),
 ])
 def test_trial_config_validates(kwargs, error, message):
     with pytest.raises(error, match=message):
         TrialConfig(**kwargs)
+
+
+def test_trial_config_takes_numpy_numbers_as_from_result_trials():
+    config = TrialConfig(lr=np.float32(0.5), batch_size=np.int64(64),
+                         warmup_fraction=np.float64(0.1), weight_decay=np.float32(0.0))
+    assert config == TrialConfig(lr=float(np.float32(0.5)), batch_size=64, warmup_fraction=0.1)
+    assert type(config.lr) is float and type(config.batch_size) is int
+    assert TrialConfig(lr=1e-3, batch_size=32.0).batch_size == 32  # a pandas column of floats
+    with pytest.raises(InvalidSpaceError, match="a config needs an 'lr'"):
+        TrialConfig.from_dict({"batch_size": 32})
+    space = SearchSpace(lr=(np.float32(1e-4), np.float64(0.1)), weight_decay=np.float32(0.01))
+    assert space.lr == pytest.approx((1e-4, 0.1)) and type(space.weight_decay) is float
 
 
 @pytest.mark.parametrize("name", schedules.names())

@@ -188,7 +188,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         curves=_curves(result, best), best_losses=_best_losses(result, best),
         scaling=stats.scaling_fit(complete, direction),
         importance=stats.importance(result.records, direction),
-        code=_code(result, best, epochs),
+        code=_code(result, best),
         failures=tuple((r.number, r.reason or "no error message")
                        for r in result.records if r.state == "failed"),
         range_test=test, tuned_lr=tuned_lr,
@@ -362,15 +362,7 @@ def _best_losses(result: TuneResult, best: TrialRecord | None) -> BestLosses | N
                       train=tuple(best.train_losses), val=tuple(best.val_losses))
 
 
-def _code(result: TuneResult, best: TrialRecord | None, epochs: int | None) -> str | None:
+def _code(result: TuneResult, best: TrialRecord | None) -> str | None:
     if best is None or _config(best) is None:
         return None
-    code = result.code()
-    if best.epochs_run > 0 and epochs:
-        # code() leaves these two to the user; say what they were in this sweep
-        per_epoch = round(best.steps_run / best.epochs_run)
-        line = "total_steps = steps_per_epoch * epochs"
-        known = f"steps_per_epoch, epochs = {per_epoch}, {epochs}  # as in this sweep"
-        code = (code.replace(line, f"{known}\n{line}") if line in code
-                else f"# {known}\n{code}")
-    return code
+    return result.code()  # with this sweep's steps per epoch and epochs, when known
