@@ -194,7 +194,10 @@ def get(name: str) -> ScheduleInfo:
     try:
         return _REGISTRY[name]
     except (KeyError, TypeError):
-        raise unknown_name("schedule", name, _REGISTRY) from None
+        error = unknown_name("schedule", name, _REGISTRY)
+        raise type(error)(f"{error} A schedule of your own (as in a sweep loaded from a file) "
+                          "must be registered first in this session: "
+                          f"autolr.schedules.register({name!r}, function).") from None
 
 
 def names() -> list[str]:

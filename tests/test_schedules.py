@@ -223,6 +223,8 @@ def test_unknown_name_raises_and_lists_the_valid_names():
     assert isinstance(error.value, AutoLRError)
     for name in BUILT_IN:
         assert name in str(error.value)
+    # a user's schedule named by a sweep loaded from a file: say how to bring it back
+    assert "autolr.schedules.register('cosin', function)" in str(error.value)
     with pytest.raises(UnknownNameError, match="valid schedules are: constant, cosine"):
         schedules.multiplier("nope", 0, 10)
     with pytest.raises(UnknownNameError, match="unknown schedule"):
