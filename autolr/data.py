@@ -79,23 +79,29 @@ def coerce_data(data: Any, *, val_fraction: float = 0.2, seed: int = 0) -> Train
 
 
 def epoch_batches(X: torch.Tensor, y: torch.Tensor, batch_size: int,
-                  generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                  generator: torch.Generator, *,
+                  avoid_single_row: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of shuffled batches: one gather per epoch, then views (no DataLoader).
-    `steps_per_epoch` of them: a last row left on its own joins the batch before it."""
+
+    `avoid_single_row` (a model with BatchNorm, which cannot train on one row): a last
+    batch of one row is avoided by splitting the last two batches' rows evenly, so the
+    epoch keeps its `steps_per_epoch` steps (32 + 1 rows become 16 + 17)."""
     order = torch.randperm(len(X), generator=generator).to(X.device)
     X, y = X[order], y[order]
-    steps = steps_per_epoch(len(X), batch_size)
-    for step in range(steps):
-        start, end = step * batch_size, len(X) if step == steps - 1 else (step + 1) * batch_size
+    starts = list(range(0, len(X), batch_size))
+    if avoid_single_row and len(starts) > 1 and len(X) % batch_size == 1 and batch_size > 2:
+        starts[-1] -= batch_size // 2
+    for start, end in zip(starts, [*starts[1:], len(X)], strict=True):
         yield X[start:end], y[start:end]
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
-    """Batches per epoch. A last batch of a single row would fail BatchNorm in training
-    ("expected more than 1 value per channel") and is one sample's step at the full lr:
-    it joins the batch before it instead."""
-    steps = -(-n_train // batch_size)
-    return steps - 1 if steps > 1 and n_train % batch_size == 1 else steps
+    return -(-n_train // batch_size)
+
+
+def has_batchnorm(model: torch.nn.Module) -> bool:
+    """Does the model hold a BatchNorm layer (which fails on a training batch of one row)?"""
+    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
 
 
 def _is_pair(value: Any) -> bool:

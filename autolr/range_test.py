@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from autolr.data import TrainValData, epoch_batches, steps_per_epoch
+from autolr.data import TrainValData, epoch_batches, has_batchnorm, steps_per_epoch
 from autolr.optimizers import make_optimizer
 
 SKIP_START, SKIP_END = 10, 5
@@ -120,7 +120,8 @@ def range_test(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
         try:
             inputs, targets = next(batches)
         except StopIteration:  # a new epoch of shuffled batches
-            batches = epoch_batches(data.X_train, data.y_train, batch_size, generator)
+            batches = epoch_batches(data.X_train, data.y_train, batch_size, generator,
+                                    avoid_single_row=has_batchnorm(model))
             inputs, targets = next(batches)
         lr = start * ratio**step
         for group in opt.param_groups:

@@ -17,7 +17,13 @@ from typing import Protocol
 
 import torch
 
-from autolr.data import CLASSIFICATION, TrainValData, epoch_batches, steps_per_epoch
+from autolr.data import (
+    CLASSIFICATION,
+    TrainValData,
+    epoch_batches,
+    has_batchnorm,
+    steps_per_epoch,
+)
 from autolr.errors import AutoLRError, InvalidModelError
 from autolr.metrics import METRICS, Metric
 from autolr.optimizers import make_optimizer
@@ -67,6 +73,7 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
                                config.weight_decay)
     per_epoch = steps_per_epoch(data.n_train, config.batch_size)
     total_steps = per_epoch * epochs
+    batchnorm = has_batchnorm(model)
     lrs = [config.lr * m for m in config.multipliers(total_steps)]
     generator = torch.Generator().manual_seed(seed)
     monitor = DivergenceMonitor(divergence_factor)
@@ -84,7 +91,7 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
     for _ in range(epochs):
         model.train()
         for inputs, targets in epoch_batches(data.X_train, data.y_train, config.batch_size,
-                                             generator):
+                                             generator, avoid_single_row=batchnorm):
             lr = lrs[step]
             for group in groups:
                 group["lr"] = lr

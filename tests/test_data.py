@@ -15,6 +15,7 @@ from autolr.data import (
     TrainValData,
     coerce_data,
     epoch_batches,
+    has_batchnorm,
     steps_per_epoch,
 )
 from autolr.errors import AutoLRError, InvalidDataError
@@ -336,17 +337,20 @@ def test_steps_per_epoch_rounds_up():
     assert steps_per_epoch(100, 32) == 4
     assert steps_per_epoch(96, 32) == 3
     assert steps_per_epoch(5, 32) == 1
-    assert steps_per_epoch(1, 32) == 1
 
 
-def test_a_last_row_on_its_own_joins_the_batch_before_it():
-    # 65 rows at batch 32: 32 + 33, not 32 + 32 + 1 (BatchNorm cannot train on one row)
+def test_with_batchnorm_a_last_row_on_its_own_is_avoided_in_as_many_steps():
+    # 65 rows at batch 32: 32 + 16 + 17, not 32 + 32 + 1 (BatchNorm cannot train on one row)
     X, y = torch.arange(65, dtype=torch.float32)[:, None], torch.arange(65)
-    batches = list(epoch_batches(X, y, 32, torch.Generator().manual_seed(0)))
-    assert [len(b[0]) for b in batches] == [32, 33] and steps_per_epoch(65, 32) == 2
+    sizes = lambda avoid, X=X, y=y: [len(b[0]) for b in epoch_batches(  # noqa: E731
+        X, y, 32, torch.Generator().manual_seed(0), avoid_single_row=avoid)]
+    assert sizes(True) == [32, 16, 17] and sizes(False) == [32, 32, 1]
+    assert len(sizes(True)) == steps_per_epoch(65, 32)  # the schedule's steps are unchanged
+    batches = list(epoch_batches(X, y, 32, torch.Generator().manual_seed(0),
+                                 avoid_single_row=True))
     assert sorted(torch.cat([b[1] for b in batches]).tolist()) == list(range(65))
     X, y = torch.zeros(66, 1), torch.arange(66)  # two left over: a batch of their own
-    assert [len(b[0]) for b in epoch_batches(X, y, 32, torch.Generator())] == [32, 32, 2]
+    assert sizes(True, X, y) == [32, 32, 2]
 
 
 def test_a_model_with_batchnorm_trains_when_one_row_would_be_left_over():
@@ -356,9 +360,10 @@ def test_a_model_with_batchnorm_trains_when_one_row_would_be_left_over():
     data = ((X[:65], y[:65]), (X[65:90], y[65:90]))  # 65 train rows: 65 % 32 == 1
     model = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 8), torch.nn.BatchNorm1d(8),
                                 torch.nn.ReLU(), torch.nn.Linear(8, int(y.max()) + 1))
+    assert has_batchnorm(model) and not has_batchnorm(model[0])
     trained = autolr.train(model, data, {"lr": 1e-2, "batch_size": 32}, epochs=2)
     assert trained.metrics["state"] == "complete", trained.metrics["reason"]
-    assert trained.metrics["steps_run"] == 4
+    assert trained.metrics["steps_run"] == 6
 
 
 def test_input_tensors_that_require_grad_are_data_and_get_no_grad():
