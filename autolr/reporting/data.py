@@ -310,7 +310,7 @@ def _schedule_curve(best: TrialRecord | None) -> tuple[ScheduleCurve | None, str
         number=best.number, schedule=config.schedule,
         schedule_params=dict(config.schedule_params), lr=config.lr,
         warmup_steps=config.warmup_steps(total), total_steps=total,
-        steps_per_epoch=round(total / best.epochs_run), steps=tuple(keep),
+        steps_per_epoch=max(1, round(total / best.epochs_run)), steps=tuple(keep),
         lrs=tuple(config.lr * factors[i] for i in keep)), None
 
 
