@@ -141,6 +141,7 @@ def test_trials_that_all_failed_after_sampling_still_write_a_report(tmp_path: Pa
                            reason="RuntimeError: boom") for i in range(3)]
     page = write_report(TuneResult(records), tmp_path / "r.html").read_text("utf-8")
     assert "No trial reported a metric or diverged" in page and "RuntimeError: boom" in page
+    assert "Filled dots" not in page  # no caption for a figure not drawn
     assert "lr_sensitivity" not in figures_in(page)
 
 

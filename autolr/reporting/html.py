@@ -112,7 +112,8 @@ def render(data: ReportData) -> str:
     counts = data.summary.counts
     subtitle = (f"{data.summary.n_trials} trials ({counts['complete']} complete) · metric "
                 f"{data.metric} ({data.direction}) · "
-                f"{data.summary.epochs_per_trial or '?'} epochs per full trial")
+                f"{data.summary.epochs_per_trial or '?'} "
+                f"epoch{'' if data.summary.epochs_per_trial == 1 else 's'} per full trial")
     generated = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',

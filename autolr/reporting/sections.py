@@ -163,11 +163,14 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
                             "highest complete lr"],
                            [[x.batch_size, x.n_trials, x.n_diverged, g(x.lowest_diverged_lr),
                              g(x.highest_complete_lr)] for x in b.per_batch]))
-    parts.append(blocks.get("lr_sensitivity", note(
-        "No trial sampled a learning rate." if not data.points else
-        "No trial reported a metric or diverged (they failed before their first evaluation: "
-        "see the trials table for why), so there is nothing to plot against the learning "
-        "rate.")))
+    if "lr_sensitivity" not in blocks:
+        parts.append(note(
+            "No trial sampled a learning rate." if not data.points else
+            "No trial reported a metric or diverged (they failed before their first "
+            "evaluation: the summary lists why), so there is nothing to plot against the "
+            "learning rate."))
+        return "".join(parts)
+    parts.append(blocks["lr_sensitivity"])
     parts.append('<p class="caption">Filled dots: complete trials (final metric); open dots: '
                  "pruned trials (metric when stopped); crosses in the top strip: diverged "
                  "trials at their base lr. Lines: smoothed trend per family (Gaussian kernel "
