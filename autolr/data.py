@@ -162,8 +162,13 @@ def _as_tensor(value: Any, what: str) -> torch.Tensor:
         ) from error
     if array.dtype == object or not (np.issubdtype(array.dtype, np.number)
                                      or array.dtype == bool):
+        labels = array.dtype.kind in "US" or (array.dtype == object and array.size > 0
+                                              and isinstance(array.flat[0], str))
         raise InvalidDataError(
-            f"{what} must hold numbers, but got an array of dtype {array.dtype}."
+            f"{what} must hold numbers, but got an array of dtype {array.dtype}"
+            + ("; class labels given as text: encode them as integers 0..C-1, e.g. "
+               "np.unique(y, return_inverse=True)[1] (or sklearn's LabelEncoder)."
+               if labels and what.endswith(" y") else ".")
         )
     if array.ndim == 0:
         raise InvalidDataError(f"{what} must have one row per sample, but got a scalar.")

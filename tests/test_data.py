@@ -245,6 +245,7 @@ def test_non_finite_regression_targets(bad):
     ((np.zeros(3), np.zeros(3), np.zeros(3)), r"data must be \(X, y\)"),
     (((np.zeros((3, 2)),), (np.zeros((3, 2)), np.zeros(3))), "parts of lengths 1 and 2"),
     ((np.array(["a", "b"]), np.array([0, 1])), "must hold numbers"),
+    ((np.zeros((2, 3)), np.array(["cat", "dog"])), r"encode them as integers 0..C-1"),
     ((np.array([{}, {}]), np.array([0, 1])), "must hold numbers"),
     ((np.float64(1.0), np.float64(1.0)), "but got a scalar"),
     ((torch.tensor(1.0), torch.tensor(1.0)), "but got a scalar"),
