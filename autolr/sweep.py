@@ -67,4 +67,4 @@ class Sweep:
             raise AutoLRError(
                 f"study {study_name!r} exists with other settings, so its trials cannot be "
                 f"resumed with this call ({'; '.join(differ)}); run with the stored "
-                "settings, or choose another study_name.")
+                "settings, or choose another study_name (--study NAME on the command line).")
