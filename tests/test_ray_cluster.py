@@ -468,6 +468,8 @@ def test_a_model_no_node_can_import_fails_before_any_trial(cluster, digits, tmp_
         autolr.tune(Net, digits, n_trials=20, ray_address=cluster.address,
                     storage=str(storage), study_name="hidden", **SWEEP)
     assert not (storage / "hidden").exists()  # Tune never started: no trial ran
+    # nor were its settings kept: a call with other ones (the fix made) is no resume
+    assert not (storage / "hidden.settings.json").exists()
 
 
 def test_diverged_trials_stop_at_once_and_never_win(cluster, digits):

@@ -99,15 +99,15 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
     started = _connect(address)
     folder = folder or tempfile.mkdtemp(prefix="autolr-ray-")  # made last: nothing leaks
     try:
-        if settings is not None and not settings.is_file():
-            settings.parent.mkdir(parents=True, exist_ok=True)
-            settings.write_text(json.dumps(sweep.settings()), "utf-8")
         if max_concurrent is None:  # what the cluster runs at once: TPE sees every result
             cpus = ray.cluster_resources().get("CPU", 1)
             max_concurrent = max(1, int(cpus // max(resources["cpu"], 1e-9)))
         threads = max(1, int(resources["cpu"])) if resources_per_trial else sweep.torch_threads
         stored = [ray.put(sweep)]  # in a list: each worker gets it from the store itself
         check_nodes_load(stored, resources)
+        if settings is not None and not settings.is_file():  # kept once a sweep can start
+            settings.parent.mkdir(parents=True, exist_ok=True)
+            settings.write_text(json.dumps(sweep.settings()), "utf-8")
         trainable = tune.with_resources(
             tune.with_parameters(_train, stored=stored, threads=threads), resources)
         run = _Run(sweep, trainable, pruner, mode, max_concurrent, folder)
