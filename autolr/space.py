@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from autolr import schedules
-from autolr.dims import Choice, Float
+from autolr.dims import Choice, Dim, Float, Int
 from autolr.errors import InvalidSpaceError, unknown_name
 from autolr.optimizers import check_optimizer
 
@@ -128,6 +128,10 @@ class SearchSpace:
     lr_scaling: "none", or "linear" / "sqrt" to search the learning rate relative to the
     batch size: `lr` is then the range at `lr_reference_batch`, and a trial at batch b
     trains at lr * (b / lr_reference_batch) (linear rule) or its square root (sqrt rule).
+    schedule_params: per family, ranges or fixed values of its own for the parameters the
+    family searches (`schedules.get(name).params`), e.g. {"cosine_restarts": {"cycles":
+    (2, 3)}, "one_cycle": {"pct_start": 0.3}}: (low, high) for a number, a list for a
+    choice, a single value to fix it (fixed, it is not searched).
     """
 
     lr: tuple[float, float] = (1e-5, 1.0)
@@ -139,6 +143,7 @@ class SearchSpace:
     lr_scaling: str = "none"
     lr_reference_batch: int = 256
     description: str = ""
+    schedule_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from TOML/dicts into tuples
@@ -186,6 +191,7 @@ class SearchSpace:
         else:
             set_(self, "weight_decay", float(self.weight_decay))
 
+        set_(self, "schedule_params", _schedule_params(self.schedule_params, self.schedules))
         if self.lr_scaling not in _LR_SCALING_EXPONENTS:
             raise InvalidSpaceError(
                 f"lr_scaling must be one of {', '.join(_LR_SCALING_EXPONENTS)}, "
@@ -215,10 +221,8 @@ class SearchSpace:
     def sample(self, trial: Any, n_train: int) -> TrialConfig:
         """Ask an Optuna trial for one config (define-by-run, conditional per family)."""
         schedule = Choice(self.schedules).suggest(trial, "schedule")
-        params = {
-            name: dim.suggest(trial, f"{schedule}.{name}")
-            for name, dim in schedules.get(schedule).params.items()
-        }
+        params = {name: dim.suggest(trial, f"{schedule}.{name}")
+                  for name, dim in self.schedule_dims(schedule).items()}
         batch_size = Choice(self.usable_batch_sizes(n_train)).suggest(trial, "batch_size")
         return TrialConfig(
             lr=Float(*self.lr, log=True).suggest(trial, "lr") * self.lr_factor(batch_size),
@@ -233,6 +237,14 @@ class SearchSpace:
                 if isinstance(self.weight_decay, tuple) else float(self.weight_decay)
             ),
         )
+
+    def schedule_dims(self, family: str) -> dict[str, Dim]:
+        """The dimensions `sample` searches for a family's parameters: the family's own,
+        narrowed or fixed by `schedule_params`."""
+        dims = dict(schedules.get(family).params)
+        for name, given in self.schedule_params.get(family, {}).items():
+            dims[name] = _narrowed(dims[name], given)
+        return dims
 
     def config_from_params(self, params: Mapping[str, Any], n_train: int) -> TrialConfig:
         """The config that `sample` gave for these Optuna params (e.g. from Ray's searcher):
@@ -261,6 +273,8 @@ class SearchSpace:
             and (config.weight_decay == self.weight_decay if not isinstance(
                 self.weight_decay, tuple) else Float(*self.weight_decay).contains(
                 config.weight_decay))
+            and all(dim.contains(config.schedule_params[name])
+                    for name, dim in self.schedule_dims(config.schedule).items())
         )
         if not inside:
             return None
@@ -270,11 +284,14 @@ class SearchSpace:
             "optimizer": config.optimizer, "weight_decay": config.weight_decay,
         }
         params.update({f"{config.schedule}.{k}": v for k, v in config.schedule_params.items()
-                       if k in schedules.get(config.schedule).params})
+                       if k in self.schedule_dims(config.schedule)})
         return params
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["schedule_params"] = {family: dict(given)
+                                     for family, given in self.schedule_params.items()}
+        return values
 
     @classmethod
     def from_dict(cls, spec: Mapping[str, Any], *, source: str = "the space") -> SearchSpace:
@@ -355,6 +372,59 @@ def _pair(name: str, value: Any) -> tuple[float, float]:
     if not (math.isfinite(low) and math.isfinite(high)):
         raise InvalidSpaceError(f"{name} needs finite bounds, but got {name}={(low, high)}.")
     return low, high
+
+
+def _schedule_params(value: Any, families: tuple[str, ...]) -> dict[str, dict[str, Any]]:
+    """`SearchSpace.schedule_params` checked against the families' searched parameters,
+    with ranges and choices as tuples."""
+    example = "such as {'cosine_restarts': {'cycles': (2, 3)}}"
+    if not isinstance(value, Mapping):
+        raise InvalidSpaceError(f"schedule_params maps a family to its parameters, {example}, "
+                                f"but got schedule_params={value!r}.")
+    checked: dict[str, dict[str, Any]] = {}
+    for family, given in value.items():
+        if family not in families:
+            raise InvalidSpaceError(
+                f"schedule_params names {family!r}, which is not among the space's schedules "
+                f"({', '.join(families)}); add it to schedules or drop its entry.")
+        searched = schedules.get(family).params
+        if not isinstance(given, Mapping) or not set(given) <= set(searched):
+            raise InvalidSpaceError(
+                f"schedule_params[{family!r}] maps {family}'s searched parameters "
+                f"({', '.join(searched) or 'none'}) to ranges or values, {example}, but got "
+                f"{given!r}.")
+        checked[family] = {}
+        for name, spec in given.items():
+            spec = tuple(spec) if _is_sequence(spec) else spec
+            dim = _narrowed(searched[name], spec, f"schedule_params[{family!r}][{name!r}]")
+            for end in (dim.choices if isinstance(dim, Choice) else (dim.low, dim.high)):
+                schedules.check_params(family, {name: end})  # each end a valid value
+            checked[family][name] = spec
+    return checked
+
+
+def _narrowed(dim: Dim, spec: Any, where: str = "a schedule parameter") -> Dim:
+    """The dimension `spec` makes of a family's own `dim`: a range, a choice list or one
+    value (fixed)."""
+    if isinstance(dim, Choice):
+        choices = spec if isinstance(spec, tuple) else (spec,)
+        if not choices or not all(c in dim.choices for c in choices):
+            raise InvalidSpaceError(f"{where} must be one or more of {list(dim.choices)}, "
+                                    f"but got {spec!r}.")
+        return Choice(choices)
+    whole = isinstance(dim, Int)
+    kind = "integers" if whole else "numbers"
+    ok = _is_int if whole else _is_real
+    low, high = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, spec)
+    if not (ok(low) and ok(high) and low <= high):
+        raise InvalidSpaceError(f"{where} must be one value or a (low, high) pair of {kind} "
+                                f"with low <= high, such as ({dim.low}, {dim.high}), but got "
+                                f"{spec!r}.")
+    if dim.log and low <= 0:
+        raise InvalidSpaceError(f"{where} is searched on a log scale and needs low > 0, but "
+                                f"got {spec!r}.")
+    return Int(int(low), int(high), log=dim.log) if whole else Float(
+        float(low), float(high), log=dim.log)
 
 
 def _names(name: str, value: Any) -> tuple[str, ...]:

@@ -50,7 +50,7 @@ class Sweep:
         seed draws the validation split and each trial's init; n_train tells another
         dataset (or val_fraction) apart: trials under either would not compare."""
         return {"metric": self.metric, "epochs": self.epochs, "seed": self.seed,
-                "n_train": self.n_train, "space": json.loads(json.dumps(self.space.to_dict()))}
+                "n_train": self.n_train, "space": _jsonable(self.space.to_dict())}
 
     def check_resumable(self, study_name: str, stored: dict[str, Any]) -> None:
         """Refuse to resume a stored sweep whose `settings()` differ from this one's (a
@@ -59,6 +59,8 @@ class Sweep:
         differ = [f"{key}: stored {stored[key]!r}, now {now[key]!r}" for key in now
                   if key != "space" and key in stored and stored[key] != now[key]]
         space = stored.get("space") or {}
+        if space:  # a key newer than the stored sweep held its default there
+            space = {**_jsonable(SearchSpace().to_dict()), **space}
         differ += [f"space.{key}: stored {space.get(key)!r}, now {now['space'].get(key)!r}"
                    for key in sorted(set(space) | set(now["space"]))
                    if space and key != "description"
@@ -68,3 +70,8 @@ class Sweep:
                 f"study {study_name!r} exists with other settings, so its trials cannot be "
                 f"resumed with this call ({'; '.join(differ)}); run with the stored "
                 "settings, or choose another study_name (--study NAME on the command line).")
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """`values` as they read back from JSON (tuples become lists)."""
+    return json.loads(json.dumps(values))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import random
@@ -21,6 +22,7 @@ from sklearn.datasets import load_digits
 
 import autolr
 from autolr import AutoLRError
+from autolr.space import SearchSpace
 from autolr.storage import ClaimingSampler, PidJournalLock, claim_new_trials, open_storage, owner
 
 torch.set_num_threads(1)
@@ -355,6 +357,24 @@ def test_resuming_a_study_with_another_space_says_what_differs(tmp_path):
     with pytest.raises(AutoLRError, match=r"n_train: stored \d+, now 200"):  # other data
         autolr.tune(mlp(), (DIGITS[0][:250], DIGITS[1][:250]), n_trials=2, epochs=1,
                     progress=False, storage=url, study_name="s")
+    with pytest.raises(AutoLRError, match=r"space\.schedule_params: stored \{\}, now "
+                                          r"\{'one_cycle': \{'pct_start': 0\.3\}\}"):
+        autolr.tune(mlp(), DIGITS, n_trials=2, epochs=1, progress=False, storage=url,
+                    study_name="s", space={"schedule_params": {"one_cycle": {"pct_start": 0.3}}})
+
+
+def test_a_space_key_newer_than_the_stored_sweep_is_compared_with_its_default():
+    from autolr.sweep import Sweep
+
+    sweep = Sweep(space=SearchSpace(), run=None, n_train=100, n_evals=1, n_trials=1,
+                  direction="minimize", metric="val_loss", epochs=1)
+    stored = sweep.settings()
+    del stored["space"]["schedule_params"]  # as an autolr from before it kept
+    sweep.check_resumable("s", stored)  # the default: the same sweep
+    narrowed = dataclasses.replace(
+        sweep, space=SearchSpace(schedule_params={"one_cycle": {"pct_start": 0.3}}))
+    with pytest.raises(AutoLRError, match=r"space\.schedule_params: stored \{\}"):
+        narrowed.check_resumable("s", stored)
 
 
 class _Storage:

@@ -156,8 +156,8 @@ def test_a_typo_in_a_toml_names_the_key_and_the_valid_keys(tmp_path):
     with pytest.raises(InvalidSpaceError,
                        match=r"unknown key\(s\) \['learning_rate'\] in .*mine.toml; valid keys "
                              r"are \['batch_sizes', 'description', 'lr', 'lr_reference_batch', "
-                             r"'lr_scaling', 'optimizers', 'schedules', 'warmup', "
-                             r"'weight_decay'\]"):
+                             r"'lr_scaling', 'optimizers', 'schedule_params', 'schedules', "
+                             r"'warmup', 'weight_decay'\]"):
         load_space(path)
 
 
@@ -309,6 +309,77 @@ def test_params_for_a_config_outside_the_space_is_none():
     assert space.params_for(TrialConfig(lr=1e-3, schedule="cosine", optimizer="sgd"),
                             1000) is None
 
+
+
+# --- a family's own parameters: schedule_params ---------------------------------------
+
+def test_schedule_params_narrow_or_fix_what_a_family_searches():
+    space = SearchSpace(schedules=("cosine_restarts", "one_cycle", "cyclic"), schedule_params={
+        "cosine_restarts": {"cycles": [3, 4], "cycle_mult": 1},  # range; fixed choice
+        "one_cycle": {"pct_start": 0.3},  # fixed
+        "cyclic": {"base_fraction": (0.1, 0.2), "cycles": 2}})
+    s = study()
+    seen: dict[str, set] = {"cycles": set(), "base_fraction": set()}
+    for _ in range(120):
+        trial = s.ask()
+        config = space.sample(trial, n_train=1000)
+        p = config.schedule_params
+        if config.schedule == "cosine_restarts":
+            assert p["cycles"] in (3, 4) and p["cycle_mult"] == 1
+            assert "cosine_restarts.cycle_mult" not in trial.params  # fixed: not asked
+            seen["cycles"].add(p["cycles"])
+        elif config.schedule == "one_cycle":
+            assert p["pct_start"] == 0.3 and "one_cycle.pct_start" not in trial.params
+        else:
+            assert 0.1 <= p["base_fraction"] <= 0.2 and p["cycles"] == 2
+            seen["base_fraction"].add(p["base_fraction"])
+        s.tell(trial, 1.0)
+    assert seen["cycles"] == {3, 4} and len(seen["base_fraction"]) > 5
+
+
+@pytest.mark.parametrize("schedule_params, message", [
+    ({"cosine": {"x": 1}}, "not among the space's schedules"),
+    ({"one_cycle": {"pct": 0.3}}, r"one_cycle's searched parameters \(pct_start\)"),
+    ({"one_cycle": 0.3}, r"one_cycle's searched parameters"),
+    ({"one_cycle": {"pct_start": (0.5, 0.1)}}, "low <= high"),
+    ({"one_cycle": {"pct_start": "0.3"}}, r"a \(low, high\) pair of numbers"),
+    ({"one_cycle": {"pct_start": (0.1, 0.2, 0.3)}}, "one value or a"),
+    ({"cosine_restarts": {"cycles": (0, 2)}}, "cycles"),  # not a valid value of the family
+    ({"cosine_restarts": {"cycles": 2.5}}, "pair of integers"),
+    ({"cosine_restarts": {"cycle_mult": 3}}, r"one or more of \[1, 2\]"),
+    ({"step": {"gamma": (0.0, 0.5)}}, "log scale and needs low > 0"),
+    ([("one_cycle", {})], "maps a family to its parameters"),
+])
+def test_bad_schedule_params_name_the_fix(schedule_params, message):
+    schedules_ = ("one_cycle", "cosine_restarts", "step")
+    with pytest.raises(InvalidSpaceError, match=message):
+        SearchSpace(schedules=schedules_, schedule_params=schedule_params)
+
+
+def test_schedule_params_load_from_toml_and_round_trip(tmp_path):
+    path = tmp_path / "mine.toml"
+    path.write_text('schedules = ["cosine_restarts", "one_cycle"]\n'
+                    "[schedule_params.cosine_restarts]\ncycles = [2, 3]\n"
+                    "[schedule_params.one_cycle]\npct_start = 0.25\n")
+    space = load_space(path)
+    assert space.schedule_params == {"cosine_restarts": {"cycles": (2, 3)},
+                                     "one_cycle": {"pct_start": 0.25}}
+    assert SearchSpace.from_dict(space.to_dict()) == space
+
+
+def test_params_for_respects_schedule_params():
+    space = SearchSpace(schedule_params={"one_cycle": {"pct_start": 0.3},
+                                         "cosine_restarts": {"cycles": (2, 3)}})
+    fixed = TrialConfig(lr=1e-3, schedule="one_cycle", schedule_params={"pct_start": 0.3})
+    params = space.params_for(fixed, 1000)
+    assert params is not None
+    s = study()
+    s.enqueue_trial(params)
+    assert space.sample(s.ask(), n_train=1000) == fixed
+    assert space.params_for(TrialConfig(lr=1e-3, schedule="one_cycle",
+                                        schedule_params={"pct_start": 0.4}), 1000) is None
+    assert space.params_for(TrialConfig(lr=1e-3, schedule="cosine_restarts",
+                                        schedule_params={"cycles": 4}), 1000) is None
 
 # --- TrialConfig ------------------------------------------------------------------------
 
