@@ -128,10 +128,11 @@ class SearchSpace:
     lr_scaling: "none", or "linear" / "sqrt" to search the learning rate relative to the
     batch size: `lr` is then the range at `lr_reference_batch`, and a trial at batch b
     trains at lr * (b / lr_reference_batch) (linear rule) or its square root (sqrt rule).
-    schedule_params: per family, ranges or fixed values of its own for the parameters the
-    family searches (`schedules.get(name).params`), e.g. {"cosine_restarts": {"cycles":
-    (2, 3)}, "one_cycle": {"pct_start": 0.3}}: (low, high) for a number, a list for a
-    choice, a single value to fix it (fixed, it is not searched).
+    schedule_params: per family, ranges or fixed values of its own for any of the family's
+    parameters (`schedules.get(name).defaults()`), e.g. {"cosine_restarts": {"cycles":
+    (2, 3)}, "cosine": {"min_fraction": 0.1}}: (low, high) for a number, a list for a
+    choice, a single value to fix it (fixed, it is not searched). A parameter the family
+    does not search (cosine's min_fraction) is kept at its default unless named here.
     """
 
     lr: tuple[float, float] = (1e-5, 1.0)
@@ -243,7 +244,7 @@ class SearchSpace:
         narrowed or fixed by `schedule_params`."""
         dims = dict(schedules.get(family).params)
         for name, given in self.schedule_params.get(family, {}).items():
-            dims[name] = _narrowed(dims[name], given)
+            dims[name] = _narrowed(family, name, given)
         return dims
 
     def config_from_params(self, params: Mapping[str, Any], n_train: int) -> TrialConfig:
@@ -375,8 +376,8 @@ def _pair(name: str, value: Any) -> tuple[float, float]:
 
 
 def _schedule_params(value: Any, families: tuple[str, ...]) -> dict[str, dict[str, Any]]:
-    """`SearchSpace.schedule_params` checked against the families' searched parameters,
-    with ranges and choices as tuples."""
+    """`SearchSpace.schedule_params` checked against the families' parameters, with
+    ranges and choices as tuples."""
     example = "such as {'cosine_restarts': {'cycles': (2, 3)}}"
     if not isinstance(value, Mapping):
         raise InvalidSpaceError(f"schedule_params maps a family to its parameters, {example}, "
@@ -387,44 +388,50 @@ def _schedule_params(value: Any, families: tuple[str, ...]) -> dict[str, dict[st
             raise InvalidSpaceError(
                 f"schedule_params names {family!r}, which is not among the space's schedules "
                 f"({', '.join(families)}); add it to schedules or drop its entry.")
-        searched = schedules.get(family).params
-        if not isinstance(given, Mapping) or not set(given) <= set(searched):
+        own = schedules.get(family).defaults()
+        if not isinstance(given, Mapping) or not set(given) <= set(own):
             raise InvalidSpaceError(
-                f"schedule_params[{family!r}] maps {family}'s searched parameters "
-                f"({', '.join(searched) or 'none'}) to ranges or values, {example}, but got "
+                f"schedule_params[{family!r}] maps {family}'s parameters "
+                f"({', '.join(own) or 'none'}) to ranges or values, {example}, but got "
                 f"{given!r}.")
         checked[family] = {}
         for name, spec in given.items():
             spec = tuple(spec) if _is_sequence(spec) else spec
-            dim = _narrowed(searched[name], spec, f"schedule_params[{family!r}][{name!r}]")
+            dim = _narrowed(family, name, spec)
             for end in (dim.choices if isinstance(dim, Choice) else (dim.low, dim.high)):
                 schedules.check_params(family, {name: end})  # each end a valid value
             checked[family][name] = spec
     return checked
 
 
-def _narrowed(dim: Dim, spec: Any, where: str = "a schedule parameter") -> Dim:
-    """The dimension `spec` makes of a family's own `dim`: a range, a choice list or one
-    value (fixed)."""
-    if isinstance(dim, Choice):
+def _narrowed(family: str, name: str, spec: Any) -> Dim:
+    """The dimension `spec` makes of a family's parameter: a range, a choice list or one
+    value (fixed). A searched parameter keeps its kind (integer, log scale, choices); one
+    the family keeps at its default takes the kind of that default."""
+    where = f"schedule_params[{family!r}][{name!r}]"
+    info = schedules.get(family)
+    dim, default = info.params.get(name), info.defaults()[name]
+    if isinstance(dim, Choice) or (dim is None and not _is_real(default)):
         choices = spec if isinstance(spec, tuple) else (spec,)
-        if not choices or not all(c in dim.choices for c in choices):
-            raise InvalidSpaceError(f"{where} must be one or more of {list(dim.choices)}, "
-                                    f"but got {spec!r}.")
+        if not choices or (dim is not None and not all(c in dim.choices for c in choices)):
+            raise InvalidSpaceError(f"{where} must be one or more of "
+                                    f"{list(dim.choices) if dim else 'its values'}, but got "
+                                    f"{spec!r}.")
         return Choice(choices)
-    whole = isinstance(dim, Int)
-    kind = "integers" if whole else "numbers"
+    whole = isinstance(dim, Int) or (dim is None and _is_int(default))
+    log = dim is not None and dim.log
     ok = _is_int if whole else _is_real
     low, high = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, spec)
     if not (ok(low) and ok(high) and low <= high):
-        raise InvalidSpaceError(f"{where} must be one value or a (low, high) pair of {kind} "
-                                f"with low <= high, such as ({dim.low}, {dim.high}), but got "
-                                f"{spec!r}.")
-    if dim.log and low <= 0:
+        example = f"({dim.low}, {dim.high})" if dim is not None else f"{default!r}"
+        raise InvalidSpaceError(f"{where} must be one value or a (low, high) pair of "
+                                f"{'integers' if whole else 'numbers'} with low <= high, such "
+                                f"as {example}, but got {spec!r}.")
+    if log and low <= 0:
         raise InvalidSpaceError(f"{where} is searched on a log scale and needs low > 0, but "
                                 f"got {spec!r}.")
-    return Int(int(low), int(high), log=dim.log) if whole else Float(
-        float(low), float(high), log=dim.log)
+    return Int(int(low), int(high), log=log) if whole else Float(float(low), float(high),
+                                                                 log=log)
 
 
 def _names(name: str, value: Any) -> tuple[str, ...]:

@@ -337,10 +337,36 @@ def test_schedule_params_narrow_or_fix_what_a_family_searches():
     assert seen["cycles"] == {3, 4} and len(seen["base_fraction"]) > 5
 
 
+def test_schedule_params_set_a_parameter_the_family_keeps_at_its_default():
+    fixed = SearchSpace(schedules=("cosine",), schedule_params={"cosine": {"min_fraction": 0.1}})
+    trial = study().ask()
+    config = fixed.sample(trial, n_train=1000)
+    assert config.schedule_params == {"min_fraction": 0.1} and "cosine.min_fraction" not in (
+        trial.params)
+    # the run decays to a tenth, not to zero
+    assert schedules.multiplier("cosine", 99, 100, **config.schedule_params) == pytest.approx(
+        0.1, abs=1e-3)
+    searched = SearchSpace(schedules=("cosine",),
+                           schedule_params={"cosine": {"min_fraction": (0.0, 0.2)}})
+    s = study()
+    values = set()
+    for _ in range(20):
+        trial = s.ask()
+        value = searched.sample(trial, n_train=1000).schedule_params["min_fraction"]
+        assert 0.0 <= value <= 0.2 and trial.params["cosine.min_fraction"] == value
+        values.add(value)
+        s.tell(trial, 1.0)
+    assert len(values) == 20
+    default_end = TrialConfig(lr=1e-3, schedule="cosine")  # min_fraction 0: outside
+    assert fixed.params_for(default_end, 1000) is None
+
+
 @pytest.mark.parametrize("schedule_params, message", [
     ({"cosine": {"x": 1}}, "not among the space's schedules"),
-    ({"one_cycle": {"pct": 0.3}}, r"one_cycle's searched parameters \(pct_start\)"),
-    ({"one_cycle": 0.3}, r"one_cycle's searched parameters"),
+    ({"one_cycle": {"pct": 0.3}},
+     r"one_cycle's parameters \(pct_start, div_factor, final_div_factor\)"),
+    ({"one_cycle": 0.3}, r"one_cycle's parameters"),
+    ({"one_cycle": {"div_factor": (5, "x")}}, r"such as 25\.0, but got \(5, 'x'\)"),
     ({"one_cycle": {"pct_start": (0.5, 0.1)}}, "low <= high"),
     ({"one_cycle": {"pct_start": "0.3"}}, r"a \(low, high\) pair of numbers"),
     ({"one_cycle": {"pct_start": (0.1, 0.2, 0.3)}}, "one value or a"),
