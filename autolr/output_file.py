@@ -3,6 +3,7 @@ that fills them, so a typo in the path is an error up front, not after a sweep."
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -33,11 +34,17 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
 
 
 def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:
-    """Write `text` to `path` (after `check_output_file`), making missing folders."""
+    """Write `text` to `path` (after `check_output_file`), making missing folders. The
+    file is whole or not there: a kill mid-write leaves the previous one (the Ray backend
+    rewrites its saved sweep after each trial), never half of it."""
     path = check_output_file(path, what)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        partial.write_text(text, encoding="utf-8")
+        os.replace(partial, path)
     except OSError as error:  # e.g. a full disk, or a race with the checks above
+        with contextlib.suppress(OSError):
+            partial.unlink()
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {error}") from None
     return path

@@ -222,8 +222,23 @@ def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
             raise InvalidSpaceError(f"schedule {name!r}: {key} must be an integer >= 1, but "
                                     f"got {key}={value!r}.")
     if params and info.name in BUILTIN:  # a user's own parameters are checked as it runs
+        _check_fractions(name, params)
         _check_factors(name, info.function, params)
     return {**defaults, **params}
+
+
+# the built-in schedules' parameters that are a share of the peak rate or of the run: a
+# cosine to min_fraction=7 would end at 7 times its peak, a schedule no one means
+_FRACTIONS = ("min_fraction", "final_fraction", "base_fraction", "gamma", "pct_start",
+              "step_fraction")
+
+
+def _check_fractions(name: str, params: Mapping[str, Any]) -> None:
+    for key in _FRACTIONS:
+        value = params.get(key)
+        if value is not None and not (isinstance(value, numbers.Real) and 0 <= value <= 1):
+            raise InvalidSpaceError(f"schedule {name!r}: {key} is a fraction, between 0 and 1, "
+                                    f"but got {key}={value!r}.")
 
 
 def _check_factors(name: str, function: ScheduleFn, params: Mapping[str, Any]) -> None:

@@ -113,6 +113,43 @@ def test_bad_ray_arguments_fail_before_connecting(arguments, message):
     assert not ray.is_initialized()
 
 
+def closed_port(host: str = "127.0.0.2") -> int:
+    """A port on `host` nobody listens at (bound, then released unlistened)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@needs_ray
+def test_a_cluster_address_nobody_answers_at_fails_at_once(capsys):
+    # Ray itself retries such an address for ever (measured: still waiting after 40 s)
+    address = f"127.0.0.2:{closed_port()}"
+    for given in (address, f"ray://{address}"):
+        with pytest.raises(AutoLRError, match=rf"cannot connect to the Ray cluster at "
+                           rf"'{given}': nothing answers there .*ray start --head"):
+            autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                        progress=False, ray_address=given)
+    with pytest.raises(AutoLRError, match="not of the form 'host:port'"):
+        autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                    progress=False, ray_address="headnode")
+    assert not ray.is_initialized()
+
+
+@needs_ray
+def test_a_storage_that_is_a_file_fails_before_connecting(tmp_path):
+    file = tmp_path / "results.txt"
+    file.write_text("mine")
+    for storage, message in ((file, "but it is a file"),
+                             (file / "ray", f"but '{file}' is a file")):
+        with pytest.raises(AutoLRError, match=f"the Ray storage .* must be a directory, "
+                                              f"{message}; give a directory path"):
+            autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                        progress=False, storage=str(storage))
+    assert file.read_text() == "mine" and not ray.is_initialized()
+
+
 @needs_ray
 def test_resuming_with_other_settings_fails_before_connecting(tmp_path):
     # what a first call stored (Sweep.settings): 96 train rows, seed 0, 2 epochs
@@ -201,6 +238,21 @@ def test_the_searcher_tells_optuna_how_each_trial_ended():
     State = optuna.trial.TrialState
     assert states == [State.COMPLETE, State.PRUNED, State.PRUNED, State.FAIL]
     assert math.isnan(searcher._ot_study.trials[2].intermediate_values[2])  # TPE: worst
+
+
+@needs_ray
+def test_a_trial_run_again_reports_its_steps_again_without_a_warning(recwarn):
+    # a resume runs an interrupted trial from scratch under its Tune id: steps 1, 2 again
+    import optuna
+
+    searcher = backend._Search(backend._Space(sweep().space, 100), metric="value", mode="min",
+                               sampler=optuna.samplers.TPESampler(seed=0))
+    searcher.suggest("a")
+    for values in ([1.0, 0.8], [0.9, 0.7, 0.5]):
+        for step, value in enumerate(values, 1):
+            searcher.on_trial_result("a", {"value": value, "training_iteration": step})
+    assert searcher._ot_study.trials[0].intermediate_values == {1: 1.0, 2: 0.8, 3: 0.5}
+    assert not [w for w in recwarn if "already reported" in str(w.message)]
 
 
 @needs_ray

@@ -356,6 +356,13 @@ def test_a_killed_driver_resumes_where_it_stopped(cluster, digits, tmp_path):
         LoopbackCluster.kill(driver)  # SIGKILL: no chance to save anything on the way out
     finished = saved_trials(storage / "resume")
     assert 2 <= len(finished) < 10
+    # the sweep so far can be read, shown and reported on, without resuming it
+    partial = autolr.load(str(storage), "resume")
+    assert partial.records and len(partial.records) < 10
+    for record in partial.records:
+        assert record.state in ("complete", "pruned", "diverged")
+        if record.number in finished:
+            assert list(record.values) == finished[record.number]["values"]
 
     result = autolr.tune(mlp(), digits, n_trials=10, ray_address=cluster.address,
                          storage=str(storage), study_name="resume", **SWEEP)
@@ -470,6 +477,20 @@ def test_a_model_no_node_can_import_fails_before_any_trial(cluster, digits, tmp_
     assert not (storage / "hidden").exists()  # Tune never started: no trial ran
     # nor were its settings kept: a call with other ones (the fix made) is no resume
     assert not (storage / "hidden.settings.json").exists()
+
+
+def test_resources_no_node_has_fail_before_any_trial(cluster, digits, tmp_path):
+    # Tune would wait for a node with a GPU for ever, saying nothing
+    storage = tmp_path / "ray"
+    started = time.monotonic()
+    with pytest.raises(autolr.AutoLRError, match=r"no node of the Ray cluster has the "
+                       r"resources a trial asks for \(cpu 1, gpu 1\); its nodes have cpu 1.*; "
+                       r"cpu 1.*Ask for less with resources_per_trial"):
+        autolr.tune(mlp, digits, n_trials=4, ray_address=cluster.address,
+                    storage=str(storage), study_name="gpu",
+                    resources_per_trial={"cpu": 1, "gpu": 1}, **SWEEP)
+    assert time.monotonic() - started < 60
+    assert not (storage / "gpu").exists() and not (storage / "gpu.settings.json").exists()
 
 
 def test_diverged_trials_stop_at_once_and_never_win(cluster, digits):

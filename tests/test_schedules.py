@@ -415,3 +415,17 @@ def test_one_cycle_matches_torch_one_cycle_lr(total, pct_start, div_factor, fina
     final = 1.0 / div_factor / final_div_factor
     assert torch_lrs[-1] == pytest.approx(final)
     assert final < mine[-1] < final + 10.0 / total**2  # one step short of the final rate
+
+
+@pytest.mark.parametrize("name, params", [
+    ("cosine", {"min_fraction": 7}), ("cosine_restarts", {"min_fraction": -0.1}),
+    ("exponential", {"final_fraction": 1.5}), ("cyclic", {"base_fraction": 2.0}),
+    ("step", {"gamma": 3.0}), ("one_cycle", {"pct_start": 1.2}),
+])
+def test_a_built_in_fraction_outside_0_to_1_is_rejected(name, params):
+    # min_fraction=7 gave factors from 1 to 7: a factor >= 0, but not a decay anyone means
+    key, value = next(iter(params.items()))
+    with pytest.raises(InvalidSpaceError, match=rf"{name}.*{key} is a fraction, between 0 "
+                                                rf"and 1, but got {key}={value}"):
+        schedules.check_params(name, params)
+    assert schedules.check_params(name, {key: 0.5})[key] == 0.5

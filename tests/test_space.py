@@ -448,7 +448,7 @@ def test_trial_config_from_dict_rejects_unknown_keys():
     ({"lr": 1e-3, "schedule": "cyclic", "schedule_params": {"cycles": 0}}, InvalidSpaceError,
      "cycles must be an integer >= 1, but got cycles=0"),
     ({"lr": 1e-3, "schedule": "exponential", "schedule_params": {"final_fraction": -0.5}},
-     InvalidSpaceError, "must return a finite factor >= 0"),
+     InvalidSpaceError, "final_fraction is a fraction, between 0 and 1"),
 ])
 def test_trial_config_validates(kwargs, error, message):
     with pytest.raises(error, match=message):

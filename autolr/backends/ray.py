@@ -22,18 +22,22 @@ one's searcher state, and the result joins them all. The pick's runs are logged,
 finish, in `storage/study_name.pick.jsonl`: a resumed or extended sweep folds them back in
 and does not train them again. The sweep's settings (`Sweep.settings`) are kept in
 `storage/study_name.settings.json`: a resume with other ones is refused before connecting.
+The result so far is saved as `storage/study_name.autolr.json` after each trial (and in
+full at the end): an interrupted sweep can be read, shown and reported on without Ray.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import math
 import os
 import shutil
+import socket
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +53,8 @@ from autolr.result import TrialRecord, TuneResult
 from autolr.space import TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, FAILED, PRUNED, TrialOutcome
+
+logger = logging.getLogger("autolr")
 
 try:  # an optional extra: this module imports without it, and run_ray says how to get it
     from ray import tune
@@ -66,6 +72,7 @@ SCHEDULERS = ("auto", "checked_halving", "decay_median", "median", "successive_h
 #: autolr's own pruners, run on the driver as the Optuna backend runs them
 SCHEDULE_AWARE = ("auto", "checked_halving", "decay_median")
 DEFAULT_STUDY = "autolr"
+CONNECT_TIMEOUT = 10.0  # seconds for a cluster's head to accept a connection
 _PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
 _NUMBER = "autolr_number"  # the config key holding the Optuna trial number
 _STEPS_BACK = "autolr_steps_back"  # ... and for the pick's step back, the trial it left
@@ -110,7 +117,10 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
             settings.write_text(json.dumps(sweep.settings()), "utf-8")
         trainable = tune.with_resources(
             tune.with_parameters(_train, stored=stored, threads=threads), resources)
-        run = _Run(sweep, trainable, pruner, mode, max_concurrent, folder)
+        saved = Path(folder, f"{name}.autolr.json")  # readable without Ray or pickle
+        keep = None if storage is None else (lambda records: _save(sweep, name, folder,
+                                                                   records, saved))
+        run = _Run(sweep, trainable, pruner, mode, max_concurrent, folder, keep)
         with _tune_env():
             records = run.all(name, progress)
             pick = RayPick(sweep, records, Path(folder, f"{name}.pick.jsonl"),
@@ -118,16 +128,22 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
                            lambda params, number: run.step_back(name, params, number))
             pick.settle(None)
         records = pick.records(None)
-        if storage is not None:  # readable without Ray or pickle: TuneResult.load(path)
-            TuneResult(records, metric=sweep.metric, direction=sweep.direction,
-                       epochs=sweep.epochs, study_name=name, storage=folder,
-                       ).save(Path(folder, f"{name}.autolr.json"))
+        if storage is not None:
+            _save(sweep, name, folder, records, saved)
         return records
     finally:
         if started:
             ray.shutdown()
         if storage is None:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _save(sweep: Sweep, name: str, folder: str, records: list[TrialRecord],
+          path: Path) -> None:
+    """The sweep so far as `TuneResult.save` writes it (`autolr.load`, `show` and `report`
+    read it): after each trial, so an interrupted sweep can be read too, and at the end."""
+    TuneResult(records, metric=sweep.metric, direction=sweep.direction, epochs=sweep.epochs,
+               study_name=name, storage=folder).save(path)
 
 
 def make_scheduler(spec: Any, n_evals: int, mode: str, cuts_log: str | None = None) -> Any:
@@ -168,11 +184,13 @@ class _Run:
     """The experiments of one sweep: `name`, then `name.2`, `name.3`..."""
 
     def __init__(self, sweep: Sweep, trainable: Any, pruner: Any, mode: str,
-                 max_concurrent: int, folder: str) -> None:
+                 max_concurrent: int, folder: str,
+                 keep: Callable[[list[TrialRecord]], None] | None = None) -> None:
         from autolr.backends.optuna import make_pruner
 
         self.sweep, self.trainable, self.pruner, self.mode = sweep, trainable, pruner, mode
         self.max_concurrent, self.folder = max_concurrent, folder
+        self.keep = keep  # called with the sweep's records so far as each trial ends
         rules = make_pruner("none", sweep.n_evals)  # the Optuna backend's patience, exactly
         self.patience, self.min_delta = rules.patience, rules.min_delta
         scheduler = make_scheduler(pruner, sweep.n_evals, mode)
@@ -238,20 +256,21 @@ class _Run:
             run_config=tune.RunConfig(
                 name=os.path.basename(paths[-1]), storage_path=self.folder, verbose=0,
                 failure_config=tune.FailureConfig(max_failures=3)))
-        return self.fit(tuner, [], progress=False)
+        return self.fit(tuner, [], progress=False, keep=False)  # the end saves the pick
 
-    def fit(self, tuner: Any, before: list[TrialRecord], progress: bool) -> list[TrialRecord]:
-        """Run one experiment, following its trials for the progress bar; its records."""
+    def fit(self, tuner: Any, before: list[TrialRecord], progress: bool,
+            keep: bool = True) -> list[TrialRecord]:
+        """Run one experiment, following its trials for the progress bar (and, with
+        `keep`, `self.keep`); its records."""
         from autolr.progress import SweepProgress
 
-        finished = _Finished(self)
+        finished = _Finished(self, before, keep and self.keep is not None)
         # Attached now, not in the RunConfig: the Tuner pickles that (and this holds the
         # sweep), and a restored Tuner brings back the callbacks pickled at its start.
         internal = getattr(tuner, "_local_tuner", None)  # None with Ray Client: no live bar
         if internal is not None:
             internal.get_run_config().callbacks = [finished]
-        with SweepProgress(lambda: list({r.number: r for r in before + finished.records}
-                                        .values()), total=self.sweep.n_trials,
+        with SweepProgress(finished.so_far, total=self.sweep.n_trials,
                            direction=self.sweep.direction,
                            enabled=progress and internal is not None):
             grid = tuner.fit()
@@ -326,6 +345,15 @@ class _Search(OptunaSearch):
     does: complete, pruned (a diverged one too, after its NaN report, so that TPE ranks it
     worst), or failed. Tune's own tells a trial it stopped 'complete' with its last value,
     and one that reported NaN fails and is forgotten (the trap of ray-project/ray#11670)."""
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        # A trial a resume runs again (from scratch: no checkpoints) reports the steps its
+        # interrupted attempt reported: Optuna would keep the first value and warn each time
+        trial = self._ot_trials.get(trial_id)
+        if trial is not None and result.get("training_iteration") in trial.study._storage \
+                .get_trial(trial._trial_id).intermediate_values:
+            return
+        super().on_trial_result(trial_id, result)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
@@ -440,10 +468,14 @@ def _train_seed(stored: list, config: TrialConfig, seed_offset: int, threads: in
 
 
 class _Finished(_Callback):
-    """Collects each trial as it ends, for the live progress bar."""
+    """Collects each trial as it ends, for the live progress bar and `_Run.keep`."""
 
-    def __init__(self, run: _Run) -> None:
-        self.run, self.records = run, []
+    def __init__(self, run: _Run, before: list[TrialRecord], keep: bool) -> None:
+        self.run, self.before, self.records, self.keep = run, before, [], keep
+
+    def so_far(self) -> list[TrialRecord]:
+        """The sweep's records: those it had before this experiment, then its own."""
+        return list({r.number: r for r in self.before + self.records}.values())
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._add(trial, None)
@@ -453,6 +485,13 @@ class _Finished(_Callback):
 
     def _add(self, trial: Any, error: BaseException | None) -> None:
         self.records += [r for r in [self.run.record(trial.last_result, trial.config, error)] if r]
+        if not self.keep:
+            return
+        try:
+            self.run.keep(self.so_far())
+        except AutoLRError as failure:  # a full disk, say: the sweep goes on; the end retries
+            self.keep = False
+            logger.warning("cannot save the sweep so far: %s", failure)
 
 
 def _train(config: dict, stored: list, threads: int) -> None:
@@ -563,7 +602,25 @@ def _storage_folder(storage: Any) -> str | None:
             "with backend='ray', storage is a directory that every node of the cluster can "
             "reach (Tune's storage_path, e.g. on NFS), such as '/shared/autolr', but got "
             f"{storage!r}.")
-    return os.path.abspath(os.path.expanduser(os.fspath(storage)))
+    folder = os.path.abspath(os.path.expanduser(os.fspath(storage)))
+    _check_writable_folder(folder)
+    return folder
+
+
+def _check_writable_folder(folder: str) -> None:
+    """The storage directory exists or can be made (by Tune, on the driver), before
+    connecting: not a file, nor under one, and writable."""
+    path = Path(folder)
+    nearest = path
+    while not nearest.exists():  # where the missing folders would be made
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        where = "it is" if nearest == path else f"{str(nearest)!r} is"
+        raise AutoLRError(f"the Ray storage {folder!r} must be a directory, but {where} a "
+                          "file; give a directory path (a missing one is made).")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise AutoLRError(f"the Ray storage {folder!r} cannot be written: {str(nearest)!r} is "
+                          "not writable; give a directory you can write to.")
 
 
 def _check_serializable(sweep: Sweep) -> None:
@@ -587,6 +644,12 @@ def _connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
+    unreachable = _unreachable(address)
+    if unreachable:  # Ray itself would retry an address nobody answers at, for ever
+        raise AutoLRError(f"cannot connect to the Ray cluster at {address!r}: {unreachable}. "
+                          "Check the head node's address and port (`ray status` on it), start "
+                          "one with `ray start --head`, or use ray_address=None for a local "
+                          "Ray.")
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
     try:
         if address is None:
@@ -598,6 +661,21 @@ def _connect(address: str | None) -> bool:
                           "one with `ray start --head`, or use ray_address=None for a local "
                           "Ray.") from None
     return True
+
+
+def _unreachable(address: str | None) -> str | None:
+    """Why nothing answers at a 'host:port' (or 'ray://host:port') address; None when
+    something does, or for None / 'auto' / 'local', which Ray resolves itself."""
+    if not address or address in ("auto", "local"):
+        return None
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return "it is not of the form 'host:port', such as '10.0.0.1:6379'"
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT):
+            return None
+    except OSError as error:
+        return f"nothing answers there ({error.strerror or error})"
 
 
 @contextlib.contextmanager

@@ -1,5 +1,6 @@
 """The sweep on the nodes of a Ray cluster: how a worker loads it, and a check before the
-sweep that every node which could run a trial can.
+sweep that every node which could run a trial can (and that one can: with none, Tune
+would wait for such a node for ever, saying nothing).
 
 A model class, loss or dataset from a module the driver imports goes to the cluster by
 reference (cloudpickle), so a node without that module cannot load the sweep. Without the
@@ -46,14 +47,19 @@ def last_line(error: BaseException) -> str:
 
 
 def check_nodes_load(stored: list, resources: Mapping[str, float]) -> None:
-    """Raise before the sweep if a node with room for a trial (`resources`, as
-    `_check_resources` gives them) cannot load the sweep in `stored`."""
+    """Raise before the sweep if no node has room for a trial (`resources`, as
+    `_check_resources` gives them), or one that has cannot load the sweep in `stored`."""
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    nodes = [node for node in ray.nodes() if node.get("Alive") and _fits(node, resources)]
-    if not nodes:  # none has room for a trial: Tune says so, naming the resources
-        return
+    alive = [node for node in ray.nodes() if node.get("Alive")]
+    nodes = [node for node in alive if _fits(node, resources)]
+    if not nodes:  # Tune would wait for such a node for ever, saying nothing
+        raise AutoLRError(
+            f"no node of the Ray cluster has the resources a trial asks for ({_shown(resources)});"
+            f" its nodes have {'; '.join(_shown(_amounts(n)) for n in alive) or 'nothing'}. "
+            "Ask for less with resources_per_trial, or add a node that has them (on an "
+            "autoscaling cluster, keep one such node running).")
     probe = ray.remote(_try_load)
     asked = [(node["NodeManagerAddress"], probe.options(
         num_cpus=0,  # not queued behind busy CPUs
@@ -95,7 +101,22 @@ def _try_load(stored: list) -> str | None:
 
 def _fits(node: Mapping[str, Any], resources: Mapping[str, float]) -> bool:
     """Whether `node` has in total what one trial asks for (cpu, gpu, memory, custom)."""
-    total = node.get("Resources", {})
-    names = {"cpu": "CPU", "gpu": "GPU"}
-    return all(total.get(names.get(name, name), 0.0) >= amount
-               for name, amount in resources.items() if amount > 0)
+    total = _amounts(node)
+    return all(total.get(name, 0.0) >= amount for name, amount in resources.items()
+               if amount > 0)
+
+
+def _amounts(node: Mapping[str, Any]) -> dict[str, float]:
+    """A node's total resources under the names a trial asks for them by (cpu, gpu);
+    Ray's internal ones (node:..., object_store_memory) left out."""
+    names = {"CPU": "cpu", "GPU": "gpu"}
+    return {names.get(name, name): amount for name, amount in node.get("Resources", {}).items()
+            if not name.startswith("node:") and name != "object_store_memory"}
+
+
+def _shown(resources: Mapping[str, float]) -> str:
+    """'cpu 2, gpu 1, memory 8 GiB'."""
+    return ", ".join(f"{name} {amount / 2**30:.3g} GiB" if name == "memory" else
+                     f"{name} {amount:g}" for name, amount in sorted(resources.items())
+                     if amount > 0) or "none"
+
