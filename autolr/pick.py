@@ -67,14 +67,16 @@ class RobustPick:
         of divergence (or for a setback), train its config once more at a lower learning
         rate (`robust.step_back`); confirm the leader, and the next one if it fell behind
         (and step back then, if the extra seeds found the edge); then train the
-        recommended config on the held-out seeds, for the value told."""
+        recommended config on the held-out seeds, for the value told (one that diverges
+        there is out: the next leader is confirmed and held out in its place)."""
         self.step_back(where)
         self.confirm_rounds(where, rounds)
         if self.step_back(where):  # once per sweep at most
             self.confirm_rounds(where, rounds)
-        for _ in range(rounds):  # a pick that diverges on a held-out seed is out: next
-            if not self.hold_out(where):
+        for _ in range(rounds):  # a pick that diverges on a held-out seed is out: the
+            if not self.hold_out(where):  # next is confirmed on extra seeds, then held out
                 return
+            self.confirm_rounds(where, rounds)
 
     def confirm_rounds(self, where: Any, rounds: int) -> None:
         for _ in range(rounds):

@@ -277,6 +277,19 @@ def test_a_pick_that_diverges_on_its_held_out_seed_is_replaced_by_the_next_one()
     assert run.offsets[-2:] == [3, 3]
 
 
+def test_the_next_pick_after_a_held_out_divergence_is_confirmed_before_it_is_told():
+    nan = math.nan
+    # 2 leads and holds on its extra seeds, then diverges on its held-out seed; 1 had never
+    # been re-trained: it is confirmed on 2 extra seeds, then held out, not told on 1 seed
+    run = scripted_run([0.5, 0.3, 0.1], [0.1, 0.1, nan, 0.31, 0.32, 0.33])
+    records = {r.number: r for r in records_from_study(optimize(sweep_with(run, 3)))}
+    assert records[2].state == "diverged" and "held-out seed 3" in records[2].reason
+    assert run.offsets == [0, 0, 0, 1, 2, 3, 1, 2, 3]
+    assert records[1].seed_values == (0.3, 0.31, 0.32)
+    result = TuneResult(list(records.values()))
+    assert result.best_record.number == 1 and result.best_value == pytest.approx(0.33)
+
+
 def test_a_leader_that_diverges_on_an_extra_seed_is_never_recommended():
     nan = math.nan
     sweep = sweep_with(scripted_run([0.5, 0.3, 0.1], [nan, nan, nan]), n_trials=3)
