@@ -478,3 +478,18 @@ def test_the_benchmarks_ray_contender_runs_two_trials_at_once_on_a_local_ray():
         cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("ran")
+
+
+@needs_ray
+def test_tunes_own_restore_hint_is_not_shown_beside_autolrs(caplog):
+    # calling autolr again resumes; Tuner.restore by hand would lose its pruner and pick
+    import logging
+
+    tune_log = logging.getLogger("ray.tune.tune")
+    with backend._tune_env(), caplog.at_level(logging.WARNING, "ray.tune.tune"):
+        tune_log.warning("Experiment has been interrupted, but the most recent state was "
+                         "saved.\nResume experiment with: Tuner.restore(path=...)")
+        tune_log.warning("something else")
+    tune_log.warning("Experiment has been interrupted (outside autolr)")
+    assert [r.getMessage() for r in caplog.records] == [
+        "something else", "Experiment has been interrupted (outside autolr)"]

@@ -690,9 +690,19 @@ def _tune_env() -> Iterator[None]:
     wanted = {"TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_AIR_NEW_OUTPUT": "0"}
     added = [key for key in wanted if key not in os.environ]
     os.environ.update({key: wanted[key] for key in added})
+    tune_log = logging.getLogger("ray.tune.tune")
+    tune_log.addFilter(_no_restore_hint)
     try:
         with _quiet_optuna():
             yield
     finally:
+        tune_log.removeFilter(_no_restore_hint)
         for key in added:
             os.environ.pop(key, None)
+
+
+def _no_restore_hint(record: logging.LogRecord) -> bool:
+    """Drop Tune's "resume experiment with: Tuner.restore(...)" on Ctrl-C: with autolr,
+    calling again resumes (the CLI prints its command), and restoring by hand would lose
+    autolr's pruner, pick and settings."""
+    return not record.getMessage().startswith("Experiment has been interrupted")
