@@ -123,7 +123,7 @@ def closed_port(host: str = "127.0.0.2") -> int:
 
 
 @needs_ray
-def test_a_cluster_address_nobody_answers_at_fails_at_once(capsys):
+def test_a_cluster_address_nobody_answers_at_fails_at_once(monkeypatch):
     # Ray itself retries such an address for ever (measured: still waiting after 40 s)
     address = f"127.0.0.2:{closed_port()}"
     for given in (address, f"ray://{address}"):
@@ -134,6 +134,10 @@ def test_a_cluster_address_nobody_answers_at_fails_at_once(capsys):
     with pytest.raises(AutoLRError, match="not of the form 'host:port'"):
         autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
                     progress=False, ray_address="headnode")
+    monkeypatch.setenv("RAY_ADDRESS", address)  # ray.init() would read it and hang
+    with pytest.raises(AutoLRError, match=rf"at '{address}' \(RAY_ADDRESS\): nothing answers"):
+        autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                    progress=False)
     assert not ray.is_initialized()
 
 

@@ -644,12 +644,14 @@ def _connect(address: str | None) -> bool:
 
     if ray.is_initialized():
         return False
-    unreachable = _unreachable(address)
+    target = address or os.environ.get("RAY_ADDRESS")  # ray.init() reads it too
+    unreachable = _unreachable(target)
     if unreachable:  # Ray itself would retry an address nobody answers at, for ever
-        raise AutoLRError(f"cannot connect to the Ray cluster at {address!r}: {unreachable}. "
+        given = repr(target) if address else f"{target!r} (RAY_ADDRESS)"
+        raise AutoLRError(f"cannot connect to the Ray cluster at {given}: {unreachable}. "
                           "Check the head node's address and port (`ray status` on it), start "
-                          "one with `ray start --head`, or use ray_address=None for a local "
-                          "Ray.")
+                          "one with `ray start --head`, or use ray_address=None (and no "
+                          "RAY_ADDRESS) for a local Ray.")
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
     try:
         if address is None:
