@@ -153,6 +153,8 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     if args.report:  # a path the report cannot go to fails now, not after the sweep
         check_output_file(args.report, "report")
     module = _load_target(args.target)
+    if args.backend == "ray" and args.target.endswith(".py"):
+        _ship_by_value(module)
     model_fn = _function(module, args.model_fn, "--model-fn", "a model factory: def model(): ...")
     data_fn = _function(module, args.data_fn, "--data-fn", "a data function: def data(): ...")
     study = args.study or study_name_of(args.target)
@@ -255,6 +257,17 @@ def _load_target(target: str) -> ModuleType:
         raise _UsageError(f"cannot import {target!r} (no such module from {Path.cwd()}); "
                           "give a path to a .py file or an importable module name")
     return _user_code(lambda: importlib.import_module(target), target)
+
+
+def _ship_by_value(module: ModuleType) -> None:
+    """A model file's code goes to the Ray cluster by value: its nodes have the file's
+    module only under a name they cannot import (it is no package of theirs)."""
+    try:
+        from ray import cloudpickle
+    except ImportError:  # tune says how to install Ray
+        return
+    if sys.modules.get(module.__name__) is module:  # not a same-named module's stand-in
+        cloudpickle.register_pickle_by_value(module)
 
 
 def _user_code(call: Callable[[], Any], where: str) -> Any:

@@ -479,6 +479,43 @@ def test_a_model_no_node_can_import_fails_before_any_trial(cluster, digits, tmp_
     assert not (storage / "hidden.settings.json").exists()
 
 
+MODEL_FILE = """
+import torch
+from sklearn.datasets import load_digits
+
+
+class Net(torch.nn.Sequential):  # defined in the file: no node can import it by name
+    def __init__(self):
+        super().__init__(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+
+
+def model():
+    torch.manual_seed(0)
+    return Net()
+
+
+def data():
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+"""
+
+
+def test_the_cli_runs_a_model_file_on_the_cluster(cluster, tmp_path):
+    # the file's module is no package the nodes can import: its code goes by value
+    (tmp_path / "code").mkdir()
+    (tmp_path / "code" / "digits_net.py").write_text(MODEL_FILE)
+    autolr_cli = str(Path(sys.executable).with_name("autolr"))
+    done = subprocess.run(
+        [autolr_cli, "tune", str(tmp_path / "code" / "digits_net.py"), "--backend", "ray",
+         "--ray-address", cluster.address, "--storage", str(tmp_path / "ray"),
+         "--trials", "3", "--epochs", "1", "--quiet", "--no-range-test"],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, **ENV})
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = autolr.load(str(tmp_path / "ray"), "digits_net")
+    assert len(result.records) >= 3 and result.best_record is not None
+
+
 def test_resources_no_node_has_fail_before_any_trial(cluster, digits, tmp_path):
     # Tune would wait for a node with a GPU for ever, saying nothing
     storage = tmp_path / "ray"
