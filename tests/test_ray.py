@@ -104,6 +104,7 @@ def test_a_model_that_cannot_be_serialized_fails_before_the_sweep(tmp_path):
     ({"pruner": make_pruner("none", 4)}, "TrialScheduler"),
     ({"storage": "sqlite:///autolr.db"}, "storage is a directory"),
     ({"resources_per_trial": {"cpu": -1}}, "resources_per_trial must map"),
+    ({"resources_per_trial": {"cpu": 0}}, "resources_per_trial must ask for some resource"),
     ({"max_concurrent": 0}, "max_concurrent must be None or an integer >= 1"),
 ])
 def test_bad_ray_arguments_fail_before_connecting(arguments, message):
@@ -151,7 +152,13 @@ def test_a_storage_that_is_a_file_fails_before_connecting(tmp_path):
                                               f"{message}; give a directory path"):
             autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
                         progress=False, storage=str(storage))
+    (tmp_path / "study").write_text("mine")  # where the experiment folder goes
+    with pytest.raises(AutoLRError, match="holds a file named 'study', where the sweep's "
+                                          "experiment folder goes; choose another study_name"):
+        autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                    progress=False, storage=str(tmp_path), study_name="study")
     assert file.read_text() == "mine" and not ray.is_initialized()
+    assert not (tmp_path / "study.settings.json").exists()
 
 
 @needs_ray

@@ -97,6 +97,10 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
     mode = "min" if sweep.direction == "minimize" else "max"
     make_scheduler(pruner, sweep.n_evals, mode)  # a bad pruner fails before connecting
     folder, name = _storage_folder(storage), study_name or DEFAULT_STUDY
+    if folder and Path(folder, name).exists() and not Path(folder, name).is_dir():
+        raise AutoLRError(f"the Ray storage {folder!r} holds a file named {name!r}, where "
+                          "the sweep's experiment folder goes; choose another study_name "
+                          "(--study NAME on the command line) or storage.")
     settings = Path(folder, f"{name}.settings.json") if folder else None
     if settings is not None and settings.is_file():  # a resume: with the same settings
         sweep.check_resumable(name, json.loads(settings.read_text("utf-8")))
@@ -583,7 +587,11 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
         raise AutoLRError("resources_per_trial must map resource names to amounts >= 0, such "
                           f"as {{'cpu': 2, 'gpu': 0.5}}, but got {resources!r}.")
     named = {{"CPU": "cpu", "GPU": "gpu"}.get(k, k): v for k, v in resources.items()}
-    return {"cpu": 1, **named}  # Tune reads "CPU" as "cpu": so does the rest of autolr
+    named = {"cpu": 1, **named}  # Tune reads "CPU" as "cpu": so does the rest of autolr
+    if not any(named.values()):  # Ray cannot schedule a trial that asks for nothing
+        raise AutoLRError(f"resources_per_trial must ask for some resource, such as "
+                          f"{{'cpu': 1}} or {{'cpu': 0, 'gpu': 1}}, but got {resources!r}.")
+    return named
 
 
 def store_range_test(storage: Any, study_name: str | None, test: RangeTest) -> None:
