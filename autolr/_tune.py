@@ -15,7 +15,7 @@ import torch
 from autolr.budgeted import rung_epochs
 from autolr.data import TrainValData, coerce_data
 from autolr.errors import AutoLRError, InvalidModelError, unknown_study
-from autolr.metrics import Metric, default_loss, resolve_metric
+from autolr.metrics import Metric, default_loss, loss_name, resolve_metric
 from autolr.output_file import check_output_file
 from autolr.pruning import DIVERGENCE_FACTOR
 from autolr.range_test import END as RANGE_END
@@ -125,7 +125,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
 
     sweep = Sweep(space=search, run=run, n_train=prepared.data.n_train, n_evals=n_evals,
                   n_trials=n_trials, direction=prepared.metric.direction,
-                  metric=prepared.metric.name, epochs=epochs, seed=seed, timeout=timeout,
+                  metric=prepared.metric.name, epochs=epochs, loss=loss_name(loss),
+                  seed=seed, timeout=timeout,
                   baseline=search.params_for(BASELINE, prepared.data.n_train)
                   if baseline else None, torch_threads=torch_threads,
                   confirm_seeds=confirm_seeds,

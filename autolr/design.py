@@ -10,15 +10,18 @@ optimizer (each value as often as n allows). The order matters too: the first fe
 trials are already far apart, so a sweep cut short has still looked around. A family's
 own parameters stay random.
 
-`DesignedStartSampler` wraps a sampler (TPE): a trial whose number falls in the design
-takes its values from it; everything else is the wrapped sampler's. Trial numbers are
-global to a study, so worker processes and Ray's searcher, each with its own sampler,
-walk through the same design.
+`DesignedStartSampler` wraps a sampler (TPE): a planned trial whose place falls in the
+design takes its values from it; everything else is the wrapped sampler's. A trial's
+place is its number less the trials before it that are off the plan (`OFF_PLAN`: a
+re-run of an interrupted trial, the robust pick's runs): trial numbers are global to a
+study, so worker processes and Ray's searcher, each with its own sampler, walk through
+the same design, and a re-run queued on resume takes no planned trial's place.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -27,6 +30,12 @@ from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 
 from autolr.space import SearchSpace
+
+# user attributes of trials created off the plan, each set in the write that creates the
+# trial (so a trial's place never changes once given): a re-run of an interrupted trial
+# (`autolr.storage.recover`) and the robust pick's runs (`backends.optuna.ConfirmLeader`)
+RERUN_OF = "retry_of"
+OFF_PLAN = (RERUN_OF, "confirms", "holds_out", "steps_back")
 
 
 def startup_design(space: SearchSpace, n_train: int, n: int, seed: int) -> list[dict[str, Any]]:
@@ -50,27 +59,31 @@ def startup_design(space: SearchSpace, n_train: int, n: int, seed: int) -> list[
 
 
 class DesignedStartSampler(BaseSampler):
-    """`base`, except that trial k (k < len(design)) takes the values of design[k] (the
-    wrapped sampler fills in any parameter the design leaves out: all of them for {})."""
+    """`base`, except that the trial at place k of the plan (k < len(design);
+    `planned_place`) takes the values of design[k] (the wrapped sampler fills in any
+    parameter the design leaves out: all of them for {}). A re-run of an interrupted
+    trial has that trial's place: its own queued values win, the design fills in any it
+    lacks (one interrupted while it sampled)."""
 
     def __init__(self, base: BaseSampler, design: list[dict[str, Any]]) -> None:
         self.base, self.design = base, design
 
-    def _point(self, trial: Any) -> dict[str, Any] | None:
-        return self.design[trial.number] if trial.number < len(self.design) else None
+    def _point(self, study: optuna.Study, trial: Any) -> dict[str, Any] | None:
+        place = planned_place(study.get_trials(deepcopy=False), trial)
+        return self.design[place] if place is not None and place < len(self.design) else None
 
     def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
         return self.base.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: Any,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
-        if self._point(trial) is not None:  # relative values would override the design's
+        if self._point(study, trial) is not None:  # relative values would override it
             return {}
         return self.base.sample_relative(study, trial, search_space)
 
     def sample_independent(self, study: optuna.Study, trial: Any, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        point = self._point(trial)
+        point = self._point(study, trial)
         if point is not None and param_name in point:
             value = point[param_name]
             try:
@@ -89,6 +102,21 @@ class DesignedStartSampler(BaseSampler):
 
     def reseed_rng(self) -> None:
         self.base.reseed_rng()
+
+
+def planned_place(trials: Sequence[Any], trial: Any) -> int | None:
+    """`trial`'s place in the plan: its number less the trials before it off the plan (a
+    re-run: the place of the trial it re-runs); None for the robust pick's runs."""
+    by_number = {t.number: t for t in trials}
+    while RERUN_OF in trial.user_attrs and trial.user_attrs[RERUN_OF] in by_number:
+        trial = by_number[trial.user_attrs[RERUN_OF]]
+    if _off_plan(trial):
+        return None
+    return trial.number - sum(1 for t in trials if t.number < trial.number and _off_plan(t))
+
+
+def _off_plan(trial: Any) -> bool:
+    return any(key in trial.user_attrs for key in OFF_PLAN)
 
 
 def _slices(low: float, high: float, n: int, rng: np.random.Generator) -> list[float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,3 +82,15 @@ def resolve_metric(metric: str | MetricFn | None, task: str,
 def default_loss(task: str) -> torch.nn.Module:
     """Cross-entropy for class labels, mean squared error for float targets."""
     return torch.nn.CrossEntropyLoss() if task == CLASSIFICATION else torch.nn.MSELoss()
+
+
+def loss_name(loss: Callable | None) -> str:
+    """`loss=` as a resume compares it: 'default' (the task's), else the name of the
+    function, or of the callable's class (a torch loss module): stable from one run of a
+    script to the next, where a repr may hold a memory address."""
+    if loss is None:
+        return "default"
+    if isinstance(loss, functools.partial):
+        return f"partial({loss_name(loss.func)})"
+    named = loss if hasattr(loss, "__name__") else type(loss)  # as a metric's name
+    return named.__name__

@@ -16,6 +16,7 @@ import contextlib
 import ctypes
 import ctypes.util
 import errno
+import json
 import logging
 import os
 import signal
@@ -33,6 +34,7 @@ import sqlalchemy
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from autolr.design import RERUN_OF
 from autolr.errors import AutoLRError
 
 logger = logging.getLogger("autolr")
@@ -79,7 +81,13 @@ def open_storage(storage: Any) -> Any:
         if not Path(text).parent.is_dir():
             raise AutoLRError(f"the folder of the journal file {text!r} does not exist; "
                               "create it or choose another path.")
-        return optuna.storages.JournalStorage(JournalFileBackend(text, PidJournalLock(text)))
+        _check_is_journal(Path(text))
+        try:  # the backend creates the file (opened for appending) right away
+            backend = JournalFileBackend(text, PidJournalLock(text))
+        except OSError as error:
+            raise AutoLRError(f"cannot open the journal file {text!r} ({error.strerror}); "
+                              "choose a path in a folder you can write to.") from None
+        return optuna.storages.JournalStorage(backend)
     try:
         with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -90,6 +98,72 @@ def open_storage(storage: Any) -> Any:
     except Exception as error:
         raise AutoLRError(f"cannot open storage {text!r}: {error}. Use a URL such as "
                           "'sqlite:///autolr.db' or 'postgresql://user@host/db'.") from None
+
+
+def check_writable(storage: Any) -> None:
+    """Refuse, before anything is written, a journal or SQLite file (`stored_file`) a
+    sweep cannot keep its trials in: a folder in its place, a folder that is missing or
+    that this process cannot create files in (the file, a journal's lock file, SQLite's
+    own journal), a file it cannot write. Other storages are left to `open_storage`."""
+    path = stored_file(storage)
+    if path is None:
+        return
+    where = f"cannot keep the sweep at {str(storage)!r}"
+    if path.is_dir():
+        raise AutoLRError(f"{where}: {str(path)!r} is a folder, not a file; give the path "
+                          "of a file (a new one for a new sweep).")
+    folder = path.parent
+    if not folder.is_dir():
+        raise AutoLRError(f"{where}: its folder {str(folder)!r} does not exist; create it or "
+                          "choose another path.")
+    problem = _cannot_write(folder, path)
+    if problem:
+        raise AutoLRError(f"{where}: {problem}; choose a path in a folder you can write to.")
+
+
+def _cannot_write(folder: Path, path: Path) -> str | None:
+    """Why this process cannot write `path` in `folder` (None: it can). Tried rather than
+    asked (os.access): root passes every permission check, not a read-only file system."""
+    probe = folder / f".autolr-write-test-{uuid.uuid4().hex}"
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        os.unlink(probe)
+    except OSError as error:
+        return f"no file can be created in {str(folder)!r} ({error.strerror})"
+    try:  # opened for appending and closed: nothing is written
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+    except FileNotFoundError:
+        pass  # created by the sweep
+    except OSError as error:
+        return f"{str(path)!r} cannot be written ({error.strerror})"
+    return None
+
+
+def _check_is_journal(path: Path) -> None:
+    """An existing non-empty file must be an Optuna journal: a sweep would append its
+    records to any other (a notes.log, say), and reading it back fails on its lines."""
+    try:
+        with path.open("rb") as journal:
+            first = journal.readline(1 << 20)
+    except FileNotFoundError:
+        return
+    except OSError as error:  # a folder in its place, an unreadable file
+        raise AutoLRError(f"cannot read the journal file {str(path)!r} ({error.strerror}); "
+                          "give the path of a file (a new one ending in .log).") from None
+    if first and not _is_journal_record(first):
+        raise AutoLRError(f"{str(path)!r} exists and is not an Optuna journal (its first line "
+                          "is not a journal record), so autolr neither reads nor appends to it; "
+                          "give a sweep's journal, or a new file ending in .log for a new sweep.")
+
+
+def _is_journal_record(line: bytes) -> bool:
+    if not line.endswith(b"\n"):  # another process is writing the first record right now
+        return line.startswith(b'{"op_code"')
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "op_code" in record and "worker_id" in record
 
 
 def _alive(pid: int) -> bool:
@@ -211,28 +285,31 @@ def recover(study: optuna.Study) -> int:
     back anew, unpruned (popped as a plain trial it would be pruned like any)."""
     storage = study._storage  # Optuna offers no public way to close another's trial
     trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get("retry_of") for t in trials}
+    retried = {t.user_attrs.get(RERUN_OF) for t in trials}
     requeued = 0
     for trial in trials:
-        if trial.state == TrialState.RUNNING and _is_orphan(trial):
+        if trial.state == TrialState.RUNNING and is_orphan(trial):
             with contextlib.suppress(Exception):  # another process may close it first
                 storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
         elif trial.state == TrialState.WAITING and "steps_back" in trial.user_attrs:
-            if "owner" in trial.user_attrs and _is_orphan(trial):
+            if "owner" in trial.user_attrs and is_orphan(trial):
                 with contextlib.suppress(Exception):  # its owner may pop it first
                     storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
             continue
         elif not interrupted(trial):
             continue
-        if (trial.number in retried or "config" not in trial.user_attrs
-                or "steps_back" in trial.user_attrs):  # the pick at the end steps back anew
-            continue
-        study.enqueue_trial(dict(trial.params), user_attrs={"retry_of": trial.number},
+        if trial.number in retried or "steps_back" in trial.user_attrs:
+            continue  # the pick at the end steps back anew
+        # its params so far (all of them once its config was drawn): one interrupted while
+        # it sampled is re-run at its planned place too (`autolr.design.planned_place`)
+        study.enqueue_trial(dict(trial.params), user_attrs={RERUN_OF: trial.number},
                             skip_if_exists=False)
         retried.add(trial.number)
         requeued += 1
     if study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        with contextlib.suppress(Exception):  # heartbeat storages: others' dead workers
+        with contextlib.suppress(Exception), warnings.catch_warnings():
+            # heartbeat storages: others' dead workers (the call is 'experimental' in Optuna)
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)
     if requeued:
         logger.info("re-running %d trial(s) interrupted before they finished", requeued)
@@ -244,7 +321,10 @@ def interrupted(trial: optuna.trial.FrozenTrial) -> bool:
     return trial.state == TrialState.FAIL and "error" not in trial.user_attrs
 
 
-def _is_orphan(trial: optuna.trial.FrozenTrial) -> bool:
+def is_orphan(trial: optuna.trial.FrozenTrial) -> bool:
+    """A trial whose process is gone: of this host and dead, or a RUNNING one that never
+    named its process (`claim_new_trials`) for `_OWNERLESS_GRACE`. Another host's
+    trial is taken as alive: its process cannot be asked."""
     claimed = trial.user_attrs.get("owner")  # what `owner()` stored
     if claimed is None:  # killed between Optuna creating it and autolr claiming it
         started = trial.datetime_start or datetime.now()

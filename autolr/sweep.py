@@ -26,6 +26,7 @@ class Sweep:
     direction: str
     metric: str
     epochs: int
+    loss: str = "default"  # `autolr.metrics.loss_name` of the loss trained on
     seed: int = 0
     timeout: float | None = None
     baseline: dict | None = None  # Optuna params of the default config, when in the space
@@ -48,9 +49,12 @@ class Sweep:
     def settings(self) -> dict[str, Any]:
         """What a stored sweep keeps so that a resume can tell it apart (JSON values). The
         seed draws the validation split and each trial's init; n_train tells another
-        dataset (or val_fraction) apart: trials under either would not compare."""
-        return {"metric": self.metric, "epochs": self.epochs, "seed": self.seed,
-                "n_train": self.n_train, "space": _jsonable(self.space.to_dict())}
+        dataset (or val_fraction) apart; the direction (a metric of one's own) decides
+        which trial is best, the loss what each trial trains on: trials under another
+        of any would not compare."""
+        return {"metric": self.metric, "direction": self.direction, "loss": self.loss,
+                "epochs": self.epochs, "seed": self.seed, "n_train": self.n_train,
+                "space": _jsonable(self.space.to_dict())}
 
     def check_resumable(self, study_name: str, stored: dict[str, Any]) -> None:
         """Refuse to resume a stored sweep whose `settings()` differ from this one's (a

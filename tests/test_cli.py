@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import sqlite3
@@ -140,6 +141,18 @@ def test_bad_usage_exits_2_and_says_what_to_do(workdir, args, message):
     assert message in run.stderr
 
 
+def test_a_storage_path_that_cannot_keep_the_sweep_exits_2_before_writing(workdir):
+    (workdir / "notes.log").write_text("my notes\n")
+    (workdir / "folder.log").mkdir()
+    for storage, message in (("notes.log", "is not an Optuna journal"),
+                             ("folder.log", "is a folder, not a file")):
+        run = autolr_cli("tune", "digits_model.py", "--storage", storage, "--quiet",
+                         cwd=workdir)
+        assert run.returncode == 2 and message in run.stderr, run.stderr
+        assert "Traceback" not in run.stderr
+    assert (workdir / "notes.log").read_text() == "my notes\n"
+
+
 def test_sigint_mid_sweep_keeps_every_finished_trial_and_says_how_to_resume(workdir):
     args = ["tune", "digits_model.py", "--trials", "2000", "--epochs", "10", "--quiet"]
     # SIGINT as a terminal gives it, even when these tests run in the background (a shell
@@ -159,9 +172,35 @@ def test_sigint_mid_sweep_keeps_every_finished_trial_and_says_how_to_resume(work
     out, err = process.communicate(timeout=60)
     assert process.returncode == 130, err
     assert "autolr tune digits_model.py --trials 2000" in err
+    assert "Traceback" not in err, err  # autolr's word only, not Optuna's
     kept = {r.number: r.values for r in stored(workdir).records if r.state != "failed"}
     assert all(kept[n] == values for n, values in seen.items())
     assert len(kept) < 2000
+
+
+def test_an_interrupted_quiet_sweep_says_only_how_to_resume(workdir, monkeypatch, capfd):
+    import autolr._tune
+    from autolr import cli
+
+    def interrupted(*args, **kwargs):  # Ctrl-C while the first trial trains
+        raise KeyboardInterrupt
+
+    monkeypatch.chdir(workdir)
+    monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's SIGTERM
+    monkeypatch.setattr(autolr._tune, "train_trial", interrupted)
+    optuna_said = logging.Handler()  # Optuna's own handler writes to the stderr it began with
+    optuna_said.emit = lambda record: said.append(record.getMessage())
+    said: list[str] = []
+    logging.getLogger("optuna").addHandler(optuna_said)
+    try:
+        code = cli.main(["tune", "digits_model.py", "--trials", "2", "--epochs", "1",
+                         "--quiet", "--storage", "s.log"])
+    finally:
+        logging.getLogger("optuna").removeHandler(optuna_said)
+    assert code == 130
+    err = capfd.readouterr().err
+    assert "autolr: interrupted" in err and "autolr tune digits_model.py --trials 2" in err
+    assert "Traceback" not in err and not [line for line in said if "failed" in line], said
 
 
 def _schema_ready(db: Path) -> bool:

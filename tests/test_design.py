@@ -155,6 +155,27 @@ def test_workers_share_the_design_by_trial_number() -> None:
     assert lrs == pytest.approx([p["lr"] for p in one.design[:4]])
 
 
+def test_trials_off_the_plan_take_no_design_point() -> None:
+    # a re-run of an interrupted trial (queued on resume) runs that trial's point, even
+    # one interrupted before it had drawn it; the robust pick's runs take none either
+    sampler = make_sampler(SPACE, 10_000, seed=2, baseline=None)
+    study = optuna.create_study(sampler=sampler)
+    lrs = []
+
+    def run(trial: optuna.trial.Trial) -> None:
+        lrs.append(SPACE.sample(trial, 10_000).lr)
+        study.tell(trial, 1.0)
+
+    run(study.ask())  # trial 0
+    study.tell(study.ask(), state=optuna.trial.TrialState.FAIL)  # 1: interrupted at once
+    study.enqueue_trial({}, user_attrs={"retry_of": 1})
+    run(study.ask())  # 2: the re-run of 1
+    run(study.ask())  # 3
+    study.add_trial(optuna.trial.create_trial(value=1.0, user_attrs={"confirms": 0}))
+    run(study.ask())  # 5
+    assert lrs == pytest.approx([p["lr"] for p in sampler.design[:4]])
+
+
 def _next_lrs(n_jobs: int, running: bool) -> list[float]:
     """TPE's next learning rate after 15 finished trials, with or without one running,
     for ten sampler seeds."""

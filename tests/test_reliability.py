@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -21,7 +22,10 @@ from processes import dead_pid, survivors
 from sklearn.datasets import load_digits
 
 import autolr
+import autolr._tune
 from autolr import AutoLRError
+from autolr.backends.optuna import DESIGN_TRIALS
+from autolr.design import startup_design
 from autolr.space import SearchSpace
 from autolr.storage import ClaimingSampler, PidJournalLock, claim_new_trials, open_storage, owner
 
@@ -68,6 +72,42 @@ def test_a_trial_left_running_by_a_dead_process_is_failed_and_rerun_once(tmp_pat
     assert len(again.records) == 4
 
 
+def interrupt_at(monkeypatch, run: int) -> None:
+    """Ctrl-C while the `run`-th trainer call of the sweep (1 = the first) trains."""
+    train, calls = autolr._tune.train_trial, []
+
+    def training(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == run:
+            raise KeyboardInterrupt
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(autolr._tune, "train_trial", training)
+
+
+def test_an_interrupted_trials_rerun_takes_no_planned_trials_place(tmp_path, monkeypatch):
+    # the design's points and the default config are planned by place in the study: a
+    # re-run queued on resume must not take one (whose point would then never run)
+    sweep = dict(n_trials=5, epochs=1, progress=False, storage=storage_url(tmp_path, "journal"),
+                 study_name="s", confirm_seeds=0, range_test=False)
+    interrupt_at(monkeypatch, run=3)  # trial 2
+    with pytest.raises(KeyboardInterrupt):
+        autolr.tune(mlp(), DIGITS, **sweep)
+    monkeypatch.undo()
+    result = autolr.tune(mlp(), DIGITS, **sweep)
+    study = optuna.load_study(study_name="s", storage=open_storage(sweep["storage"]))
+    ran = [t for t in study.trials if t.state != TrialState.FAIL]
+    assert [t.number for t in study.trials if t.state == TrialState.FAIL] == [2]
+    assert [t.user_attrs.get("retry_of") for t in ran].count(2) == 1
+    # a 5-trial sweep's plan: the design's first 4 points, then the default config
+    design = startup_design(SearchSpace.preset("default"), study.user_attrs["n_train"],
+                            DESIGN_TRIALS, seed=0)
+    for point in design[:4]:
+        assert sum(t.params["lr"] == pytest.approx(point["lr"]) for t in ran) == 1, point
+    assert sum(bool(t.user_attrs.get("baseline")) for t in ran) == 1
+    assert len(ran) == len(result.records) == 5
+
+
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # study.ask outside optimize
 @pytest.mark.parametrize("kind", ["sqlite", "journal"])
 def test_a_trial_names_its_process_as_soon_as_optuna_creates_it(tmp_path, kind):
@@ -99,6 +139,51 @@ def test_a_trial_names_its_process_as_soon_as_optuna_creates_it(tmp_path, kind):
     records = autolr.tune(mlp(), DIGITS, n_trials=2, epochs=1, progress=False, storage=url,
                           study_name="s").records
     assert [r.node for r in records] == [os.uname().nodename] * 2
+
+
+def running_elsewhere(url: str, pid: int) -> None:
+    """A trial another live process (`pid`) on the storage is training right now."""
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    trial = study.ask()
+    trial.set_user_attr("config", {"lr": 0.01})
+    trial.set_user_attr("owner", {"host": os.uname().nodename, "pid": pid})
+
+
+def test_processes_sharing_a_study_stop_at_n_trials_between_them(tmp_path, monkeypatch):
+    url = storage_url(tmp_path, "journal")
+    sweep = dict(epochs=1, progress=False, storage=url, study_name="s", confirm_seeds=0,
+                 range_test=False)
+    autolr.tune(mlp(), DIGITS, n_trials=1, **sweep)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        running_elsewhere(url, other.pid)  # trial 1, in the other process
+        train = autolr._tune.train_trial
+
+        def training(*args, **kwargs):  # while this one trains, the other starts trial 3
+            if len(optuna.load_study(study_name="s", storage=open_storage(url)).trials) == 3:
+                running_elsewhere(url, other.pid)
+            return train(*args, **kwargs)
+
+        monkeypatch.setattr(autolr._tune, "train_trial", training)
+        result = autolr.tune(mlp(), DIGITS, n_trials=4, **sweep)
+    finally:
+        other.kill()
+        other.wait()
+    # 1 finished + 2 running elsewhere + 1 of its own: 4; it started no second one
+    assert [r.number for r in result.records] == [0, 2]
+
+
+def test_recovering_a_study_warns_of_nothing_experimental(tmp_path):
+    from autolr.storage import recover
+
+    url = storage_url(tmp_path, "sqlite")
+    study = optuna.create_study(storage=open_storage(url), study_name="s")
+    with pytest.warns(UserWarning, match="Heartbeat"):  # ask outside optimize (as a worker)
+        study.ask()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        recover(study)
+    assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
 
 
 def test_a_stale_journal_lock_of_a_dead_process_is_cleared_at_once(tmp_path):
@@ -245,6 +330,33 @@ def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path)
     assert len(optuna.load_study(study_name="s", storage=open_storage(url)).trials) == count
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc lists children")
+def test_sigterm_to_the_sweeps_process_alone_stops_its_workers_cleanly(tmp_path):
+    # a scheduler or `kill PID` signals the main process only, not its process group
+    url = str(tmp_path / "s.log")
+    script = tmp_path / "workers.py"
+    script.write_text(WORKERS)
+    parent = subprocess.Popen([sys.executable, str(script), url])
+    try:
+        deadline = time.monotonic() + 60
+        while len(finished(url)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the workers are training
+        workers = children_of(parent.pid)
+        assert len(workers) == 2
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=20) == -signal.SIGINT  # ended as by Ctrl-C
+    finally:
+        parent.kill()
+        parent.wait()
+    assert not survivors(workers, within=5), "the workers went on after the SIGTERM"
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    stopped = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert stopped and all("error" not in t.user_attrs for t in stopped)  # to re-run
+    assert len(optuna.load_study(study_name="s", storage=open_storage(url)).trials) == len(
+        study.trials)
+
+
 def children_of(pid: int) -> list[int]:
     with open(f"/proc/{pid}/task/{pid}/children") as listed:
         return [int(child) for child in listed.read().split()]
@@ -331,7 +443,7 @@ def test_bad_spaces_fail_before_training(space, message):
 
 
 @pytest.mark.parametrize("storage, message", [
-    ("sqlite:////no/such/folder/x.db", "cannot open storage"),
+    ("sqlite:////no/such/folder/x.db", "its folder '/no/such/folder' does not exist"),
     ("mysql+nodriver://x", "cannot open storage"),
     ("no/such/folder/sweep.log", "does not exist"),
     (42, "storage must be"),
@@ -339,6 +451,28 @@ def test_bad_spaces_fail_before_training(space, message):
 def test_malformed_storages_fail_before_training(storage, message):
     with pytest.raises(AutoLRError, match=message):
         autolr.tune(mlp(), DIGITS, storage=storage, n_trials=1, progress=False)
+
+
+def test_a_storage_path_that_cannot_keep_a_sweep_is_refused_before_any_write(tmp_path,
+                                                                             monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("notes.log").write_text("my notes\n")
+    Path("folder.log").mkdir()
+    refused = [("notes.log", "'notes.log' exists and is not an Optuna journal .* a new file"),
+               ("folder.log", "'folder.log' is a folder, not a file; give the path of a file"),
+               ("sqlite:///folder.log", "is a folder, not a file"),
+               ("sqlite:///no/such/folder/x.db", "its folder 'no/such/folder' does not exist")]
+    if sys.platform.startswith("linux"):  # a folder no one can create files in, root too
+        refused += [("/proc/sweep.log", "no file can be created in '/proc' .* a folder you "
+                                        "can write to"),
+                    ("sqlite:////proc/sweep.db", "no file can be created in '/proc'")]
+    for storage, message in refused:
+        with pytest.raises(AutoLRError, match=message):
+            autolr.tune(mlp(), DIGITS, storage=storage, n_trials=1, progress=False)
+    assert Path("notes.log").read_text() == "my notes\n"  # not appended to
+    assert sorted(os.listdir()) == ["folder.log", "notes.log"]  # no lock file, no database
+    with pytest.raises(AutoLRError, match="is not an Optuna journal"):  # nor read as one
+        autolr.load("notes.log")
 
 
 def test_resuming_a_study_with_another_space_says_what_differs(tmp_path):
@@ -361,6 +495,57 @@ def test_resuming_a_study_with_another_space_says_what_differs(tmp_path):
                                           r"\{'one_cycle': \{'pct_start': 0\.3\}\}"):
         autolr.tune(mlp(), DIGITS, n_trials=2, epochs=1, progress=False, storage=url,
                     study_name="s", space={"schedule_params": {"one_cycle": {"pct_start": 0.3}}})
+
+
+def test_resuming_with_another_direction_or_loss_is_refused(tmp_path):
+    def hits(outputs, targets):
+        return (outputs.argmax(dim=1) == targets).float().mean()
+
+    def smoothed(outputs, targets):
+        return torch.nn.functional.cross_entropy(outputs, targets, label_smoothing=0.1)
+
+    sweep = dict(n_trials=1, epochs=1, progress=False, storage=storage_url(tmp_path, "sqlite"),
+                 study_name="s", confirm_seeds=0, range_test=False, metric=hits)
+    autolr.tune(mlp(), DIGITS, direction="maximize", **sweep)
+    with pytest.raises(AutoLRError, match="direction: stored 'maximize', now 'minimize'"):
+        autolr.tune(mlp(), DIGITS, direction="minimize", **sweep)
+    with pytest.raises(AutoLRError, match="loss: stored 'default', now 'smoothed'"):
+        autolr.tune(mlp(), DIGITS, direction="maximize", loss=smoothed, **sweep)
+    again = autolr.tune(mlp(), DIGITS, direction="maximize", **{**sweep, "n_trials": 2})
+    assert len(again.records) == 2
+
+
+def test_a_study_autolr_did_not_make_is_refused_before_training(tmp_path, monkeypatch):
+    url = storage_url(tmp_path, "sqlite")
+    sweep = dict(n_trials=1, epochs=1, progress=False, storage=url, confirm_seeds=0,
+                 range_test=False)
+
+    def study(name: str, trials: int = 0, **kwargs) -> optuna.Study:
+        made = optuna.create_study(storage=open_storage(url), study_name=name, **kwargs)
+        made.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=trials)
+        return made
+
+    study("plain", trials=2)  # plain Optuna's, with trials autolr did not run
+    with pytest.raises(AutoLRError, match=r"study 'plain' exists in this storage but was not "
+                                          r"made by autolr .*--study NAME"):
+        autolr.tune(mlp(), DIGITS, study_name="plain", **sweep)
+    study("maximized", direction="maximize")  # no trials, but it maximizes
+    with pytest.raises(AutoLRError, match="direction: stored 'maximize', now 'minimize'"):
+        autolr.tune(mlp(), DIGITS, study_name="maximized", **sweep)
+    assert [len(optuna.load_study(study_name=name, storage=url).trials)
+            for name in ("plain", "maximized")] == [2, 0]  # refused before a trial ran
+    # still resumed: a study an autolr as old as the first kept (its metric and epochs),
+    # an empty one (killed right after Optuna created it), one interrupted in trial 0
+    old = study("old")
+    old.set_user_attr("metric", "val_loss")
+    old.set_user_attr("epochs", 1)
+    study("empty")
+    interrupt_at(monkeypatch, run=1)
+    with pytest.raises(KeyboardInterrupt):
+        autolr.tune(mlp(), DIGITS, study_name="interrupted", **sweep)
+    monkeypatch.undo()
+    for name in ("old", "empty", "interrupted"):
+        assert len(autolr.tune(mlp(), DIGITS, study_name=name, **sweep).records) == 1
 
 
 def test_a_space_key_newer_than_the_stored_sweep_is_compared_with_its_default():

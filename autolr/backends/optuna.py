@@ -36,9 +36,11 @@ from autolr.side_by_side import can_fork, train_side_by_side
 from autolr.space import SearchSpace, TrialConfig
 from autolr.storage import (
     ClaimingSampler,
+    check_writable,
     claim_new_trials,
     die_with,
     interrupted,
+    is_orphan,
     open_storage,
     owner,
     recover,
@@ -129,12 +131,12 @@ class OptunaReporter:
 
 def make_objective(sweep: Sweep, pruner: AutoLRPruner):
     def objective(trial: optuna.Trial) -> float:
-        config = sweep.space.sample(trial, sweep.n_train)
-        trial.set_user_attr("config", config.to_dict())
-        if sweep.is_baseline(config):  # the sampler's trial BASELINE_TRIAL, or its re-run
-            trial.set_user_attr("baseline", True)
-        reporter = OptunaReporter(trial, pruner)
-        try:
+        try:  # an error, not an interruption (`interrupted`): recorded, never re-run
+            config = sweep.space.sample(trial, sweep.n_train)
+            trial.set_user_attr("config", config.to_dict())
+            if sweep.is_baseline(config):  # the sampler's BASELINE_TRIAL place, or its re-run
+                trial.set_user_attr("baseline", True)
+            reporter = OptunaReporter(trial, pruner)
             outcome = (run_budgeted(sweep.run, config, reporter, sweep.rungs) if sweep.rungs
                        else sweep.run(config, reporter))
         except Exception as error:
@@ -238,6 +240,7 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         raise AutoLRError("n_jobs > 1 runs worker processes, which need a storage given as a "
                           "URL or journal file path, not a storage object.")
     study_name = study_name or (DEFAULT_STUDY if storage is not None else None)
+    check_writable(storage)
     opened, stop = open_storage(storage), StopSafely()
     if isinstance(storage, (str, Path)):  # one autolr opened, never a storage object given
         stop.guard_storage(opened)
@@ -249,7 +252,8 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
         claim_new_trials(study)
         _record_sweep(study, sweep)
         recover(study)  # trials of dead workers / interrupted runs: failed, re-run once
-        remaining = sweep.n_trials - _count_finished(study)
+        remaining = sweep.n_trials - _count_taken(study)
+        enough = StopAtNTrials(sweep.n_trials)
         confirmer = ConfirmLeader(sweep, objective=make_objective(sweep, autolr_pruner),
                                   processes=n_jobs)
         with SweepProgress(lambda: records_from_study(study), total=sweep.n_trials,
@@ -260,7 +264,8 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
                     study.optimize(stop.guard_training(make_objective(sweep, autolr_pruner)),
                                    n_trials=remaining, timeout=sweep.timeout,
                                    catch=(Exception,),
-                                   callbacks=[stop.guard_training(confirmer), stop.check])
+                                   callbacks=[stop.guard_training(confirmer), stop.check,
+                                              enough])
             elif remaining > 0:
                 # queued trials (re-runs of interrupted ones) run here
                 # first: on SQLite two workers can pop the same queued trial (no row locks)
@@ -268,8 +273,9 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
                 queued = len(study.get_trials(deepcopy=False, states=(TrialState.WAITING,)))
                 if queued:
                     study.optimize(make_objective(sweep, autolr_pruner),
-                                   n_trials=min(queued, remaining), catch=(Exception,))
-                    remaining = sweep.n_trials - _count_finished(study)
+                                   n_trials=min(queued, remaining), catch=(Exception,),
+                                   callbacks=[enough])
+                    remaining = sweep.n_trials - _count_taken(study)
                 if remaining > 0:
                     _run_workers(sweep, autolr_pruner, str(storage), study.study_name,
                                  n_jobs, remaining)
@@ -353,8 +359,9 @@ def make_sampler(space: SearchSpace, n_train: int, seed: int, *,
                  design_trials: int = DESIGN_TRIALS) -> optuna.samplers.BaseSampler:
     """autolr's sampler (both backends): TPE, whose first `design_trials` trials come
     from a space-filling design (`autolr.design`) instead of random draws, and whose
-    trial number `baseline_trial` is the default config (`baseline`: its params), when
-    the space holds it."""
+    trial at place `baseline_trial` is the default config (`baseline`: its params), when
+    the space holds it. Places are trial numbers less the trials off the plan before
+    them (`autolr.design.planned_place`: re-runs, the robust pick's runs)."""
     # group=True: TPE models each family's conditional parameters on their own.
     # constant_liar (a running trial counts as bad): parallel workers do not all pile onto
     # the same promising point. Measured without it, two at once, 30 live sweeps: digits
@@ -396,13 +403,32 @@ def study_sampler(study: optuna.Study, sweep: Sweep, n_jobs: int = 1,
 
 def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
     """Keep what a report needs to read this study back without the Python session, and
-    what tells a resume with other settings apart (refused: `Sweep.check_resumable`)."""
+    what tells a resume with other settings apart (refused: `Sweep.check_resumable`). A
+    study autolr did not make is refused (`_check_made_by_autolr`); the direction it
+    was created with is the one it keeps, whatever an older autolr stored."""
+    _check_made_by_autolr(study)
     settings = sweep.settings()
     stored = {key: study.user_attrs[key] for key in settings if key in study.user_attrs}
-    sweep.check_resumable(study.study_name, stored)
+    direction = "/".join(d.name.lower() for d in study.directions)
+    sweep.check_resumable(study.study_name, {**stored, "direction": direction})
     for key, value in settings.items():  # a study from an older autolr lacks some
         if key not in stored:
             study.set_user_attr(key, value)
+
+
+def _check_made_by_autolr(study: optuna.Study) -> None:
+    """Refuse a same-name study of someone else's (plain Optuna, say) before training:
+    resumed, its trials would be mixed with autolr's. Every autolr study keeps its
+    `metric` from its first call on (every version), before its first trial; an empty
+    study without it (one killed between its creation and that write) is taken."""
+    if "metric" in study.user_attrs:
+        return
+    trials = study.get_trials(deepcopy=False)
+    if trials or study.user_attrs:
+        raise AutoLRError(
+            f"study {study.study_name!r} exists in this storage but was not made by autolr "
+            f"(it holds {len(trials)} trial(s) and none of autolr's settings), so autolr "
+            "cannot resume it; choose another study_name (--study NAME on the command line).")
 
 
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:
@@ -415,6 +441,27 @@ def _counts(trial: optuna.trial.FrozenTrial) -> bool:
 
 def _count_finished(study: optuna.Study) -> int:
     return sum(map(_counts, study.get_trials(deepcopy=False, states=_FINISHED)))
+
+
+def _count_taken(study: optuna.Study) -> int:
+    """Trials that count towards n_trials or will: the finished ones, and those running
+    in a live process (another process on the storage, resuming the same study, say), as
+    Optuna's MaxTrialsCallback counts RUNNING ones."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    return _count_finished(study) + sum(_counts(t) and not is_orphan(t) for t in running)
+
+
+class StopAtNTrials:
+    """Optuna callback: stop the sweep once `n_trials` trials are taken (`_count_taken`),
+    so that processes sharing a study stop at n_trials between them, not each at its own
+    count. (Two processes can still each start one at the same moment.)"""
+
+    def __init__(self, n_trials: int) -> None:
+        self.n_trials = n_trials
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if _count_taken(study) >= self.n_trials:
+            study.stop()
 
 
 def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str,
@@ -434,7 +481,12 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
         for worker in workers:
             worker.join()
     except KeyboardInterrupt:
-        # Ctrl-C reached the workers too: each closes its running trial; wait for that
+        # Ctrl-C from a terminal reaches the workers too, but SIGTERM to this process
+        # alone (a scheduler, `kill`) does not: pass it on (terminate() sends SIGTERM,
+        # which a worker takes as Ctrl-C). Each closes its running trial; wait for that
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
         for worker in workers:
             worker.join(timeout=30)
         raise
@@ -531,7 +583,8 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
     import torch
 
     stop = StopSafely()
-    signal.signal(signal.SIGTERM, stop.on_signal)  # closes its trial, then exits
+    for signum in (signal.SIGINT, signal.SIGTERM):  # closes its trial, then exits
+        signal.signal(signum, stop.on_signal)
     die_with(parent)  # the parent killed outright: SIGTERM, not a sweep going on unseen
     torch.set_num_threads(threads)
     with _quiet_optuna():
@@ -542,7 +595,8 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
         try:
             study.optimize(stop.guard_training(make_objective(sweep, pruner)),
                            n_trials=n_trials, timeout=sweep.timeout, catch=(Exception,),
-                           callbacks=[stop.guard_training(ConfirmLeader(sweep)), stop.check])
+                           callbacks=[stop.guard_training(ConfirmLeader(sweep)), stop.check,
+                                      StopAtNTrials(sweep.n_trials)])
         except KeyboardInterrupt:  # the parent reports it; Optuna closed the trial as failed
             os._exit(130)
 
@@ -560,14 +614,39 @@ def limit_torch_threads(threads: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+class _NoInterruptTraceback(logging.Filter):
+    """Optuna logs a trial stopped by Ctrl-C or SIGTERM as failed, with the traceback of
+    the KeyboardInterrupt, then 'failed with value None': noise above autolr's own word
+    that the sweep was interrupted (and how to resume it). Both are dropped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.after_interrupt = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[0] if record.exc_info else None
+        if error is not None and issubclass(error, KeyboardInterrupt):
+            self.after_interrupt = True
+            return False
+        if self.after_interrupt and "failed with value" in record.getMessage():
+            self.after_interrupt = False
+            return False
+        return True
+
+
 @contextlib.contextmanager
 def _quiet_optuna() -> Iterator[None]:
-    """Optuna logs every trial at INFO; autolr reports progress itself."""
+    """Optuna logs every trial at INFO; autolr reports progress itself, and an
+    interruption (`_NoInterruptTraceback`)."""
     before = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    no_traceback = _NoInterruptTraceback()
+    trials_log = logging.getLogger("optuna.study._optimize")  # where Optuna logs a failed trial
+    trials_log.addFilter(no_traceback)
     try:
         yield
     finally:
+        trials_log.removeFilter(no_traceback)
         optuna.logging.set_verbosity(before)
 
 
