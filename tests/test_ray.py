@@ -504,3 +504,37 @@ def test_tunes_own_restore_hint_is_not_shown_beside_autolrs(caplog):
     tune_log.warning("Experiment has been interrupted (outside autolr)")
     assert [r.getMessage() for r in caplog.records] == [
         "something else", "Experiment has been interrupted (outside autolr)"]
+
+
+@needs_ray
+def test_around_tunes_fit_sigterm_acts_as_ctrl_c_and_tunes_handler_is_removed_after():
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    caught = []
+    with backend._fit_signals():
+        # Tune's fit installs a SIGINT handler that ends the run gracefully, and leaves it
+        signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+        os.kill(os.getpid(), signal.SIGTERM)  # a scheduler stopping the job
+    assert caught == [signal.SIGINT]
+    # after it: the handlers from before, so the next Ctrl-C (in the pick) is not swallowed
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == before
+
+
+@needs_ray
+def test_a_resumed_trial_that_ended_before_the_kill_reports_that_end(tmp_path, monkeypatch):
+    # Tune's own state lags: a trial the saved result shows ended may come back running
+    reported = []
+    monkeypatch.setattr(backend.tune, "report", reported.append)
+    ended = backend.TrialRecord(3, "pruned", {"lr": 0.01}, reason="pruned at 2 of 4",
+                                values=(1.0, 0.9), seconds=1.5, node="127.0.0.3")
+    autolr.TuneResult([ended, backend.TrialRecord(4, "failed", reason="interrupted: gone")],
+                      ).save(tmp_path / "s.autolr.json")
+    finished = backend._ended_trials(tmp_path / "s.autolr.json")
+    assert list(finished) == [3]  # the interrupted one runs again
+    backend._train({backend._NUMBER: 3}, stored=[None], threads=1, ended=finished)
+    assert math.isnan(reported[0]["value"])
+    run = backend._Run(sweep(), None, "auto", "min", 1, str(tmp_path))
+    assert run.record(reported[0], {backend._NUMBER: 3}, None) == ended
+    assert backend._ended_trials(tmp_path / "missing.autolr.json") == {}

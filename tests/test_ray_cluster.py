@@ -367,6 +367,10 @@ def test_a_killed_driver_resumes_where_it_stopped(cluster, digits, tmp_path):
     result = autolr.tune(mlp(), digits, n_trials=10, ray_address=cluster.address,
                          storage=str(storage), study_name="resume", **SWEEP)
     records = {r.number: r for r in result.records}
+    for ended in partial.records:  # not trained again, though Tune's own state lagged
+        again = records[ended.number]
+        assert (again.state, again.values, again.seconds, again.node) == (
+            ended.state, ended.values, ended.seconds, ended.node)
     stepped = [r for r in records.values() if r.steps_back_from is not None]
     assert sorted(records) == list(range(10 + len(stepped))) and len(stepped) <= 1
     assert all(r.state != "failed" for r in records.values())
@@ -514,6 +518,33 @@ def test_the_cli_runs_a_model_file_on_the_cluster(cluster, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = autolr.load(str(tmp_path / "ray"), "digits_net")
     assert len(result.records) >= 3 and result.best_record is not None
+
+
+def test_sigterm_stops_a_cli_sweep_on_the_cluster_as_ctrl_c_does(cluster, tmp_path):
+    # ray.init replaces the CLI's SIGTERM handler with a bare exit: no word, exit 15
+    (tmp_path / "digits_net.py").write_text(MODEL_FILE)
+    command = [str(Path(sys.executable).with_name("autolr")), "tune", "digits_net.py",
+               "--backend", "ray", "--ray-address", cluster.address, "--storage",
+               str(tmp_path / "ray"), "--trials", "40", "--epochs", "20", "--quiet",
+               "--no-range-test"]
+    sweep = subprocess.Popen(command, cwd=tmp_path, env={**os.environ, **ENV}, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             start_new_session=True)
+    saved = tmp_path / "ray" / "digits_net.autolr.json"
+    try:
+        deadline = time.monotonic() + 180
+        while not saved.is_file() and time.monotonic() < deadline and sweep.poll() is None:
+            time.sleep(0.2)
+        assert saved.is_file(), "no trial ended"
+        sweep.send_signal(signal.SIGTERM)  # to the driver alone, as a scheduler does
+        _, err = sweep.communicate(timeout=120)
+    finally:
+        LoopbackCluster.kill(sweep)
+    assert sweep.returncode == 130, err[-3000:]
+    assert "autolr: interrupted; every finished trial is kept" in err
+    assert "SIGTERM received" not in err and "Tuner.restore" not in err
+    kept = autolr.load(str(tmp_path / "ray"), "digits_net")
+    assert 1 <= len(kept.records) < 40
 
 
 def test_resources_no_node_has_fail_before_any_trial(cluster, digits, tmp_path):

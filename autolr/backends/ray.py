@@ -29,13 +29,16 @@ full at the end): an interrupted sweep can be read, shown and reported on withou
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import math
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -51,6 +54,7 @@ from autolr.pruning import stop_reason
 from autolr.range_test import RangeTest
 from autolr.result import TrialRecord, TuneResult
 from autolr.space import TrialConfig
+from autolr.storage import sigterm_as_interrupt
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, FAILED, PRUNED, TrialOutcome
 
@@ -76,6 +80,9 @@ CONNECT_TIMEOUT = 10.0  # seconds for a cluster's head to accept a connection
 _PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
 _NUMBER = "autolr_number"  # the config key holding the Optuna trial number
 _STEPS_BACK = "autolr_steps_back"  # ... and for the pick's step back, the trial it left
+#: what a trial's record holds while it runs (`_train`); the pick adds to it at the end
+_REPORTED = ("number", "state", "params", "reason", "values", "train_losses", "val_losses",
+             "epochs_run", "steps_run", "seconds", "is_baseline", "node", "steps_back_from")
 
 
 def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
@@ -107,9 +114,12 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
     _check_serializable(sweep)
     import ray
 
-    started = _connect(address)
-    folder = folder or tempfile.mkdtemp(prefix="autolr-ray-")  # made last: nothing leaks
+    interrupts = contextlib.ExitStack()  # SIGTERM stops the sweep as Ctrl-C does
+    interrupts.enter_context(sigterm_as_interrupt())
+    started = False
     try:
+        started = _connect(address)
+        folder = folder or tempfile.mkdtemp(prefix="autolr-ray-")  # made last: nothing leaks
         if max_concurrent is None:  # what the cluster runs at once: TPE sees every result
             cpus = ray.cluster_resources().get("CPU", 1)
             max_concurrent = max(1, int(cpus // max(resources["cpu"], 1e-9)))
@@ -119,9 +129,9 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
         if settings is not None and not settings.is_file():  # kept once a sweep can start
             settings.parent.mkdir(parents=True, exist_ok=True)
             settings.write_text(json.dumps(sweep.settings()), "utf-8")
-        trainable = tune.with_resources(
-            tune.with_parameters(_train, stored=stored, threads=threads), resources)
         saved = Path(folder, f"{name}.autolr.json")  # readable without Ray or pickle
+        trainable = tune.with_resources(tune.with_parameters(
+            _train, stored=stored, threads=threads, ended=_ended_trials(saved)), resources)
         keep = None if storage is None else (lambda records: _save(sweep, name, folder,
                                                                    records, saved))
         run = _Run(sweep, trainable, pruner, mode, max_concurrent, folder, keep)
@@ -138,8 +148,9 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
     finally:
         if started:
             ray.shutdown()
-        if storage is None:
+        if storage is None and folder:
             shutil.rmtree(folder, ignore_errors=True)
+        interrupts.close()
 
 
 def _save(sweep: Sweep, name: str, folder: str, records: list[TrialRecord],
@@ -277,7 +288,8 @@ class _Run:
         with SweepProgress(finished.so_far, total=self.sweep.n_trials,
                            direction=self.sweep.direction,
                            enabled=progress and internal is not None):
-            grid = tuner.fit()
+            with _fit_signals():
+                grid = tuner.fit()
         # Tune ends a run gracefully on Ctrl-C, saving it with its unfinished trials (the
         # grid shows them stopped): stop too, as the Optuna backend does; calling again
         # resumes it.
@@ -498,12 +510,35 @@ class _Finished(_Callback):
             logger.warning("cannot save the sweep so far: %s", failure)
 
 
-def _train(config: dict, stored: list, threads: int) -> None:
+def _ended_trials(saved: Path) -> dict[int, dict[str, Any]]:
+    """The trials that ended in the sweep's saved result (`_save`, after each trial), as
+    the records `_train` reports, by number; {} when there is none yet. Tune's own state
+    lags a second or more behind: a killed driver leaves trials that ended there as
+    running, which a resume would train again, to another end if pruning timed them
+    differently."""
+    if not saved.is_file():
+        return {}
+    try:
+        records = TuneResult.load(saved).records
+    except AutoLRError:  # unreadable: every unfinished trial of Tune's runs again
+        return {}
+    return {r.number: {key: value for key, value in json.loads(json.dumps(
+                dataclasses.asdict(r))).items() if key in _REPORTED}
+            for r in records if _counts(r) and r.steps_back_from is None}
+
+
+def _train(config: dict, stored: list, threads: int,
+           ended: dict[int, dict[str, Any]] | None = None) -> None:
     """One trial on a Ray worker: load the sweep, rebuild the config from the searcher's
-    params, run the one loop (which reports every evaluation), report how it ended."""
+    params, run the one loop (which reports every evaluation), report how it ended. A
+    trial that ended before the driver was killed (`ended`) reports that end at once."""
     import ray
     import torch
 
+    before = (ended or {}).get(config.get(_NUMBER, -1))
+    if before is not None:
+        value = before["values"][-1] if before["state"] == COMPLETE else math.nan
+        return tune.report({"value": value, _PAYLOAD: json.dumps(before)})
     torch.set_num_threads(threads)  # trials run side by side: no oversubscription
     record: dict[str, Any] = {
         "number": config.get(_NUMBER, -1), "state": RUNNING, "params": {}, "reason": None,
@@ -661,6 +696,8 @@ def _connect(address: str | None) -> bool:
                           "one with `ray start --head`, or use ray_address=None (and no "
                           "RAY_ADDRESS) for a local Ray.")
     options: dict[str, Any] = {"log_to_driver": False, "logging_level": "WARNING"}
+    main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
         if address is None:
             ray.init(include_dashboard=False, **options)
@@ -670,7 +707,34 @@ def _connect(address: str | None) -> bool:
         raise AutoLRError(f"cannot connect to the Ray cluster at {address!r}: {error}. Start "
                           "one with `ray start --head`, or use ray_address=None for a local "
                           "Ray.") from None
+    finally:  # ray.init replaces it with a plain exit: no trial closed, no word said
+        if sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)
     return True
+
+
+@contextlib.contextmanager
+def _fit_signals() -> Iterator[None]:
+    """Around Tune's fit: SIGTERM does what Ctrl-C does there (Tune's handler ends the
+    run gracefully, saving it); after it, both are handled as before: Tune leaves its
+    SIGINT handler in place, which would swallow the next Ctrl-C (during the pick, say)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGTERM, _as_ctrl_c)
+    try:
+        yield
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+def _as_ctrl_c(_signum: int, frame: Any) -> None:
+    handler = signal.getsignal(signal.SIGINT)  # Tune's, while it runs
+    if not callable(handler):
+        raise KeyboardInterrupt
+    handler(signal.SIGINT, frame)
 
 
 def _unreachable(address: str | None) -> str | None:
@@ -700,19 +764,34 @@ def _tune_env() -> Iterator[None]:
     wanted = {"TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_AIR_NEW_OUTPUT": "0"}
     added = [key for key in wanted if key not in os.environ]
     os.environ.update({key: wanted[key] for key in added})
-    tune_log = logging.getLogger("ray.tune.tune")
-    tune_log.addFilter(_no_restore_hint)
+    for name, noise in _TUNE_NOISE.items():
+        logging.getLogger(name).addFilter(noise)
     try:
         with _quiet_optuna():
             yield
     finally:
-        tune_log.removeFilter(_no_restore_hint)
+        for name, noise in _TUNE_NOISE.items():
+            logging.getLogger(name).removeFilter(noise)
         for key in added:
             os.environ.pop(key, None)
 
 
-def _no_restore_hint(record: logging.LogRecord) -> bool:
-    """Drop Tune's "resume experiment with: Tuner.restore(...)" on Ctrl-C: with autolr,
-    calling again resumes (the CLI prints its command), and restoring by hand would lose
-    autolr's pruner, pick and settings."""
-    return not record.getMessage().startswith("Experiment has been interrupted")
+class _Drop(logging.Filter):
+    """Drops a logger's messages that start with `start`."""
+
+    def __init__(self, start: str) -> None:
+        super().__init__()
+        self.start = start
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.start)
+
+
+_TUNE_NOISE = {
+    # on Ctrl-C, "resume experiment with: Tuner.restore(...)": with autolr, calling again
+    # resumes (the CLI prints its command); restoring by hand would lose autolr's pruner,
+    # pick and settings
+    "ray.tune.tune": _Drop("Experiment has been interrupted"),
+    # reading back a stopped run, for a trial that had not reported yet: it runs again
+    "ray.tune.analysis.experiment_analysis": _Drop("Failed to fetch metrics"),
+}
