@@ -142,6 +142,42 @@ def test_a_cluster_address_nobody_answers_at_fails_at_once(monkeypatch):
     assert not ray.is_initialized()
 
 
+def serve_once(answer: bytes) -> tuple[str, threading.Thread]:
+    """A one-connection server on loopback that answers `answer` to what it is sent."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.2", 0))
+    server.listen(1)
+
+    def serve() -> None:
+        with server:
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(1024)
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return f"127.0.0.2:{server.getsockname()[1]}", thread
+
+
+@needs_ray
+def test_an_address_where_something_other_than_ray_answers_fails_at_once():
+    # a web server (the dashboard's port, say): Ray would retry it for ever
+    address, server = serve_once(b"HTTP/1.0 400 Bad Request\r\n\r\n")
+    with pytest.raises(AutoLRError, match=r"something answers there, but not a Ray "
+                                          r"cluster's head \(its GCS port"):
+        autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                    progress=False, ray_address=address)
+    server.join(timeout=10)
+    assert not ray.is_initialized()
+    # an HTTP/2 server's first frame, SETTINGS, as Ray's gRPC servers send it: let through
+    address, server = serve_once(bytes([0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100]))
+    assert backend._unreachable(address) is None
+    server.join(timeout=10)
+
+
 @needs_ray
 def test_a_storage_that_is_a_file_fails_before_connecting(tmp_path):
     file = tmp_path / "results.txt"

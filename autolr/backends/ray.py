@@ -738,18 +738,42 @@ def _as_ctrl_c(_signum: int, frame: Any) -> None:
 
 
 def _unreachable(address: str | None) -> str | None:
-    """Why nothing answers at a 'host:port' (or 'ray://host:port') address; None when
-    something does, or for None / 'auto' / 'local', which Ray resolves itself."""
+    """Why no Ray cluster answers at a 'host:port' (or 'ray://host:port') address; None
+    when one may, or for None / 'auto' / 'local', which Ray resolves itself."""
     if not address or address in ("auto", "local"):
         return None
     host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         return "it is not of the form 'host:port', such as '10.0.0.1:6379'"
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT):
-            return None
+        with socket.create_connection((host.strip("[]"), int(port)),
+                                      timeout=CONNECT_TIMEOUT) as connection:
+            if _speaks_grpc(connection):
+                return None
     except OSError as error:
         return f"nothing answers there ({error.strerror or error})"
+    return ("something answers there, but not a Ray cluster's head (its GCS port, 6379 "
+            "unless `ray start --head --port` said otherwise; the dashboard's 8265 is not it)")
+
+
+#: an HTTP/2 client's opening (RFC 9113 3.4), then an empty SETTINGS frame (6.5)
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def _speaks_grpc(connection: socket.socket) -> bool:
+    """Whether the server answers an HTTP/2 opening with a SETTINGS frame, as Ray's gRPC
+    servers do. Ray itself would retry any other (a web server, say) for ever."""
+    try:
+        connection.sendall(_HTTP2_PREFACE)
+        header = b""
+        while len(header) < 9:  # a frame header: length (3 bytes), type, flags, stream id
+            chunk = connection.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except OSError:  # closed on us, or silent for CONNECT_TIMEOUT
+        return False
+    return header[3] == 4  # SETTINGS
 
 
 @contextlib.contextmanager
