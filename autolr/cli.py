@@ -19,6 +19,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -55,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nautolr: interrupted; every finished trial is kept in the storage. Resume "
               f"with:\n  autolr {shlex.join(argv)}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `autolr show | head`: the reader has all it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 0
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -278,6 +278,11 @@ def owner() -> dict[str, Any]:
     return {"host": _HOST, "pid": os.getpid()}
 
 
+def dead(claimed: dict[str, Any]) -> bool:
+    """Whether the process `owner()` described has died: known only on this host."""
+    return claimed.get("host") == _HOST and not _alive(int(claimed.get("pid", 0)))
+
+
 def recover(study: optuna.Study) -> int:
     """Close trials of dead processes as failed and enqueue each interrupted trial's
     params exactly once. Returns how many were re-queued. A step back the robust pick of
@@ -329,7 +334,7 @@ def is_orphan(trial: optuna.trial.FrozenTrial) -> bool:
     if claimed is None:  # killed between Optuna creating it and autolr claiming it
         started = trial.datetime_start or datetime.now()
         return (datetime.now() - started).total_seconds() > _OWNERLESS_GRACE
-    return claimed.get("host") == _HOST and not _alive(int(claimed.get("pid", 0)))
+    return dead(claimed)
 
 
 def die_with(parent: int) -> None:

@@ -252,3 +252,21 @@ def test_the_console_script_is_installed():
     run = subprocess.run([str(script), "--help"], capture_output=True, text=True,
                          env={**os.environ})
     assert run.returncode == 0 and "tune" in run.stdout
+
+
+def test_output_cut_short_by_its_reader_is_no_error(tmp_path):
+    # `autolr show ... | head -3`: the reader leaves before the table is written
+    from autolr import TrialRecord, TuneResult
+
+    records = [TrialRecord(n, "complete", {"lr": 1e-3 * (n + 1), "schedule": "constant",
+                                           "warmup_fraction": 0.0, "batch_size": 32,
+                                           "optimizer": "adamw", "weight_decay": 0.0},
+                           values=(1.0, 0.5 - n / 1000)) for n in range(300)]
+    TuneResult(records, epochs=2).save(tmp_path / "s.json")
+    show = subprocess.Popen([sys.executable, "-m", "autolr", "show", "--storage",
+                             str(tmp_path / "s.json"), "--top", "300"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    show.stdout.close()  # as `head` does once it has its lines
+    err = show.stderr.read()
+    assert show.wait(timeout=120) == 0, err
+    assert "Traceback" not in err and "BrokenPipeError" not in err

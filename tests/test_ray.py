@@ -574,3 +574,26 @@ def test_a_resumed_trial_that_ended_before_the_kill_reports_that_end(tmp_path, m
     run = backend._Run(sweep(), None, "auto", "min", 1, str(tmp_path))
     assert run.record(reported[0], {backend._NUMBER: 3}, None) == ended
     assert backend._ended_trials(tmp_path / "missing.autolr.json") == {}
+
+
+@needs_ray
+def test_a_second_driver_on_a_running_sweep_is_refused_before_connecting(tmp_path):
+    # it would restore the same Tune run and train its unfinished trials twice
+    import os
+    import socket
+
+    driver = tmp_path / "s.driver.json"
+    driver.write_text(json.dumps({"host": socket.gethostname(), "pid": os.getppid()}))
+    with pytest.raises(AutoLRError, match=rf"study 's' is being run by process "
+                                          rf"{os.getppid()} on .*choose another study_name"):
+        autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                    progress=False, storage=str(tmp_path), study_name="s")
+    assert not ray.is_initialized() and driver.exists()  # still the other driver's
+    # a driver that died on this host: its file is taken over (and the sweep goes on to
+    # connect, here to an address nobody answers at) and let go when the call ends
+    driver.write_text(json.dumps({"host": socket.gethostname(), "pid": 2**22 + 1}))
+    with pytest.raises(AutoLRError, match="nothing answers there"):
+        autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
+                    progress=False, storage=str(tmp_path), study_name="s",
+                    ray_address=f"127.0.0.2:{closed_port()}")
+    assert not driver.exists()

@@ -54,7 +54,7 @@ from autolr.pruning import stop_reason
 from autolr.range_test import RangeTest
 from autolr.result import TrialRecord, TuneResult
 from autolr.space import TrialConfig
-from autolr.storage import sigterm_as_interrupt
+from autolr.storage import dead, owner, sigterm_as_interrupt
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, FAILED, PRUNED, TrialOutcome
 
@@ -114,8 +114,10 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
     _check_serializable(sweep)
     import ray
 
-    interrupts = contextlib.ExitStack()  # SIGTERM stops the sweep as Ctrl-C does
-    interrupts.enter_context(sigterm_as_interrupt())
+    held = contextlib.ExitStack()
+    if folder:  # one driver per sweep
+        held.enter_context(_one_driver(Path(folder, f"{name}.driver.json"), name))
+    held.enter_context(sigterm_as_interrupt())  # SIGTERM stops the sweep as Ctrl-C does
     started = False
     try:
         started = _connect(address)
@@ -150,7 +152,7 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
             ray.shutdown()
         if storage is None and folder:
             shutil.rmtree(folder, ignore_errors=True)
-        interrupts.close()
+        held.close()
 
 
 def _save(sweep: Sweep, name: str, folder: str, records: list[TrialRecord],
@@ -664,6 +666,45 @@ def _check_writable_folder(folder: str) -> None:
     if not os.access(nearest, os.W_OK | os.X_OK):
         raise AutoLRError(f"the Ray storage {folder!r} cannot be written: {str(nearest)!r} is "
                           "not writable; give a directory you can write to.")
+
+
+@contextlib.contextmanager
+def _one_driver(path: Path, name: str) -> Iterator[None]:
+    """Hold the sweep's driver file (`storage.owner()` of this process) while it runs: a
+    second driver would restore the same Tune run and train its unfinished trials twice.
+    The file of a driver that died on this host is taken over."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    taken_over = False
+    while True:
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            holder = _holder(path)
+            if holder is not None and dead(holder) and not taken_over:
+                path.unlink(missing_ok=True)
+                taken_over = True
+                continue
+            where = (f"process {holder.get('pid')} on {holder.get('host')}" if holder
+                     else "another process")
+            raise AutoLRError(
+                f"study {name!r} is being run by {where} (it holds {str(path)!r}); wait for "
+                "it to end, or choose another study_name (--study NAME on the command line). "
+                "If that driver is gone (its machine died), delete the file.") from None
+        with os.fdopen(descriptor, "w") as held:
+            json.dump(owner(), held)
+        break
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _holder(path: Path) -> dict[str, Any] | None:
+    try:
+        holder = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):  # being written right now, or gone
+        return None
+    return holder if isinstance(holder, dict) else None
 
 
 def _check_serializable(sweep: Sweep) -> None:
