@@ -125,7 +125,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
 
     sweep = Sweep(space=search, run=run, n_train=prepared.data.n_train, n_evals=n_evals,
                   n_trials=n_trials, direction=prepared.metric.direction,
-                  metric=prepared.metric.name, epochs=epochs, loss=loss_name(loss),
+                  metric=prepared.metric.name, epochs=epochs, loss=loss_name(prepared.loss_fn),
                   seed=seed, timeout=timeout,
                   baseline=search.params_for(BASELINE, prepared.data.n_train)
                   if baseline else None, torch_threads=torch_threads,

@@ -151,6 +151,9 @@ _non_negative = _whole_number(0)
 
 
 def _tune(args: argparse.Namespace, argv: list[str]) -> int:
+    # SIGTERM (a scheduler stopping the job) ends the sweep like Ctrl-C: trials kept.
+    # Set first: loading torch and the data takes seconds, and should stop as cleanly.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     import autolr
     from autolr.output_file import check_output_file
 
@@ -164,8 +167,6 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     study = args.study or study_name_of(args.target)
     storage = args.storage or (DEFAULT_RAY_STORAGE if args.backend == "ray"
                                else DEFAULT_STORAGE)
-    # SIGTERM (a scheduler stopping the job) ends the sweep like Ctrl-C: trials kept.
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     data = _user_code(lambda: data_fn(), f"{args.data_fn}() in {args.target}")
     result = autolr.tune(model_fn, data, space=args.space, epochs=args.epochs,
                          n_trials=args.trials, timeout=args.timeout, metric=args.metric,

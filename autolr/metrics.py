@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -84,13 +85,29 @@ def default_loss(task: str) -> torch.nn.Module:
     return torch.nn.CrossEntropyLoss() if task == CLASSIFICATION else torch.nn.MSELoss()
 
 
-def loss_name(loss: Callable | None) -> str:
-    """`loss=` as a resume compares it: 'default' (the task's), else the name of the
-    function, or of the callable's class (a torch loss module): stable from one run of a
-    script to the next, where a repr may hold a memory address."""
-    if loss is None:
-        return "default"
+def loss_name(loss: Callable) -> str:
+    """The loss trained on (`loss=`, or the task's default) as a resume compares it, stable
+    from one run of a script to the next (a repr may hold a memory address): a loss
+    module's class and settings ('CrossEntropyLoss(label_smoothing=0.2, ...)', a weight
+    tensor by a digest of its values), a function's name and a digest of its code (two
+    lambdas differ; a named one is its module and name), a partial's function and arguments."""
     if isinstance(loss, functools.partial):
-        return f"partial({loss_name(loss.func)})"
-    named = loss if hasattr(loss, "__name__") else type(loss)  # as a metric's name
-    return named.__name__
+        given = [*map(repr, loss.args), *(f"{k}={v!r}" for k, v in sorted(loss.keywords.items()))]
+        return f"partial({loss_name(loss.func)}, {', '.join(given)})"
+    if isinstance(loss, torch.nn.Module):
+        settings = [f"{key}={value!r}" for key, value in sorted(vars(loss).items())
+                    if not key.startswith("_") and key != "training"
+                    and isinstance(value, (bool, int, float, str, type(None)))]
+        settings += [f"{key}=<{_digest(tensor.detach().cpu().numpy().tobytes())}>"
+                     for key, tensor in sorted(loss.named_buffers())]
+        return f"{type(loss).__name__}({', '.join(settings)})"
+    named = loss if hasattr(loss, "__qualname__") else type(loss)
+    name = f"{getattr(named, '__module__', '')}.{named.__qualname__}".lstrip(".")
+    code = getattr(loss, "__code__", None)
+    if code is None or "<" not in name:  # a library's function: its name says which
+        return name
+    return f"{name}<{_digest(code.co_code + repr(code.co_consts).encode())}>"
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]

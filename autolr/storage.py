@@ -47,6 +47,7 @@ _FOREIGN_LOCK_GRACE = 30.0  # a lock from another host (or unreadable) is broken
 # report, `autolr.load`, optuna-dashboard: optuna-dashboard#545) holds it while it reads;
 # past 5 s the sweep's write fails with "database is locked" and the trial with it
 SQLITE_LOCK_TIMEOUT = 30.0
+SCHEMA_RACE_RETRIES = 10  # tries again, 0.2 s apart, after losing a race to make the tables
 
 
 def stored_file(storage: Any) -> Path | None:
@@ -88,16 +89,37 @@ def open_storage(storage: Any) -> Any:
             raise AutoLRError(f"cannot open the journal file {text!r} ({error.strerror}); "
                               "choose a path in a folder you can write to.") from None
         return optuna.storages.JournalStorage(backend)
-    try:
-        with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            engine = ({"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT}}
-                      if text.startswith("sqlite") else None)
-            return optuna.storages.RDBStorage(text, heartbeat_interval=30, grace_period=90,
-                                              engine_kwargs=engine)
-    except Exception as error:
-        raise AutoLRError(f"cannot open storage {text!r}: {error}. Use a URL such as "
-                          "'sqlite:///autolr.db' or 'postgresql://user@host/db'.") from None
+    engine = ({"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT}}
+              if text.startswith("sqlite") else None)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            with warnings.catch_warnings():  # heartbeats are 'experimental' in Optuna
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(text, heartbeat_interval=30, grace_period=90,
+                                                  engine_kwargs=engine)
+        except Exception as error:
+            if _lost_schema_race(error) and attempt <= SCHEMA_RACE_RETRIES:
+                time.sleep(0.2)  # another process made the tables meanwhile: they are there
+                continue
+            raise AutoLRError(f"cannot open storage {text!r}: {_first_line(error)}. Use a URL "
+                              "such as 'sqlite:///autolr.db' or 'postgresql://user@host/db'."
+                              ) from None
+
+
+def _lost_schema_race(error: Exception) -> bool:
+    """Two processes opening a new database at once both create Optuna's tables: the
+    one that loses fails on a table or version row the other just made."""
+    text = str(error)
+    return isinstance(error, sqlalchemy.exc.SQLAlchemyError) and (
+        "already exists" in text or "alembic_version" in text or "database is locked" in text)
+
+
+def _first_line(error: Exception) -> str:
+    """A database error without SQLAlchemy's statement and link lines."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text.split(" [SQL:")[0].split(" (Background on this error")[0]
 
 
 def check_writable(storage: Any) -> None:

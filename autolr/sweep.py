@@ -26,7 +26,7 @@ class Sweep:
     direction: str
     metric: str
     epochs: int
-    loss: str = "default"  # `autolr.metrics.loss_name` of the loss trained on
+    loss: str = ""  # `autolr.metrics.loss_name` of the loss trained on
     seed: int = 0
     timeout: float | None = None
     baseline: dict | None = None  # Optuna params of the default config, when in the space

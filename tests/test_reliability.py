@@ -509,10 +509,27 @@ def test_resuming_with_another_direction_or_loss_is_refused(tmp_path):
     autolr.tune(mlp(), DIGITS, direction="maximize", **sweep)
     with pytest.raises(AutoLRError, match="direction: stored 'maximize', now 'minimize'"):
         autolr.tune(mlp(), DIGITS, direction="minimize", **sweep)
-    with pytest.raises(AutoLRError, match="loss: stored 'default', now 'smoothed'"):
+    with pytest.raises(AutoLRError, match=r"loss: stored \"CrossEntropyLoss\(.*label_smoothing"
+                                          r"=0\.0.*\)\", now '.*smoothed<"):
         autolr.tune(mlp(), DIGITS, direction="maximize", loss=smoothed, **sweep)
-    again = autolr.tune(mlp(), DIGITS, direction="maximize", **{**sweep, "n_trials": 2})
+    with pytest.raises(AutoLRError, match=r"label_smoothing=0\.2"):  # the same class, not loss
+        autolr.tune(mlp(), DIGITS, direction="maximize", **sweep,
+                    loss=torch.nn.CrossEntropyLoss(label_smoothing=0.2))
+    # the default, given by hand, is the same loss
+    again = autolr.tune(mlp(), DIGITS, direction="maximize", loss=torch.nn.CrossEntropyLoss(),
+                        **{**sweep, "n_trials": 2})
     assert len(again.records) == 2
+
+
+def test_two_lambdas_are_two_losses_and_a_library_function_is_its_name():
+    from autolr.metrics import loss_name
+
+    first, second = (lambda o, t: (o - t).abs().mean()), (lambda o, t: (o - t).pow(2).mean())
+    assert loss_name(first) != loss_name(second)
+    assert loss_name(torch.nn.functional.mse_loss) == "torch.nn.functional.mse_loss"
+    weighted = [torch.nn.CrossEntropyLoss(weight=torch.tensor(w)) for w in ([1.0, 2.0],
+                                                                           [1.0, 3.0])]
+    assert loss_name(weighted[0]) != loss_name(weighted[1])
 
 
 def test_a_study_autolr_did_not_make_is_refused_before_training(tmp_path, monkeypatch):
@@ -529,6 +546,8 @@ def test_a_study_autolr_did_not_make_is_refused_before_training(tmp_path, monkey
     with pytest.raises(AutoLRError, match=r"study 'plain' exists in this storage but was not "
                                           r"made by autolr .*--study NAME"):
         autolr.tune(mlp(), DIGITS, study_name="plain", **sweep)
+    with pytest.raises(AutoLRError, match="not made by autolr .* cannot read it"):
+        autolr.load(url, "plain")  # `autolr show` / `report`: no config in its trials
     study("maximized", direction="maximize")  # no trials, but it maximizes
     with pytest.raises(AutoLRError, match="direction: stored 'maximize', now 'minimize'"):
         autolr.tune(mlp(), DIGITS, study_name="maximized", **sweep)
@@ -645,3 +664,34 @@ def test_ctrl_c_in_process_waits_out_a_storage_write_then_stops_the_sweep():
         went_on.append(True)
     assert storage.written == [1, 2] and went_on == [True]
     assert signal.getsignal(signal.SIGINT) is before  # the handler given back
+
+
+def _open_at(url: str, start, results) -> None:
+    from autolr.storage import open_storage
+
+    start.wait()
+    try:
+        open_storage(url)
+        results.put("ok")
+    except Exception as error:  # noqa: BLE001 - the test reports it
+        results.put(f"{type(error).__name__}: {error}")
+
+
+def test_processes_opening_a_new_sqlite_file_at_once_all_open_it(tmp_path):
+    # both make Optuna's tables: the loser failed on 'table studies already exists' or
+    # the alembic_version row (two CLI sweeps started together on sqlite:///autolr.db)
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for round_ in range(3):
+        url = f"sqlite:///{tmp_path}/race{round_}.db"
+        start, results = context.Event(), context.Queue()
+        opening = [context.Process(target=_open_at, args=(url, start, results))
+                   for _ in range(4)]
+        for process in opening:
+            process.start()
+        start.set()
+        outcomes = [results.get(timeout=120) for _ in opening]
+        for process in opening:
+            process.join(timeout=60)
+        assert outcomes == ["ok"] * 4, outcomes

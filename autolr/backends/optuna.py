@@ -298,6 +298,7 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
         raise unknown_study(storage, study_name, names)
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=opened)
+    _check_made_by_autolr(study, "read")  # its trials hold no config autolr could show
     stored_test = study.user_attrs.get("range_test")
     info = {"metric": study.user_attrs.get("metric", "value"),
             "direction": "minimize" if study.direction.name == "MINIMIZE" else "maximize",
@@ -416,7 +417,7 @@ def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
             study.set_user_attr(key, value)
 
 
-def _check_made_by_autolr(study: optuna.Study) -> None:
+def _check_made_by_autolr(study: optuna.Study, doing: str = "resume") -> None:
     """Refuse a same-name study of someone else's (plain Optuna, say) before training:
     resumed, its trials would be mixed with autolr's. Every autolr study keeps its
     `metric` from its first call on (every version), before its first trial; an empty
@@ -428,7 +429,7 @@ def _check_made_by_autolr(study: optuna.Study) -> None:
         raise AutoLRError(
             f"study {study.study_name!r} exists in this storage but was not made by autolr "
             f"(it holds {len(trials)} trial(s) and none of autolr's settings), so autolr "
-            "cannot resume it; choose another study_name (--study NAME on the command line).")
+            f"cannot {doing} it; choose another study_name (--study NAME on the command line).")
 
 
 def _counts(trial: optuna.trial.FrozenTrial) -> bool:
