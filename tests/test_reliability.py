@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -12,6 +13,7 @@ import sys
 import textwrap
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -306,9 +308,10 @@ WORKERS = textwrap.dedent("""
 """)
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
-def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path):
-    # kill -9 of the sweep's process: its workers must not go on with the sweep unseen
+@contextlib.contextmanager
+def two_workers_training(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen, list[int]]]:
+    """A sweep of two worker processes (WORKERS) on a journal, once two trials finished:
+    (its journal, the sweep's process, its workers); the process is killed at the end."""
     url = str(tmp_path / "s.log")
     script = tmp_path / "workers.py"
     script.write_text(WORKERS)
@@ -319,9 +322,17 @@ def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path)
             time.sleep(0.1)  # the workers are training
         workers = children_of(parent.pid)
         assert len(workers) == 2
+        yield url, parent, workers
     finally:
         parent.kill()
         parent.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path):
+    # kill -9 of the sweep's process: its workers must not go on with the sweep unseen
+    with two_workers_training(tmp_path) as (url, _, workers):
+        pass
     assert not survivors(workers, within=20), "the workers went on after their parent died"
     study = optuna.load_study(study_name="s", storage=open_storage(url))
     assert not study.get_trials(states=(TrialState.RUNNING,))  # each closed its own
@@ -333,21 +344,9 @@ def test_workers_stop_and_close_their_trials_when_the_parent_is_killed(tmp_path)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc lists children")
 def test_sigterm_to_the_sweeps_process_alone_stops_its_workers_cleanly(tmp_path):
     # a scheduler or `kill PID` signals the main process only, not its process group
-    url = str(tmp_path / "s.log")
-    script = tmp_path / "workers.py"
-    script.write_text(WORKERS)
-    parent = subprocess.Popen([sys.executable, str(script), url])
-    try:
-        deadline = time.monotonic() + 60
-        while len(finished(url)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.1)  # the workers are training
-        workers = children_of(parent.pid)
-        assert len(workers) == 2
+    with two_workers_training(tmp_path) as (url, parent, workers):
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=20) == -signal.SIGINT  # ended as by Ctrl-C
-    finally:
-        parent.kill()
-        parent.wait()
     assert not survivors(workers, within=5), "the workers went on after the SIGTERM"
     study = optuna.load_study(study_name="s", storage=open_storage(url))
     assert not study.get_trials(states=(TrialState.RUNNING,))
