@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 import torch
 
 from autolr.budgeted import rung_epochs
-from autolr.data import TrainValData, coerce_data
+from autolr.data import TrainValData, coerce_data, steps_per_epoch
 from autolr.errors import AutoLRError, InvalidModelError, unknown_study
 from autolr.metrics import Metric, default_loss, loss_name, resolve_metric
 from autolr.output_file import check_output_file
@@ -30,6 +30,7 @@ from autolr.training import TrialOutcome, probe_model, train_trial
 
 logger = logging.getLogger("autolr")
 BACKENDS = ("optuna", "ray")
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 # pruners built on Optuna's trial records, which Tune's schedulers do not have
 OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs"}
 
@@ -87,15 +88,20 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     >>> result.best_config["schedule"] in autolr.schedules.names()
     True
     """
-    for name, value, low in (("epochs", epochs, 1), ("n_trials", n_trials, 1),
-                             ("n_jobs", n_jobs, 1), ("evals_per_epoch", evals_per_epoch, 1),
-                             ("torch_threads", torch_threads, 1), ("seed", seed, 0),
-                             ("confirm_seeds", confirm_seeds, 0)):
-        _check_int(name, value, low)
-    if timeout is not None and not (isinstance(timeout, numbers.Real) and timeout > 0):
+    epochs, n_trials, n_jobs, evals_per_epoch, confirm_seeds = (
+        _check_int(name, value, 1 if name != "confirm_seeds" else 0) for name, value in (
+            ("epochs", epochs), ("n_trials", n_trials), ("n_jobs", n_jobs),
+            ("evals_per_epoch", evals_per_epoch), ("confirm_seeds", confirm_seeds)))
+    seed, torch_threads = _check_seed(seed), _check_threads(torch_threads)
+    if timeout is not None and (isinstance(timeout, bool) or not (
+            isinstance(timeout, numbers.Real) and timeout > 0)):
         raise AutoLRError(f"timeout is in seconds and must be None or > 0, but got {timeout=}.")
     _check_divergence_factor(divergence_factor)
-    for name, flag in (("range_test", range_test), ("baseline", baseline)):
+    if study_name is not None and not (isinstance(study_name, str) and study_name):
+        raise AutoLRError(f"study_name must be a name such as 'digits' (or None), but got "
+                          f"{study_name=}.")
+    for name, flag in (("range_test", range_test), ("baseline", baseline),
+                       ("progress", progress)):
         if not isinstance(flag, bool):
             raise AutoLRError(f"{name} must be True or False, but got {name}={flag!r}.")
     if backend not in BACKENDS:
@@ -105,7 +111,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                            max_concurrent=max_concurrent)
     search = load_space(space)
     prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, seed)
-    search.usable_batch_sizes(prepared.data.n_train)
+    _check_evals_per_epoch(evals_per_epoch, search.usable_batch_sizes(prepared.data.n_train),
+                           prepared.data.n_train)
 
     from autolr.backends.optuna import make_pruner, run_optuna
 
@@ -237,11 +244,14 @@ def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
     >>> metrics["state"], len(metrics["values"])
     ('complete', 2)
     """
-    _check_int("epochs", epochs, 1)
-    _check_int("seed", seed, 0)
+    epochs, seed = _check_int("epochs", epochs, 1), _check_seed(seed)
     _check_divergence_factor(divergence_factor)
     config = TrialConfig.from_dict(config)
     prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, seed)
+    if config.batch_size > prepared.data.n_train:  # as tune drops such batch sizes
+        raise AutoLRError(f"batch_size={config.batch_size} is larger than the "
+                          f"{prepared.data.n_train} training rows; use at most "
+                          f"{prepared.data.n_train}.")
     outcome = train_trial(config, prepared.factory, prepared.data, epochs=epochs,
                           loss_fn=prepared.loss_fn, metric=prepared.metric, seed=seed,
                           divergence_factor=divergence_factor, keep_model=True)
@@ -367,6 +377,34 @@ def _check_backend_options(backend: str, n_jobs: int, device: Any, **ray_options
                           "backend='ray', whose workers start fresh).")
 
 
-def _check_int(name: str, value: Any, low: int) -> None:
+def _check_int(name: str, value: Any, low: int) -> int:
+    """`value` as a Python int (a numpy integer is one too), if it is one >= `low`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise AutoLRError(f"{name} must be an integer >= {low}, but got {name}={value!r}.")
+    return int(value)
+
+
+def _check_evals_per_epoch(evals: int, batch_sizes: tuple[int, ...], n_train: int) -> None:
+    """An epoch at the largest batch size must have a step for each evaluation: the
+    pruners count a trial's progress in evaluations."""
+    largest = max(batch_sizes)
+    steps = steps_per_epoch(n_train, largest)
+    if evals > steps:
+        raise AutoLRError(f"evals_per_epoch={evals} is more than the {steps} step(s) an epoch "
+                          f"has at batch size {largest} ({n_train} training rows); use at most "
+                          f"{steps}, or leave the larger batch sizes out of the space.")
+
+
+def _check_seed(seed: Any) -> int:
+    seed = _check_int("seed", seed, 0)
+    if seed > MAX_SEED:
+        raise AutoLRError(f"seed must be an integer from 0 to 2**32 - 1, but got {seed=}.")
+    return seed
+
+
+def _check_threads(threads: Any) -> int:
+    threads, cores = _check_int("torch_threads", threads, 1), os.cpu_count() or 1
+    if threads > cores:  # more threads than cores only wait on each other
+        raise AutoLRError(f"torch_threads={threads} is more than this machine's {cores} "
+                          f"cores; use at most {cores} (1, the default, suits small models).")
+    return threads

@@ -9,6 +9,7 @@ DataLoader. The user's arrays are never written to.
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -187,6 +188,13 @@ def _split(X: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int) -> 
             f"need at least 2 samples to split off a validation set, but got {len(X)}."
         )
     _check_finite(X, "data")  # before splitting, so the message counts every bad row
+    n_val = math.ceil(val_fraction * len(X))  # as train_test_split counts them
+    if not 1 <= n_val < len(X):
+        raise InvalidDataError(
+            f"val_fraction={val_fraction} of {len(X)} rows leaves "
+            f"{len(X) - n_val} to train on and {n_val} to validate on; each needs at least "
+            "one: choose a val_fraction such as 0.2."
+        )
     index = np.arange(len(X))
     classification = _is_classification(y)
     try:

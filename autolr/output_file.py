@@ -16,6 +16,10 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise AutoLRError(f"the {what} path must be a file name such as 'out.html', but got "
                           f"{path!r}.")
+    if os.fspath(path).endswith(("/", os.sep)):  # a folder's path: Path would drop the slash
+        raise AutoLRError(f"cannot write the {what} to {os.fspath(path)!r}: it names a "
+                          f"folder; give a file name in it, such as "
+                          f"{os.path.join(os.fspath(path), 'autolr-report.html')!r}.")
     path = Path(path).expanduser()
     if path.is_dir():
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: it is a folder; give a "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -222,6 +223,9 @@ class TuneResult:
     def make_optimizer(self, model: torch.nn.Module) -> torch.optim.Optimizer:
         """A plain torch optimizer for `model` with the best config's optimizer and lr."""
         config = self._require_best().config
+        if not (isinstance(model, torch.nn.Module) and any(True for _ in model.parameters())):
+            raise AutoLRError(f"make_optimizer needs the torch.nn.Module to train (with "
+                              f"parameters), but got {type(model).__name__}.")
         return make_optimizer(config.optimizer, model.parameters(), config.lr,
                               config.weight_decay)
 
@@ -229,7 +233,11 @@ class TuneResult:
                        epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
         """The best schedule as a LambdaLR; call `.step()` after every optimizer step."""
         config = self._require_best().config
-        total = steps_per_epoch * epochs
+        for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise AutoLRError(f"{name} must be an integer >= 1 (steps_per_epoch: "
+                                  f"len(train_loader)), but got {name}={value!r}.")
+        total = int(steps_per_epoch) * int(epochs)
         return schedules.lambda_lr(optimizer, config.schedule, total,
                                    warmup_steps=config.warmup_steps(total),
                                    **config.schedule_params)

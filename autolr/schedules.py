@@ -239,6 +239,10 @@ def _check_fractions(name: str, params: Mapping[str, Any]) -> None:
         if value is not None and not (isinstance(value, numbers.Real) and 0 <= value <= 1):
             raise InvalidSpaceError(f"schedule {name!r}: {key} is a fraction, between 0 and 1, "
                                     f"but got {key}={value!r}.")
+    pct_start = params.get("pct_start")
+    if pct_start in (0, 1):  # a one-cycle with no way up, or no way down
+        raise InvalidSpaceError(f"schedule {name!r}: pct_start is the share of the run spent "
+                                f"rising, strictly between 0 and 1, but got {pct_start=}.")
 
 
 def _check_factors(name: str, function: ScheduleFn, params: Mapping[str, Any]) -> None:

@@ -112,6 +112,7 @@ class TrialConfig:
         return cls(**config)
 
 
+DEFAULT_REFERENCE_BATCH = 256  # lr_reference_batch: the batch a scaled lr range is at
 #: The config a user would try without autolr: AdamW at 1e-3, constant, batch 32.
 BASELINE = TrialConfig(lr=1e-3, schedule="constant", batch_size=32, optimizer="adamw")
 
@@ -142,7 +143,7 @@ class SearchSpace:
     optimizers: tuple[str, ...] = ("adamw",)
     weight_decay: float | tuple[float, float] = 0.0
     lr_scaling: str = "none"
-    lr_reference_batch: int = 256
+    lr_reference_batch: int = DEFAULT_REFERENCE_BATCH
     description: str = ""
     schedule_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
@@ -202,6 +203,12 @@ class SearchSpace:
             raise InvalidSpaceError(
                 "lr_reference_batch must be an integer >= 1, such as 256, "
                 f"but got lr_reference_batch={self.lr_reference_batch!r}."
+            )
+        if self.lr_scaling == "none" and self.lr_reference_batch != DEFAULT_REFERENCE_BATCH:
+            raise InvalidSpaceError(
+                f"lr_reference_batch={self.lr_reference_batch} has no effect with "
+                "lr_scaling='none'; set lr_scaling='linear' or 'sqrt' to search the "
+                "learning rate relative to the batch size, or leave lr_reference_batch out."
             )
 
     def lr_factor(self, batch_size: int) -> float:

@@ -156,3 +156,13 @@ def test_loading_a_storage_without_the_sweep_says_what_it_holds_and_creates_noth
         autolr.load(url)
     with pytest.raises(AutoLRError, match=r"no study 'c' in .*; it holds: 'a', 'b'\."):
         autolr.load(url, "c")
+
+
+def test_a_report_path_ending_in_a_slash_names_a_folder_not_a_file(tmp_path):
+    # Path() drops the slash: the report was written as a file named like the folder
+    result = TuneResult([TrialRecord(0, "complete", TrialConfig(1e-3).to_dict(),
+                                     values=(1.0, 0.5))])
+    for write in (result.report, result.save):
+        with pytest.raises(AutoLRError, match="it names a folder; give a file name"):
+            write(f"{tmp_path}/new/")
+    assert not (tmp_path / "new").exists()

@@ -238,6 +238,17 @@ def uncopyable() -> torch.nn.Module:
     (dict(ray_address="127.0.0.2:6390", resources_per_trial={"cpu": 1}),
      "ray_address, resources_per_trial are the Ray backend's"),
     (dict(backend="ray", n_jobs=2), "n_jobs=2 sets the Optuna backend's .* max_concurrent"),
+    (dict(seed=2**40), r"seed must be an integer from 0 to 2\*\*32 - 1"),
+    (dict(evals_per_epoch=10**6), r"evals_per_epoch=1000000 is more than the 6 step\(s\) an "
+                                  r"epoch has at batch size 256 \(1437 training rows\)"),
+    (dict(val_fraction=0.9999), "leaves 0 to train on and 1797 to validate on"),
+    (dict(timeout=True), "timeout is in seconds"),
+    (dict(progress="no"), "progress must be True or False"),
+    (dict(study_name=["a"]), "study_name must be a name such as 'digits'"),
+    (dict(torch_threads=10**6), r"torch_threads=1000000 is more than this machine's"),
+    (dict(space={"lr_reference_batch": 64}), "has no effect with lr_scaling='none'"),
+    (dict(space={"schedules": ["one_cycle"], "schedule_params": {
+        "one_cycle": {"pct_start": 1.0}}}), "pct_start is the share of the run spent rising"),
 ])
 def test_bad_input_fails_before_training_and_names_the_fix(no_training, kwargs, message):
     call = dict(model=mlp(), data=(X_DIGITS / 16, Y_DIGITS), n_trials=2, epochs=1,
@@ -283,3 +294,29 @@ def test_a_40_trial_digits_sweep_beats_adamw_1e3_on_fresh_seeds(digits):
     print(f"tuned {tuned} mean {np.mean(tuned):.4f}; default {baseline} "
           f"mean {np.mean(baseline):.4f}; best {result.best_config}")
     assert np.mean(tuned) < np.mean(baseline)
+
+
+def test_numpy_integers_are_integers():
+    # a seed from numpy (a row of a results table, say) failed in every trial before
+    result = autolr.tune(mlp(), (X_DIGITS / 16, Y_DIGITS), n_trials=1, epochs=np.int64(1),
+                         seed=np.int64(3), progress=False, confirm_seeds=0, range_test=False)
+    assert result.records[0].state == "complete"
+    trained, metrics = autolr.train(mlp(), (X_DIGITS / 16, Y_DIGITS), {"lr": 1e-3},
+                                    epochs=1, seed=np.int64(3))
+    assert metrics["state"] == "complete"
+    with pytest.raises(AutoLRError, match="batch_size=4096 is larger than the 1437 training"):
+        autolr.train(mlp(), (X_DIGITS / 16, Y_DIGITS), {"lr": 1e-3, "batch_size": 4096})
+
+
+def test_the_best_schedule_and_optimizer_say_what_they_need():
+    record = autolr.TrialRecord(0, "complete", autolr.TrialConfig(1e-3).to_dict(),
+                                values=(1.0, 0.5))
+    result = TuneResult([record], epochs=2)
+    optimizer = result.make_optimizer(mlp())
+    for bad in ({"steps_per_epoch": 0, "epochs": 1}, {"steps_per_epoch": 2.5, "epochs": 1},
+                {"steps_per_epoch": 10, "epochs": None}):
+        with pytest.raises(AutoLRError, match="must be an integer >= 1"):
+            result.make_scheduler(optimizer, **bad)
+    for bad in (None, torch.nn.Sequential()):
+        with pytest.raises(AutoLRError, match="make_optimizer needs the torch.nn.Module"):
+            result.make_optimizer(bad)
