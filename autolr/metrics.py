@@ -59,7 +59,7 @@ def resolve_metric(metric: str | MetricFn | None, task: str,
     if direction not in (None, MINIMIZE, MAXIMIZE):
         raise AutoLRError(f"direction must be 'minimize' or 'maximize', but got {direction!r}.")
     if metric is None:
-        return METRICS["val_loss"]
+        metric = "val_loss"  # and a direction given with it is checked below
     if callable(metric):
         name = getattr(metric, "__name__", "custom_metric")
         return Metric(name, direction or MINIMIZE, metric)

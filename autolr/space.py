@@ -149,6 +149,10 @@ class SearchSpace:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise lists from TOML/dicts into tuples
+        for name in ("lr", "schedules", "warmup", "batch_sizes", "optimizers", "weight_decay"):
+            value = getattr(self, name)
+            if hasattr(value, "tolist") and getattr(value, "ndim", 0) == 1:  # a numpy array
+                set_(self, name, value.tolist())  # of Python values: names are str, not np.str_
         lr = _pair("lr", self.lr)
         if not (lr[0] > 0 and lr[0] < lr[1]):
             raise InvalidSpaceError(

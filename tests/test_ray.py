@@ -597,3 +597,16 @@ def test_a_second_driver_on_a_running_sweep_is_refused_before_connecting(tmp_pat
                     progress=False, storage=str(tmp_path), study_name="s",
                     ray_address=f"127.0.0.2:{closed_port()}")
     assert not driver.exists()
+
+
+@needs_ray
+def test_no_address_starts_a_ray_of_its_own_not_the_one_a_stale_file_names(monkeypatch):
+    # ray.init() joins the cluster /tmp/ray/ray_current_cluster names, if any: a stale one
+    # (its head gone) was retried for ever, though None means a local Ray
+    asked = []
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", lambda **options: asked.append(options["address"]))
+    backend._connect(None)
+    backend._connect("auto")  # joining the machine's running cluster is what "auto" asks
+    assert asked == ["local", "auto"]

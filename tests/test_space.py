@@ -522,3 +522,14 @@ def test_lr_relative_to_batch_size(scaling, exponent):
 def test_unknown_lr_scaling_names_the_valid_ones():
     with pytest.raises(InvalidSpaceError, match="none, linear, sqrt"):
         SearchSpace(lr_scaling="quadratic")
+
+
+def test_numpy_arrays_are_lists_of_their_values():
+    import numpy as np
+
+    given = {"schedules": np.array(["cosine", "linear"]), "batch_sizes": np.array([16, 32]),
+             "lr": np.array([1e-4, 1e-1])}
+    space = SearchSpace(**given)
+    assert space.schedules == ("cosine", "linear") and type(space.schedules[0]) is str
+    assert space.batch_sizes == (16, 32) and space.lr == (1e-4, 1e-1)
+    assert list(given["schedules"]) == ["cosine", "linear"]  # the user's, untouched

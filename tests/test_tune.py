@@ -239,6 +239,7 @@ def uncopyable() -> torch.nn.Module:
      "ray_address, resources_per_trial are the Ray backend's"),
     (dict(backend="ray", n_jobs=2), "n_jobs=2 sets the Optuna backend's .* max_concurrent"),
     (dict(seed=2**40), r"seed must be an integer from 0 to 2\*\*32 - 1"),
+    (dict(direction="maximize"), "metric 'val_loss' is always minimized; drop direction"),
     (dict(evals_per_epoch=10**6), r"evals_per_epoch=1000000 is more than the 6 step\(s\) an "
                                   r"epoch has at batch size 256 \(1437 training rows\)"),
     (dict(val_fraction=0.9999), "leaves 0 to train on and 1797 to validate on"),

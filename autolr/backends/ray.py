@@ -740,8 +740,8 @@ def _connect(address: str | None) -> bool:
     main = threading.current_thread() is threading.main_thread()
     sigterm = signal.getsignal(signal.SIGTERM) if main else None
     try:
-        if address is None:
-            ray.init(include_dashboard=False, **options)
+        if address is None:  # a Ray of its own: not the cluster a stale file names
+            ray.init(address=None if target else "local", include_dashboard=False, **options)
         else:
             ray.init(address=address, **options)
     except (ConnectionError, ValueError, RuntimeError) as error:
