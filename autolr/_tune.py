@@ -89,9 +89,9 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     True
     """
     epochs, n_trials, n_jobs, evals_per_epoch, confirm_seeds = (
-        _check_int(name, value, 1 if name != "confirm_seeds" else 0) for name, value in (
-            ("epochs", epochs), ("n_trials", n_trials), ("n_jobs", n_jobs),
-            ("evals_per_epoch", evals_per_epoch), ("confirm_seeds", confirm_seeds)))
+        _check_int(name, value, low) for name, value, low in (
+            ("epochs", epochs, 1), ("n_trials", n_trials, 1), ("n_jobs", n_jobs, 1),
+            ("evals_per_epoch", evals_per_epoch, 1), ("confirm_seeds", confirm_seeds, 0)))
     seed, torch_threads = _check_seed(seed), _check_threads(torch_threads)
     if timeout is not None and (isinstance(timeout, bool) or not (
             isinstance(timeout, numbers.Real) and timeout > 0)):

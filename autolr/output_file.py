@@ -24,17 +24,27 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
     if path.is_dir():
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: it is a folder; give a "
                           f"file name in it, such as {str(path / 'autolr-report.html')!r}.")
-    folder = path.parent
-    while not folder.exists():  # the nearest folder that exists is where one gets made
-        folder = folder.parent
-    if not folder.is_dir():
-        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(folder)!r} is a "
-                          "file, not a folder.")
-    target = path if path.exists() else folder
-    if not os.access(target, os.W_OK):
-        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(target)!r} is not "
+    check_folder(path.parent, what, shown=path)
+    if path.exists() and not os.access(path, os.W_OK):
+        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(path)!r} is not "
                           "writable; give a path you can write to.")
     return path
+
+
+def check_folder(folder: Path, what: str, shown: Path | None = None) -> None:
+    """An AutoLRError about writing the `what` to `shown` (default: `folder`) unless the
+    nearest folder of `folder` that exists (where missing ones get made) is a folder this
+    process can write in."""
+    shown = folder if shown is None else shown
+    nearest = folder
+    while not nearest.exists():
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        raise AutoLRError(f"cannot write the {what} to {str(shown)!r}: {str(nearest)!r} is a "
+                          "file, not a folder.")
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        raise AutoLRError(f"cannot write the {what} to {str(shown)!r}: {str(nearest)!r} is not "
+                          "writable; give a path you can write to.")
 
 
 def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:

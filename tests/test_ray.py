@@ -182,10 +182,10 @@ def test_an_address_where_something_other_than_ray_answers_fails_at_once():
 def test_a_storage_that_is_a_file_fails_before_connecting(tmp_path):
     file = tmp_path / "results.txt"
     file.write_text("mine")
-    for storage, message in ((file, "but it is a file"),
-                             (file / "ray", f"but '{file}' is a file")):
-        with pytest.raises(AutoLRError, match=f"the Ray storage .* must be a directory, "
-                                              f"{message}; give a directory path"):
+    for storage in (file, file / "ray"):
+        with pytest.raises(AutoLRError, match=f"cannot write the Ray sweep \\(storage is a "
+                                              f"directory\\) to '{storage}': '{file}' is a "
+                                              "file, not a folder"):
             autolr.tune(torch.nn.Linear(4, 2), DATA, backend="ray", n_trials=2, epochs=1,
                         progress=False, storage=str(storage))
     (tmp_path / "study").write_text("mine")  # where the experiment folder goes

@@ -50,6 +50,7 @@ from autolr.backends.ray_pruner import RUNNING, SweepPruning, read_cuts
 from autolr.data import steps_per_epoch
 from autolr.errors import AutoLRError
 from autolr.lr_profile import EvalProfile
+from autolr.output_file import check_folder
 from autolr.pruning import stop_reason
 from autolr.range_test import RangeTest
 from autolr.result import TrialRecord, TuneResult
@@ -648,24 +649,9 @@ def _storage_folder(storage: Any) -> str | None:
             "reach (Tune's storage_path, e.g. on NFS), such as '/shared/autolr', but got "
             f"{storage!r}.")
     folder = os.path.abspath(os.path.expanduser(os.fspath(storage)))
-    _check_writable_folder(folder)
+    # before connecting: Tune makes it on the driver, a missing one included
+    check_folder(Path(folder), "Ray sweep (storage is a directory)")
     return folder
-
-
-def _check_writable_folder(folder: str) -> None:
-    """The storage directory exists or can be made (by Tune, on the driver), before
-    connecting: not a file, nor under one, and writable."""
-    path = Path(folder)
-    nearest = path
-    while not nearest.exists():  # where the missing folders would be made
-        nearest = nearest.parent
-    if not nearest.is_dir():
-        where = "it is" if nearest == path else f"{str(nearest)!r} is"
-        raise AutoLRError(f"the Ray storage {folder!r} must be a directory, but {where} a "
-                          "file; give a directory path (a missing one is made).")
-    if not os.access(nearest, os.W_OK | os.X_OK):
-        raise AutoLRError(f"the Ray storage {folder!r} cannot be written: {str(nearest)!r} is "
-                          "not writable; give a directory you can write to.")
 
 
 @contextlib.contextmanager
