@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _parser()
     args = parser.parse_args(argv)  # exits 2 with a usage message on bad usage
+    args.sweep_started = False
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s")
     from autolr.errors import AutoLRError
@@ -53,8 +54,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autolr {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\nautolr: interrupted; every finished trial is kept in the storage. Resume "
-              f"with:\n  autolr {shlex.join(argv)}", file=sys.stderr)
+        if args.sweep_started:
+            print("\nautolr: interrupted; every finished trial is kept in the storage. "
+                  f"Resume with:\n  autolr {shlex.join(argv)}", file=sys.stderr)
+        else:  # still loading torch, the model file or the data: nothing to resume
+            print("\nautolr: interrupted.", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `autolr show | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
@@ -168,6 +172,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     storage = args.storage or (DEFAULT_RAY_STORAGE if args.backend == "ray"
                                else DEFAULT_STORAGE)
     data = _user_code(lambda: data_fn(), f"{args.data_fn}() in {args.target}")
+    args.sweep_started = True
     result = autolr.tune(model_fn, data, space=args.space, epochs=args.epochs,
                          n_trials=args.trials, timeout=args.timeout, metric=args.metric,
                          storage=storage, study_name=study, n_jobs=args.jobs,

@@ -8,7 +8,7 @@ trial in each of n equal slices of the range), the warmup and a searched weight 
 and balanced, independently shuffled choices of schedule family, batch size and
 optimizer (each value as often as n allows). The order matters too: the first few
 trials are already far apart, so a sweep cut short has still looked around. A family's
-own parameters stay random.
+own parameters are random draws seeded by the trial's place.
 
 `DesignedStartSampler` wraps a sampler (TPE): a planned trial whose place falls in the
 design takes its values from it; everything else is the wrapped sampler's. A trial's
@@ -21,6 +21,7 @@ the same design, and a re-run queued on resume takes no planned trial's place.
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -65,12 +66,17 @@ class DesignedStartSampler(BaseSampler):
     trial has that trial's place: its own queued values win, the design fills in any it
     lacks (one interrupted while it sampled)."""
 
-    def __init__(self, base: BaseSampler, design: list[dict[str, Any]]) -> None:
-        self.base, self.design = base, design
+    def __init__(self, base: BaseSampler, design: list[dict[str, Any]], seed: int = 0) -> None:
+        self.base, self.design, self.seed = base, design, seed
+
+    def _place(self, study: optuna.Study, trial: Any) -> int | None:
+        """The trial's place in the design; None past it or off the plan."""
+        place = planned_place(study.get_trials(deepcopy=False), trial)
+        return place if place is not None and place < len(self.design) else None
 
     def _point(self, study: optuna.Study, trial: Any) -> dict[str, Any] | None:
-        place = planned_place(study.get_trials(deepcopy=False), trial)
-        return self.design[place] if place is not None and place < len(self.design) else None
+        place = self._place(study, trial)
+        return None if place is None else self.design[place]
 
     def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
         return self.base.infer_relative_search_space(study, trial)
@@ -83,7 +89,8 @@ class DesignedStartSampler(BaseSampler):
 
     def sample_independent(self, study: optuna.Study, trial: Any, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        point = self._point(study, trial)
+        place = self._place(study, trial)
+        point = None if place is None else self.design[place]
         if point is not None and param_name in point:
             value = point[param_name]
             try:
@@ -91,6 +98,11 @@ class DesignedStartSampler(BaseSampler):
                     return value
             except (ValueError, TypeError):  # a space changed on resume: not in the design
                 pass
+        if point:  # a family's own parameter: drawn from the place, not from whichever
+            # worker's sampler runs the trial, so `n_jobs` runs repeat the design whole
+            place_seed = zlib.crc32(f"{self.seed}:{place}:{param_name}".encode())
+            return optuna.samplers.RandomSampler(seed=place_seed).sample_independent(
+                study, trial, param_name, param_distribution)
         return self.base.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: optuna.Study, trial: Any) -> None:

@@ -178,6 +178,26 @@ def test_sigint_mid_sweep_keeps_every_finished_trial_and_says_how_to_resume(work
     assert len(kept) < 2000
 
 
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_the_data_loads_exits_130_without_a_resume_line(workdir, sent):
+    (workdir / "slow_model.py").write_text(
+        "import pathlib, time\n"
+        "def model():\n    raise AssertionError('never reached')\n"
+        "def data():\n    pathlib.Path('loading').touch()\n    time.sleep(120)\n")
+    process = subprocess.Popen([sys.executable, "-m", "autolr", "tune", "slow_model.py"],
+                               cwd=workdir, text=True, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not (workdir / "loading").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(sent)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert "autolr: interrupted." in err and "Traceback" not in err, err
+    assert "Resume" not in err and "kept" not in err  # nothing was stored to resume
+
+
 def test_an_interrupted_quiet_sweep_says_only_how_to_resume(workdir, monkeypatch, capfd):
     import autolr._tune
     from autolr import cli

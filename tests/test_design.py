@@ -144,15 +144,21 @@ def test_workers_share_the_design_by_trial_number() -> None:
     one = make_sampler(SPACE, 10_000, seed=1, baseline=None, n_jobs=2, worker=1)
     two = make_sampler(SPACE, 10_000, seed=1, baseline=None, n_jobs=2, worker=2)
     assert one.design == two.design
-    # two workers taking turns on one study: trial k gets design point k from either
-    study = optuna.create_study(sampler=one)
-    lrs = []
-    for k in range(4):
-        study.sampler = (one, two)[k % 2]
-        trial = study.ask()
-        lrs.append(SPACE.sample(trial, 10_000).lr)
-        study.tell(trial, 1.0)
-    assert lrs == pytest.approx([p["lr"] for p in one.design[:4]])
+    # two workers taking turns on one study: trial k gets design point k from either,
+    # a family's own parameters too (e.g. inverse_sqrt's timescale)
+    def taking_turns(workers) -> list[dict]:
+        study = optuna.create_study(sampler=workers[0])
+        for k in range(DESIGN_TRIALS):
+            study.sampler = workers[k % 2]
+            trial = study.ask()
+            SPACE.sample(trial, 10_000)
+            study.tell(trial, 1.0)
+        return [t.params for t in study.trials]
+
+    params = taking_turns((one, two))
+    assert [p["lr"] for p in params] == pytest.approx([p["lr"] for p in one.design])
+    assert params == taking_turns((two, one))
+    assert any(set(p) - set(one.design[0]) for p in params)  # family parameters were drawn
 
 
 def test_trials_off_the_plan_take_no_design_point() -> None:

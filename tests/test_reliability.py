@@ -566,6 +566,19 @@ def test_a_study_autolr_did_not_make_is_refused_before_training(tmp_path, monkey
         assert len(autolr.tune(mlp(), DIGITS, study_name=name, **sweep).records) == 1
 
 
+def test_the_only_autolr_sweep_in_a_file_is_read_beside_a_plain_optuna_study(tmp_path):
+    url = storage_url(tmp_path, "sqlite")
+    plain = optuna.create_study(storage=open_storage(url), study_name="plain")
+    plain.optimize(lambda trial: trial.suggest_float("x", 0.0, 1.0), n_trials=1)
+    with pytest.raises(AutoLRError, match="holds no sweep yet"):
+        autolr.load(url)  # plain Optuna's study is not a sweep
+    autolr.tune(mlp(), DIGITS, n_trials=1, epochs=1, progress=False, storage=url,
+                study_name="mine", confirm_seeds=0, range_test=False)
+    assert autolr.load(url).study_name == "mine"  # no --study needed
+    with pytest.raises(AutoLRError, match=r"no study 'other' .* it holds: 'mine'\.$"):
+        autolr.load(url, "other")
+
+
 def test_a_space_key_newer_than_the_stored_sweep_is_compared_with_its_default():
     from autolr.sweep import Sweep
 

@@ -292,10 +292,13 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
                           "exist. Check the path (a relative one is read from the current "
                           f"folder, {os.getcwd()!r}).")
     opened = open_storage(storage)
-    names = [s.study_name for s in optuna.get_all_study_summaries(opened)]
-    study_name = study_name or (names[0] if len(names) == 1 else None)
-    if study_name not in names:
-        raise unknown_study(storage, study_name, names)
+    summaries = optuna.get_all_study_summaries(opened)
+    # The sweeps are autolr's studies; a plain-Optuna one sharing the file is not one
+    # (named, it is refused below with the reason).
+    sweeps = [s.study_name for s in summaries if "metric" in s.user_attrs]
+    study_name = study_name or (sweeps[0] if len(sweeps) == 1 else None)
+    if study_name not in {s.study_name for s in summaries}:
+        raise unknown_study(storage, study_name, sweeps)
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name, storage=opened)
     _check_made_by_autolr(study, "read")  # its trials hold no config autolr could show
@@ -376,7 +379,7 @@ def make_sampler(space: SearchSpace, n_train: int, seed: int, *,
     if baseline is not None:  # {}: a trial TPE samples as it would
         design += [{}] * (baseline_trial - len(design))
         design.insert(baseline_trial, dict(baseline))
-    return DesignedStartSampler(tpe, design) if design else tpe
+    return DesignedStartSampler(tpe, design, seed) if design else tpe
 
 
 def sweep_sampler(sweep: Sweep, n_jobs: int = 1, worker: int = 0,
