@@ -536,9 +536,13 @@ def test_tunes_own_restore_hint_is_not_shown_beside_autolrs(caplog):
     with backend._tune_env(), caplog.at_level(logging.WARNING, "ray.tune.tune"):
         tune_log.warning("Experiment has been interrupted, but the most recent state was "
                          "saved.\nResume experiment with: Tuner.restore(path=...)")
+        tune_log.warning("Stop signal received (e.g. via SIGINT/Ctrl+C), ending Ray Tune "
+                         "run. ... Press CTRL+C (or send SIGINT/SIGKILL/SIGTERM) to skip. ")
         tune_log.warning("something else")
     tune_log.warning("Experiment has been interrupted (outside autolr)")
     assert [r.getMessage() for r in caplog.records] == [
+        "stopping: Ray saves the sweep's state once more (Ctrl-C again skips that; every "
+        "trial that ended is kept either way)",
         "something else", "Experiment has been interrupted (outside autolr)"]
 
 
@@ -570,9 +574,14 @@ def test_a_resumed_trial_that_ended_before_the_kill_reports_that_end(tmp_path, m
     finished = backend._ended_trials(tmp_path / "s.autolr.json")
     assert list(finished) == [3]  # the interrupted one runs again
     backend._train({backend._NUMBER: 3}, stored=[None], threads=1, ended=finished)
-    assert math.isnan(reported[0]["value"])
+    # each evaluation again, one a step (ASHA files each at its own rung), with its end
+    assert [r["value"] for r in reported] == [1.0, 0.9]
     run = backend._Run(sweep(), None, "auto", "min", 1, str(tmp_path))
-    assert run.record(reported[0], {backend._NUMBER: 3}, None) == ended
+    assert all(run.record(r, {backend._NUMBER: 3}, None) == ended for r in reported)
+    reported.clear()  # a diverged one: its NaN last, as it ended
+    diverged = {**finished[3], "state": "diverged", "values": [1.0]}
+    backend._train({backend._NUMBER: 3}, stored=[None], threads=1, ended={3: diverged})
+    assert reported[0]["value"] == 1.0 and math.isnan(reported[1]["value"])
     assert backend._ended_trials(tmp_path / "missing.autolr.json") == {}
 
 

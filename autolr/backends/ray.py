@@ -540,8 +540,7 @@ def _train(config: dict, stored: list, threads: int,
 
     before = (ended or {}).get(config.get(_NUMBER, -1))
     if before is not None:
-        value = before["values"][-1] if before["state"] == COMPLETE else math.nan
-        return tune.report({"value": value, _PAYLOAD: json.dumps(before)})
+        return _report_again(before)
     torch.set_num_threads(threads)  # trials run side by side: no oversubscription
     record: dict[str, Any] = {
         "number": config.get(_NUMBER, -1), "state": RUNNING, "params": {}, "reason": None,
@@ -569,6 +568,19 @@ def _train(config: dict, stored: list, threads: int,
                   seconds=outcome.seconds)
     value = outcome.values[-1] if outcome.state == COMPLETE else math.nan  # diverged: NaN
     tune.report({"value": value, _PAYLOAD: json.dumps(record)})
+
+
+def _report_again(record: dict[str, Any]) -> None:
+    """Report a trial that had ended as it reported then, one evaluation a step (a
+    diverged one's NaN last), each report carrying how it ended: Tune's ASHA files each
+    value at its own rung, not all at the first, and whenever Tune stops the replay, the
+    driver reads the same end."""
+    payload = json.dumps(record)
+    values = list(record["values"])
+    if record["state"] not in (COMPLETE, PRUNED) or not values:
+        values.append(math.nan)
+    for value in values:
+        tune.report({"value": value, _PAYLOAD: payload})
 
 
 class _Reporter:
@@ -815,34 +827,44 @@ def _tune_env() -> Iterator[None]:
     wanted = {"TUNE_GLOBAL_CHECKPOINT_S": "1", "RAY_AIR_NEW_OUTPUT": "0"}
     added = [key for key in wanted if key not in os.environ]
     os.environ.update({key: wanted[key] for key in added})
-    for name, noise in _TUNE_NOISE.items():
+    for name, noise in _TUNE_NOISE:
         logging.getLogger(name).addFilter(noise)
     try:
         with _quiet_optuna():
             yield
     finally:
-        for name, noise in _TUNE_NOISE.items():
+        for name, noise in _TUNE_NOISE:
             logging.getLogger(name).removeFilter(noise)
         for key in added:
             os.environ.pop(key, None)
 
 
 class _Drop(logging.Filter):
-    """Drops a logger's messages that start with `start`."""
+    """Drops a logger's messages that start with `start`, or says them in autolr's words
+    (`instead`)."""
 
-    def __init__(self, start: str) -> None:
+    def __init__(self, start: str, instead: str | None = None) -> None:
         super().__init__()
-        self.start = start
+        self.start, self.instead = start, instead
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.start)
+        if not record.getMessage().startswith(self.start):
+            return True
+        if self.instead is None:
+            return False
+        record.msg, record.args = self.instead, ()
+        return True
 
 
-_TUNE_NOISE = {
+_TUNE_NOISE = [  # (logger, filter)
     # on Ctrl-C, "resume experiment with: Tuner.restore(...)": with autolr, calling again
     # resumes (the CLI prints its command); restoring by hand would lose autolr's pruner,
     # pick and settings
-    "ray.tune.tune": _Drop("Experiment has been interrupted"),
+    ("ray.tune.tune", _Drop("Experiment has been interrupted")),
+    # Tune's words for a Ctrl-C (or SIGTERM, `_fit_signals`) name its own signals
+    ("ray.tune.tune", _Drop(
+        "Stop signal received", "stopping: Ray saves the sweep's state once more (Ctrl-C "
+        "again skips that; every trial that ended is kept either way)")),
     # reading back a stopped run, for a trial that had not reported yet: it runs again
-    "ray.tune.analysis.experiment_analysis": _Drop("Failed to fetch metrics"),
-}
+    ("ray.tune.analysis.experiment_analysis", _Drop("Failed to fetch metrics")),
+]
