@@ -149,8 +149,8 @@ def test_loading_a_storage_without_the_sweep_says_what_it_holds_and_creates_noth
     optuna.storages.RDBStorage(url)  # a database with no study in it
     with pytest.raises(AutoLRError, match="holds no sweep yet: run autolr.tune"):
         autolr.load(url)
-    for name in ("a", "b"):
-        optuna.create_study(study_name=name, storage=url)
+    for name in ("a", "b"):  # sweeps as autolr makes them: its settings first
+        optuna.create_study(study_name=name, storage=url).set_user_attr("metric", "val_loss")
     with pytest.raises(AutoLRError, match=r"holds 2 sweeps \('a', 'b'\); say which with "
                                           "study_name="):
         autolr.load(url)
