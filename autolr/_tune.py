@@ -295,7 +295,7 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
                           f" torch.nn.CrossEntropyLoss(), but got {loss!r}.")
     loss_fn = loss if loss is not None else default_loss(tensors.task)
     resolved = resolve_metric(metric, tensors.task, direction)
-    probe_model(factory, tensors, loss_fn, resolved)
+    probe_model(factory, tensors, loss_fn, resolved, own_loss=loss is not None)
     return _Prepared(factory, tensors, loss_fn, resolved)
 
 

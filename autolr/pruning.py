@@ -46,7 +46,8 @@ class DivergenceMonitor:
     finders' 0.98: over a whole run the loss falls far, and a 50-step average lags so much
     behind it that a jump to 10x the current loss went unflagged; 10 steps still smooth
     batch noise. The best is floored at `floor` times the first smoothed loss, so a loss
-    already near zero that wobbles (0.001 -> 0.005) is not mistaken for an explosion.
+    already near zero that wobbles (0.001 -> 0.005) is not mistaken for an explosion; a
+    loss at or below zero is measured by its size instead (`blow_up_limit`).
     """
 
     factor: float = DIVERGENCE_FACTOR
@@ -70,13 +71,21 @@ class DivergenceMonitor:
         if self._count == 1:
             self._first = smoothed
         self._best = min(self._best, smoothed)
-        reference = max(self._best, self.floor * self._first)
-        blown = reference > 0 and smoothed > self.factor * reference
-        self._above = self._above + 1 if blown else 0
+        limit, below = self._limit()
+        self._above = self._above + 1 if smoothed > limit else 0
         if self._above >= self.patience:
-            return (f"smoothed loss {smoothed:.4g} stayed above {self.factor:g}x its best "
-                    f"{reference:.4g} for {self.patience} steps, to step {step}")
+            return (f"smoothed loss {smoothed:.4g} stayed above {below} for {self.patience} "
+                    f"steps, to step {step}")
         return None
+
+    def _limit(self) -> tuple[float, str]:
+        """The smoothed loss above which training is blowing up, and its words."""
+        limit = blow_up_limit(self._best, self._first, self.factor, self.floor)
+        reference = max(self._best, self.floor * self._first)
+        if reference > 0:
+            return limit, f"{self.factor:g}x its best {reference:.4g}"
+        return limit, (f"{limit:.4g} (its best {self._best:.4g}, risen {self.factor - 1:g}x "
+                       "its size)")
 
     def at_end(self) -> str | None:
         """Call once the run is over: why it ended diverged, or None. A run that ends with
@@ -86,9 +95,19 @@ class DivergenceMonitor:
         if self._above == 0:
             return None
         smoothed = self._average / (1.0 - self.beta**self._count)  # as `update` left it
-        reference = max(self._best, self.floor * self._first)
-        return (f"smoothed loss {smoothed:.4g} was still above {self.factor:g}x its "
-                f"best {reference:.4g} when the run ended, {self._above} steps on")
+        return (f"smoothed loss {smoothed:.4g} was still above {self._limit()[1]} when the "
+                f"run ended, {self._above} steps on")
+
+
+def blow_up_limit(best: float, first: float, factor: float, floor: float = 0.0) -> float:
+    """The smoothed loss above which training (or a range test) is blowing up: `factor`
+    times the best (floored at `floor` times the first); for a loss at or below zero (a
+    negative log-likelihood), where a multiple of the best means nothing, the best plus
+    `factor - 1` times the loss's size (the larger of |best| and |first|)."""
+    reference = max(best, floor * first)
+    if reference > 0:
+        return factor * reference
+    return best + (factor - 1.0) * max(abs(best), abs(first), 1e-8)
 
 
 def find_divergence(losses: Sequence[float], factor: float = DIVERGENCE_FACTOR,
@@ -120,6 +139,12 @@ def is_stalled(values: Sequence[float], patience: int, min_delta: float = 1e-3,
 #: below this share of its base learning rate a schedule has annealed: a flat curve there
 #: is a run converging at its end, not a stall.
 ANNEALED = 0.05
+#: a schedule whose learning rate will still fall by more than this share of where it is
+#: (cosine, linear, one-cycle before their last steps) has most of its decay to come, and
+#: a decaying learning rate is what brings a plateau down: a flat curve there is not a
+#: stall yet. After it (constant, a step schedule past its last drop, an exponential
+#: near its floor) a flat curve at a high learning rate is one.
+DECAY_AHEAD = 0.5
 
 
 def stop_reason(values: Sequence[float], patience: int | None, min_delta: float,
@@ -127,7 +152,8 @@ def stop_reason(values: Sequence[float], patience: int | None, min_delta: float,
     """The reason a curve of evaluations should stop on its own: 'diverged' or 'stalled'.
 
     With the trial's `profile` the stall rule is LR-aware: flat at a high learning rate
-    is a stall; flat once the schedule has annealed, or during warmup, is not."""
+    with little decay still to come is a stall; flat once the schedule has annealed,
+    while most of its decay is still ahead, or during warmup, is not."""
     if values and not math.isfinite(values[-1]):
         return "diverged"
     if not (patience and is_stalled(values, patience, min_delta, direction)):
@@ -135,7 +161,9 @@ def stop_reason(values: Sequence[float], patience: int | None, min_delta: float,
     if profile is not None:
         last = min(len(values), len(profile.multiplier)) - 1
         window = range(max(0, last - patience), last + 1)
-        if profile.multiplier[last] < ANNEALED or not all(profile.judged[i] for i in window):
+        factor = profile.multiplier[last]
+        if (factor < ANNEALED or profile.ahead[last] > DECAY_AHEAD * factor
+                or not all(profile.judged[i] for i in window)):
             return None
     return "stalled"
 

@@ -35,6 +35,7 @@ import torch
 
 from autolr.data import TrainValData, epoch_batches, has_batchnorm, steps_per_epoch
 from autolr.optimizers import make_optimizer
+from autolr.pruning import blow_up_limit
 
 SKIP_START, SKIP_END = 10, 5
 #: The finders' defaults: 100 steps from 1e-7 to 10, smoothing 0.98, stop at 4x the best.
@@ -139,7 +140,7 @@ def range_test(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
         lrs.append(lr)
         losses.append(smoothed)
         best = min(best, smoothed)
-        if smoothed > factor * best:
+        if smoothed > blow_up_limit(best, losses[0], factor):
             stopped = "diverged"
             break
     epochs = len(lrs) / steps_per_epoch(data.n_train, batch_size)

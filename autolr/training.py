@@ -152,10 +152,14 @@ def _val_outputs(model: torch.nn.Module, data: TrainValData) -> torch.Tensor:
 
 
 def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
-                loss_fn: Callable, metric: Metric | None = None) -> None:
+                loss_fn: Callable, metric: Metric | None = None, *,
+                own_loss: bool = False) -> None:
     """Run one small batch through the model, the loss and the metric before any sweep,
     so that a wrong input or output shape is a clear error instead of a sweep of failed
-    trials."""
+    trials. A regression model's output must have the targets' shape (MSE would
+    broadcast (n, 1) against (n,) without a word), unless the user's own loss
+    (`own_loss`) reads it, e.g. a mean and a variance per target, and no built-in metric
+    compares it with the targets."""
     inputs, targets = data.X_train[:2], data.y_train[:2]
     model = _build(model_factory)
     if _build(model_factory) is model:
@@ -183,7 +187,7 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
                 f"{tuple(outputs.shape)}; labels must lie in 0..C-1: change its last layer "
                 f"to {data.n_classes} outputs or remap the labels."
             )
-    elif outputs.shape != targets.shape:
+    elif outputs.shape != targets.shape and (not own_loss or _compares_outputs(metric)):
         # float class labels are read as regression targets: say so where it looks like it
         labels = (outputs.ndim == 2 and outputs.shape[1] > 1 and targets.shape[1:] == (1,))
         raise InvalidModelError(
@@ -202,7 +206,13 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
             f"{tuple(targets.shape)}: {error}"
         ) from error
     if metric is not None and metric.function is not None and metric not in METRICS.values():
-        _probe_metric(metric, model, data)
+        _probe_metric(metric, model, data)  # a user's metric
+
+
+def _compares_outputs(metric: Metric | None) -> bool:
+    """Is it a built-in metric that reads the outputs as predictions of the targets (mse,
+    accuracy...)? val_loss reads them through the loss; a user's metric as it likes."""
+    return metric is not None and metric.function is not None and metric in METRICS.values()
 
 
 def _dtype_hint(inputs: torch.Tensor) -> str:

@@ -56,6 +56,20 @@ def test_a_loss_that_stays_up_is_divergence_after_the_patience():
     assert reason.startswith("smoothed loss ") and "for 20 steps" in reason
 
 
+def test_a_loss_below_zero_diverges_by_its_size_not_by_a_multiple_of_its_best():
+    # a negative log-likelihood: 4x a negative best is below it, so nothing but NaN/inf
+    # counted, and a run whose loss went from -1 to 1e6 was complete
+    step, reason = find_divergence([-1.0] * 50 + [1e6] * 200)
+    assert step == 69 and "its best -1, risen 3x its size" in reason
+    assert find_divergence([-1.0] * 50 + [1.5] * 200) is None  # risen 2.5: under 3x 1
+    assert find_divergence([-1.0] * 50 + [2.5] * 200) is not None
+    assert find_divergence([-1.0 - i / 100 for i in range(300)]) is None  # still falling
+    assert find_divergence([0.0] * 300) is None
+    # a positive loss is judged as before: 4x its best
+    assert find_divergence([1.0] * 50 + [3.5] * 200) is None
+    assert find_divergence([1.0] * 50 + [4.5] * 200) is not None
+
+
 def test_a_run_that_ends_blown_up_is_divergence_even_before_the_patience():
     # 18 steps in all (3 epochs of 6 batches): too short for 20 in a row
     short = [2.3, 50.0] + [5e3] * 16

@@ -66,6 +66,19 @@ def test_a_real_range_test_ramps_geometrically_and_stops_at_the_blow_up(digits, 
     assert all(1e-4 <= lr <= 1e3 for lr in test.suggestions().values())
 
 
+def test_a_loss_below_zero_ramps_until_it_blows_up_not_at_its_first_step(digits, mlp):
+    # a negative log-likelihood, say: 4x a negative best is below it, so every step
+    # counted as a blow-up and the test ended at its first one
+    def shifted(outputs, targets):
+        return torch.nn.functional.cross_entropy(outputs, targets) - 10.0
+
+    data = coerce_data(digits, val_fraction=0.2, seed=0)
+    test = range_test(mlp, data, shifted, optimizer="sgd", batch_size=64, start=1e-4,
+                      end=1e3, steps=80)
+    assert 20 < len(test.lrs) < 80 and test.stopped == "diverged"
+    assert min(test.losses) < test.losses[0]
+
+
 def test_bad_ramp_is_refused(mlp) -> None:
     data = coerce_data(load_digits(return_X_y=True), val_fraction=0.2, seed=0)
     with pytest.raises(ValueError, match="start < end"):

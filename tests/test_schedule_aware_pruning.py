@@ -163,6 +163,18 @@ def test_flat_once_the_schedule_has_annealed_is_not_a_stall():
     assert stop_reason(STALLED, 3, 1e-3, "minimize") == "stalled"  # without the profile
 
 
+def test_flat_with_most_of_the_decay_still_to_come_is_not_a_stall_yet():
+    # a plateau mid-cosine is what its decay brings down; once the decay is mostly spent
+    # at a high learning rate (an exponential near its 30% floor), flat is a stall again
+    cosine = EvalProfile.of(TrialConfig(0.1, "cosine"), N)
+    assert cosine.multiplier[6] > 0.05 and cosine.ahead[6] > 0.5 * cosine.multiplier[6]
+    assert stop_reason(STALLED, 3, 1e-3, "minimize", cosine) is None
+    floored = EvalProfile.of(TrialConfig(0.1, "exponential",
+                                         schedule_params={"final_fraction": 0.3}), 7)
+    assert floored.multiplier[6] == pytest.approx(0.3, abs=0.02)
+    assert stop_reason(STALLED, 3, 1e-3, "minimize", floored) == "stalled"
+
+
 def test_flat_during_warmup_is_not_a_stall():
     profile = EvalProfile.of(TrialConfig(0.1, warmup_fraction=0.55), N)
     assert stop_reason(STALLED, 3, 1e-3, "minimize", profile) is None

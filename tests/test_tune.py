@@ -321,3 +321,27 @@ def test_the_best_schedule_and_optimizer_say_what_they_need():
     for bad in (None, torch.nn.Sequential()):
         with pytest.raises(AutoLRError, match="make_optimizer needs the torch.nn.Module"):
             result.make_optimizer(bad)
+
+
+def test_an_own_loss_may_read_outputs_shaped_unlike_the_targets():
+    # a Gaussian negative log-likelihood: a mean and a log-variance per target (its loss
+    # is below zero once the fit is good); refused by the shape check before
+    X, y = load_diabetes(return_X_y=True)
+    X, y = (X / X.std(0)).astype(np.float32), ((y - y.mean()) / y.std()).astype(np.float32)
+
+    def gaussian_nll(outputs, targets):
+        mean, log_var = outputs[:, :1], outputs[:, 1:]  # targets are (batch, 1)
+        return (0.5 * (log_var + (targets - mean) ** 2 / log_var.exp())).mean()
+
+    def net():
+        return torch.nn.Sequential(torch.nn.Linear(10, 16), torch.nn.ReLU(),
+                                   torch.nn.Linear(16, 2))
+
+    config = {"lr": 1e-2, "batch_size": 32}
+    trained = autolr.train(net, (X, y), config, loss=gaussian_nll, epochs=3)
+    assert trained.metrics["state"] == "complete"
+    assert math.isfinite(trained.metrics["final_value"])
+    with pytest.raises(AutoLRError, match=r"targets have shape \(2, 1\) .* output \(2, 2\)"):
+        autolr.train(net, (X, y), config, loss=gaussian_nll, metric="mse", epochs=1)
+    with pytest.raises(AutoLRError, match=r"make its last layer output \(1,\)"):
+        autolr.train(net, (X, y), config, epochs=1)  # MSE would broadcast it
