@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import numbers
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
 
 from autolr.budgeted import rung_epochs
-from autolr.data import TrainValData, coerce_data, steps_per_epoch
+from autolr.data import TrainValData, coerce_data, has_batchnorm, steps_per_epoch
 from autolr.errors import AutoLRError, InvalidModelError, unknown_study
 from autolr.metrics import Metric, default_loss, loss_name, resolve_metric
 from autolr.output_file import check_output_file
@@ -29,12 +30,27 @@ from autolr.sweep import Sweep
 from autolr.training import TrialOutcome, probe_model, train_trial
 
 logger = logging.getLogger("autolr")
+
+
+def _keeps_callers_rng(function: Callable) -> Callable:
+    """Trials seed torch's global generator (the same initial weights and dropout for
+    each); the caller's random stream is put back as it was when the call returns.
+    (The CPU generator: trials on a GPU seed it too, and leave it seeded.)"""
+    @functools.wraps(function)
+    def keeping(*args: Any, **kwargs: Any) -> Any:
+        with torch.random.fork_rng(devices=[]):
+            return function(*args, **kwargs)
+
+    return keeping
+
+
 BACKENDS = ("optuna", "ray")
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 # pruners built on Optuna's trial records, which Tune's schedulers do not have
 OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs"}
 
 
+@_keeps_callers_rng
 def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
          space: str | Mapping[str, Any] | SearchSpace = "default", epochs: int = 20,
          n_trials: int = 40, timeout: float | None = None, metric: str | Callable | None = None,
@@ -113,6 +129,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, seed)
     _check_evals_per_epoch(evals_per_epoch, search.usable_batch_sizes(prepared.data.n_train),
                            prepared.data.n_train)
+    _check_single_row_batches(search.usable_batch_sizes(prepared.data.n_train), prepared)
 
     from autolr.backends.optuna import make_pruner, run_optuna
 
@@ -225,6 +242,7 @@ class Trained(NamedTuple):
     metrics: dict[str, Any]
 
 
+@_keeps_callers_rng
 def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
           config: Mapping[str, Any] | TrialConfig, *, epochs: int = 20, seed: int = 0,
           metric: str | Callable | None = None, direction: str | None = None,
@@ -252,6 +270,7 @@ def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
         raise AutoLRError(f"batch_size={config.batch_size} is larger than the "
                           f"{prepared.data.n_train} training rows; use at most "
                           f"{prepared.data.n_train}.")
+    _check_single_row_batches([config.batch_size], prepared)
     outcome = train_trial(config, prepared.factory, prepared.data, epochs=epochs,
                           loss_fn=prepared.loss_fn, metric=prepared.metric, seed=seed,
                           divergence_factor=divergence_factor, keep_model=True)
@@ -282,6 +301,7 @@ class _Prepared(NamedTuple):
     data: TrainValData
     loss_fn: Callable
     metric: Metric
+    batchnorm: bool  # the model holds BatchNorm: it cannot train on a batch of one row
 
 
 def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, direction: str | None,
@@ -295,8 +315,23 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
                           f" torch.nn.CrossEntropyLoss(), but got {loss!r}.")
     loss_fn = loss if loss is not None else default_loss(tensors.task)
     resolved = resolve_metric(metric, tensors.task, direction)
-    probe_model(factory, tensors, loss_fn, resolved, own_loss=loss is not None)
-    return _Prepared(factory, tensors, loss_fn, resolved)
+    probe = probe_model(factory, tensors, loss_fn, resolved, own_loss=loss is not None)
+    return _Prepared(factory, tensors, loss_fn, resolved, has_batchnorm(probe))
+
+
+def _check_single_row_batches(batch_sizes: Iterable[int], prepared: _Prepared) -> None:
+    """BatchNorm cannot train on a batch of one row: at batch size 1 every batch is one,
+    at 2 an odd train set ends each epoch with one (larger batches split their last two
+    evenly instead, `epoch_batches`). Refused here, not as a sweep of failed trials."""
+    n_train = prepared.data.n_train
+    for size in batch_sizes if prepared.batchnorm else ():
+        if size == 1 or (size == 2 and n_train % 2):
+            where = ("every batch" if size == 1
+                     else f"the last batch of each epoch ({n_train} training rows)")
+            raise AutoLRError(
+                f"the model holds BatchNorm, which cannot train on a batch of one row, but "
+                f"at batch_size={size} {where} has one; use batch sizes of 3 or more (or "
+                "2 with an even number of training rows).")
 
 
 def _model_factory(model: Any, device: torch.device) -> Callable[[], torch.nn.Module]:

@@ -7,6 +7,7 @@ runs no code.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import numbers
@@ -197,8 +198,8 @@ class TuneResult:
     @property
     def best_config(self) -> dict[str, Any]:
         """The best trial's config: lr, schedule, schedule_params, warmup_fraction,
-        batch_size, optimizer, weight_decay."""
-        return dict(self._require_best().params)
+        batch_size, optimizer, weight_decay. A copy: editing it changes nothing here."""
+        return copy.deepcopy(dict(self._require_best().params))
 
     @property
     def best_value(self) -> float:

@@ -90,7 +90,12 @@ def cyclic(step: int, total_steps: int, *, cycles: int = 2,
 
 def one_cycle(step: int, total_steps: int, *, pct_start: float = 0.3,
               div_factor: float = 25.0, final_div_factor: float = 1e4) -> float:
-    """Smith's one-cycle (cosine form, as torch's OneCycleLR): up to the peak, then down."""
+    """Smith's one-cycle in torch's OneCycleLR's cosine form (same div_factor and
+    final_div_factor): up to the peak, then down. Like the other schedules here it runs
+    on progress = step / total_steps, so it peaks at step pct_start * total_steps (torch:
+    one step sooner) and its last step is a step short of the final rate (torch reaches
+    it): the same curve shifted by about one step (at most 3 / total_steps of the peak
+    rate apart: 3% over 100 steps)."""
     initial = 1.0 / div_factor
     final = initial / final_div_factor
     progress = step / total_steps
@@ -229,8 +234,11 @@ def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
 
 # the built-in schedules' parameters that are a share of the peak rate or of the run: a
 # cosine to min_fraction=7 would end at 7 times its peak, a schedule no one means
-_FRACTIONS = ("min_fraction", "final_fraction", "base_fraction", "gamma", "pct_start",
-              "step_fraction")
+_FRACTIONS = ("min_fraction", "final_fraction", "base_fraction", "end_fraction", "gamma",
+              "pct_start", "step_fraction", "first", "second")
+# and those that scale or shape it, where 0 or less has no meaning (a negative polynomial
+# power ends at a million times the peak)
+_POSITIVE = ("power", "timescale", "div_factor", "final_div_factor", "cycle_mult")
 
 
 def _check_fractions(name: str, params: Mapping[str, Any]) -> None:
@@ -239,6 +247,12 @@ def _check_fractions(name: str, params: Mapping[str, Any]) -> None:
         if value is not None and not (isinstance(value, numbers.Real) and 0 <= value <= 1):
             raise InvalidSpaceError(f"schedule {name!r}: {key} is a fraction, between 0 and 1, "
                                     f"but got {key}={value!r}.")
+    for key in _POSITIVE:
+        value = params.get(key)
+        if value is not None and not (isinstance(value, numbers.Real)
+                                      and not isinstance(value, bool) and value > 0):
+            raise InvalidSpaceError(f"schedule {name!r}: {key} must be a number > 0, but got "
+                                    f"{key}={value!r}.")
     pct_start = params.get("pct_start")
     if pct_start in (0, 1):  # a one-cycle with no way up, or no way down
         raise InvalidSpaceError(f"schedule {name!r}: pct_start is the share of the run spent "

@@ -153,13 +153,13 @@ def _val_outputs(model: torch.nn.Module, data: TrainValData) -> torch.Tensor:
 
 def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
                 loss_fn: Callable, metric: Metric | None = None, *,
-                own_loss: bool = False) -> None:
+                own_loss: bool = False) -> torch.nn.Module:
     """Run one small batch through the model, the loss and the metric before any sweep,
     so that a wrong input or output shape is a clear error instead of a sweep of failed
     trials. A regression model's output must have the targets' shape (MSE would
     broadcast (n, 1) against (n,) without a word), unless the user's own loss
     (`own_loss`) reads it, e.g. a mean and a variance per target, and no built-in metric
-    compares it with the targets."""
+    compares it with the targets. Returns the model it built (untrained)."""
     inputs, targets = data.X_train[:2], data.y_train[:2]
     model = _build(model_factory)
     if _build(model_factory) is model:
@@ -167,6 +167,13 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
             "the model factory returned the same module object twice, so each trial would "
             "go on training the weights the last one left; build a new one on each call "
             "(model=lambda: MyNet()), or pass the module itself (each trial gets a copy).")
+    if not any(parameter.requires_grad for parameter in model.parameters()):
+        frozen = sum(1 for _ in model.parameters())
+        raise InvalidModelError(
+            "the model has no parameter to train" + (
+                f": all {frozen} of its parameters have requires_grad=False; unfreeze the "
+                "ones to tune (a frozen backbone is fine, but something must learn)."
+                if frozen else "; give it a layer with weights, such as torch.nn.Linear."))
     try:
         with torch.no_grad():
             outputs = model(inputs)
@@ -174,7 +181,7 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
         raise InvalidModelError(
             f"the model's forward failed on a batch of shape {tuple(inputs.shape)} "
             f"(dtype {inputs.dtype}): {error}. Make the model accept inputs of shape "
-            f"(batch, {', '.join(map(str, inputs.shape[1:]))})" + _dtype_hint(inputs)
+            f"(batch, {', '.join(map(str, inputs.shape[1:]))})" + _dtype_hint(inputs, model)
         ) from error
     if not isinstance(outputs, torch.Tensor):
         raise InvalidModelError(
@@ -207,6 +214,7 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
         ) from error
     if metric is not None and metric.function is not None and metric not in METRICS.values():
         _probe_metric(metric, model, data)  # a user's metric
+    return model
 
 
 def _compares_outputs(metric: Metric | None) -> bool:
@@ -215,8 +223,12 @@ def _compares_outputs(metric: Metric | None) -> bool:
     return metric is not None and metric.function is not None and metric in METRICS.values()
 
 
-def _dtype_hint(inputs: torch.Tensor) -> str:
+def _dtype_hint(inputs: torch.Tensor, model: torch.nn.Module) -> str:
     if inputs.is_floating_point():
+        other = {p.dtype for p in model.parameters() if p.is_floating_point()} - {inputs.dtype}
+        if other:  # e.g. a model.double(): autolr passes float X as float32
+            return (f", or make its parameters {inputs.dtype} (model.float()): they are "
+                    f"{', '.join(sorted(map(str, other)))}, and X is passed as {inputs.dtype}.")
         return "."
     scale = " / 255" if inputs.dtype == torch.uint8 else ""
     return (f", or, if it takes floats, convert X (e.g. X.astype('float32'){scale}): X of "

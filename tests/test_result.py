@@ -36,6 +36,16 @@ def test_the_best_is_the_best_finished_trial_never_a_diverged_or_pruned_one():
     assert result.counts() == {"complete": 3, "pruned": 1, "diverged": 1, "failed": 0}
 
 
+def test_best_config_is_a_copy_whose_edits_change_nothing_in_the_result():
+    result = TuneResult([record(0, "complete", 1e-3, [0.5], schedule="step",
+                                schedule_params={"gamma": 0.1})])
+    edited = result.best_config
+    edited["schedule_params"]["gamma"] = 0.9
+    edited["lr"] = 1.0
+    assert result.best_config["schedule_params"]["gamma"] == 0.1
+    assert result.best_config["lr"] == 1e-3
+
+
 def _snippet_and_autolr_lrs(result: TuneResult, **given):
     """The learning rate at every step from the exec'd snippet and from autolr's own
     scheduler at the snippet's steps per epoch and epochs, stepping one past the end."""

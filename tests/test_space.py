@@ -449,6 +449,12 @@ def test_trial_config_from_dict_rejects_unknown_keys():
      "cycles must be an integer >= 1, but got cycles=0"),
     ({"lr": 1e-3, "schedule": "exponential", "schedule_params": {"final_fraction": -0.5}},
      InvalidSpaceError, "final_fraction is a fraction, between 0 and 1"),
+    ({"lr": 1e-3, "schedule": "linear", "schedule_params": {"end_fraction": 3}},
+     InvalidSpaceError, "end_fraction is a fraction, between 0 and 1, but got end_fraction=3"),
+    ({"lr": 1e-3, "schedule": "polynomial", "schedule_params": {"power": -1.0}},
+     InvalidSpaceError, "power must be a number > 0, but got power=-1.0"),
+    ({"lr": 1e-3, "schedule": "one_cycle", "schedule_params": {"div_factor": 0}},
+     InvalidSpaceError, "div_factor must be a number > 0"),
 ])
 def test_trial_config_validates(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -215,8 +215,13 @@ def uncopyable() -> torch.nn.Module:
     (dict(n_jobs=0), "n_jobs must be an integer >= 1"),
     (dict(model="mlp"), "torch.nn.Module or a zero-argument function"),
     (dict(model=uncopyable()), "cannot be copied .* zero-argument function"),
+    (dict(model=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Softmax(1))),
+     "no parameter to train; give it a layer with weights"),
+    (dict(model=mlp().requires_grad_(False)),
+     "all 4 of its parameters have requires_grad=False; unfreeze"),
     (dict(confirm_seeds=-1), "confirm_seeds must be an integer >= 0"),
     (dict(model=mlp(inputs=32)), r"batch of shape \(2, 64\)"),
+    (dict(model=mlp().double()), r"make its parameters torch.float32 \(model.float\(\)\)"),
     (dict(metric="accuracyy"), "valid metrics are"),
     (dict(metric="r2"), "needs a regression task"),
     (dict(pruner="medain"), "pruner must be one of"),
@@ -345,3 +350,37 @@ def test_an_own_loss_may_read_outputs_shaped_unlike_the_targets():
         autolr.train(net, (X, y), config, loss=gaussian_nll, metric="mse", epochs=1)
     with pytest.raises(AutoLRError, match=r"make its last layer output \(1,\)"):
         autolr.train(net, (X, y), config, epochs=1)  # MSE would broadcast it
+
+
+def test_batchnorm_with_batches_of_one_row_is_refused_before_training():
+    # BatchNorm cannot train on one row: every trial failed ("Expected more than 1 value
+    # per channel"); at 2, an odd train set ends each epoch on one row
+    def bn_net():
+        return torch.nn.Sequential(torch.nn.Linear(64, 16), torch.nn.BatchNorm1d(16),
+                                   torch.nn.ReLU(), torch.nn.Linear(16, 10))
+
+    odd = ((X_DIGITS[:41] / 16).astype(np.float32), Y_DIGITS[:41]), \
+        ((X_DIGITS[41:61] / 16).astype(np.float32), Y_DIGITS[41:61])
+    for size, where in ((1, "every batch"), (2, r"the last batch of each epoch \(41 ")):
+        with pytest.raises(AutoLRError, match=rf"BatchNorm.*batch_size={size} {where}"):
+            autolr.tune(bn_net, odd, space={"batch_sizes": [size, 8]}, n_trials=1, epochs=1,
+                        progress=False)
+        with pytest.raises(AutoLRError, match="use batch sizes of 3 or more"):
+            autolr.train(bn_net, odd, {"lr": 0.01, "batch_size": size}, epochs=1)
+    even = (odd[0][0][:40], odd[0][1][:40]), odd[1]
+    _, metrics = autolr.train(bn_net, even, {"lr": 0.01, "batch_size": 2}, epochs=1)
+    assert metrics["state"] == "complete"
+    _, metrics = autolr.train(mlp(), odd, {"lr": 0.01, "batch_size": 1}, epochs=1)
+    assert metrics["state"] == "complete"  # no BatchNorm: one row is a batch like any
+
+
+def test_the_callers_torch_random_stream_goes_on_as_if_nothing_ran():
+    data = (X_DIGITS[:300] / 16, Y_DIGITS[:300])
+    model = mlp()
+    torch.manual_seed(12345)
+    expected = torch.rand(3)
+    torch.manual_seed(12345)
+    autolr.tune(model, data, n_trials=2, epochs=1, progress=False, confirm_seeds=0,
+                range_test=False)
+    autolr.train(model, data, {"lr": 0.01}, epochs=1)
+    assert torch.equal(torch.rand(3), expected)  # the trials' seeding is not left behind
