@@ -185,14 +185,15 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
         print(result.summary())
         print("\nUse it in plain PyTorch:\n" + result.code())
     if args.report:
-        print(f"\nreport: {result.report(args.report)}")
+        print()
+        _say_written(result.report(args.report))
     return 0 if result.best_record is not None else 1
 
 
 def _report(args: argparse.Namespace, argv: list[str]) -> int:
     import autolr
 
-    print(f"report: {autolr.report(args.storage or DEFAULT_STORAGE, args.study, args.output)}")
+    _say_written(autolr.report(args.storage or DEFAULT_STORAGE, args.study, args.output))
     return 0
 
 
@@ -203,6 +204,14 @@ def _show(args: argparse.Namespace, argv: list[str]) -> int:
     print(result.summary())
     print(format_table(result, args.top))
     return 0
+
+
+def _say_written(path: Path) -> None:
+    """Where the report went; on stderr when it went to a stream (-o /dev/stdout), so
+    the line does not end up inside the HTML."""
+    from autolr.output_file import is_stream
+
+    print(f"report: {path}", file=sys.stderr if is_stream(path) else sys.stdout)
 
 
 def _spaces(args: argparse.Namespace, argv: list[str]) -> int:
@@ -218,8 +227,9 @@ def _spaces(args: argparse.Namespace, argv: list[str]) -> int:
 def format_table(result: Any, top: int) -> str:
     """The `top` best finished trials (complete first, by value), one line each."""
     sign = 1.0 if result.direction == "minimize" else -1.0
-    ranked = sorted(result.records, key=lambda r: (
-        r.state != "complete", sign * r.final_value if r.final_value is not None else 0.0))
+    ranked = sorted(result.records, key=lambda r: (  # no value (diverged at once) last
+        r.state != "complete", r.final_value is None,
+        sign * r.final_value if r.final_value is not None else 0.0))
     header = (f"{'#':>4}  {'state':<9} {result.metric:>14}  {'lr':>9}  {'schedule':<16} "
               f"{'warmup':>6}  {'batch':>5}  {'epochs':>6}")
     lines = [header, "-" * len(header)]
@@ -232,7 +242,7 @@ def format_table(result: Any, top: int) -> str:
             f"{r.number:>4}  {r.state:<9} {value:>14}  "
             + (f"{p['lr']:>9.3g}  {p['schedule']:<16} {p['warmup_fraction']:>6.0%}  "
                f"{p['batch_size']:>5}  " if p else f"{'-':>9}  {'-':<16} {'-':>6}  {'-':>5}  ")
-            + f"{r.epochs_run:>6g}")
+            + f"{r.epochs_run:>6.3g}")
     return "\n".join(lines)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from pathlib import Path
 
 from autolr.errors import AutoLRError
@@ -50,15 +51,43 @@ def check_folder(folder: Path, what: str, shown: Path | None = None) -> None:
 def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:
     """Write `text` to `path` (after `check_output_file`), making missing folders. The
     file is whole or not there: a kill mid-write leaves the previous one (the Ray backend
-    rewrites its saved sweep after each trial), never half of it."""
+    rewrites its saved sweep after each trial), never half of it. A symlink is written
+    through; a device or pipe, such as /dev/stdout, as a stream."""
     path = check_output_file(path, what)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    # through a symlink: the file it points to is written (the rename would replace the
+    # link itself); a device, a pipe or a process's open file (-o /dev/stdout, whatever
+    # its output goes to) is written in place, after what it holds
+    target = Path(os.path.realpath(path))
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if (target.exists() and not target.is_file()) or is_stream(Path(path)):
+            if _is_stdout(path):  # one file offset with print(): nothing overwrites it
+                sys.stdout.write(text)
+                sys.stdout.flush()
+            else:
+                with open(path, "a", encoding="utf-8") as stream:
+                    stream.write(text)
+            return path
+        target.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(text, encoding="utf-8")
-        os.replace(partial, path)
+        os.replace(partial, target)
     except OSError as error:  # e.g. a full disk, or a race with the checks above
         with contextlib.suppress(OSError):
             partial.unlink()
-        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {error}") from None
+        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: "
+                          f"{error.strerror or error}") from None
     return path
+
+
+def is_stream(path: Path) -> bool:
+    """/dev/stdout, /dev/fd/N, /proc/self/fd/N: a name for an open file of this process
+    (a terminal, a pipe, or a file its output is redirected to), not a file to replace."""
+    absolute = Path(os.path.abspath(path))
+    return absolute.parts[1:2] in (("dev",), ("proc",))
+
+
+def _is_stdout(path: str | os.PathLike) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError, AttributeError):  # a captured or closed stdout
+        return False

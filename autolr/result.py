@@ -321,9 +321,12 @@ class TuneResult:
         passed = self.passed_over()
         if passed is not None:
             lines.append(passed)
-        if self.baseline is not None and self.baseline.final_value is not None:
+        baseline = self.baseline
+        if baseline is not None and baseline.expected_value is not None:
+            # measured as the report measures it: held out, where the pick re-ran it
             lines.append(f"default (AdamW 1e-3, constant, batch 32): {self.metric} = "
-                         f"{self.baseline.final_value:.5g} ({self.baseline.state})")
+                         f"{baseline.expected_value:.5g}{seed_note(baseline)} "
+                         f"({baseline.state})")
         suggested = self.range_test.suggestions() if self.range_test else {}
         if suggested:
             tuned = best.params["lr"]

@@ -290,3 +290,19 @@ def test_output_cut_short_by_its_reader_is_no_error(tmp_path):
     err = show.stderr.read()
     assert show.wait(timeout=120) == 0, err
     assert "Traceback" not in err and "BrokenPipeError" not in err
+
+
+def test_show_ranks_trials_without_a_value_last_and_rounds_epochs():
+    from autolr.cli import format_table
+    from autolr.result import TrialRecord, TuneResult
+    from autolr.space import TrialConfig
+
+    params = TrialConfig(1e-3).to_dict()
+    result = TuneResult([
+        TrialRecord(0, "complete", params, values=(0.5,), epochs_run=5.0),
+        TrialRecord(1, "diverged", params, values=(), epochs_run=0.1),  # no value at all
+        TrialRecord(2, "pruned", params, values=(0.3,), epochs_run=1.6222),
+    ])
+    rows = format_table(result, top=10).splitlines()[2:]
+    assert [int(row.split()[0]) for row in rows] == [0, 2, 1]
+    assert rows[1].endswith(" 1.62")

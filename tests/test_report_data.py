@@ -82,6 +82,21 @@ def test_safe_band_maximize_and_zero_tolerance() -> None:
     assert single.decades == 0.0 and single.numbers == (1,)
 
 
+def test_the_safe_band_is_measured_from_the_recommended_configs_value() -> None:
+    # the pick re-ran trial 2 (seeds 0.10, 0.11, 0.12; held out 0.125): its value is the
+    # held-out one; a one-seed trial's luckier 0.09 must not move the band off it
+    picked = dataclasses.replace(rec(2, "complete", 1e-2, 0.10), seed_values=(0.10, 0.11, 0.12),
+                                 holdout_values=(0.125,))
+    records = [rec(0, "complete", 1e-3, 0.30), rec(1, "complete", 3e-1, 0.09), picked]
+    data = extract(result(records))
+    assert result(records).best_record.number == 2
+    assert data.band.best_value == pytest.approx(0.125)
+    assert data.band.low <= 1e-2 <= data.band.high and 2 in data.band.numbers
+    assert 1 in data.band.numbers  # better than the recommended: inside too
+    assert "within 10% of the best trial's, the recommended config's 0.125" in \
+        sensitivity(data, {})
+
+
 def test_tolerance_is_validated() -> None:
     with pytest.raises(AutoLRError, match="tolerance"):
         extract(result(bowl()), tolerance=1.5)

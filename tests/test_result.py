@@ -176,3 +176,34 @@ def test_a_report_path_ending_in_a_slash_names_a_folder_not_a_file(tmp_path):
         with pytest.raises(AutoLRError, match="it names a folder; give a file name"):
             write(f"{tmp_path}/new/")
     assert not (tmp_path / "new").exists()
+
+
+def test_a_report_through_a_symlink_writes_the_file_it_points_to(tmp_path):
+    # the write-then-rename replaced the link itself with a regular file
+    result = TuneResult([record(0, "complete", 1e-3, [0.5])])
+    (tmp_path / "shared").mkdir()
+    (tmp_path / "shared" / "report.html").write_text("old")
+    link = tmp_path / "link.html"
+    link.symlink_to(tmp_path / "shared" / "report.html")
+    assert result.report(link) == link
+    assert link.is_symlink() and "<html" in (tmp_path / "shared" / "report.html").read_text()
+
+
+def test_a_report_to_dev_stdout_goes_to_standard_output_and_leaves_the_link(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    code = ("from autolr.result import TuneResult, TrialRecord\n"
+            "from autolr.space import TrialConfig\n"
+            "print('before')\n"
+            "TuneResult([TrialRecord(0, 'complete', TrialConfig(1e-3).to_dict(), "
+            "values=(1.0, 0.5))]).report('/dev/stdout')\n"
+            "print('after')\n")
+    out = tmp_path / "out.txt"
+    with open(out, "w") as stream:  # redirected to a file, as `> out.txt` does
+        subprocess.run([sys.executable, "-c", code], stdout=stream, check=True)
+    text = out.read_text()
+    # in order: print() and the report share one file offset, nothing overwrote another
+    assert text.startswith("before\n<") and text.endswith("</html>after\n"), text[-100:]
+    assert os.path.islink("/dev/stdout")

@@ -172,7 +172,9 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
     away = {r.number for r in pick_candidates(result.records)}
     clear = [p for p in complete if p.number in away] or complete
     schedule, schedule_note = _schedule_curve(best)
-    band = stats.safe_band(clear, direction, tolerance)
+    recommended = next((p for p in complete if best is not None and p.number == best.number),
+                       None)
+    band = stats.safe_band(clear, direction, tolerance, recommended)
     test = result.range_test
     tuned_lr = best.params.get("lr") if best is not None else None
     return ReportData(
@@ -180,7 +182,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         tolerance=tolerance, summary=_summary(result, points, epochs), points=points,
         band=band, band_left_out=tuple(p.number for p in complete if p not in clear),
         bands=tuple(b for t in sorted({*BAND_TOLERANCES, tolerance})
-                    if (b := stats.safe_band(clear, direction, t)) is not None),
+                    if (b := stats.safe_band(clear, direction, t, recommended)) is not None),
         boundary=stats.divergence_boundary(result.records, per_epoch, epochs),
         trends=stats.family_trends(complete),
         families=stats.family_stats(points, direction),

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from autolr import schedules
 from autolr.reporting.data import ReportData, TrialPoint
+from autolr.reporting.stats import SafeBand
 
 # Families get colours in registry order; red and grey stay free for states.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -124,13 +125,17 @@ def _lr_panels(data: ReportData) -> tuple[go.Figure, dict[str, int]]:
     return fig, {name: i + 1 for i, name in enumerate(panels)}
 
 
+def band_span(band: SafeBand) -> tuple[float, float]:
+    """Where to shade a safe band: its learning rates, a single-trial band a visible
+    sliver around its one."""
+    return (band.low, band.high) if band.decades > 0.02 else (band.low / 1.05, band.high * 1.05)
+
+
 def _band_and_boundary(fig: go.Figure, data: ReportData, main: int, y_log: bool) -> None:
     """Shade the safe band, draw its tolerance line and the divergence boundary."""
     band, axis = data.band, "" if main == 1 else str(main)
     if band is not None:
-        # a single-trial band still gets a visible sliver
-        low, high = (band.low, band.high) if band.decades > 0.02 else (band.low / 1.05,
-                                                                       band.high * 1.05)
+        low, high = band_span(band)
         fig.add_vrect(x0=low, x1=high, fillcolor=BAND_COLOR, opacity=0.12, line_width=0,
                       row=main, col=1)
         fig.add_hline(y=band.threshold, line={"color": BAND_COLOR, "dash": "dash", "width": 1},

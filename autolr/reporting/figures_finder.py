@@ -8,7 +8,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from autolr.reporting.data import ReportData
-from autolr.reporting.figures import BEST_COLOR, log_axis, style, text
+from autolr.reporting.figures import BEST_COLOR, band_span, log_axis, style, text
 
 #: suggestion name -> (label, colour, dash)
 PICK_STYLE = {
@@ -30,7 +30,8 @@ def range_test(data: ReportData) -> go.Figure | None:
         hovertemplate="lr %{x:.3g}<br>smoothed loss %{y:.4g}<extra></extra>"))
     low, high = min(test.losses), max(test.losses)
     if data.band is not None:
-        fig.add_vrect(x0=data.band.low, x1=data.band.high, fillcolor="#2ca02c", opacity=0.10,
+        low_lr, high_lr = band_span(data.band)
+        fig.add_vrect(x0=low_lr, x1=high_lr, fillcolor="#2ca02c", opacity=0.10,
                       line_width=0, layer="below")
         fig.add_trace(go.Scatter(  # a legend entry for the shaded band
             x=[None], y=[None], mode="markers", name=f"safe LR band "

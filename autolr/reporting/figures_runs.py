@@ -43,9 +43,10 @@ def learning_curves(data: ReportData) -> go.Figure | None:
                       else "longdash"}, marker={"size": 5}, hovertemplate=hover))
             continue
         color, _, dash = STATE_STYLE[c.state]
-        fig.add_trace(go.Scatter(
-            x=list(c.epochs), y=list(c.values), mode="lines", name=c.state,
-            legendgroup=c.state, showlegend=c.state not in shown,
+        fig.add_trace(go.Scatter(  # a one-evaluation curve (cut at its first) is a dot
+            x=list(c.epochs), y=list(c.values), mode="lines" if len(c.values) > 1
+            else "markers", name=c.state, legendgroup=c.state,
+            showlegend=c.state not in shown, marker={"color": color, "size": 6},
             line={"color": color, "width": 1.3, "dash": dash}, opacity=0.55,
             hovertemplate=hover))
         shown.add(c.state)

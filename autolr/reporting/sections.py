@@ -115,7 +115,8 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
         word = "≤" if data.direction == "minimize" else "≥"
         parts.append(
             f"<p><b>Safe LR band</b> (complete trials whose final {esc(data.metric)} is within "
-            f"{band.tolerance:.0%} of the best, i.e. {word} {g(band.threshold, 4)}): "
+            f"{band.tolerance:.0%} of the best trial's, the recommended config's "
+            f"{g(band.best_value, 4)}, i.e. {word} {g(band.threshold, 4)}): "
             f"<b>{g(band.low)} – {g(band.high)}</b>, {band.decades:.2f} decades, "
             f"{len(band.numbers)} trial(s).")
         if data.band_left_out:

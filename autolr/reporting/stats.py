@@ -49,13 +49,17 @@ class SafeBand:
     misses_inside: int  # complete trials with lr in [low, high] that missed the tolerance
 
 
-def safe_band(complete: Sequence[TrialPoint], direction: str,
-              tolerance: float) -> SafeBand | None:
-    """The band of good learning rates; None without a complete trial."""
+def safe_band(complete: Sequence[TrialPoint], direction: str, tolerance: float,
+              reference: TrialPoint | None = None) -> SafeBand | None:
+    """The band of good learning rates: within `tolerance` of the recommended config's
+    value (`reference`: the best trial, whose value the robust pick measured on held-out
+    seeds, so a one-seed trial may have a luckier one), else of the best value; None
+    without a complete trial."""
     if not complete:
         return None
     sign = _sign(direction)
-    best = min((p.value for p in complete), key=lambda v: sign * v)
+    best = (reference.value if reference is not None and reference.value is not None
+            else min((p.value for p in complete), key=lambda v: sign * v))
     threshold = best + sign * tolerance * abs(best)
     inside = [p for p in complete if sign * p.value <= sign * threshold]
     low, high = min(p.lr for p in inside), max(p.lr for p in inside)
