@@ -11,6 +11,7 @@ from autolr import schedules
 from autolr.errors import AutoLRError
 from autolr.reporting import stats
 from autolr.reporting.data import extract
+from autolr.reporting.sections import batch as batch_section
 from autolr.reporting.sections import sensitivity
 from autolr.result import TrialRecord, TuneResult
 from autolr.space import TrialConfig
@@ -182,7 +183,8 @@ def test_family_bests_and_spread() -> None:
 
 
 @pytest.mark.parametrize(("exponent", "rule"), [(1.0, "linear"), (0.5, "square-root"),
-                                                 (0.0, "flat")])
+                                                 (0.0, "flat"), (-0.2, "flat"),
+                                                 (-1.0, "falling")])
 def test_scaling_fit_recovers_the_rule(exponent: float, rule: str) -> None:
     records, number = [], 0
     for batch in (16, 32, 64, 128, 256):
@@ -190,7 +192,9 @@ def test_scaling_fit_recovers_the_rule(exponent: float, rule: str) -> None:
         for lr, value in ((best, 0.1), (best * 3, 0.2), (best / 3, 0.25)):
             records.append(rec(number, "complete", lr, value, batch=batch))
             number += 1
-    fit = extract(result(records)).scaling
+    data = extract(result(records))
+    fit = data.scaling
+    assert "closest to " in batch_section(data, {})  # each rule has its words
     assert [p.batch_size for p in fit.points] == [16, 32, 64, 128, 256]
     assert fit.points[0].lr == pytest.approx(1e-3) and fit.points[0].n_complete == 3
     assert fit.slope == pytest.approx(exponent, abs=1e-9) and fit.rule == rule
@@ -245,6 +249,15 @@ def test_best_schedule_is_the_training_table() -> None:
     assert curve.total_steps == 100 and curve.steps == tuple(range(100))
     assert curve.lrs == pytest.approx(expected)
     assert curve.warmup_steps == 10 and curve.steps_per_epoch == 10
+
+
+def test_a_budgeted_best_draws_its_last_rungs_run_not_every_rungs_steps_added() -> None:
+    # budgeted rungs: steps_run adds up every rung's run (1 + 3 + 10 epochs here)
+    best = dataclasses.replace(rec(0, "complete", 0.05, 0.1, schedule="cosine", warmup=0.1),
+                               steps_run=140, epochs_run=14.0, rung_epochs=10, rung_steps=100)
+    curve = extract(result([best])).best_schedule
+    assert curve.total_steps == 100 and curve.warmup_steps == 10
+    assert curve.steps_per_epoch == 10
 
 
 def test_long_schedules_are_downsampled_keeping_the_drops() -> None:

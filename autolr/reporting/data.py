@@ -303,16 +303,19 @@ def _schedule_curve(best: TrialRecord | None) -> tuple[ScheduleCurve | None, str
         return None, (f"The schedule {best.params.get('schedule')!r} is not registered in "
                       "this Python session; register it (autolr.schedules.register) before "
                       "writing the report to draw it.")
-    if best.steps_run < 1 or best.epochs_run <= 0:
+    # a complete trial ran every step of its schedule; with budgeted rungs, steps_run
+    # adds up every rung's run, and its last rung's is the whole schedule
+    total, epochs = ((best.rung_steps, best.rung_epochs) if best.rung_steps and best.rung_epochs
+                     else (best.steps_run, best.epochs_run))
+    if total < 1 or epochs <= 0:
         return None, "The best trial recorded no optimizer steps."
-    total = best.steps_run  # a complete trial ran every step of its schedule
     factors = config.multipliers(total)  # the very table the training loop applied
     keep = _downsample(factors)
     return ScheduleCurve(
         number=best.number, schedule=config.schedule,
         schedule_params=dict(config.schedule_params), lr=config.lr,
         warmup_steps=config.warmup_steps(total), total_steps=total,
-        steps_per_epoch=max(1, round(total / best.epochs_run)), steps=tuple(keep),
+        steps_per_epoch=max(1, round(total / epochs)), steps=tuple(keep),
         lrs=tuple(config.lr * factors[i] for i in keep)), None
 
 

@@ -293,7 +293,10 @@ def batch(data: ReportData, blocks: Blocks) -> str:
     else:
         meaning = {"linear": "the linear rule (double the batch, double the lr)",
                    "square-root": "the square-root rule (double the batch, lr × 1.41)",
-                   "flat": "neither rule: the best lr barely depends on the batch size"}
+                   "flat": "neither rule: the best lr barely depends on the batch size",
+                   "falling": "neither rule: the best lr falls as the batch grows, against "
+                              "both (often a batch size whose trials barely trained: see "
+                              "the table)"}
         parts.append(f"<p>Fitted slope of log(best lr) vs log(batch size): <b>{fit.slope:.2f}"
                      f"</b> over {len(fit.points)} batch sizes, closest to "
                      f"{meaning[fit.rule]}. The linear rule has slope 1, the square-root rule "

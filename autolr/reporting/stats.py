@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 #: The scaling rules a fitted slope of log(best lr) vs log(batch size) is compared with.
 RULES = {"linear": 1.0, "square-root": 0.5, "flat": 0.0}
+FALLING_BELOW = -0.25  # a fitted slope below this is called "falling", not "flat"
 MIN_IMPORTANCE_TRIALS = 5  # fANOVA on fewer complete trials says more about noise than params
 _TREND_POINTS = 40
 
@@ -269,7 +270,8 @@ class ScalingFit:
     points: tuple[BatchBest, ...]
     slope: float | None
     intercept: float | None
-    rule: str | None  # the closest of RULES: linear (1), square-root (0.5), flat (0)
+    rule: str | None  # the closest of RULES: linear (1), square-root (0.5), flat (0);
+    # "falling" below FALLING_BELOW
     reason: str | None  # why there is no fit
 
 
@@ -288,7 +290,8 @@ def scaling_fit(complete: Sequence[TrialPoint], direction: str) -> ScalingFit:
         return ScalingFit(tuple(points), None, None, None, why + ", so there is nothing to fit.")
     slope, intercept = np.polyfit(np.log10([p.batch_size for p in points]),
                                   np.log10([p.lr for p in points]), 1).tolist()
-    rule = min(RULES, key=lambda name: abs(RULES[name] - slope))
+    # a slope well below 0 is no rule's: the best lr falls as the batch grows
+    rule = "falling" if slope < FALLING_BELOW else min(RULES, key=lambda n: abs(RULES[n] - slope))
     return ScalingFit(tuple(points), slope, intercept, rule, None)
 
 
