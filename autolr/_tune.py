@@ -166,7 +166,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                              pruner=pruner, progress=progress)
     result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
                         epochs=epochs, study_name=study_name,
-                        storage=storage if isinstance(storage, str) else None)
+                        storage=storage if isinstance(storage, str) else None, ended=True)
     if range_test and result.best_record is not None:
         try:
             result.range_test = _range_test_at(result.best_record.config, prepared, seed,
@@ -174,12 +174,12 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
         except Exception as error:  # an extra for the report: never lose the sweep to it
             logger.warning("the LR range test after the sweep failed (%s: %s); the result "
                            "has no range test", type(error).__name__, error)
-    if result.range_test is not None and storage is not None:  # for reports from storage
+    if storage is not None:  # for reports from storage: ended, with its range test
         if backend == "ray":
-            from autolr.backends.ray import store_range_test
+            from autolr.backends.ray import store_end
         else:
-            from autolr.backends.optuna import store_range_test
-        store_range_test(storage, study_name, result.range_test)
+            from autolr.backends.optuna import store_end
+        store_end(storage, study_name, result.range_test)
     if result.best_record is None:
         logger.warning(result.summary())
     for record in result.records:
@@ -204,7 +204,8 @@ def load(storage: Any, study_name: str | None = None) -> TuneResult:
     records, info = load_records(storage, study_name)
     return TuneResult(records, metric=info["metric"], direction=info["direction"],
                       epochs=info["epochs"], study_name=info["study_name"],
-                      storage=str(storage), range_test=info["range_test"])
+                      storage=str(storage), range_test=info["range_test"],
+                      ended=info["ended"])
 
 
 def _saved_result(storage: Any, study_name: str | None) -> Path | None:

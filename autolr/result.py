@@ -30,6 +30,9 @@ from autolr.range_test import RangeTest
 from autolr.space import TrialConfig
 
 STATES = ("complete", "pruned", "diverged", "failed")
+UNENDED = ("this sweep has not ended (it was interrupted, or is still running): its best is "
+           "not yet confirmed on extra seeds and no range test ran. Run the same call or "
+           "command again to resume it.")
 _FORMAT = "autolr.TuneResult/1"
 
 
@@ -149,8 +152,11 @@ class TuneResult:
     def __init__(self, records: Sequence[TrialRecord], *, metric: str = "val_loss",
                  direction: str = "minimize", epochs: int | None = None,
                  study_name: str | None = None, storage: str | None = None,
-                 range_test: RangeTest | None = None) -> None:
+                 range_test: RangeTest | None = None, ended: bool | None = None) -> None:
         self.records = sorted(records, key=lambda r: r.number)
+        # False: a stored sweep that has not reached its end (interrupted, or still
+        # running): no robust pick or range test yet; None: not known (an older sweep)
+        self.ended = ended
         # the LR range test run after the sweep at the best config's batch size, if any
         self.range_test = range_test
         self.metric = metric
@@ -318,6 +324,8 @@ class TuneResult:
             return head + "\n" + self._no_best_message()
         lines = [head, f"best {self.metric} = {best.expected_value:.5g}{seed_note(best)} "
                        f"(trial {best.number}): {_describe(best.params)}"]
+        if self.ended is False:
+            lines.append(UNENDED)
         passed = self.passed_over()
         if passed is not None:
             lines.append(passed)
@@ -375,7 +383,8 @@ class TuneResult:
         payload = {"format": _FORMAT, "metric": self.metric, "direction": self.direction,
                    "epochs": self.epochs, "study_name": self.study_name,
                    "storage": self.storage, "records": [asdict(r) for r in self.records],
-                   "range_test": self.range_test.to_dict() if self.range_test else None}
+                   "range_test": self.range_test.to_dict() if self.range_test else None,
+                   "ended": self.ended}
         return write_output_file(path, "result", json.dumps(payload, indent=1))
 
     @classmethod
@@ -400,7 +409,7 @@ class TuneResult:
                    epochs=payload.get("epochs"), study_name=payload.get("study_name"),
                    storage=payload.get("storage"),
                    range_test=RangeTest.from_dict(payload["range_test"])
-                   if payload.get("range_test") else None)
+                   if payload.get("range_test") else None, ended=payload.get("ended"))
 
 
 def seed_note(record: TrialRecord) -> str:

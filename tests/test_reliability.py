@@ -87,6 +87,31 @@ def interrupt_at(monkeypatch, run: int) -> None:
     monkeypatch.setattr(autolr._tune, "train_trial", training)
 
 
+def test_a_stored_sweep_stopped_before_its_end_says_so_until_it_ends(tmp_path, monkeypatch):
+    # a report of an interrupted sweep read like a finished one: an unconfirmed best, and
+    # "no range test" put down to range_test=False
+    from autolr.reporting.data import extract
+    from autolr.reporting.sections import finder, summary
+
+    url = storage_url(tmp_path, "sqlite")
+    sweep = dict(n_trials=3, epochs=1, progress=False, storage=url, study_name="s",
+                 confirm_seeds=0, range_test=False)
+    interrupt_at(monkeypatch, run=3)
+    with pytest.raises(KeyboardInterrupt):
+        autolr.tune(mlp(), DIGITS, **sweep)
+    monkeypatch.undo()
+    stopped = autolr.load(url, "s")
+    assert stopped.ended is False and "has not ended" in stopped.summary()
+    data = extract(stopped)
+    assert "This sweep has not ended" in summary(data, {})
+    assert "a sweep stopped before its end" in finder(data, {})
+    done = autolr.tune(mlp(), DIGITS, **sweep)
+    assert done.ended is True and autolr.load(url, "s").ended is True
+    assert "has not ended" not in autolr.load(url, "s").summary()
+    saved = autolr.TuneResult.load(done.save(tmp_path / "r.json"))
+    assert saved.ended is True
+
+
 def test_an_interrupted_trials_rerun_takes_no_planned_trials_place(tmp_path, monkeypatch):
     # the design's points and the default config are planned by place in the study: a
     # re-run queued on resume must not take one (whose point would then never run)

@@ -58,6 +58,7 @@ _FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 DEFAULT_STUDY = "autolr"
 STARTUP_TRIALS = 10  # TPE's start-up trials (the design among them)
 DESIGN_TRIALS = 5  # the first trials, from the space-filling design
+ENDED = "ended"  # a study attribute: False from a call's start until it returns
 # the default config's trial: once the start-up trials have covered the space, before
 # TPE's model takes over. Run first, it cost diabetes sweeps (the benchmark task whose
 # space holds it) a full run of search: within 5% of the oracle at 5 FTE in 55 of 100
@@ -306,16 +307,20 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
     info = {"metric": study.user_attrs.get("metric", "value"),
             "direction": "minimize" if study.direction.name == "MINIMIZE" else "maximize",
             "epochs": study.user_attrs.get("epochs"), "study_name": study_name,
-            "range_test": RangeTest.from_dict(stored_test) if stored_test else None}
+            "range_test": RangeTest.from_dict(stored_test) if stored_test else None,
+            "ended": study.user_attrs.get(ENDED)}
     return records_from_study(study), info
 
 
-def store_range_test(storage: Any, study_name: str | None, test: RangeTest) -> None:
-    """Keep the sweep's range test beside its trials, for reports made from storage."""
+def store_end(storage: Any, study_name: str | None, test: RangeTest | None) -> None:
+    """Mark the stored sweep ended, its range test (if it ran one) beside its trials, for
+    reports made from storage."""
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name or DEFAULT_STUDY,
                                   storage=open_storage(storage))
-        study.set_user_attr("range_test", test.to_dict())
+        if test is not None:
+            study.set_user_attr("range_test", test.to_dict())
+        study.set_user_attr(ENDED, True)
 
 
 def records_from_study(study: optuna.Study) -> list[TrialRecord]:
@@ -418,6 +423,7 @@ def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
     for key, value in settings.items():  # a study from an older autolr lacks some
         if key not in stored:
             study.set_user_attr(key, value)
+    study.set_user_attr(ENDED, False)  # until `store_end`: a report can tell it is unfinished
 
 
 def _check_made_by_autolr(study: optuna.Study, doing: str = "resume") -> None:

@@ -161,7 +161,7 @@ def _save(sweep: Sweep, name: str, folder: str, records: list[TrialRecord],
     """The sweep so far as `TuneResult.save` writes it (`autolr.load`, `show` and `report`
     read it): after each trial, so an interrupted sweep can be read too, and at the end."""
     TuneResult(records, metric=sweep.metric, direction=sweep.direction, epochs=sweep.epochs,
-               study_name=name, storage=folder).save(path)
+               study_name=name, storage=folder, ended=False).save(path)  # till `store_end`
 
 
 def make_scheduler(spec: Any, n_evals: int, mode: str, cuts_log: str | None = None) -> Any:
@@ -644,11 +644,13 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
     return named
 
 
-def store_range_test(storage: Any, study_name: str | None, test: RangeTest) -> None:
-    """Add the sweep's range test to the `<study>.autolr.json` the sweep wrote."""
+def store_end(storage: Any, study_name: str | None, test: RangeTest | None) -> None:
+    """Mark the `<study>.autolr.json` the sweep wrote ended, with its range test if it ran
+    one."""
     path = Path(_storage_folder(storage), f"{study_name or DEFAULT_STUDY}.autolr.json")
     result = TuneResult.load(path)
-    result.range_test = test
+    result.range_test = test or result.range_test
+    result.ended = True
     result.save(path)
 
 

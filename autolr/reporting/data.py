@@ -155,6 +155,7 @@ class ReportData:
     rungs: tuple[int, ...] = ()  # budgeted rungs (epochs) the trials ran, if any
     # complete trials the safe band leaves out: on the edge of divergence, or a setback
     band_left_out: tuple[int, ...] = ()
+    ended: bool | None = None  # TuneResult.ended: False for a sweep stopped before its end
 
 
 def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> ReportData:
@@ -195,6 +196,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
                        for r in result.records if r.state == "failed"),
         range_test=test, tuned_lr=tuned_lr,
         rungs=tuple(sorted({r.rung_epochs for r in result.records if r.rung_epochs})),
+        ended=result.ended,
         finder_picks=stats.finder_picks(test.suggestions(), tuned_lr, test.batch_size, band,
                                         complete)
         if test is not None and tuned_lr is not None else (),

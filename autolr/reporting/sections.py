@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from autolr.cliff import EDGE_MARGIN
 from autolr.reporting.data import ReportData
+from autolr.result import UNENDED
 
 Blocks = dict[str, str]
 
@@ -57,6 +58,8 @@ def _describe_schedule(params: dict) -> str:
 def summary(data: ReportData, blocks: Blocks) -> str:
     s, metric = data.summary, data.metric
     parts = []
+    if data.ended is False:
+        parts.append(note(esc(UNENDED[0].upper() + UNENDED[1:]), "warn"))
     if s.best is None:
         parts.append(note(esc(s.no_best or "No trial completed."), "warn"))
     counts = s.counts
@@ -184,8 +187,9 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
 def finder(data: ReportData, blocks: Blocks) -> str:
     test, best = data.range_test, data.summary.best
     if test is None or best is None:
-        return note("No LR range test with this result: it runs after a sweep with a "
-                    "completed trial (autolr.tune(..., range_test=True), the default).")
+        return note("No LR range test with this result: it runs at the end of a sweep with "
+                    "a completed trial (autolr.tune(..., range_test=True), the default), so "
+                    "a sweep stopped before its end, or run with range_test=False, has none.")
     if len(test.lrs) < 2:
         return note(f"The LR range test at batch {test.batch_size} blew up at its first "
                     "steps, so it suggests nothing: the model does not train even at "
