@@ -57,11 +57,14 @@ class RangeTest:
     weight_decay: float = 0.0
 
     def steepest(self) -> float:
-        """The learning rate at the most negative slope d loss / d log(lr)."""
-        if len(self.lrs) < SKIP_START + SKIP_END + 2:
+        """The learning rate at the most negative slope d loss / d log(lr), up to the
+        lowest loss: past it, a slope is the way down from a spike, not training."""
+        lowest = int(np.argmin(self.losses))
+        end = min(len(self.lrs) - SKIP_END, lowest + 1)
+        if end - SKIP_START < 2:
             return self.min_tenth()  # too short a curve to judge a slope
-        x = np.log10(self.lrs[SKIP_START:-SKIP_END])
-        y = np.asarray(self.losses[SKIP_START:-SKIP_END])
+        x = np.log10(self.lrs[SKIP_START:end])
+        y = np.asarray(self.losses[SKIP_START:end])
         return float(10 ** x[int(np.argmin(np.gradient(y, x)))])
 
     def valley(self) -> float:

@@ -3,6 +3,7 @@ and the report's "LR finder vs the sweep" section."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -40,6 +41,17 @@ def test_suggestions_on_a_synthetic_curve() -> None:
     lowest = test.lrs[min(range(100), key=test.losses.__getitem__)]
     assert test.min_tenth() == pytest.approx(lowest / 10)
     assert set(test.suggestions()) == {"steepest", "valley", "min_tenth"}
+
+
+def test_steepest_is_taken_before_the_lowest_loss_not_down_a_later_spike() -> None:
+    base = synthetic_curve()
+    # a spike to 5x after the minimum (near 1e-1), falling back steeply before the end
+    spiked = list(base.losses)
+    lowest = min(range(100), key=spiked.__getitem__)
+    for i, height in zip(range(lowest + 3, lowest + 9), (3, 6, 9, 6, 2, 0.5), strict=True):
+        spiked[i] += height
+    test = dataclasses.replace(base, losses=tuple(spiked))
+    assert test.steepest() == pytest.approx(1e-2, rel=0.2)
 
 
 def test_a_test_that_blew_up_at_once_suggests_nothing() -> None:

@@ -242,6 +242,22 @@ def test_compute_saved_by_each_pruning_rule() -> None:
     assert sum(epochs for _, epochs in s.saved_by_rule) == s.epochs_saved_pruning
 
 
+def test_budgeted_rungs_cuts_are_theirs_and_their_reruns_come_off_the_saving() -> None:
+    from autolr.reporting.sections import summary
+
+    rung = ("behind the others after its whole schedule in 3 epochs (budgeted rung 2 of 3)")
+    records = [rec(0, "complete", 1e-2, 0.1, epochs_run=14.0),  # 1 + 3 + 10 epochs
+               dataclasses.replace(rec(1, "pruned", 1e-3, 0.5, epochs_run=4.0), reason=rung),
+               dataclasses.replace(rec(2, "complete", 1e-2, 0.2), extra_epochs=20.0)]
+    data = extract(result(records))
+    s = data.summary
+    assert s.saved_by_rule == (("budgeted rungs", 6.0),) and s.epochs_rung_reruns == 4.0
+    page = summary(data, {})
+    assert "2.0 epochs" in page and "less 4.0 training schedules again at budgeted rungs" in page
+    # 28 epochs of sweep (the pick's 20 on top) of a 30-epoch budget
+    assert "the sweep: 93% of running every trial to the end" in page
+
+
 def test_best_schedule_is_the_training_table() -> None:
     best = rec(0, "complete", 0.05, 0.1, schedule="cosine", warmup=0.1)
     curve = extract(result([best])).best_schedule

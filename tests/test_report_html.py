@@ -163,3 +163,22 @@ def test_report_from_a_stored_study(tmp_path: Path) -> None:
     result.save(tmp_path / "r.json")
     again = TuneResult.load(tmp_path / "r.json").report(tmp_path / "again.html")
     assert figures_in(again.read_text(encoding="utf-8")) == figures_in(direct)
+
+
+def test_diverged_values_draw_no_empty_metric_panel_and_failed_families_no_crosses() -> None:
+    from autolr.reporting.data import extract
+    from autolr.reporting.figures import lr_sensitivity
+
+    def params(schedule: str) -> dict:
+        return {"lr": 0.5, "schedule": schedule, "schedule_params": {},
+                "warmup_fraction": 0.0, "batch_size": 32, "optimizer": "adamw",
+                "weight_decay": 0.0}
+
+    records = [TrialRecord(0, "diverged", params("constant"), values=(2.3, 1.9),
+                           reason="loss became nan at step 30", epochs_run=2.0, steps_run=30),
+               TrialRecord(1, "failed", params("linear"), reason="OOM")]
+    fig = lr_sensitivity(extract(TuneResult(records, epochs=5)))
+    # the diverged trial's values before it blew up are not a result: only the strip
+    assert "yaxis2" not in fig.layout and fig.layout.yaxis.ticktext == ("diverged",)
+    named = {trace.name for trace in fig.data if trace.showlegend is not False}
+    assert "constant" in named and "linear" not in named  # nothing of linear is drawn

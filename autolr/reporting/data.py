@@ -84,6 +84,9 @@ class Summary:
     passed_over: str | None = None  # a better-valued trial the pick passed over, and why
     # epochs_saved_pruning by the rule that cut each trial (`pruning_rule`), largest first
     saved_by_rule: tuple[tuple[str, float], ...] = ()
+    # budgeted rungs: a trial that passes a rung trains its whole schedule again at the
+    # next, so a complete one costs more than one run; what that costs beyond the budget
+    epochs_rung_reruns: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -263,7 +266,8 @@ def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
         seconds_spent=sum(r.seconds + r.extra_seconds for r in result.records),
         epochs_confirming=sum(r.extra_epochs for r in result.records),
         no_best=None if best else _no_best(result), passed_over=result.passed_over(),
-        saved_by_rule=tuple(sorted(by_rule.items(), key=lambda item: -item[1])))
+        saved_by_rule=tuple(sorted(by_rule.items(), key=lambda item: -item[1])),
+        epochs_rung_reruns=sum(max(0.0, p.epochs_run - full) for p in points if full))
 
 
 def pruning_rule(reason: str | None) -> str:
@@ -275,6 +279,8 @@ def pruning_rule(reason: str | None) -> str:
         return "halving"
     if why.startswith("behind the median"):
         return "the median rule"
+    if "(budgeted rung " in why:
+        return "budgeted rungs"
     return "other rules"  # a pruner of Optuna's or Tune's: "pruned by ..."
 
 

@@ -113,11 +113,17 @@ def _legend_marker(fig: go.Figure, name: str, symbol: str, color: str, **where: 
                                      "line": {"color": color, "width": 2}}), **where)
 
 
+def _plotted(point: TrialPoint) -> bool:
+    """Is the trial a dot in the metric panel? Complete and pruned ones with a value; a
+    diverged one's last value before it blew up is not its result."""
+    return point.state in ("complete", "pruned") and point.value is not None
+
+
 def _lr_panels(data: ReportData) -> tuple[go.Figure, dict[str, int]]:
     """A diverged strip on top (when any diverged) over the metric panel (when any trial
     has a metric), sharing the learning-rate axis; returns the figure and panel rows."""
     panels = (["strip"] if data.boundary.blowups else []) + (
-        ["main"] if any(p.value is not None for p in data.points) else [])
+        ["main"] if any(_plotted(p) for p in data.points) else [])
     heights = {"strip": 0.13, "main": 0.87}
     total = sum(heights[name] for name in panels)
     fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.03,
@@ -159,13 +165,13 @@ def _band_and_boundary(fig: go.Figure, data: ReportData, main: int, y_log: bool)
 def lr_sensitivity(data: ReportData) -> go.Figure | None:
     """Final metric vs learning rate per family, diverged trials in a strip on top; None
     when no trial has a metric and none diverged (e.g. every trial failed)."""
-    if not data.boundary.blowups and all(p.value is None for p in data.points):
+    if not data.boundary.blowups and not any(_plotted(p) for p in data.points):
         return None
     colors = family_colors(p.schedule for p in data.points)
     fig, rows = _lr_panels(data)
     main, strip = rows.get("main"), rows.get("strip")
     by_number = {p.number: p for p in data.points}
-    values = [p.value for p in data.points if p.value is not None]
+    values = [p.value for p in data.points if _plotted(p)]
     for family, color in colors.items():
         legend = True  # one legend entry per family, whichever of its traces comes first
         for state, size, opacity in (("complete", 9, 0.9), ("pruned", 8, 0.6)):
@@ -181,7 +187,8 @@ def lr_sensitivity(data: ReportData) -> go.Figure | None:
                 text=[_hover(p, data.metric) for p in mine],
                 hovertemplate="%{text}<extra></extra>"), row=main, col=1)
             legend = False
-        if legend:  # only diverged trials: still name the colour of their crosses
+        if legend and any(b.schedule == family for b in data.boundary.blowups):
+            # only diverged trials: still name the colour of their crosses
             _legend_marker(fig, text(family), "x", color, row=main or strip, col=1)
     for trend in data.trends:
         fig.add_trace(go.Scatter(

@@ -77,18 +77,22 @@ def summary(data: ReportData, blocks: Blocks) -> str:
                           g(s.baseline.value, 4), sub))
     cards.append(card("trials", str(s.n_trials),
                       ", ".join(f"{counts[k]} {k}" for k in counts)))
-    share = f" ({s.epochs_spent / s.epochs_budget:.0%} of running all to the end)" \
-        if s.epochs_budget else ""
+    sweep_spent = s.epochs_spent - s.epochs_confirming  # the pick's runs are on top
+    share = f" (the sweep: {sweep_spent / s.epochs_budget:.0%} of running every trial to " \
+        "the end)" if s.epochs_budget else ""
     cards.append(card("compute spent", f"{epochs(s.epochs_spent)} epochs",
                       f"{s.seconds_spent:.3g} s of training{share}" + (
                           f"; {epochs(s.epochs_confirming)} epochs re-training the leader "
                           "on more seeds (robust pick)" if s.epochs_confirming else "")))
     by_rule = ", ".join(f"{epochs(spared)} by {rule}" for rule, spared in s.saved_by_rule)
+    saved = s.epochs_saved_pruning + s.epochs_saved_divergence - s.epochs_rung_reruns
     cards.append(card(
-        "compute saved", f"{epochs(s.epochs_saved_pruning + s.epochs_saved_divergence)} epochs",
+        "compute saved", f"{epochs(saved)} epochs",
         f"{epochs(s.epochs_saved_pruning)} by pruning"
         + (f" ({by_rule})" if by_rule else "")
-        + f", {epochs(s.epochs_saved_divergence)} by stopping diverged trials"))
+        + f", {epochs(s.epochs_saved_divergence)} by stopping diverged trials"
+        + (f", less {epochs(s.epochs_rung_reruns)} training schedules again at budgeted rungs"
+           if s.epochs_rung_reruns else "")))
     parts.append(f'<div class="cards">{"".join(cards)}</div>')
     if s.passed_over:  # else a reader of the trials table wonders why it was not picked
         parts.append(note(esc(s.passed_over[0].upper() + s.passed_over[1:]) + "."))
