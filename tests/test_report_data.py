@@ -126,7 +126,7 @@ def test_blowup_lr_comes_from_the_training_schedule() -> None:
     config = TrialConfig.from_dict(diverged.params)
     assert blowup.lr_at_blowup == pytest.approx(0.4 * config.multipliers(100)[4])
     assert blowup.lr_at_blowup == pytest.approx(0.4 * 5 / 11)
-    assert blowup.step == 5
+    assert blowup.step == 4  # as the loop's reason says it: 'to step 4'
 
 
 def test_a_trial_the_pick_marked_diverged_is_not_given_a_blow_up_step() -> None:

@@ -51,14 +51,14 @@ CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 0;
        color: #1d2330; background: #f5f6f8; line-height: 1.45; }
 header { background: #1d2330; color: #fff; padding: 18px 32px; }
-header h1 { margin: 0 0 4px; font-size: 1.5em; font-weight: 600; }
+header h1 { margin: 0 0 4px; font-size: 1.5em; font-weight: 600; overflow-wrap: anywhere; }
 header p { margin: 0; color: #c9cfdb; }
 nav { position: sticky; top: 0; z-index: 10; background: #fff; border-bottom: 1px solid #dde;
       padding: 8px 32px; font-size: .92em; }
 nav a { margin-right: 16px; color: #1f5fa8; text-decoration: none; white-space: nowrap; }
 main { max-width: 1280px; margin: 0 auto; padding: 8px 24px 40px; }
 section { background: #fff; border-radius: 8px; margin: 18px 0; padding: 6px 24px 18px;
-          box-shadow: 0 1px 3px rgba(0,0,0,.08); }
+          box-shadow: 0 1px 3px rgba(0,0,0,.08); scroll-margin-top: 80px; }
 h2 { font-size: 1.25em; border-bottom: 2px solid #e8ebf0; padding-bottom: 6px; }
 .cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(190px, 1fr));
          gap: 12px; margin-bottom: 8px; }
@@ -66,7 +66,7 @@ h2 { font-size: 1.25em; border-bottom: 2px solid #e8ebf0; padding-bottom: 6px; }
 .card .label { color: #5b6475; font-size: .85em; }
 .card .value { font-size: 1.35em; font-weight: 600; }
 .card .sub { color: #5b6475; font-size: .85em; }
-.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr));
+.grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(520px, 100%), 1fr));
          gap: 12px; }
 .figure { min-width: 0; }
 table { border-collapse: collapse; margin: 10px 0; font-size: .92em; }
@@ -110,7 +110,8 @@ def render(data: ReportData) -> str:
         parts.append(f'<section id="{anchor}"><h2>{esc(heading)}</h2>'
                      f"{writer(data, blocks)}</section>")
     counts = data.summary.counts
-    subtitle = (f"{data.summary.n_trials} trials ({counts['complete']} complete) · metric "
+    n = data.summary.n_trials
+    subtitle = (f"{n} trial{'' if n == 1 else 's'} ({counts['complete']} complete) · metric "
                 f"{data.metric} ({data.direction}) · "
                 f"{data.summary.epochs_per_trial or '?'} "
                 f"epoch{'' if data.summary.epochs_per_trial == 1 else 's'} per full trial")

@@ -77,7 +77,7 @@ class Blowup:
     lr: float
     batch_size: int
     schedule: str
-    step: int  # optimizer steps run, the last one included
+    step: int  # the last optimizer step it ran, counted from 0 as the loop's reasons do
     lr_at_blowup: float | None  # None when the schedule cannot be rebuilt, or on_another_seed
     reason: str | None
     # the robust pick marked it: its own run finished, a run on an extra or held-out seed
@@ -154,7 +154,7 @@ def _blowup(record: TrialRecord, per_epoch: dict[int, int], epochs: int | None) 
     except (AutoLRError, TypeError):
         pass
     return Blowup(record.number, float(params["lr"]), batch, str(params.get("schedule")),
-                  ran, lr_at, record.reason)
+                  max(0, ran - 1), lr_at, record.reason)
 
 
 def divergence_boundary(records: Sequence[TrialRecord], per_epoch: dict[int, int],
