@@ -360,3 +360,14 @@ def test_the_safe_band_leaves_out_a_best_run_on_the_edge_of_divergence() -> None
     calm = extract(result(records[1:]))
     assert calm.band.numbers == (1,) and calm.band_left_out == ()
     assert "Left out" not in sensitivity(calm, blocks={})
+
+
+def test_the_trials_table_says_how_a_re_run_trials_value_was_measured() -> None:
+    from autolr.reporting.sections import trials
+
+    picked = dataclasses.replace(rec(2, "complete", 1e-2, 0.10), seed_values=(0.10, 0.12),
+                                 holdout_values=(0.125,))
+    confirmed = dataclasses.replace(rec(3, "complete", 3e-2, 0.2), seed_values=(0.2, 0.3))
+    table = trials(extract(result([rec(0, "complete", 1e-3, 0.3), picked, confirmed])), {})
+    assert "0.125 (held out)" in table and "0.25 (mean of 2 seeds)" in table
+    assert "<td>0.3</td>" in table  # one seed: its last value, as it is

@@ -60,6 +60,7 @@ class TrialPoint:
     reason: str | None
     # the robust pick: how `value` was measured (result.seed_note), '' for one seed
     seed_note: str = ""
+    measured: str = ""  # the same in a few words for a table: 'held out', 'mean of 3 seeds'
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,16 @@ def _point(record: TrialRecord) -> TrialPoint:
         else (finite[-1] if finite else None),
         epochs_run=record.epochs_run, steps_run=record.steps_run,
         seconds=record.seconds + record.extra_seconds, is_baseline=record.is_baseline,
-        reason=record.reason, seed_note=seed_note(record).strip())
+        reason=record.reason, seed_note=seed_note(record).strip(),
+        measured=_measured(record))
+
+
+def _measured(record: TrialRecord) -> str:
+    if record.state != "complete":
+        return ""
+    if record.holdout_values:
+        return "held out"
+    return f"mean of {len(record.seed_values)} seeds" if len(record.seed_values) > 1 else ""
 
 
 def _summary(result: TuneResult, points: tuple[TrialPoint, ...],

@@ -346,9 +346,10 @@ def code(data: ReportData, blocks: Blocks) -> str:
 
 def trials(data: ReportData, blocks: Blocks) -> str:
     rows = [[p.number, p.state + (" (default)" if p.is_baseline else ""), g(p.lr),
-             p.schedule, p.batch_size, f"{p.warmup_fraction:.0%}", g(p.value, 4),
+             p.schedule, p.batch_size, f"{p.warmup_fraction:.0%}",
+             g(p.value, 4) + (f" ({p.measured})" if p.measured else ""),
              p.epochs_run, round(p.seconds, 2), p.reason or ""] for p in data.points]
     return (f"<details><summary>Show the {len(rows)} trials that sampled a config</summary>"
             + table(["trial", "state", "lr", "schedule", "batch", "warmup",
-                     f"last {data.metric}", "epochs", "seconds", "reason"], rows)
+                     f"{data.metric} at its end", "epochs", "seconds", "reason"], rows)
             + "</details>")
