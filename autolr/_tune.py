@@ -251,7 +251,8 @@ def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
           divergence_factor: float = DIVERGENCE_FACTOR) -> Trained:
     """Train one config (e.g. `TuneResult.best_config`) with the same loop as the sweep.
 
-    Returns `(model, metrics)`: a trained copy (the given model is not changed) and a dict
+    Returns `(model, metrics)`: a trained copy in eval mode, as its values were measured
+    (the given model is not changed; `.train()` it to train on), and a dict
     with state, reason, values (the metric per epoch), final_value, train_losses,
     val_losses, steps_run and seconds.
 

@@ -62,9 +62,12 @@ def coerce_data(data: Any, *, val_fraction: float = 0.2, seed: int = 0) -> Train
         X, y = _read_dataset(data, "data")
         return _split(X, y, val_fraction, seed)
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
+        loader = isinstance(data, torch.utils.data.DataLoader)
         raise InvalidDataError(
             "data must be (X, y), ((X_train, y_train), (X_val, y_val)), a torch Dataset of "
-            f"(x, y) pairs, or a pair of Datasets, but got {type(data).__name__}."
+            f"(x, y) pairs, or a pair of Datasets, but got {type(data).__name__}"
+            + ("; pass its Dataset (loader.dataset): autolr batches each trial at its own "
+               "batch size." if loader else ".")
         )
     first, second = data
     if _is_dataset(first) and _is_dataset(second):
@@ -134,6 +137,13 @@ def _read_dataset(dataset: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
             )
         xs.append(torch.as_tensor(item[0]))
         ys.append(torch.as_tensor(item[1]))
+    for name, parts in (("x", xs), ("y", ys)):
+        odd = next((i for i, t in enumerate(parts) if t.shape != parts[0].shape), None)
+        if odd is not None:
+            raise InvalidDataError(
+                f"the {part} Dataset's items must all have one shape, but item 0's {name} has "
+                f"shape {tuple(parts[0].shape)} and item {odd}'s {tuple(parts[odd].shape)}; "
+                "pad or crop them to one size (autolr stacks them into one tensor).")
     return torch.stack(xs).detach(), torch.stack(ys).detach()
 
 

@@ -301,6 +301,10 @@ def multiplier(name: str, step: int, total_steps: int, *, warmup_steps: int = 0,
 def multipliers(name: str, total_steps: int, *, warmup_steps: int = 0,
                 **params: Any) -> list[float]:
     """The factor at every step of a run: what the training loop applies, step by step."""
+    if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) \
+            or total_steps < 1:
+        raise InvalidSpaceError(f"a schedule runs over total_steps >= 1 optimizer steps, but "
+                                f"got {total_steps=}.")
     check_params(name, params)
     return [
         multiplier(name, step, total_steps, warmup_steps=warmup_steps, **params)

@@ -85,7 +85,7 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
         outcome.state, outcome.reason = state, reason
         outcome.steps_run, outcome.epochs_run = step, round(step / per_epoch, 4)
         outcome.seconds = time.perf_counter() - started
-        outcome.model = model if keep_model else None
+        outcome.model = model.eval() if keep_model else None  # as it was evaluated
         return outcome
 
     for _ in range(epochs):

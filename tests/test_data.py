@@ -390,3 +390,20 @@ def test_to_device_keeps_everything():
     X, y = classification_arrays(40)
     data = coerce_data((X, y)).to("cpu")
     assert data.task == CLASSIFICATION and data.n_classes == 3 and data.n_train == 32
+
+
+def test_ragged_dataset_items_and_a_dataloader_get_errors_naming_the_fix():
+    class Ragged(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return torch.zeros(3 + (i == 2)), 0
+
+    with pytest.raises(InvalidDataError,
+                       match=r"item 0's x has shape \(3,\) and item 2's \(4,\); pad or crop"):
+        coerce_data(Ragged(), val_fraction=0.25, seed=0)
+    dataset = TensorDataset(torch.randn(20, 4), torch.randint(0, 2, (20,)))
+    with pytest.raises(InvalidDataError, match=r"pass its Dataset \(loader.dataset\)"):
+        coerce_data(torch.utils.data.DataLoader(dataset, batch_size=4), val_fraction=0.2,
+                    seed=0)

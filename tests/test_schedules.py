@@ -429,3 +429,12 @@ def test_a_built_in_fraction_outside_0_to_1_is_rejected(name, params):
                                                 rf"and 1, but got {key}={value}"):
         schedules.check_params(name, params)
     assert schedules.check_params(name, {key: 0.5})[key] == 0.5
+
+
+@pytest.mark.parametrize("total", [0, -3, 2.5, True])
+def test_a_run_of_no_steps_is_refused_by_name(total):
+    import torch
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    with pytest.raises(InvalidSpaceError, match=r"total_steps >= 1 optimizer steps"):
+        schedules.lambda_lr(opt, "cosine", total)  # was a raw IndexError

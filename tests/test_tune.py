@@ -382,5 +382,6 @@ def test_the_callers_torch_random_stream_goes_on_as_if_nothing_ran():
     torch.manual_seed(12345)
     autolr.tune(model, data, n_trials=2, epochs=1, progress=False, confirm_seeds=0,
                 range_test=False)
-    autolr.train(model, data, {"lr": 0.01}, epochs=1)
+    trained, _ = autolr.train(model, data, {"lr": 0.01}, epochs=1)
     assert torch.equal(torch.rand(3), expected)  # the trials' seeding is not left behind
+    assert not trained.training and model.training  # eval mode, as it was measured
