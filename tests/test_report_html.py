@@ -182,3 +182,14 @@ def test_diverged_values_draw_no_empty_metric_panel_and_failed_families_no_cross
     assert "yaxis2" not in fig.layout and fig.layout.yaxis.ticktext == ("diverged",)
     named = {trace.name for trace in fig.data if trace.showlegend is not False}
     assert "constant" in named and "linear" not in named  # nothing of linear is drawn
+
+
+def test_log_axes_label_their_ticks_in_full_and_one_value_once() -> None:
+    from autolr.reporting.figures import log_axis
+
+    wide = log_axis([1e-5, 0.3])
+    assert wide["ticktext"] == ["1e-5", "1e-4", "0.001", "0.01", "0.1"]
+    medium = log_axis([0.001, 0.1])
+    assert medium["ticktext"][:3] == ["0.001", "0.002", "0.005"]
+    # a sweep of one trial: plotly's own ticks all read "0.001" at this precision
+    assert log_axis([0.001, 0.001])["ticktext"] == ["0.001"]

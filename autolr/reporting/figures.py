@@ -68,6 +68,8 @@ def log_axis(values: Sequence[float] = ()) -> dict:
     axis = {"type": "log", "tickformat": ".2~g"}
     if not values:
         return axis
+    if min(values) == max(values):  # one value: plotly's ticks would all read the same
+        return {**axis, "tickvals": [values[0]], "ticktext": [tick_label(values[0])]}
     low, high = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
     span = math.log10(max(values) / min(values))
     steps = (1,) if span > 3 else (1, 2, 5) if span > 1 else ()
