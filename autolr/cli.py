@@ -54,15 +54,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autolr {args.command}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        if args.sweep_started:
+        if args.sweep_started and _kept_a_trial(args):
             print("\nautolr: interrupted; every finished trial is kept in the storage. "
                   f"Resume with:\n  autolr {shlex.join(argv)}", file=sys.stderr)
-        else:  # still loading torch, the model file or the data: nothing to resume
-            print("\nautolr: interrupted.", file=sys.stderr)
+        else:  # still loading, or before any trial finished: nothing to resume
+            print("\nautolr: interrupted" + (" before any trial finished; nothing is stored "
+                  "yet." if args.sweep_started else "."), file=sys.stderr)
         return 130
     except BrokenPipeError:  # `autolr show | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 0
+
+
+def _kept_a_trial(args: argparse.Namespace) -> bool:
+    """Does the interrupted sweep's storage hold a finished trial? True when unsure."""
+    from autolr.errors import AutoLRError
+
+    try:
+        import autolr
+
+        return bool(autolr.load(args.storage_used, args.study_used).records)
+    except AutoLRError:  # no such file or study yet
+        return False
+    except Exception:
+        return True
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -172,7 +187,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     storage = args.storage or (DEFAULT_RAY_STORAGE if args.backend == "ray"
                                else DEFAULT_STORAGE)
     data = _user_code(lambda: data_fn(), f"{args.data_fn}() in {args.target}")
-    args.sweep_started = True
+    args.sweep_started, args.storage_used, args.study_used = True, storage, study
     result = autolr.tune(model_fn, data, space=args.space, epochs=args.epochs,
                          n_trials=args.trials, timeout=args.timeout, metric=args.metric,
                          storage=storage, study_name=study, n_jobs=args.jobs,
@@ -230,16 +245,18 @@ def format_table(result: Any, top: int) -> str:
     ranked = sorted(result.records, key=lambda r: (  # no value (diverged at once) last
         r.state != "complete", r.final_value is None,
         sign * r.final_value if r.final_value is not None else 0.0))
-    header = (f"{'#':>4}  {'state':<9} {result.metric:>14}  {'lr':>9}  {'schedule':<16} "
+    header = (f"{'#':>4}  {'state':<9} {result.metric:>17}  {'lr':>9}  {'schedule':<16} "
               f"{'warmup':>6}  {'batch':>5}  {'epochs':>6}")
     lines = [header, "-" * len(header)]
     for r in ranked[:top]:
         p = r.params
         value = f"{r.final_value:.4g}" if r.final_value is not None else "-"
-        if r.seed_std is not None:  # a seed mean (the robust pick)
+        if r.holdout_values and r.state == "complete":  # the value the report gives too
+            value = f"{r.expected_value:.4g} held out"
+        elif r.seed_std is not None:  # a seed mean (the robust pick)
             value = f"{value}±{r.seed_std:.1g}"
         lines.append(
-            f"{r.number:>4}  {r.state:<9} {value:>14}  "
+            f"{r.number:>4}  {r.state:<9} {value:>17}  "
             + (f"{p['lr']:>9.3g}  {p['schedule']:<16} {p['warmup_fraction']:>6.0%}  "
                f"{p['batch_size']:>5}  " if p else f"{'-':>9}  {'-':<16} {'-':>6}  {'-':>5}  ")
             + f"{r.epochs_run:>6.3g}")

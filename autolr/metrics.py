@@ -62,7 +62,11 @@ def resolve_metric(metric: str | MetricFn | None, task: str,
         metric = "val_loss"  # and a direction given with it is checked below
     if callable(metric):
         name = getattr(metric, "__name__", "custom_metric")
-        return Metric(name, direction or MINIMIZE, metric)
+        if direction is None:  # a score minimized by default would pick the worst config
+            raise AutoLRError(
+                f"a metric of your own ({name}) needs its direction: direction='maximize' "
+                "for a score such as accuracy, direction='minimize' for an error or a loss.")
+        return Metric(name, direction, metric)
     if metric not in METRICS:
         raise unknown_name("metric", metric, METRICS)
     found = METRICS[metric]

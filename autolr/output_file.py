@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import sys
 from pathlib import Path
 
@@ -51,8 +52,9 @@ def check_folder(folder: Path, what: str, shown: Path | None = None) -> None:
 def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:
     """Write `text` to `path` (after `check_output_file`), making missing folders. The
     file is whole or not there: a kill mid-write leaves the previous one (the Ray backend
-    rewrites its saved sweep after each trial), never half of it. A symlink is written
-    through; a device or pipe, such as /dev/stdout, as a stream."""
+    rewrites its saved sweep after each trial), never half of it; a file it replaces keeps
+    its permissions. A symlink is written through; a file with other hard links, and a
+    device or pipe such as /dev/stdout, are written in place."""
     path = check_output_file(path, what)
     # through a symlink: the file it points to is written (the rename would replace the
     # link itself); a device, a pipe or a process's open file (-o /dev/stdout, whatever
@@ -68,8 +70,14 @@ def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:
                 with open(path, "a", encoding="utf-8") as stream:
                     stream.write(text)
             return path
+        existing = target.stat() if target.is_file() else None
+        if existing is not None and existing.st_nlink > 1:  # a rename would break the link
+            target.write_text(text, encoding="utf-8")
+            return path
         target.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text(text, encoding="utf-8")
+        if existing is not None:  # the file it replaces keeps its permissions
+            os.chmod(partial, stat.S_IMODE(existing.st_mode))
         os.replace(partial, target)
     except OSError as error:  # e.g. a full disk, or a race with the checks above
         with contextlib.suppress(OSError):

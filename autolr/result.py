@@ -30,9 +30,14 @@ from autolr.range_test import RangeTest
 from autolr.space import TrialConfig
 
 STATES = ("complete", "pruned", "diverged", "failed")
-UNENDED = ("this sweep has not ended (it was interrupted, or is still running): its best is "
-           "not yet confirmed on extra seeds and no range test ran. Run the same call or "
-           "command again to resume it.")
+UNENDED = ("this sweep's last call has not reached its end (it was interrupted, or is still "
+           "running): the trials it ran have not been through the robust pick, and its range "
+           "test has not run. Run the same call or command again to finish it.")
+
+
+def _times(ratio: float) -> str:
+    """A ratio as '0.35x', '4.2x' or '950x' (never '9.5e+02x')."""
+    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
 _FORMAT = "autolr.TuneResult/1"
 
 
@@ -341,7 +346,7 @@ class TuneResult:
             lines.append(f"an LR finder (range test, batch {self.range_test.batch_size}) "
                          "would pick: " + ", ".join(
                              f"{name.replace('min_tenth', 'min/10')} {lr:.3g} "
-                             f"({lr / tuned:.2g}x the tuned lr)"
+                             f"({_times(lr / tuned)} the tuned lr)"
                              for name, lr in suggested.items()))
         return "\n".join(lines)
 

@@ -202,8 +202,13 @@ def test_an_interrupted_quiet_sweep_says_only_how_to_resume(workdir, monkeypatch
     import autolr._tune
     from autolr import cli
 
-    def interrupted(*args, **kwargs):  # Ctrl-C while the first trial trains
-        raise KeyboardInterrupt
+    train, calls = autolr._tune.train_trial, []
+
+    def interrupted(*args, **kwargs):  # Ctrl-C while the second trial trains
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return train(*args, **kwargs)
 
     monkeypatch.chdir(workdir)
     monkeypatch.setattr(signal, "signal", lambda *args: None)  # keep pytest's SIGTERM
@@ -221,6 +226,14 @@ def test_an_interrupted_quiet_sweep_says_only_how_to_resume(workdir, monkeypatch
     err = capfd.readouterr().err
     assert "autolr: interrupted" in err and "autolr tune digits_model.py --trials 2" in err
     assert "Traceback" not in err and not [line for line in said if "failed" in line], said
+    # interrupted again at once, in the first trial of a new study: nothing to resume
+    calls.clear()
+    calls.append(1)
+    code = cli.main(["tune", "digits_model.py", "--trials", "2", "--epochs", "1", "--quiet",
+                     "--storage", "s.log", "--study", "other"])
+    err = capfd.readouterr().err
+    assert code == 130 and "interrupted before any trial finished; nothing is stored" in err
+    assert "Resume" not in err
 
 
 def _schema_ready(db: Path) -> bool:
@@ -306,3 +319,8 @@ def test_show_ranks_trials_without_a_value_last_and_rounds_epochs():
     rows = format_table(result, top=10).splitlines()[2:]
     assert [int(row.split()[0]) for row in rows] == [0, 2, 1]
     assert rows[1].endswith(" 1.62")
+    picked = TrialRecord(3, "complete", params, values=(0.4,), seed_values=(0.4, 0.5),
+                         holdout_values=(0.52,))
+    confirmed = TrialRecord(4, "complete", params, values=(0.6,), seed_values=(0.6, 0.7))
+    rows = format_table(TuneResult([picked, confirmed]), top=10).splitlines()[2:]
+    assert " 0.52 held out " in rows[0] and " 0.65±0.07 " in rows[1]  # as the report has them

@@ -68,7 +68,10 @@ def test_a_callable_metric():
 
     metric = resolve_metric(balanced, CLASSIFICATION, MAXIMIZE)
     assert (metric.name, metric.direction, metric.function) == ("balanced", MAXIMIZE, balanced)
-    assert resolve_metric(balanced, CLASSIFICATION).direction == MINIMIZE  # the default
+    # no default: a score minimized by mistake would pick the worst config
+    with pytest.raises(AutoLRError, match=r"\(balanced\) needs its direction: "
+                                          r"direction='maximize' for a score"):
+        resolve_metric(balanced, CLASSIFICATION)
 
 
 OUTPUTS = torch.tensor([[1.0], [2.0], [3.0], [4.0]])

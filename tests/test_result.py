@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -190,7 +191,6 @@ def test_a_report_through_a_symlink_writes_the_file_it_points_to(tmp_path):
 
 
 def test_a_report_to_dev_stdout_goes_to_standard_output_and_leaves_the_link(tmp_path):
-    import os
     import subprocess
     import sys
 
@@ -207,3 +207,18 @@ def test_a_report_to_dev_stdout_goes_to_standard_output_and_leaves_the_link(tmp_
     # in order: print() and the report share one file offset, nothing overwrote another
     assert text.startswith("before\n<") and text.endswith("</html>after\n"), text[-100:]
     assert os.path.islink("/dev/stdout")
+
+
+def test_a_report_over_a_file_keeps_its_permissions_and_hard_links(tmp_path):
+    result = TuneResult([record(0, "complete", 1e-3, [0.5])])
+    private = tmp_path / "private.html"
+    private.write_text("old")
+    private.chmod(0o600)
+    result.report(private)
+    assert private.stat().st_mode & 0o777 == 0o600 and "<html" in private.read_text()
+    linked = tmp_path / "a.html"
+    linked.write_text("old")
+    os.link(linked, tmp_path / "b.html")
+    result.save(linked)
+    assert (tmp_path / "b.html").read_text() == linked.read_text() != "old"
+    assert linked.stat().st_nlink == 2

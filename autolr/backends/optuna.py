@@ -527,9 +527,10 @@ class StopSafely:
         self.pending = False
 
     def on_signal(self, _signum: int, _frame: Any) -> None:
+        self.pending = True  # kept even when raised: a raise that lands in a garbage
+        # collector's callback is printed and dropped, and the sweep would go on
         if self.training and not self.writing:
             raise KeyboardInterrupt
-        self.pending = True
 
     @contextlib.contextmanager
     def handling(self, *signums: int) -> Iterator[None]:

@@ -69,6 +69,11 @@ h2 { font-size: 1.25em; border-bottom: 2px solid #e8ebf0; padding-bottom: 6px; }
 .grid2 { display: grid; grid-template-columns: repeat(auto-fit, minmax(min(520px, 100%), 1fr));
          gap: 12px; }
 .figure { min-width: 0; }
+@media (max-width: 700px) {  /* a phone: the nav wraps to many lines; tables scroll */
+  nav { position: static; }
+  section { padding: 6px 12px 14px; }
+  table { display: block; max-width: 100%; overflow-x: auto; }
+}
 table { border-collapse: collapse; margin: 10px 0; font-size: .92em; }
 th, td { border-bottom: 1px solid #e8ebf0; padding: 4px 10px; text-align: left;
          vertical-align: top; }

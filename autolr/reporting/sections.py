@@ -349,7 +349,8 @@ def trials(data: ReportData, blocks: Blocks) -> str:
              p.schedule, p.batch_size, f"{p.warmup_fraction:.0%}",
              g(p.value, 4) + (f" ({p.measured})" if p.measured else ""),
              p.epochs_run, round(p.seconds, 2), p.reason or ""] for p in data.points]
-    return (f"<details><summary>Show the {len(rows)} trials that sampled a config</summary>"
+    return (f"<details><summary>Show the {len(rows)} trial{'' if len(rows) == 1 else 's'} "
+            "that sampled a config</summary>"
             + table(["trial", "state", "lr", "schedule", "batch", "warmup",
                      f"{data.metric} at its end", "epochs", "seconds", "reason"], rows)
             + "</details>")
