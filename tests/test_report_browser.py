@@ -49,11 +49,11 @@ def browser() -> Iterator[Any]:
 class Opened:
     """A report opened with every non-file request aborted; what went wrong is kept."""
 
-    def __init__(self, browser: Any, path: Path) -> None:
+    def __init__(self, browser: Any, path: Path, width: int = 1400) -> None:
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.dialogs: list[str] = []
-        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.page = browser.new_page(viewport={"width": width, "height": 900})
         self.page.on("console", lambda m: m.type == "error" and self.errors.append(m.text))
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.on("dialog", self._dialog)
@@ -130,6 +130,24 @@ def test_hostile_names_and_empty_sections(browser: Any, tmp_path: Path) -> None:
     assert "Every trial diverged" in opened.page.locator("#lr").inner_text()
     opened.page.screenshot(path=tmp_path / "diverged.png", full_page=True)
     opened.page.close()
+
+
+def test_on_a_phone_the_page_does_not_scroll_sideways_and_legends_go_below(
+        browser: Any, tmp_path: Path) -> None:
+    path = write_report(synthetic_result(study_name="x" * 300), tmp_path / "report.html")
+    legend = "document.getElementById('figure-lr_sensitivity').layout.legend.orientation"
+    phone = Opened(browser, path, width=390)
+    phone.check_clean()
+    # a legend at the right covered the plot; tables and a long name widened the page
+    assert phone.page.evaluate(legend) == "h"
+    assert phone.page.evaluate("document.documentElement.scrollWidth") <= 391
+    assert phone.page.evaluate("getComputedStyle(document.querySelector('nav')).position") \
+        == "static"  # a wrapped nav would hide every heading clicked in it
+    phone.page.close()
+    desktop = Opened(browser, path)
+    assert desktop.page.evaluate(legend) != "h"
+    assert desktop.page.evaluate("document.documentElement.scrollWidth") <= 1401
+    desktop.page.close()
 
 
 @pytest.mark.slow

@@ -25,6 +25,15 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showSendToCloud": Fals
                "modeBarButtonsToRemove": ["select2d", "lasso2d"],
                "toImageButtonOptions": {"format": "png", "scale": 2}}
 
+# On a phone the legends at the right would cover the plots: put them below instead.
+NARROW_SCREEN_JS = """
+if (window.matchMedia("(max-width: 700px)").matches) {
+  document.querySelectorAll(".js-plotly-plot").forEach(function (plot) {
+    Plotly.relayout(plot, {"legend.orientation": "h", "legend.x": 0, "legend.xanchor": "left",
+                           "legend.y": -0.5, "legend.yanchor": "top", "margin.r": 10});
+  });
+}"""
+
 # (anchor, heading, figures drawn in it, the section's text)
 SECTIONS: list[tuple[str, str, list[tuple[str, Callable]], Callable]] = [
     ("summary", "1. Summary", [], sections.summary),
@@ -73,6 +82,8 @@ h2 { font-size: 1.25em; border-bottom: 2px solid #e8ebf0; padding-bottom: 6px; }
   nav { position: static; }
   section { padding: 6px 12px 14px; }
   table { display: block; max-width: 100%; overflow-x: auto; }
+  .figure { overflow: hidden; }  /* a plot's long title runs past its narrow frame */
+  p, li, summary { overflow-wrap: anywhere; }  /* e.g. optuna.importance.Fanova... */
 }
 table { border-collapse: collapse; margin: 10px 0; font-size: .92em; }
 th, td { border-bottom: 1px solid #e8ebf0; padding: 4px 10px; text-align: left;
@@ -135,7 +146,7 @@ def render(data: ReportData) -> str:
         f"<nav>{nav}</nav>", "<main>", *parts, "</main>",
         f"<footer>autolr report · generated {esc(generated)} · plotly.js "
         f"{esc(plotly.offline.get_plotlyjs_version())} embedded: this file works offline</footer>",
-        "</body></html>"])
+        f"<script>{NARROW_SCREEN_JS}</script>", "</body></html>"])
 
 
 def write(data: ReportData, path: str | Path) -> Path:
