@@ -127,7 +127,8 @@ def _parser() -> argparse.ArgumentParser:
         description="Write the one-file offline HTML report of a sweep stored by 'autolr tune' "
         "(or autolr.tune with a storage): no training is run.")
     _storage_options(report, study_required=False)
-    report.add_argument("-o", "--output", default="autolr-report.html", help="the HTML file")
+    report.add_argument("-o", "--output", default="autolr-report.html",
+                        help="the HTML file (autolr-report.html; -: standard output)")
     report.set_defaults(run=_report)
 
     show = commands.add_parser(
@@ -208,7 +209,8 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
 def _report(args: argparse.Namespace, argv: list[str]) -> int:
     import autolr
 
-    _say_written(autolr.report(args.storage or DEFAULT_STORAGE, args.study, args.output))
+    output = "/dev/stdout" if args.output == "-" else args.output  # `-o - | ...`
+    _say_written(autolr.report(args.storage or DEFAULT_STORAGE, args.study, output))
     return 0
 
 

@@ -80,6 +80,10 @@ def test_show_report_and_spaces(workdir):
     assert len([line for line in show.stdout.splitlines() if "complete" in line]) >= 1
     report = autolr_cli("report", "--study", "s1", "-o", "r.html", cwd=workdir)
     assert report.returncode == 0 and (workdir / "r.html").exists()
+    piped = autolr_cli("report", "--study", "s1", "-o", "-", cwd=workdir)  # `-o - | ...`
+    assert piped.returncode == 0 and piped.stdout.startswith("<!DOCTYPE html>")
+    assert piped.stdout.rstrip().endswith("</html>") and "report: " in piped.stderr
+    assert not (workdir / "-").exists()
     spaces = autolr_cli("spaces", cwd=workdir)
     assert spaces.returncode == 0 and "default" in spaces.stdout
 
