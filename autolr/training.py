@@ -75,6 +75,7 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
     total_steps = per_epoch * epochs
     batchnorm = has_batchnorm(model)
     lrs = [config.lr * m for m in config.multipliers(total_steps)]
+    warmup_steps = config.warmup_steps(total_steps)
     generator = torch.Generator().manual_seed(seed)
     monitor = DivergenceMonitor(divergence_factor)
     outcome = TrialOutcome(COMPLETE)
@@ -127,8 +128,11 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
             model.train()
             if reporter is None:
                 continue
+            # an evaluation that ends in warmup (up to its last step) is never judged: the
+            # pruners' own schedule model runs on a coarser grid of steps than this run
             stop = reporter.report(len(outcome.values) - 1, {
-                "value": value, "val_loss": val_loss, "train_loss": outcome.train_losses[-1]})
+                "value": value, "val_loss": val_loss, "train_loss": outcome.train_losses[-1],
+                "warming_up": step <= warmup_steps})
             if stop and step != total_steps:  # a run that is done completes, never "pruned"
                 return finish(PRUNED, getattr(reporter, "last_reason", None) or "pruned")
     return finish(COMPLETE)

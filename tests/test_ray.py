@@ -251,12 +251,26 @@ def test_the_stall_stopper_cuts_a_flat_trial_only_behind_the_leader():
     assert not stopper("b", result("complete", [0.9, 0.6, 0.4, 0.3]))
     assert stopper.leader == 0.3
     assert stopper("a", result(backend.RUNNING, flat))  # flat and behind: cut
+    # ...but never on an evaluation that ended in warmup (the loop's word for it)
+    assert not stopper("a", result(backend.RUNNING, flat, **{backend.WARMING_UP: True}))
     assert not stopper("c", result(backend.RUNNING, [1.0, 0.2, 0.2, 0.2]))  # flat, but leads
     assert not stopper("d", result(backend.RUNNING, [1.0, 0.9, 0.8, 0.7]))  # still learning
     assert not stopper("e", result("diverged", [1.0, math.nan]))
     maximize = backend._StallStopper(patience=2, min_delta=1e-3, mode="max", leader=0.9)
     assert maximize("f", result(backend.RUNNING, [0.5, 0.8, 0.8, 0.8]))
     assert not maximize("g", result(backend.RUNNING, [0.5, 0.95, 0.95, 0.95]))
+
+
+@needs_ray
+def test_autolrs_ray_pruners_keep_a_warmup_evaluation_without_judging_it():
+    scheduler = backend.make_scheduler("auto", 4, "min")
+    judged = []
+    scheduler.pruning.report = lambda record: judged.append(record["number"]) or True
+    warming = result(backend.RUNNING, [2.0], number=7, **{backend.WARMING_UP: True})
+    assert scheduler.on_trial_result(None, None, warming) == scheduler.CONTINUE
+    assert judged == [] and 7 in scheduler.pruning.view.trials  # a reference for others
+    after = result(backend.RUNNING, [2.0, 1.9], number=7, **{backend.WARMING_UP: False})
+    assert scheduler.on_trial_result(None, None, after) == scheduler.STOP and judged == [7]
 
 
 def sweep(n_evals: int = 4) -> Sweep:

@@ -42,6 +42,7 @@ class StopAt:
     def report(self, step, metrics):
         self.steps.append(step)
         self.values.append(metrics["value"])
+        self.warming_up = [*getattr(self, "warming_up", []), metrics.get("warming_up")]
         return step == self.stop_at
 
 
@@ -85,6 +86,32 @@ def test_evals_per_epoch_reports_evenly_within_epochs(digits):
                   reporter=reporter)
     assert len(outcome.values) == 6
     assert reporter.steps == list(range(6))
+
+
+def test_an_evaluation_ending_in_warmup_is_marked_for_the_pruners_to_leave_alone(digits):
+    # 3 evaluations an epoch at batch 256 (6 steps an epoch): evaluations after steps 2, 4
+    # and 6, then 8, 10, 12; warmup 0.4 of 12 steps = 5: the first two end in it
+    reporter = StopAt()
+    run(TrialConfig(lr=1e-2, batch_size=256, warmup_fraction=0.4), digits, epochs=2,
+        evals_per_epoch=3, reporter=reporter)
+    assert steps_per_epoch(digits.n_train, 256) == 6
+    assert reporter.warming_up == [True, True, False, False, False, False]
+
+
+def test_optunas_reporter_never_asks_the_pruner_about_a_warmup_evaluation():
+    import optuna
+
+    from autolr.backends.optuna import OptunaReporter
+    from autolr.pruning import AutoLRPruner
+
+    class Always(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return True
+
+    study = optuna.create_study(pruner=AutoLRPruner(Always()))
+    reporter = OptunaReporter(study.ask(), study.pruner)
+    assert reporter.report(0, {"value": 1.0, "warming_up": True}) is False
+    assert reporter.report(1, {"value": 1.0, "warming_up": False}) is True
 
 
 def test_reporter_stop_prunes_with_its_reason_but_a_finished_run_completes(digits):

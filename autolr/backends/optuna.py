@@ -120,6 +120,8 @@ class OptunaReporter:
         self.values.append(value)
         if not math.isfinite(value):
             return True
+        if metrics.get("warming_up"):  # reported (others compare with it), not judged
+            return False
         if self.trial.should_prune():
             profile = self.pruner.profile(self.trial)
             cuts = getattr(self.pruner.wrapped, "cuts", {})  # autolr's own rules say why

@@ -82,6 +82,7 @@ _PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
 _NUMBER = "autolr_number"  # the config key holding the Optuna trial number
 _STEPS_BACK = "autolr_steps_back"  # ... and for the pick's step back, the trial it left
 #: what a trial's record holds while it runs (`_train`); the pick adds to it at the end
+WARMING_UP = "warming_up"  # a report's flag: its evaluation ended in warmup, never judged
 _REPORTED = ("number", "state", "params", "reason", "values", "train_losses", "val_losses",
              "epochs_run", "steps_run", "seconds", "is_baseline", "node", "steps_back_from")
 
@@ -398,6 +399,9 @@ class _PrunerScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if _PAYLOAD not in result:
             return self.CONTINUE
+        if result.get(WARMING_UP):  # kept for the comparisons, not judged
+            self.pruning.update(json.loads(result[_PAYLOAD]))
+            return self.CONTINUE
         return self.STOP if self.pruning.report(json.loads(result[_PAYLOAD])) else self.CONTINUE
 
     def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
@@ -426,7 +430,7 @@ class _StallStopper(_Stopper):
         self.n_evals = n_evals  # with it, the stall rule is LR-aware, as in the Optuna backend
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if _PAYLOAD not in result:
+        if _PAYLOAD not in result or result.get(WARMING_UP):
             return False
         payload = json.loads(result[_PAYLOAD])
         values, sign = payload["values"], 1.0 if self.mode == "min" else -1.0
@@ -610,7 +614,8 @@ class _Reporter:
         if evals == self.n_evals:
             record["state"] = COMPLETE
         tune.report({"value": value, "val_loss": record["val_losses"][-1],
-                     "train_loss": record["train_losses"][-1], _PAYLOAD: json.dumps(record)})
+                     "train_loss": record["train_losses"][-1], _PAYLOAD: json.dumps(record),
+                     WARMING_UP: bool(metrics.get("warming_up"))})  # not judged: see below
         return False
 
 
