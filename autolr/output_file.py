@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -87,11 +88,13 @@ def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:
     return path
 
 
-def is_stream(path: Path) -> bool:
-    """/dev/stdout, /dev/fd/N, /proc/self/fd/N: a name for an open file of this process
-    (a terminal, a pipe, or a file its output is redirected to), not a file to replace."""
-    absolute = Path(os.path.abspath(path))
-    return absolute.parts[1:2] in (("dev",), ("proc",))
+def is_stream(path: str | os.PathLike) -> bool:
+    """/dev/stdout, /dev/fd/N, /proc/self/fd/N: a name for an open file of a process (a
+    terminal, a pipe, or a file its output is redirected to), not a file to replace. (A
+    file on /dev/shm is a file.)"""
+    absolute = os.path.abspath(path)
+    return (absolute in ("/dev/stdout", "/dev/stderr", "/dev/tty")
+            or re.fullmatch(r"/dev/fd/\d+|/proc/(self|\d+)/fd/\d+", absolute) is not None)
 
 
 def _is_stdout(path: str | os.PathLike) -> bool:

@@ -209,6 +209,14 @@ def test_a_report_to_dev_stdout_goes_to_standard_output_and_leaves_the_link(tmp_
     assert os.path.islink("/dev/stdout")
 
 
+def test_only_names_of_open_files_are_streams_not_files_under_dev():
+    from autolr.output_file import is_stream
+
+    assert all(map(is_stream, ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1", "/proc/9/fd/3"]))
+    # a report on /dev/shm (a tmpfs) is a file to replace, not a stream to append to
+    assert not any(map(is_stream, ["/dev/shm/report.html", "/proc/x.html", "report.html"]))
+
+
 def test_a_report_over_a_file_keeps_its_permissions_and_hard_links(tmp_path):
     result = TuneResult([record(0, "complete", 1e-3, [0.5])])
     private = tmp_path / "private.html"
