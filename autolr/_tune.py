@@ -30,6 +30,10 @@ from autolr.sweep import Sweep
 from autolr.training import TrialOutcome, probe_model, train_trial
 
 logger = logging.getLogger("autolr")
+BACKENDS = ("optuna", "ray")
+MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
+# pruners built on Optuna's trial records, which Tune's schedulers do not have
+OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs"}
 
 
 def _keeps_callers_rng(function: Callable) -> Callable:
@@ -42,12 +46,6 @@ def _keeps_callers_rng(function: Callable) -> Callable:
             return function(*args, **kwargs)
 
     return keeping
-
-
-BACKENDS = ("optuna", "ray")
-MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
-# pruners built on Optuna's trial records, which Tune's schedulers do not have
-OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs"}
 
 
 @_keeps_callers_rng
