@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -111,6 +112,28 @@ def loss_name(loss: Callable) -> str:
     if code is None or "<" not in name:  # a library's function: its name says which
         return name
     return f"{name}<{_digest(code.co_code + repr(code.co_consts).encode())}>"
+
+
+_MODULE_LOSS = re.compile(r"(\w+)\((.*)\)")
+_SETTING = re.compile(r"(\w+)=('(?:[^'\\]|\\.)*'|<[0-9a-f]+>|[^,]+)")
+
+
+def same_loss(stored: str, now: str) -> bool:
+    """Do two `loss_name`s name the same loss? A loss module's settings are compared where
+    both name one: a torch release that adds a setting (at its default) to a loss class
+    must not refuse the resume of a sweep stored before it."""
+    if stored == now:
+        return True
+    old, new = _MODULE_LOSS.fullmatch(stored), _MODULE_LOSS.fullmatch(now)
+    if not (old and new) or old[1] != new[1]:
+        return False
+    old_settings, new_settings = (dict(_SETTING.findall(m[2])) for m in (old, new))
+    # a tensor (a class weight, by digest) is there only when given: one side alone is
+    # another loss, not another torch
+    tensors = {key for settings in (old_settings, new_settings)
+               for key, value in settings.items() if value.startswith("<")}
+    return all(old_settings.get(key) == new_settings.get(key)
+               for key in (old_settings.keys() & new_settings.keys()) | tensors)
 
 
 def _digest(data: bytes) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autolr.errors import AutoLRError
+from autolr.metrics import same_loss
 from autolr.space import SearchSpace, TrialConfig
 from autolr.training import TrialOutcome
 
@@ -61,7 +62,9 @@ class Sweep:
         key absent from `stored`, as from an older autolr, is not compared)."""
         now = self.settings()
         differ = [f"{key}: stored {stored[key]!r}, now {now[key]!r}" for key in now
-                  if key != "space" and key in stored and stored[key] != now[key]]
+                  if key != "space" and key in stored and not (
+                      same_loss(stored[key], now[key]) if key == "loss"
+                      else stored[key] == now[key])]
         space = stored.get("space") or {}
         if space:  # a key newer than the stored sweep held its default there
             space = {**_jsonable(SearchSpace().to_dict()), **space}

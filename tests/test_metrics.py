@@ -113,3 +113,17 @@ def test_accuracy_on_a_tiny_example():
 def test_default_loss():
     assert isinstance(default_loss(CLASSIFICATION), torch.nn.CrossEntropyLoss)
     assert isinstance(default_loss(REGRESSION), torch.nn.MSELoss)
+
+
+def test_a_loss_is_the_same_loss_when_a_newer_torch_adds_a_setting_to_its_class():
+    from autolr.metrics import loss_name, same_loss
+
+    plain = loss_name(torch.nn.CrossEntropyLoss())
+    newer_torch = plain[:-1] + ", new_option=False)"  # a release adds one, at its default
+    assert same_loss(plain, newer_torch) and same_loss(newer_torch, plain)
+    smoothed = loss_name(torch.nn.CrossEntropyLoss(label_smoothing=0.2))
+    weighted = loss_name(torch.nn.CrossEntropyLoss(weight=torch.tensor([1.0, 2.0])))
+    assert not same_loss(plain, smoothed)  # a setting both name, changed
+    assert not same_loss(plain, weighted) and not same_loss(weighted, plain)  # a weight
+    assert not same_loss(plain, loss_name(torch.nn.MSELoss()))
+    assert not same_loss("torch.nn.functional.mse_loss", "torch.nn.functional.l1_loss")
