@@ -76,7 +76,7 @@ def _kept_a_trial(args: argparse.Namespace) -> bool:
         return bool(autolr.load(args.storage_used, args.study_used).records)
     except AutoLRError:  # no such file or study yet
         return False
-    except Exception:
+    except (Exception, KeyboardInterrupt):  # unreadable, or a second Ctrl-C: say how to resume
         return True
 
 
