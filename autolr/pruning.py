@@ -71,21 +71,20 @@ class DivergenceMonitor:
         if self._count == 1:
             self._first = smoothed
         self._best = min(self._best, smoothed)
-        limit, below = self._limit()
-        self._above = self._above + 1 if smoothed > limit else 0
+        blown = smoothed > blow_up_limit(self._best, self._first, self.factor, self.floor)
+        self._above = self._above + 1 if blown else 0
         if self._above >= self.patience:
-            return (f"smoothed loss {smoothed:.4g} stayed above {below} for {self.patience} "
-                    f"steps, to step {step}")
+            return (f"smoothed loss {smoothed:.4g} stayed above {self._limit_words()} for "
+                    f"{self.patience} steps, to step {step}")
         return None
 
-    def _limit(self) -> tuple[float, str]:
-        """The smoothed loss above which training is blowing up, and its words."""
-        limit = blow_up_limit(self._best, self._first, self.factor, self.floor)
+    def _limit_words(self) -> str:
+        """`blow_up_limit` in words, for the reason (built only then: not every step)."""
         reference = max(self._best, self.floor * self._first)
         if reference > 0:
-            return limit, f"{self.factor:g}x its best {reference:.4g}"
-        return limit, (f"{limit:.4g} (its best {self._best:.4g}, risen {self.factor - 1:g}x "
-                       "its size)")
+            return f"{self.factor:g}x its best {reference:.4g}"
+        limit = blow_up_limit(self._best, self._first, self.factor, self.floor)
+        return f"{limit:.4g} (its best {self._best:.4g}, risen {self.factor - 1:g}x its size)"
 
     def at_end(self) -> str | None:
         """Call once the run is over: why it ended diverged, or None. A run that ends with
@@ -95,8 +94,8 @@ class DivergenceMonitor:
         if self._above == 0:
             return None
         smoothed = self._average / (1.0 - self.beta**self._count)  # as `update` left it
-        return (f"smoothed loss {smoothed:.4g} was still above {self._limit()[1]} when the "
-                f"run ended, {self._above} steps on")
+        return (f"smoothed loss {smoothed:.4g} was still above {self._limit_words()} when "
+                f"the run ended, {self._above} steps on")
 
 
 def blow_up_limit(best: float, first: float, factor: float, floor: float = 0.0) -> float:
