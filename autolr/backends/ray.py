@@ -81,8 +81,8 @@ CONNECT_TIMEOUT = 10.0  # seconds for a cluster's head to accept a connection
 _PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
 _NUMBER = "autolr_number"  # the config key holding the Optuna trial number
 _STEPS_BACK = "autolr_steps_back"  # ... and for the pick's step back, the trial it left
-#: what a trial's record holds while it runs (`_train`); the pick adds to it at the end
 WARMING_UP = "warming_up"  # a report's flag: its evaluation ended in warmup, never judged
+#: what a trial's record holds while it runs (`_train`); the pick adds to it at the end
 _REPORTED = ("number", "state", "params", "reason", "values", "train_losses", "val_losses",
              "epochs_run", "steps_run", "seconds", "is_baseline", "node", "steps_back_from")
 
@@ -615,7 +615,7 @@ class _Reporter:
             record["state"] = COMPLETE
         tune.report({"value": value, "val_loss": record["val_losses"][-1],
                      "train_loss": record["train_losses"][-1], _PAYLOAD: json.dumps(record),
-                     WARMING_UP: bool(metrics.get("warming_up"))})  # not judged: see below
+                     WARMING_UP: bool(metrics.get("warming_up"))})  # the pruners skip it
         return False
 
 
