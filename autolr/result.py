@@ -35,9 +35,9 @@ UNENDED = ("this sweep's last call has not reached its end (it was interrupted, 
            "test has not run. Run the same call or command again to finish it.")
 
 
-def _times(ratio: float) -> str:
-    """A ratio as '0.35x', '4.2x' or '950x' (never '9.5e+02x')."""
-    return f"{ratio:,.0f}x" if ratio >= 10 else f"{ratio:.2g}x"
+def times(ratio: float, sign: str = "x") -> str:
+    """A ratio as '0.35x', '4.2x' or '950x' (never '9.5e+02x'); the report's sign is '×'."""
+    return f"{ratio:,.0f}{sign}" if ratio >= 10 else f"{ratio:.2g}{sign}"
 _FORMAT = "autolr.TuneResult/1"
 
 
@@ -346,7 +346,7 @@ class TuneResult:
             lines.append(f"an LR finder (range test, batch {self.range_test.batch_size}) "
                          "would pick: " + ", ".join(
                              f"{name.replace('min_tenth', 'min/10')} {lr:.3g} "
-                             f"({_times(lr / tuned)} the tuned lr)"
+                             f"({times(lr / tuned)} the tuned lr)"
                              for name, lr in suggested.items()))
         return "\n".join(lines)
 

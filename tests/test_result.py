@@ -230,3 +230,10 @@ def test_a_report_over_a_file_keeps_its_permissions_and_hard_links(tmp_path):
     result.save(linked)
     assert (tmp_path / "b.html").read_text() == linked.read_text() != "old"
     assert linked.stat().st_nlink == 2
+
+
+def test_ratios_read_as_numbers_never_in_exponent_form():
+    from autolr.result import times
+
+    assert [times(0.35), times(4.2), times(955.4), times(12_345.0, "×")] == [
+        "0.35x", "4.2x", "955x", "12,345×"]

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from autolr.cliff import EDGE_MARGIN
 from autolr.reporting.data import ReportData
-from autolr.result import UNENDED
+from autolr.result import UNENDED, times
 
 Blocks = dict[str, str]
 
@@ -23,11 +23,6 @@ def esc(value: object) -> str:
 
 def g(value: float | None, digits: int = 3) -> str:
     return "n/a" if value is None else f"{value:.{digits}g}"
-
-
-def times(ratio: float) -> str:
-    """A ratio as '0.35×', '4.2×' or '290×' (never '2.9e+02×')."""
-    return f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2g}×"
 
 
 def epochs(value: float) -> str:
@@ -222,7 +217,7 @@ def finder(data: ReportData, blocks: Blocks) -> str:
     rows = []
     for pick in data.finder_picks:
         seen = pick.nearest
-        rows.append([labels[pick.name], g(pick.lr), times(pick.ratio),
+        rows.append([labels[pick.name], g(pick.lr), times(pick.ratio, "×"),
                      "n/a" if pick.in_band is None else "yes" if pick.in_band else "no",
                      f"trial {seen.number} at lr {g(seen.lr)} ({seen.schedule}): "
                      f"{g(seen.value, 4)}" if seen is not None
@@ -234,7 +229,7 @@ def finder(data: ReportData, blocks: Blocks) -> str:
         factor = max(closest.ratio, 1 / closest.ratio)
         inside = sum(bool(p.in_band) for p in data.finder_picks)
         parts.append(f"<p>The closest suggestion ({labels[closest.name]}) is "
-                     f"<b>{times(factor)}</b> {'above' if closest.ratio > 1 else 'below'} the "
+                     f"<b>{times(factor, '×')}</b> {'above' if closest.ratio > 1 else 'below'} the "
                      f"tuned learning rate; {inside} of {len(data.finder_picks)} suggestions "
                      "fall inside the sweep's safe LR band.</p>")
     parts.append(blocks.get("range_test", ""))
