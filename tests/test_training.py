@@ -38,11 +38,12 @@ class StopAt:
 
     def __init__(self, stop_at: int | None = None):
         self.stop_at, self.steps, self.values, self.last_reason = stop_at, [], [], "told to"
+        self.warming_up = []
 
     def report(self, step, metrics):
         self.steps.append(step)
         self.values.append(metrics["value"])
-        self.warming_up = [*getattr(self, "warming_up", []), metrics.get("warming_up")]
+        self.warming_up.append(metrics.get("warming_up"))
         return step == self.stop_at
 
 
