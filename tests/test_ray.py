@@ -273,6 +273,32 @@ def test_autolrs_ray_pruners_keep_a_warmup_evaluation_without_judging_it():
     assert scheduler.on_trial_result(None, None, after) == scheduler.STOP and judged == [7]
 
 
+@needs_ray
+def test_tunes_own_schedulers_never_see_a_warmup_evaluation():
+    from types import SimpleNamespace
+
+    asha = backend.make_scheduler("successive_halving", 20, "min")  # rungs at 2 and 8 evals
+    leader, warming = SimpleNamespace(trial_id="a"), SimpleNamespace(trial_id="b")
+    for trial in (leader, warming):
+        asha.on_trial_add(None, trial)
+    assert asha.on_trial_result(None, leader, result(backend.RUNNING, [1.0, 1.0])) == "CONTINUE"
+    # a trial still in warmup at the rung, far behind: Tune's ASHA alone would cut it there
+    for evals in (1, 2, 3):
+        report = result(backend.RUNNING, [5.0] * evals, **{backend.WARMING_UP: True})
+        assert asha.on_trial_result(None, warming, report) == "CONTINUE"
+    # its first report past warmup is filed at the rung it passed, and judged there
+    assert asha.on_trial_result(None, warming, result(backend.RUNNING, [5.0] * 3 + [0.9])) \
+        == "CONTINUE"
+    behind = SimpleNamespace(trial_id="c")
+    asha.on_trial_add(None, behind)
+    assert asha.on_trial_result(None, behind, result(backend.RUNNING, [3.0, 3.0])) == "STOP"
+
+    median = backend.make_scheduler("median", 4, "min")
+    assert median.on_trial_result(None, object(), result(
+        backend.RUNNING, [9.0] * 3, **{backend.WARMING_UP: True})) == "CONTINUE"
+    assert not median._results  # not even kept for other trials' medians
+
+
 def sweep(n_evals: int = 4) -> Sweep:
     return Sweep(space=SearchSpace(schedules=("constant", "cosine")), run=lambda c, r: None,
                  n_train=100, n_evals=n_evals, n_trials=4, direction="minimize",

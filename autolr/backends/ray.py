@@ -63,7 +63,7 @@ logger = logging.getLogger("autolr")
 
 try:  # an optional extra: this module imports without it, and run_ray says how to get it
     from ray import tune
-    from ray.tune.schedulers import FIFOScheduler
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, MedianStoppingRule
     from ray.tune.search.optuna import OptunaSearch
 
     _MISSING: ImportError | None = None
@@ -71,6 +71,7 @@ try:  # an optional extra: this module imports without it, and run_ray says how 
 except ImportError as error:
     tune, _MISSING = None, error
     OptunaSearch = _Stopper = _Callback = FIFOScheduler = object
+    ASHAScheduler = MedianStoppingRule = object
 
 SCHEDULERS = ("auto", "checked_halving", "decay_median", "median", "successive_halving",
               "hyperband", "none")
@@ -172,8 +173,9 @@ def make_scheduler(spec: Any, n_evals: int, mode: str, cuts_log: str | None = No
     pruners (`autolr.backends.optuna.make_pruner`), judged on the driver
     (`_PrunerScheduler`). 'median', 'successive_halving': Tune's MedianStoppingRule from
     mid-run and ASHA. 'hyperband': ASHA with 3 brackets (Tune's synchronous HyperBand
-    pauses trials: that needs checkpoints). `cuts_log`: where autolr's pruners log why
-    they cut each trial.
+    pauses trials: that needs checkpoints). Tune's own see no evaluation that ended in
+    warmup, as autolr's never judge one. `cuts_log`: where autolr's pruners log why they
+    cut each trial.
     """
     from ray.tune import schedulers
 
@@ -186,13 +188,12 @@ def make_scheduler(spec: Any, n_evals: int, mode: str, cuts_log: str | None = No
         return _PrunerScheduler(SweepPruning(make_pruner(spec, n_evals).wrapped, mode,
                                              cuts_log))
     if spec == "median":
-        return schedulers.MedianStoppingRule(grace_period=max(1, n_evals // 2),
-                                             min_samples_required=5, **common)
+        return _WarmupBlindMedian(grace_period=max(1, n_evals // 2), min_samples_required=5,
+                                  **common)
     if spec == "successive_halving":
-        return schedulers.ASHAScheduler(max_t=n_evals, grace_period=max(1, n_evals // 9),
-                                        **common)
+        return _WarmupBlindASHA(max_t=n_evals, grace_period=max(1, n_evals // 9), **common)
     if spec == "hyperband":
-        return schedulers.ASHAScheduler(max_t=n_evals, grace_period=1, brackets=3, **common)
+        return _WarmupBlindASHA(max_t=n_evals, grace_period=1, brackets=3, **common)
     if spec == "none":
         return schedulers.FIFOScheduler()
     raise AutoLRError(f"with backend='ray', pruner must be one of {', '.join(SCHEDULERS)} or a "
@@ -417,6 +418,25 @@ class _PrunerScheduler(FIFOScheduler):
 
     def _ended(self, trial: Any) -> None:
         self.pruning.stopped(trial.config.get(_NUMBER, -1))
+
+
+class _BlindToWarmup:
+    """For Tune's own schedulers: a report whose evaluation ended in warmup is not shown to
+    them (a trial mid-warmup is not worse, only earlier). ASHA then files the trial's first
+    report past warmup at the highest rung it has reached, as it files a late report."""
+
+    def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
+        if result.get(WARMING_UP):
+            return FIFOScheduler.CONTINUE
+        return super().on_trial_result(tune_controller, trial, result)
+
+
+class _WarmupBlindASHA(_BlindToWarmup, ASHAScheduler):
+    pass
+
+
+class _WarmupBlindMedian(_BlindToWarmup, MedianStoppingRule):
+    pass
 
 
 class _StallStopper(_Stopper):
