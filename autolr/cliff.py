@@ -101,9 +101,10 @@ def near_edge(params: Mapping[str, Any], edges: Edges, margin: float = EDGE_MARG
 def why_near(params: Mapping[str, Any], edges: Edges) -> str:
     """Why `near_edge` holds for a config, in words."""
     lr, schedule, batch_size = edge_of(params, edges)
-    return (f"lr {float(params['lr']):.3g} is within {EDGE_MARGIN:g}x of lr {lr:.3g}, "
-            f"which diverged for {schedule}, batch {batch_size}, "
-            f"{_optimizer_and_batch(params)[0]}")
+    own = float(params["lr"])
+    where = f"within {EDGE_MARGIN:g}x of" if own < lr else "at" if own == lr else "above"
+    return (f"lr {own:.3g} is {where} lr {lr:.3g}, which diverged for {schedule}, "
+            f"batch {batch_size}, {_optimizer_and_batch(params)[0]}")
 
 
 def setback(losses: Sequence[float], lr_factors: Sequence[float] | None = None) -> str | None:

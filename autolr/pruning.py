@@ -36,6 +36,30 @@ DIVERGENCE_PATIENCE = 20
 
 
 @dataclass
+class LossSize:
+    """What a loss that can go below zero is measured by: fed each raw loss, it knows
+    whether one was below zero, and the loss's typical size (the mean |loss| of the first
+    `steps`). A loss that crosses zero (a negative cosine similarity, a negative
+    log-likelihood, an ELBO) has no meaningful multiple: near zero, 4x its best is batch
+    noise, so its blow-up is measured against its size instead."""
+
+    steps: int = DIVERGENCE_PATIENCE
+    below_zero: bool = False
+    _total: float = 0.0
+    _count: int = 0
+
+    def add(self, loss: float) -> None:
+        self.below_zero = self.below_zero or loss < 0
+        if self._count < self.steps:
+            self._total += abs(loss)
+            self._count += 1
+
+    @property
+    def size(self) -> float:
+        return self._total / self._count if self._count else 0.0
+
+
+@dataclass
 class DivergenceMonitor:
     """Fed one training loss per step; says when training has diverged.
 
@@ -47,7 +71,7 @@ class DivergenceMonitor:
     behind it that a jump to 10x the current loss went unflagged; 10 steps still smooth
     batch noise. The best is floored at `floor` times the first smoothed loss, so a loss
     already near zero that wobbles (0.001 -> 0.005) is not mistaken for an explosion; a
-    loss at or below zero is measured by its size instead (`blow_up_limit`).
+    loss that goes below zero is measured by its size instead (`blow_up_limit`).
     """
 
     factor: float = DIVERGENCE_FACTOR
@@ -59,6 +83,7 @@ class DivergenceMonitor:
     _first: float = field(default=math.nan, init=False)
     _best: float = field(default=math.inf, init=False)
     _above: int = field(default=0, init=False)  # steps in a row above factor x best
+    _size: LossSize = field(default_factory=LossSize, init=False)
 
     def update(self, loss: float) -> str | None:
         """Add the next step's loss; return why training diverged, or None."""
@@ -66,12 +91,14 @@ class DivergenceMonitor:
         if not math.isfinite(loss):
             return f"loss became {loss} at step {step}"
         self._count += 1
+        self._size.add(loss)
         self._average = self.beta * self._average + (1.0 - self.beta) * loss
         smoothed = self._average / (1.0 - self.beta**self._count)
         if self._count == 1:
             self._first = smoothed
         self._best = min(self._best, smoothed)
-        blown = smoothed > blow_up_limit(self._best, self._first, self.factor, self.floor)
+        blown = smoothed > blow_up_limit(self._best, self._first, self.factor, self.floor,
+                                         self._size)
         self._above = self._above + 1 if blown else 0
         if self._above >= self.patience:
             return (f"smoothed loss {smoothed:.4g} stayed above {self._limit_words()} for "
@@ -80,10 +107,10 @@ class DivergenceMonitor:
 
     def _limit_words(self) -> str:
         """`blow_up_limit` in words, for the reason (built only then: not every step)."""
-        reference = max(self._best, self.floor * self._first)
-        if reference > 0:
+        reference = _multiplied(self._best, self._first, self.floor, self._size)
+        if reference is not None:
             return f"{self.factor:g}x its best {reference:.4g}"
-        limit = blow_up_limit(self._best, self._first, self.factor, self.floor)
+        limit = blow_up_limit(self._best, self._first, self.factor, self.floor, self._size)
         return f"{limit:.4g} (its best {self._best:.4g}, risen {self.factor - 1:g}x its size)"
 
     def at_end(self) -> str | None:
@@ -98,15 +125,24 @@ class DivergenceMonitor:
                 f"the run ended, {self._above} steps on")
 
 
-def blow_up_limit(best: float, first: float, factor: float, floor: float = 0.0) -> float:
-    """The smoothed loss above which training (or a range test) is blowing up: `factor`
-    times the best (floored at `floor` times the first); for a loss at or below zero (a
-    negative log-likelihood), where a multiple of the best means nothing, the best plus
-    `factor - 1` times the loss's size (the larger of |best| and |first|)."""
+def _multiplied(best: float, first: float, floor: float, size: LossSize | None) -> float | None:
+    """The loss whose multiple `blow_up_limit` takes, or None where it measures by size."""
     reference = max(best, floor * first)
-    if reference > 0:
+    return reference if reference > 0 and not (size and size.below_zero) else None
+
+
+def blow_up_limit(best: float, first: float, factor: float, floor: float = 0.0,
+                  size: LossSize | None = None) -> float:
+    """The smoothed loss above which training (or a range test) is blowing up: `factor`
+    times the best (floored at `floor` times the first); for a loss that goes to or below
+    zero (`size` saw one below it), where a multiple of the best means nothing, the best
+    plus `factor - 1` times the loss's size (the largest of |best|, |first| and its
+    typical size at the start)."""
+    reference = _multiplied(best, first, floor, size)
+    if reference is not None:
         return factor * reference
-    return best + (factor - 1.0) * max(abs(best), abs(first), 1e-8)
+    typical = size.size if size else 0.0
+    return best + (factor - 1.0) * max(abs(best), abs(first), typical, 1e-8)
 
 
 def find_divergence(losses: Sequence[float], factor: float = DIVERGENCE_FACTOR,

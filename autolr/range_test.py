@@ -35,7 +35,7 @@ import torch
 
 from autolr.data import TrainValData, epoch_batches, has_batchnorm, steps_per_epoch
 from autolr.optimizers import make_optimizer
-from autolr.pruning import blow_up_limit
+from autolr.pruning import LossSize, blow_up_limit
 
 SKIP_START, SKIP_END = 10, 5
 #: The finders' defaults: 100 steps from 1e-7 to 10, smoothing 0.98, stop at 4x the best.
@@ -118,7 +118,7 @@ def range_test(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
     ratio = (end / start) ** (1 / (steps - 1))
     lrs: list[float] = []
     losses: list[float] = []
-    average, best, stopped = 0.0, math.inf, "end"
+    average, best, stopped, size = 0.0, math.inf, "end", LossSize()
     batches = iter(())
     for step in range(steps):
         try:
@@ -138,12 +138,13 @@ def range_test(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
         if not math.isfinite(value):
             stopped = "diverged"
             break
+        size.add(value)
         average = beta * average + (1 - beta) * value
         smoothed = average / (1 - beta ** (step + 1))
         lrs.append(lr)
         losses.append(smoothed)
         best = min(best, smoothed)
-        if smoothed > blow_up_limit(best, losses[0], factor):
+        if smoothed > blow_up_limit(best, losses[0], factor, size=size):
             stopped = "diverged"
             break
     epochs = len(lrs) / steps_per_epoch(data.n_train, batch_size)

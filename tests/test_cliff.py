@@ -57,6 +57,7 @@ def test_the_edge_is_the_lowest_over_every_larger_batch_and_named_in_words():
     assert edge_of(params(0.1, batch_size=512), edges) is None
     assert why_near(params(0.25, "one_cycle"), edges) == (
         "lr 0.25 is within 1.5x of lr 0.3, which diverged for step, batch 256, adamw")
+    assert why_near(params(0.6, "one_cycle"), edges).startswith("lr 0.6 is above lr 0.3, ")
 
 
 @pytest.mark.parametrize("curve, nearly", [

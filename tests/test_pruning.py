@@ -65,6 +65,13 @@ def test_a_loss_below_zero_diverges_by_its_size_not_by_a_multiple_of_its_best():
     assert find_divergence([-1.0] * 50 + [2.5] * 200) is not None
     assert find_divergence([-1.0 - i / 100 for i in range(300)]) is None  # still falling
     assert find_divergence([0.0] * 300) is None
+    # a loss that crosses zero (a negative cosine similarity at a low learning rate):
+    # batch noise of +-0.04 around a mean that creeps from 0.01 to -0.01 is 4x any best
+    # near zero, but not 3x the loss's size
+    rng = np.random.default_rng(0)
+    creeping = (np.linspace(0.01, -0.01, 400) + 0.04 * rng.standard_normal(400)).tolist()
+    assert find_divergence(creeping) is None
+    assert find_divergence(creeping + [0.5] * 50) is not None  # one that does blow up
     # a positive loss is judged as before: 4x its best
     assert find_divergence([1.0] * 50 + [3.5] * 200) is None
     assert find_divergence([1.0] * 50 + [4.5] * 200) is not None
