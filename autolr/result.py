@@ -28,6 +28,7 @@ from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
 from autolr.output_file import check_output_file, write_output_file
 from autolr.range_test import RangeTest
 from autolr.space import TrialConfig
+from autolr.training import METRIC_ONLY
 
 STATES = ("complete", "pruned", "diverged", "failed")
 UNENDED = ("this sweep's last call has not reached its end (it was interrupted, or is still "
@@ -195,8 +196,13 @@ class TuneResult:
         counts = self.counts()
         message = (f"no trial completed ({counts['diverged']} diverged, {counts['pruned']} "
                    f"pruned, {counts['failed']} failed), so there is no best config.")
-        diverged = [r.config.lr for r in self.records if r.state == "diverged" and r.params]
-        if diverged and counts["diverged"] >= len(self.records) / 2:
+        diverged = [r.config.lr for r in self.records if r.state == "diverged" and r.params
+                    and METRIC_ONLY not in (r.reason or "")]
+        metric_only = [r for r in self.records if METRIC_ONLY in (r.reason or "")]
+        if metric_only and len(metric_only) >= len(self.records) / 2:
+            message += (f" The metric, not training, failed: {metric_only[0].reason} "
+                        f"(trial {metric_only[0].number}); check it on your validation data.")
+        elif diverged and counts["diverged"] >= len(self.records) / 2:
             low, high = f"{min(diverged) / 1e3:.0e}", f"{min(diverged) / 2:.0e}"
             message += (f" Training diverged down to lr={min(diverged):.3g}: search a lower "
                         f"learning-rate range, e.g. space={{'lr': ({low}, {high})}} (on the "

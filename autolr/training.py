@@ -9,6 +9,7 @@ validation loss and metric, reported to the backend, which may stop the trial.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -30,7 +31,12 @@ from autolr.optimizers import make_optimizer
 from autolr.pruning import DIVERGENCE_FACTOR, DivergenceMonitor
 from autolr.space import TrialConfig
 
+logger = logging.getLogger("autolr")
+
 COMPLETE, PRUNED, DIVERGED, FAILED = "complete", "pruned", "diverged", "failed"
+#: in the reason of a run stopped for a metric that is not finite while the loss is: the
+#: metric failed, not training (no lower learning rate would help)
+METRIC_ONLY = "while the loss stayed finite"
 _EVAL_CHUNK = 4096  # validation rows per forward pass: bounded memory on large sets
 
 
@@ -123,8 +129,9 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
             if not (math.isfinite(val_loss) and math.isfinite(value)):
                 if reporter is not None:
                     reporter.report(len(outcome.values) - 1, {"value": math.nan})
-                return finish(DIVERGED, f"validation {metric.name} became {value} "
-                                        f"(loss {val_loss}) at step {step}")
+                return finish(DIVERGED, f"validation {metric.name} became {value} " + (
+                    f"{METRIC_ONLY} ({val_loss:.4g})" if math.isfinite(val_loss)
+                    else f"(loss {val_loss})") + f" at step {step}")
             model.train()
             if reporter is None:
                 continue
@@ -209,15 +216,21 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
                "inferred from y's dtype)." if labels else ".")
         )
     try:
-        loss = loss_fn(outputs, targets)
-        float(loss)
+        loss = float(loss_fn(outputs, targets))
     except Exception as error:
         raise InvalidModelError(
             f"the loss failed on the model's output {tuple(outputs.shape)} and targets "
             f"{tuple(targets.shape)}: {error}"
         ) from error
-    if metric is not None and metric.function is not None and metric not in METRICS.values():
-        _probe_metric(metric, model, data)  # a user's metric
+    if not math.isfinite(loss):  # every trial would stop at its first step as "diverged"
+        raise InvalidModelError(
+            f"the loss is {loss} on the untrained model's output for two training rows, "
+            "before any step, so no learning rate can train it; check the loss (a log of "
+            "0, a division by 0), the model's output"
+            + (" (it is not finite)" if not torch.isfinite(outputs).all() else "")
+            + " and the data.")
+    if metric is not None and metric.function is not None:
+        _probe_metric(metric, model, data)
     return model
 
 
@@ -254,9 +267,10 @@ def _build(model_factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
 
 
 def _probe_metric(metric: Metric, model: torch.nn.Module, data: TrainValData) -> None:
-    """A user's metric must give one number over the validation set, as `evaluate` calls
+    """A metric must give one finite number over the validation set, as `evaluate` calls
     it (on all of it: a metric such as ROC AUC needs more than a couple of rows): e.g. a
-    per-row vector without its .mean() would fail every trial."""
+    per-row vector without its .mean() would fail every trial, and r2 over constant
+    targets is -inf or nan whatever the model does."""
     model.eval()
     with torch.no_grad():
         outputs = _val_outputs(model, data)
@@ -275,3 +289,17 @@ def _probe_metric(metric: Metric, model: torch.nn.Module, data: TrainValData) ->
             f"the metric {metric.name!r} must return one number for the whole validation "
             f"set, but it returned {shape}; reduce it (e.g. "
             ".mean() of a per-row value).") from None
+    if math.isfinite(float(value)) or not torch.isfinite(outputs).all():
+        return
+    if metric is METRICS["r2"]:  # the validation data rules it out, whatever the model
+        rows = len(targets)
+        raise AutoLRError(
+            f"the metric {metric.name!r} is {float(value)} on the validation set before any "
+            f"training: it divides by the variance of the validation targets, which is 0 "
+            f"({rows} row{'s' if rows != 1 else ''}"
+            f"{', all alike' if rows > 1 else ''}); give a validation set whose targets "
+            "vary, or use metric='mse'.")
+    if metric not in METRICS.values():  # a built-in one overflowed: the outputs' business
+        logger.warning("the metric %r is %s on the untrained model's validation outputs; "
+                       "a trial whose metric is not finite at an evaluation stops there",
+                       metric.name, float(value))

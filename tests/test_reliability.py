@@ -450,6 +450,40 @@ def test_a_minus_infinite_metric_is_divergence_not_the_best_trial(pruner):
     assert result.best_record is None or math.isfinite(result.best_value)
 
 
+def test_a_loss_not_finite_before_any_step_is_refused_before_training():
+    def log_of_zero(outputs, targets):  # a typo'd loss: every trial would "diverge"
+        return torch.log(torch.zeros(())) + outputs.sum() * 0
+
+    with pytest.raises(AutoLRError, match=r"the loss is -inf on the untrained model's "
+                                          r"output .* before any step"):
+        autolr.tune(mlp(), DIGITS, loss=log_of_zero, n_trials=1, progress=False)
+
+
+def test_r2_over_constant_validation_targets_is_refused_before_training():
+    rng = torch.Generator().manual_seed(0)
+    X = torch.randn(60, 4, generator=rng)
+    train, val = (X[:40], torch.randn(40, 1, generator=rng)), (X[40:], torch.ones(20, 1))
+    model = torch.nn.Linear(4, 1)
+    with pytest.raises(AutoLRError, match=r"'r2' is -inf .* variance of the validation "
+                                          r"targets, which is 0 \(20 rows, all alike\)"):
+        autolr.tune(model, (train, val), metric="r2", n_trials=1, progress=False)
+
+
+def test_a_metric_that_fails_is_not_blamed_on_the_learning_rate(caplog):
+    def undefined(outputs, targets):
+        return torch.tensor(math.nan)
+
+    with caplog.at_level("WARNING", logger="autolr"):
+        result = autolr.tune(mlp(), DIGITS, metric=undefined, direction="maximize",
+                             n_trials=2, epochs=1, progress=False, confirm_seeds=0)
+    assert "'undefined' is nan on the untrained model" in caplog.text  # said before the sweep
+    assert [r.state for r in result.records] == ["diverged", "diverged"]
+    assert "became nan while the loss stayed finite" in result.records[0].reason
+    with pytest.raises(AutoLRError, match="The metric, not training, failed") as error:
+        result.best_config
+    assert "lower learning-rate range" not in str(error.value)
+
+
 # -- bad input, the rest of the list ----------------------------------------------------
 @pytest.mark.parametrize("space, message", [
     ({"lr": (float("nan"), 1.0)}, "finite"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 
 import numpy as np
 import pytest
@@ -156,6 +157,15 @@ def test_two_worker_processes_share_the_sweep(digits, tmp_path):
     numbers = [r.number for r in result.records]
     assert sorted(numbers) == list(range(6))
     assert len({(r.params["lr"], r.params["schedule"]) for r in result.records}) == 6
+
+
+def test_worker_processes_without_a_storage_leave_no_journal_behind(digits, tmp_path,
+                                                                   monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where mkdtemp puts its folder
+    result = autolr.tune(mlp(), digits, n_jobs=2, n_trials=4, epochs=1, progress=False,
+                         confirm_seeds=0)
+    assert len(result.records) == 4 and result.storage is None
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("autolr-")] == []
 
 
 def test_save_and_load_round_trip(digits, tmp_path):

@@ -11,6 +11,7 @@ import logging
 import math
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -236,9 +237,26 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
                progress: bool = True) -> list[TrialRecord]:
     """Run (or resume) the sweep until `sweep.n_trials` trials have finished."""
     autolr_pruner = make_pruner(pruner, sweep.n_evals)
-    if n_jobs > 1 and storage is None:
-        folder = tempfile.mkdtemp(prefix="autolr-")
-        storage = os.path.join(folder, "sweep.log")  # a journal: no lock contention
+    with _scratch_journal(storage, n_jobs) as storage:
+        return _run_study(sweep, storage, study_name, n_jobs, autolr_pruner, progress)
+
+
+@contextlib.contextmanager
+def _scratch_journal(storage: Any, n_jobs: int) -> Iterator[Any]:
+    """`storage`, or for worker processes without one a journal file (no lock contention)
+    in a temporary folder, removed after the sweep: nothing else could find it."""
+    if n_jobs <= 1 or storage is not None:
+        yield storage
+        return
+    folder = tempfile.mkdtemp(prefix="autolr-")
+    try:
+        yield os.path.join(folder, "sweep.log")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_study(sweep: Sweep, storage: Any, study_name: str | None, n_jobs: int,
+               autolr_pruner: BasePruner, progress: bool) -> list[TrialRecord]:
     if n_jobs > 1 and not isinstance(storage, (str, Path)):
         raise AutoLRError("n_jobs > 1 runs worker processes, which need a storage given as a "
                           "URL or journal file path, not a storage object.")
