@@ -198,12 +198,17 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
         raise InvalidModelError(
             f"the model must return a tensor, but returned {type(outputs).__name__}.")
     if data.task == CLASSIFICATION:
-        if outputs.ndim != 2 or outputs.shape[1] < data.n_classes:
+        # a loss of one's own may read another shape (one logit for two classes, with BCE)
+        if (outputs.ndim != 2 or outputs.shape[1] < data.n_classes) and (
+                not own_loss or _compares_outputs(metric)):
             raise InvalidModelError(
                 f"the labels go up to {data.n_classes - 1}, so the model must output "
                 f"(batch, C) logits with C >= {data.n_classes}, but it output shape "
                 f"{tuple(outputs.shape)}; labels must lie in 0..C-1: change its last layer "
-                f"to {data.n_classes} outputs or remap the labels."
+                f"to {data.n_classes} outputs or remap the labels"
+                + (f" (metric {metric.name!r} reads C logits a row: with a loss of your own "
+                   "that reads this shape, pass a metric of your own too)." if own_loss
+                   else ".")
             )
     elif outputs.shape != targets.shape and (not own_loss or _compares_outputs(metric)):
         # float class labels are read as regression targets: say so where it looks like it

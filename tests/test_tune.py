@@ -8,7 +8,7 @@ import tempfile
 import numpy as np
 import pytest
 import torch
-from sklearn.datasets import load_diabetes, load_digits
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
 import autolr
 from autolr import AutoLRError, TuneResult
@@ -360,6 +360,28 @@ def test_an_own_loss_may_read_outputs_shaped_unlike_the_targets():
         autolr.train(net, (X, y), config, loss=gaussian_nll, metric="mse", epochs=1)
     with pytest.raises(AutoLRError, match=r"make its last layer output \(1,\)"):
         autolr.train(net, (X, y), config, epochs=1)  # MSE would broadcast it
+
+
+def test_an_own_loss_may_read_one_logit_for_two_integer_classes():
+    X, y = load_breast_cancer(return_X_y=True)
+    X = ((X - X.mean(0)) / X.std(0)).astype(np.float32)
+
+    def bce(outputs, targets):  # one logit a row, integer 0/1 labels
+        return torch.nn.functional.binary_cross_entropy_with_logits(
+            outputs.squeeze(1), targets.float())
+
+    def accuracy(outputs, targets):
+        return ((outputs.squeeze(1) > 0).long() == targets).float().mean()
+
+    config = {"lr": 1e-2, "batch_size": 32}
+    trained = autolr.train(torch.nn.Linear(30, 1), (X, y), config, loss=bce, epochs=3,
+                           metric=accuracy, direction="maximize")
+    assert trained.metrics["final_value"] > 0.9
+    with pytest.raises(AutoLRError, match=r"C >= 2, but it output shape \(2, 1\).*metric "
+                                          r"'accuracy' reads C logits a row"):
+        autolr.train(torch.nn.Linear(30, 1), (X, y), config, loss=bce, metric="accuracy")
+    with pytest.raises(AutoLRError, match=r"C >= 2, but it output shape \(2, 1\).*labels\.$"):
+        autolr.train(torch.nn.Linear(30, 1), (X, y), config)  # cross-entropy needs C logits
 
 
 def test_batchnorm_with_batches_of_one_row_is_refused_before_training():
