@@ -16,7 +16,7 @@ import torch
 from autolr.budgeted import rung_epochs
 from autolr.data import TrainValData, coerce_data, has_batchnorm, steps_per_epoch
 from autolr.errors import AutoLRError, InvalidModelError, unknown_study
-from autolr.metrics import Metric, default_loss, loss_name, resolve_metric
+from autolr.metrics import METRICS, Metric, default_loss, loss_name, resolve_metric
 from autolr.output_file import check_output_file
 from autolr.pruning import DIVERGENCE_FACTOR
 from autolr.range_test import END as RANGE_END
@@ -148,6 +148,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     sweep = Sweep(space=search, run=run, n_train=prepared.data.n_train, n_evals=n_evals,
                   n_trials=n_trials, direction=prepared.metric.direction,
                   metric=prepared.metric.name, epochs=epochs, loss=loss_name(prepared.loss_fn),
+                  metric_fn=_metric_fn(prepared.metric),
                   seed=seed, timeout=timeout,
                   baseline=search.params_for(BASELINE, prepared.data.n_train)
                   if baseline else None, torch_threads=torch_threads,
@@ -317,6 +318,13 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
     resolved = resolve_metric(metric, tensors.task, direction)
     probe = probe_model(factory, tensors, loss_fn, resolved, own_loss=loss is not None)
     return _Prepared(factory, tensors, loss_fn, resolved, has_batchnorm(probe))
+
+
+def _metric_fn(metric: Metric) -> str:
+    """A metric of one's own as a resume compares it (its code, for a lambda); '' for a
+    built-in one, which its name says."""
+    own = metric.function is not None and metric not in METRICS.values()
+    return loss_name(metric.function) if own else ""
 
 
 def _check_single_row_batches(batch_sizes: Iterable[int], prepared: _Prepared) -> None:

@@ -28,6 +28,7 @@ class Sweep:
     metric: str
     epochs: int
     loss: str = ""  # `autolr.metrics.loss_name` of the loss trained on
+    metric_fn: str = ""  # ...and of a metric of one's own (two lambdas differ)
     seed: int = 0
     timeout: float | None = None
     baseline: dict | None = None  # Optuna params of the default config, when in the space
@@ -53,7 +54,8 @@ class Sweep:
         dataset (or val_fraction) apart; the direction (a metric of one's own) decides
         which trial is best, the loss what each trial trains on: trials under another
         of any would not compare."""
-        return {"metric": self.metric, "direction": self.direction, "loss": self.loss,
+        return {"metric": self.metric, "metric_fn": self.metric_fn,
+                "direction": self.direction, "loss": self.loss,
                 "epochs": self.epochs, "seed": self.seed, "n_train": self.n_train,
                 "space": _jsonable(self.space.to_dict())}
 

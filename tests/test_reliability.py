@@ -555,7 +555,7 @@ def test_resuming_a_study_with_another_space_says_what_differs(tmp_path):
                     study_name="s", space={"schedule_params": {"one_cycle": {"pct_start": 0.3}}})
 
 
-def test_resuming_with_another_direction_or_loss_is_refused(tmp_path):
+def test_resuming_with_another_direction_metric_or_loss_is_refused(tmp_path):
     def hits(outputs, targets):
         return (outputs.argmax(dim=1) == targets).float().mean()
 
@@ -567,6 +567,9 @@ def test_resuming_with_another_direction_or_loss_is_refused(tmp_path):
     autolr.tune(mlp(), DIGITS, direction="maximize", **sweep)
     with pytest.raises(AutoLRError, match="direction: stored 'maximize', now 'minimize'"):
         autolr.tune(mlp(), DIGITS, direction="minimize", **sweep)
+    with pytest.raises(AutoLRError, match=r"metric_fn: stored '.*hits<\w+>', now '.*<lambda><"):
+        autolr.tune(mlp(), DIGITS, direction="maximize",  # another metric, of any name
+                    **{**sweep, "metric": lambda outputs, targets: -hits(outputs, targets)})
     with pytest.raises(AutoLRError, match=r"loss: stored \"CrossEntropyLoss\(.*label_smoothing"
                                           r"=0\.0.*\)\", now '.*smoothed<"):
         autolr.tune(mlp(), DIGITS, direction="maximize", loss=smoothed, **sweep)
