@@ -95,7 +95,9 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--data-fn", default="data", help="name of the data function (data)")
     tune.add_argument("--trials", type=_positive, default=40, help="trials in all (40)")
     tune.add_argument("--epochs", type=_positive, default=20, help="epochs per trial (20)")
-    tune.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    tune.add_argument("--timeout", type=float, default=None,
+                      help="start no new trial after this many seconds (the robust pick "
+                           "and range test still run)")
     tune.add_argument("--space", default="default",
                       help="a preset name (see 'autolr spaces'; default: default) or a path "
                            "to a .toml file")

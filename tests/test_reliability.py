@@ -480,7 +480,7 @@ def test_a_metric_that_fails_is_not_blamed_on_the_learning_rate(caplog):
     assert [r.state for r in result.records] == ["diverged", "diverged"]
     assert "became nan while the loss stayed finite" in result.records[0].reason
     with pytest.raises(AutoLRError, match="The metric, not training, failed") as error:
-        result.best_config
+        _ = result.best_config
     assert "lower learning-rate range" not in str(error.value)
 
 
