@@ -314,6 +314,12 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
     if loss is not None and not callable(loss):
         raise AutoLRError(f"loss must be a callable (outputs, targets) -> scalar tensor, such as"
                           f" torch.nn.CrossEntropyLoss(), but got {loss!r}.")
+    if isinstance(loss, type) and issubclass(loss, torch.nn.Module):  # called, it would
+        # build a loss module of (outputs, targets) as its settings: a confusing failure
+        where = "torch.nn" if getattr(torch.nn, loss.__name__, None) is loss else loss.__module__
+        raise AutoLRError(f"loss must be a loss module, not its class: pass "
+                          f"loss={where}.{loss.__qualname__}() (with any settings in the "
+                          "parentheses).")
     loss_fn = loss if loss is not None else default_loss(tensors.task)
     resolved = resolve_metric(metric, tensors.task, direction)
     probe = probe_model(factory, tensors, loss_fn, resolved, own_loss=loss is not None)

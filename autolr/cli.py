@@ -244,10 +244,13 @@ def _spaces(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def format_table(result: Any, top: int) -> str:
-    """The `top` best finished trials (complete first, by value), one line each."""
+    """The `top` best finished trials, one line each: the recommended one first, marked
+    (a better single run the robust pick passed over would otherwise top the list), then
+    complete ones by value."""
     sign = 1.0 if result.direction == "minimize" else -1.0
+    best = result.best_record
     ranked = sorted(result.records, key=lambda r: (  # no value (diverged at once) last
-        r.state != "complete", r.final_value is None,
+        r is not best, r.state != "complete", r.final_value is None,
         sign * r.final_value if r.final_value is not None else 0.0))
     header = (f"{'#':>4}  {'state':<9} {result.metric:>17}  {'lr':>9}  {'schedule':<16} "
               f"{'warmup':>6}  {'batch':>5}  {'epochs':>6}")
@@ -259,11 +262,14 @@ def format_table(result: Any, top: int) -> str:
             value = f"{r.expected_value:.4g} held out"
         elif r.seed_std is not None:  # a seed mean (the robust pick)
             value = f"{value}±{r.seed_std:.1g}"
+        number = f"*{r.number}" if r is best else str(r.number)
         lines.append(
-            f"{r.number:>4}  {r.state:<9} {value:>17}  "
+            f"{number:>4}  {r.state:<9} {value:>17}  "
             + (f"{p['lr']:>9.3g}  {p['schedule']:<16} {p['warmup_fraction']:>6.0%}  "
                f"{p['batch_size']:>5}  " if p else f"{'-':>9}  {'-':<16} {'-':>6}  {'-':>5}  ")
             + f"{r.epochs_run:>6.3g}")
+    if best is not None:
+        lines.append("* recommended (the robust pick); the others by their value")
     return "\n".join(lines)
 
 

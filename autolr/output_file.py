@@ -12,21 +12,25 @@ from pathlib import Path
 
 from autolr.errors import AutoLRError
 
+#: a file name to suggest for each kind of file written (a report, a saved result)
+_EXAMPLE_NAMES = {"report": "autolr-report.html", "result": "autolr-result.json"}
+
 
 def check_output_file(path: str | os.PathLike, what: str) -> Path:
     """`path` as a Path, if `what` can be written there (missing folders are made later);
     else an AutoLRError saying why and what to give instead."""
+    example = _EXAMPLE_NAMES.get(what, "autolr-out")
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
-        raise AutoLRError(f"the {what} path must be a file name such as 'out.html', but got "
+        raise AutoLRError(f"the {what} path must be a file name such as {example!r}, but got "
                           f"{path!r}.")
     if os.fspath(path).endswith(("/", os.sep)):  # a folder's path: Path would drop the slash
         raise AutoLRError(f"cannot write the {what} to {os.fspath(path)!r}: it names a "
                           f"folder; give a file name in it, such as "
-                          f"{os.path.join(os.fspath(path), 'autolr-report.html')!r}.")
+                          f"{os.path.join(os.fspath(path), example)!r}.")
     path = Path(path).expanduser()
     if path.is_dir():
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: it is a folder; give a "
-                          f"file name in it, such as {str(path / 'autolr-report.html')!r}.")
+                          f"file name in it, such as {str(path / example)!r}.")
     check_folder(path.parent, what, shown=path)
     if path.exists() and not os.access(path, os.W_OK):
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(path)!r} is not "

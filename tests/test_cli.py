@@ -320,11 +320,16 @@ def test_show_ranks_trials_without_a_value_last_and_rounds_epochs():
         TrialRecord(1, "diverged", params, values=(), epochs_run=0.1),  # no value at all
         TrialRecord(2, "pruned", params, values=(0.3,), epochs_run=1.6222),
     ])
-    rows = format_table(result, top=10).splitlines()[2:]
-    assert [int(row.split()[0]) for row in rows] == [0, 2, 1]
+    rows = format_table(result, top=10).splitlines()[2:-1]
+    assert [row.split()[0] for row in rows] == ["*0", "2", "1"]
     assert rows[1].endswith(" 1.62")
     picked = TrialRecord(3, "complete", params, values=(0.4,), seed_values=(0.4, 0.5),
                          holdout_values=(0.52,))
     confirmed = TrialRecord(4, "complete", params, values=(0.6,), seed_values=(0.6, 0.7))
     rows = format_table(TuneResult([picked, confirmed]), top=10).splitlines()[2:]
     assert " 0.52 held out " in rows[0] and " 0.65±0.07 " in rows[1]  # as the report has them
+    # a better single run the pick passed over comes after the recommended trial
+    lucky = TrialRecord(5, "complete", params, values=(0.1,))
+    rows = format_table(TuneResult([lucky, picked]), top=10).splitlines()
+    assert [row.split()[0] for row in rows[2:4]] == ["*3", "5"]
+    assert rows[-1].startswith("* recommended")

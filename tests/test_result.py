@@ -128,8 +128,10 @@ def test_save_and_report_make_missing_folders_and_refuse_a_folder_or_a_file_pare
     assert TuneResult.load(result.save(tmp_path / "new" / "deeper" / "r.json")).epochs == 2
     assert result.report(tmp_path / "pages" / "r.html").is_file()
     (tmp_path / "plain.txt").write_text("")
-    for write in (result.save, result.report):
-        with pytest.raises(AutoLRError, match="it is a folder; give a file name in it"):
+    for write, name in ((result.save, "autolr-result.json"),
+                        (result.report, "autolr-report.html")):
+        with pytest.raises(AutoLRError, match=f"it is a folder; give a file name in it, "
+                                              f"such as '.*/{name}'"):
             write(tmp_path)
         with pytest.raises(AutoLRError, match="plain.txt' is a file, not a folder"):
             write(tmp_path / "plain.txt" / "r.json")
