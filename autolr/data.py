@@ -1,7 +1,8 @@
 """Turn what the user gave into tensors, split once, and batch them by index slicing.
 
 Accepted: `(X, y)` (numpy arrays or tensors; split once, seeded, stratified for
-classification), `((X_train, y_train), (X_val, y_val))` used as given, a map-style
+classification with one label a row; integer y may also hold one label a position),
+`((X_train, y_train), (X_val, y_val))` used as given, a map-style
 `torch.utils.data.Dataset` of `(x, y)` pairs (split like `(X, y)`), or a pair of them.
 Datasets are read once into memory: every trial then batches tensors without a
 DataLoader. The user's arrays are never written to.
@@ -22,6 +23,8 @@ from autolr.errors import InvalidDataError
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
+#: a per-position label that counts for nothing (padding), as cross-entropy's ignore_index
+IGNORED_LABEL = -100
 
 
 @dataclass(frozen=True)
@@ -209,7 +212,8 @@ def _split(X: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int) -> 
     classification = _is_classification(y)
     try:
         train, val = train_test_split(index, test_size=val_fraction, random_state=seed,
-                                      stratify=y.numpy() if classification else None)
+                                      stratify=y.numpy() if classification and y.ndim == 1
+                                      else None)
     except ValueError:  # a class too rare to stratify: split without stratifying
         train, val = train_test_split(index, test_size=val_fraction, random_state=seed)
     train, val = torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(val))
@@ -261,16 +265,28 @@ def _build(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.Tensor,
 
 def _classification(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.Tensor,
                     y_val: torch.Tensor) -> TrainValData:
-    if y_train.ndim != 1 or y_val.ndim != 1:
+    """Class labels: one a row (1-D y), or one a position (a token, a pixel: y of shape
+    (rows, *positions), where -100 marks padding, as cross-entropy reads it)."""
+    if y_train.shape[1:] != y_val.shape[1:]:
         raise InvalidDataError(
-            "integer y is read as class labels and must be 1-D (one label per row), but got "
-            f"shape {tuple(y_train.shape)}; for regression targets pass floats."
-        )
-    low = min(int(y_train.min()), int(y_val.min()))
+            f"train and validation y must have the same shape a row, but got "
+            f"{tuple(y_train.shape[1:])} and {tuple(y_val.shape[1:])}.")
+    if y_train.ndim == 2 and ((y_train == 0) | (y_train == 1)).all() and bool(
+            (y_train.sum(dim=1) == 1).all()):
+        raise InvalidDataError(
+            f"y of shape {tuple(y_train.shape)} looks one-hot encoded; pass the class "
+            "indices instead (y.argmax(1)): integer y is one label a row, or one a position.")
+    labels = torch.cat([y_train.flatten(), y_val.flatten()])
+    if y_train.ndim > 1:  # per-position labels: padding counts for nothing
+        labels = labels[labels != IGNORED_LABEL]
+    if not len(labels):
+        raise InvalidDataError(f"every label is padding ({IGNORED_LABEL}): nothing to learn.")
+    low = int(labels.min())
     if low < 0:
         raise InvalidDataError(
             f"class labels must be 0..C-1, but the smallest label is {low}; "
-            "remap them, e.g. with sklearn.preprocessing.LabelEncoder."
-        )
-    n_classes = max(int(y_train.max()), int(y_val.max())) + 1
+            "remap them, e.g. with sklearn.preprocessing.LabelEncoder"
+            + (f" (padding in per-position labels is {IGNORED_LABEL})." if y_train.ndim > 1
+               else "."))
+    n_classes = int(labels.max()) + 1
     return TrainValData(X_train, y_train, X_val, y_val, CLASSIFICATION, n_classes)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from autolr.data import CLASSIFICATION, REGRESSION
+from autolr.data import CLASSIFICATION, IGNORED_LABEL, REGRESSION
 from autolr.errors import AutoLRError, unknown_name
 
 MINIMIZE, MAXIMIZE = "minimize", "maximize"
@@ -28,7 +28,9 @@ class Metric:
 
 
 def _accuracy(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return (outputs.argmax(dim=1) == targets).float().mean()
+    """The share of labels predicted, over rows or positions (padding left out)."""
+    counted = targets != IGNORED_LABEL
+    return (outputs.argmax(dim=1) == targets)[counted].float().mean()
 
 
 def _mse(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

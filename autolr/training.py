@@ -198,17 +198,25 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
         raise InvalidModelError(
             f"the model must return a tensor, but returned {type(outputs).__name__}.")
     if data.task == CLASSIFICATION:
+        # C logits a row, or a position (as cross-entropy reads them: (batch, C, *positions));
         # a loss of one's own may read another shape (one logit for two classes, with BCE)
-        if (outputs.ndim != 2 or outputs.shape[1] < data.n_classes) and (
+        positions = tuple(targets.shape[1:])
+        if (outputs.ndim != 2 + len(positions) or outputs.shape[1] < data.n_classes
+                or tuple(outputs.shape[2:]) != positions) and (
                 not own_loss or _compares_outputs(metric)):
+            wanted = ", ".join(["batch", "C", *map(str, positions)])
             raise InvalidModelError(
-                f"the labels go up to {data.n_classes - 1}, so the model must output "
-                f"(batch, C) logits with C >= {data.n_classes}, but it output shape "
-                f"{tuple(outputs.shape)}; labels must lie in 0..C-1: change its last layer "
-                f"to {data.n_classes} outputs or remap the labels"
+                f"the labels go up to {data.n_classes - 1}"
+                + (f", one per position of {positions}" if positions else "")
+                + f", so the model must output ({wanted}) logits with C >= "
+                f"{data.n_classes}, but it output shape {tuple(outputs.shape)}; labels must "
+                f"lie in 0..C-1: change its last layer to {data.n_classes} outputs or remap "
+                "the labels"
                 + (f" (metric {metric.name!r} reads C logits a row: with a loss of your own "
                    "that reads this shape, pass a metric of your own too)." if own_loss
-                   else ".")
+                   else "; the classes are its last axis, where cross-entropy wants them "
+                   "second: return logits.movedim(-1, 1)." if positions
+                   and tuple(outputs.shape[1:-1]) == positions else ".")
             )
     elif outputs.shape != targets.shape and (not own_loss or _compares_outputs(metric)):
         # float class labels are read as regression targets: say so where it looks like it

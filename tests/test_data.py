@@ -223,12 +223,22 @@ def test_negative_labels():
         coerce_data((X, y))
 
 
-def test_two_dimensional_integer_y():
+def test_integer_y_of_more_dimensions_is_a_label_a_position():
     X, y = classification_arrays(50)
-    with pytest.raises(InvalidDataError, match="must be 1-D.*shape \\(50, 2\\).*floats"):
-        coerce_data(((X, np.stack([y, y], 1)), (X, np.stack([y, y], 1))))
-    with pytest.raises(InvalidDataError, match="must be 1-D"):
-        coerce_data((X, np.stack([y, y], 1)))
+    tags = np.stack([y, (y + 1) % 3, np.full_like(y, -100)], 1)  # a padded third token
+    data = coerce_data((X, tags))  # split without stratifying (rows hold several labels)
+    assert data.task == "classification" and data.n_classes == 3
+    assert data.y_train.shape == (40, 3) and data.y_val.shape == (10, 3)
+    with pytest.raises(InvalidDataError, match=r"smallest label is -2; .*\(padding in "
+                                               r"per-position labels is -100"):
+        coerce_data((X, np.where(tags == 0, -2, tags)))
+    with pytest.raises(InvalidDataError, match="every label is padding"):
+        coerce_data((X, np.full((50, 3), -100)))
+    with pytest.raises(InvalidDataError, match=r"one-hot encoded; pass the class indices "
+                                               r"instead \(y.argmax\(1\)\)"):
+        coerce_data((X, np.eye(3, dtype=int)[y]))
+    with pytest.raises(InvalidDataError, match=r"same shape a row, but got \(3,\) and \(2,\)"):
+        coerce_data(((X, tags), (X, tags[:, :2])))
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf])

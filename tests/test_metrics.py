@@ -74,6 +74,13 @@ def test_a_callable_metric():
         resolve_metric(balanced, CLASSIFICATION)
 
 
+def test_accuracy_over_positions_leaves_padding_out():
+    logits = torch.tensor([[[2.0, 0.0, 0.0],    # (batch 1, C 2, 3 tokens):
+                            [0.0, 1.0, 1.0]]])  # predicts 0, 1, 1
+    tags = torch.tensor([[0, 0, -100]])  # the third token is padding: 1 of 2, not 1 of 3
+    assert float(resolve_metric("accuracy", CLASSIFICATION).function(logits, tags)) == 0.5
+
+
 OUTPUTS = torch.tensor([[1.0], [2.0], [3.0], [4.0]])
 TARGETS = torch.tensor([[1.0], [2.0], [2.0], [6.0]])
 

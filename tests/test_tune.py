@@ -387,6 +387,36 @@ def test_an_own_loss_may_read_one_logit_for_two_integer_classes():
         autolr.train(torch.nn.Linear(30, 1), (X, y), config)  # cross-entropy needs C logits
 
 
+class Tagger(torch.nn.Module):
+    """A label per token: embeddings of token ids, (batch, C, tokens) logits."""
+
+    def __init__(self, classes_last: bool = False) -> None:
+        super().__init__()
+        self.embed, self.out = torch.nn.Embedding(20, 16), torch.nn.Linear(16, 4)
+        self.classes_last = classes_last
+
+    def forward(self, tokens):
+        logits = self.out(torch.relu(self.embed(tokens)))  # (batch, tokens, C)
+        return logits if self.classes_last else logits.movedim(-1, 1)
+
+
+def test_a_label_per_token_with_padding_tunes_end_to_end():
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 20, size=(300, 12))
+    tags = tokens % 4  # each token's tag follows from the token
+    tags[:, 9:] = -100  # padding: cross-entropy and accuracy leave it out
+    result = autolr.tune(Tagger(), (tokens, tags), metric="accuracy", n_trials=4, epochs=3,
+                         progress=False, confirm_seeds=0, range_test=False)
+    assert result.best_value > 0.9  # chance is 0.25
+    trained = autolr.train(Tagger(), (tokens, tags), result.best_config, epochs=3)
+    predicted = trained.model(torch.from_numpy(tokens[:5])).argmax(1)
+    assert (predicted[:, :9] == torch.from_numpy(tags[:5, :9])).float().mean() > 0.9
+    with pytest.raises(AutoLRError, match=r"one per position of \(12,\), so the model must "
+                                          r"output \(batch, C, 12\) logits .* return "
+                                          r"logits.movedim\(-1, 1\)"):
+        autolr.tune(Tagger(classes_last=True), (tokens, tags), n_trials=1, progress=False)
+
+
 def test_batchnorm_with_batches_of_one_row_is_refused_before_training():
     # BatchNorm cannot train on one row: every trial failed ("Expected more than 1 value
     # per channel"); at 2, an odd train set ends each epoch on one row
