@@ -189,6 +189,11 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
         with torch.no_grad():
             outputs = model(inputs)
     except Exception as error:
+        if inputs.ndim == 1:  # one number a row: most models want a feature axis
+            raise InvalidModelError(
+                f"the model's forward failed on a batch of shape {tuple(inputs.shape)}: "
+                f"{error}. X is 1-D, one number a row; for a model that takes one feature, "
+                "pass X.reshape(-1, 1).") from error
         raise InvalidModelError(
             f"the model's forward failed on a batch of shape {tuple(inputs.shape)} "
             f"(dtype {inputs.dtype}): {error}. Make the model accept inputs of shape "

@@ -231,6 +231,7 @@ def uncopyable() -> torch.nn.Module:
      "all 4 of its parameters have requires_grad=False; unfreeze"),
     (dict(confirm_seeds=-1), "confirm_seeds must be an integer >= 0"),
     (dict(model=mlp(inputs=32)), r"batch of shape \(2, 64\)"),
+    (dict(data=(X_DIGITS[:, 0], Y_DIGITS)), r"X is 1-D, .* pass X.reshape\(-1, 1\)"),
     (dict(model=mlp().double()), r"make its parameters torch.float32 \(model.float\(\)\)"),
     (dict(metric="accuracyy"), "valid metrics are"),
     (dict(metric="r2"), "needs a regression task"),
