@@ -231,7 +231,9 @@ def _saved_result(storage: Any, study_name: str | None) -> Path | None:
 def report(storage: Any, study_name: str | None = None,
            path: str = "autolr-report.html") -> Path:
     """Write the HTML report of a stored sweep (see `load`) to `path`."""
-    check_output_file(path, "report")  # before reading the storage
+    from autolr.storage import sweep_files
+
+    check_output_file(path, "report", keep=sweep_files(storage))  # before reading it
     return load(storage, study_name).report(path)
 
 

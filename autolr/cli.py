@@ -179,16 +179,18 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     import autolr
     from autolr.output_file import check_output_file
 
+    study = args.study or study_name_of(args.target)
+    storage = args.storage or (DEFAULT_RAY_STORAGE if args.backend == "ray"
+                               else DEFAULT_STORAGE)
     if args.report:  # a path the report cannot go to fails now, not after the sweep
-        check_output_file(args.report, "report")
+        from autolr.storage import sweep_files
+
+        check_output_file(args.report, "report", keep=sweep_files(storage))
     module = _load_target(args.target)
     if args.backend == "ray" and args.target.endswith(".py"):
         _ship_by_value(module)
     model_fn = _function(module, args.model_fn, "--model-fn", "a model factory: def model(): ...")
     data_fn = _function(module, args.data_fn, "--data-fn", "a data function: def data(): ...")
-    study = args.study or study_name_of(args.target)
-    storage = args.storage or (DEFAULT_RAY_STORAGE if args.backend == "ray"
-                               else DEFAULT_STORAGE)
     data = _user_code(lambda: data_fn(), f"{args.data_fn}() in {args.target}")
     args.sweep_started, args.storage_used, args.study_used = True, storage, study
     result = autolr.tune(model_fn, data, space=args.space, epochs=args.epochs,

@@ -8,6 +8,7 @@ import os
 import re
 import stat
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from autolr.errors import AutoLRError
@@ -16,9 +17,11 @@ from autolr.errors import AutoLRError
 _EXAMPLE_NAMES = {"report": "autolr-report.html", "result": "autolr-result.json"}
 
 
-def check_output_file(path: str | os.PathLike, what: str) -> Path:
-    """`path` as a Path, if `what` can be written there (missing folders are made later);
-    else an AutoLRError saying why and what to give instead."""
+def check_output_file(path: str | os.PathLike, what: str,
+                      keep: Iterable[Path] = ()) -> Path:
+    """`path` as a Path, if `what` can be written there (missing folders are made later)
+    and it is none of the files to `keep` (a sweep's storage); else an AutoLRError saying
+    why and what to give instead."""
     example = _EXAMPLE_NAMES.get(what, "autolr-out")
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise AutoLRError(f"the {what} path must be a file name such as {example!r}, but got "
@@ -31,6 +34,11 @@ def check_output_file(path: str | os.PathLike, what: str) -> Path:
     if path.is_dir():
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: it is a folder; give a "
                           f"file name in it, such as {str(path / example)!r}.")
+    resolved = path.resolve()
+    if any(resolved == Path(kept).expanduser().resolve() for kept in keep):
+        raise AutoLRError(f"cannot write the {what} to {str(path)!r}: it is where the sweep "
+                          f"is stored, and writing it would destroy every trial; give "
+                          f"another file name, such as {example!r}.")
     check_folder(path.parent, what, shown=path)
     if path.exists() and not os.access(path, os.W_OK):
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(path)!r} is not "

@@ -383,14 +383,18 @@ class TuneResult:
     def report(self, path: str | Path = "autolr-report.html") -> Path:
         """Write the one-file offline HTML report of this sweep; returns its path."""
         from autolr.reporting import write_report
+        from autolr.storage import sweep_files
 
+        check_output_file(path, "report", keep=sweep_files(self.storage))
         return write_report(self, path)
 
     # -- persistence ----------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         """Write the result as JSON (no pickle: loading it runs no code); missing folders
         are made."""
-        check_output_file(path, "result")
+        from autolr.storage import stored_file
+
+        check_output_file(path, "result", keep=[f for f in [stored_file(self.storage)] if f])
         payload = {"format": _FORMAT, "metric": self.metric, "direction": self.direction,
                    "epochs": self.epochs, "study_name": self.study_name,
                    "storage": self.storage, "records": [asdict(r) for r in self.records],

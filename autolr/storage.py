@@ -67,6 +67,23 @@ def stored_file(storage: Any) -> Path | None:
     return Path(database) if database and database != ":memory:" else None
 
 
+#: the files of a sweep in a Ray storage folder, `<study><suffix>` (backends/ray.py)
+RAY_SWEEP_SUFFIXES = (".autolr.json", ".settings.json", ".pick.jsonl", ".cuts.jsonl")
+
+
+def sweep_files(storage: Any) -> list[Path]:
+    """The files a stored sweep lives in, which a report must never replace: an SQLite or
+    journal file (with the journal's lock), or the sweeps' files in a Ray storage folder."""
+    file = stored_file(storage)
+    if file is not None:
+        return [file, Path(f"{file}.lock")]
+    if isinstance(storage, (str, Path)) and "://" not in str(storage):
+        folder = Path(storage).expanduser()
+        if folder.is_dir():
+            return [p for p in folder.iterdir() if p.name.endswith(RAY_SWEEP_SUFFIXES)]
+    return []
+
+
 def open_storage(storage: Any) -> Any:
     """None (in memory), an Optuna storage URL, a journal file path (*.log), or a storage."""
     if storage is None or isinstance(storage, optuna.storages.BaseStorage):

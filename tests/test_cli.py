@@ -135,6 +135,10 @@ def test_a_sweep_is_stored_where_its_backend_keeps_sweeps(workdir, monkeypatch, 
     # checked before the sweep, not after it
     (("tune", "digits_model.py", "--report", "."), "it is a folder; give a file name in it"),
     (("report", "-o", "."), "it is a folder"),
+    # the report over the sweep's own storage would destroy every trial
+    (("tune", "digits_model.py", "--report", "autolr.db"), "it is where the sweep is stored"),
+    (("tune", "digits_model.py", "--storage", "s.log", "--report", "./s.log"),
+     "it is where the sweep is stored"),
     (("tune", "broken_model.py"),
      "broken_model.py raised ModuleNotFoundError: No module named 'not_a_module_xyz'"),
     (("tune", "no_such_package.model"), "cannot import 'no_such_package.model'"),

@@ -7,7 +7,9 @@ import os
 
 import pytest
 import torch
+from sklearn.datasets import load_digits
 
+import autolr
 from autolr import AutoLRError, TrialConfig, TrialRecord, TuneResult, schedules
 
 
@@ -121,6 +123,28 @@ def test_trials_table_and_json_round_trip(tmp_path):
     assert loaded.metric == "accuracy" and loaded.direction == "maximize"
     assert [r.values for r in loaded.records[:4]] == [r.values for r in result.records[:4]]
     assert math.isnan(loaded.records[4].values[0])
+
+
+def test_a_report_never_replaces_the_storage_it_was_read_from(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    digits = load_digits(return_X_y=True)
+    autolr.tune(torch.nn.Linear(64, 10), (digits[0] / 16, digits[1]), n_trials=2, epochs=1,
+                storage="sqlite:///sweep.db", progress=False, confirm_seeds=0,
+                range_test=False)
+    stored = (tmp_path / "sweep.db").read_bytes()
+    result = autolr.load("sqlite:///sweep.db")
+    for write in (result.report, result.save,
+                  lambda path: autolr.report("sqlite:///sweep.db", path=path)):
+        with pytest.raises(AutoLRError, match=r"cannot write the \w+ to 'sweep.db': it is "
+                                              r"where the sweep is stored"):
+            write("sweep.db")
+    assert (tmp_path / "sweep.db").read_bytes() == stored
+    ray_folder = tmp_path / "ray"  # a Ray storage: its sweeps' files are kept alike
+    ray_folder.mkdir()
+    result.save(ray_folder / "digits.autolr.json")
+    with pytest.raises(AutoLRError, match="it is where the sweep is stored"):
+        autolr.report(str(ray_folder), path=ray_folder / "digits.autolr.json")
+    assert autolr.report(str(ray_folder), path=ray_folder / "report.html").is_file()
 
 
 def test_save_and_report_make_missing_folders_and_refuse_a_folder_or_a_file_parent(tmp_path):
