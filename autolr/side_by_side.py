@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 from autolr.errors import AutoLRError
 from autolr.space import TrialConfig
-from autolr.storage import die_with
+from autolr.storage import die_with, start_child
 from autolr.training import TrialOutcome
 
 
@@ -55,15 +55,16 @@ def _wave(run: Callable[..., TrialOutcome], config: TrialConfig, offsets: Sequen
             receiver, sender = context.Pipe(duplex=False)
             child = context.Process(target=_train, daemon=True,
                                     args=(run, config, offset, threads, sender, os.getpid()))
-            child.start()
-            sender.close()  # the child holds its own end: EOF here once it is gone
             children.append((offset, child, receiver))
+            start_child(child)
+            sender.close()  # the child holds its own end: EOF here once it is gone
         return [_receive(offset, child, receiver) for offset, child, receiver in children]
     finally:
         for _, child, receiver in children:
             if child.is_alive():  # only on an error or Ctrl-C: the others are not needed
                 child.terminate()
-            child.join()
+            if child.pid is not None:  # a stop can come before it started
+                child.join()
             receiver.close()
 
 

@@ -389,6 +389,36 @@ def die_with(parent: int) -> None:
         os._exit(1)
 
 
+def start_child(process: Any) -> None:
+    """`process.start()` (a fork), with a Ctrl-C or SIGTERM that came during it raised
+    here as KeyboardInterrupt. Python may run the signal's handler inside the fork's own
+    callbacks (logging's lock release in the parent), where its KeyboardInterrupt is
+    printed and dropped, and the sweep went on to its end (2 of 20 SIGTERMs to an
+    n_jobs=2 sweep). Only for handlers that raise at once, as `sigterm_as_interrupt`'s."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        process.start()
+        return
+    arrived: list[int] = []
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {signum: handler for signum, handler in handlers.items() if callable(handler)}
+
+    def noted(signum: int, frame: Any) -> None:  # the child inherits it: raises as before
+        arrived.append(signum)
+        handlers[signum](signum, frame)
+
+    for signum in handlers:
+        signal.signal(signum, noted)
+    try:
+        process.start()
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+    if arrived:  # its raise was dropped, or it would not have got here
+        raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM (a scheduler or `kill`) stops a sweep like Ctrl-C: the running trial is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 
@@ -194,3 +195,34 @@ def test_a_two_worker_sweep_confirms_its_pick_side_by_side(digits, mlp, tmp_path
         str(tmp_path / "sweep.log")))
     confirms = [t for t in study.get_trials() if "confirms" in t.user_attrs]
     assert len(confirms) == len(calls)  # every side-by-side round is kept in the storage
+
+
+class _SignalledWhileForking:
+    """A process whose start() gets SIGTERM where Python drops the handler's raise: in a
+    callback of its own (as the fork's at-fork callbacks are), printed and swallowed."""
+
+    def start(self) -> None:
+        import weakref
+
+        class Victim:
+            pass
+
+        def callback() -> None:
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(10_000):  # the handler runs here, and its raise goes nowhere
+                pass
+
+        victim = Victim()
+        weakref.finalize(victim, callback)
+        del victim
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_stop_that_comes_while_a_child_forks_is_not_lost():
+    from autolr.storage import sigterm_as_interrupt, start_child
+
+    with sigterm_as_interrupt():
+        _SignalledWhileForking().start()  # plainly: dropped, the sweep would go on
+        with pytest.raises(KeyboardInterrupt):
+            start_child(_SignalledWhileForking())
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers as they were

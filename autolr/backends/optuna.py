@@ -46,6 +46,7 @@ from autolr.storage import (
     owner,
     recover,
     sigterm_as_interrupt,
+    start_child,
     stored_file,
 )
 from autolr.sweep import Sweep
@@ -505,23 +506,26 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
                                                       n_jobs, share, threads, os.getpid()),
                                daemon=True)
                for i, share in enumerate(shares) if share > 0]
-    for worker in workers:
-        worker.start()
+    def started() -> list[Any]:  # a stop can come between two starts
+        return [worker for worker in workers if worker.pid is not None]
+
     try:
+        for worker in workers:
+            start_child(worker)
         for worker in workers:
             worker.join()
     except KeyboardInterrupt:
         # Ctrl-C from a terminal reaches the workers too, but SIGTERM to this process
         # alone (a scheduler, `kill`) does not: pass it on (terminate() sends SIGTERM,
         # which a worker takes as Ctrl-C). Each closes its running trial; wait for that
-        for worker in workers:
+        for worker in started():
             if worker.is_alive():
                 worker.terminate()
-        for worker in workers:
+        for worker in started():
             worker.join(timeout=30)
         raise
     finally:
-        for worker in workers:
+        for worker in started():
             if worker.is_alive():
                 worker.terminate()
                 worker.join()
