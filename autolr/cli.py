@@ -46,10 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.sweep_started = False
     logging.basicConfig(level=logging.WARNING if getattr(args, "quiet", False) else logging.INFO,
                         format="%(message)s")
-    from autolr.errors import AutoLRError
+    from autolr.errors import AutoLRError, SweepStopped
 
     try:
         return args.run(args, argv)
+    except SweepStopped as error:  # not bad input: what ran is kept, the same command resumes
+        print(f"autolr {args.command}: error: {error}\nResume with:\n  autolr "
+              f"{shlex.join(argv)}", file=sys.stderr)
+        return 1
     except (_UsageError, AutoLRError) as error:
         print(f"autolr {args.command}: error: {error}", file=sys.stderr)
         return 2
@@ -58,8 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\nautolr: interrupted; every finished trial is kept in the storage. "
                   f"Resume with:\n  autolr {shlex.join(argv)}", file=sys.stderr)
         else:  # still loading, or before any trial finished: nothing to resume
-            print("\nautolr: interrupted" + (" before any trial finished; nothing is stored "
-                  "yet." if args.sweep_started else "."), file=sys.stderr)
+            print("\nautolr: interrupted" + (" before any trial finished: no trial is kept."
+                                              if args.sweep_started else "."), file=sys.stderr)
         return 130
     except BrokenPipeError:  # `autolr show | head`: the reader has all it wanted
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit

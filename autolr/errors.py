@@ -1,4 +1,5 @@
-"""Errors autolr raises on bad input. Every message says what would be accepted."""
+"""Errors autolr raises on bad input (every message says what would be accepted), and when
+a sweep stops part way."""
 
 from __future__ import annotations
 
@@ -19,6 +20,11 @@ class InvalidModelError(AutoLRError):
 
 class InvalidSpaceError(AutoLRError):
     """A search space, preset or schedule parameter is malformed."""
+
+
+class SweepStopped(AutoLRError):
+    """Not bad input: the sweep stopped part way (a worker process died, killed by the
+    system, say); its finished trials are kept, and running it again resumes it."""
 
 
 class UnknownNameError(AutoLRError):

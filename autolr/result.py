@@ -328,11 +328,13 @@ class TuneResult:
 
     def summary(self) -> str:
         counts = self.counts()
-        head = (f"{len(self.records)} trials: {counts['complete']} complete, {counts['pruned']} "
+        trials = f"{len(self.records)} trial{'' if len(self.records) == 1 else 's'}"
+        head = (f"{trials}: {counts['complete']} complete, {counts['pruned']} "
                 f"pruned, {counts['diverged']} diverged, {counts['failed']} failed")
         best = self.best_record
         if best is None:
-            return head + "\n" + self._no_best_message()
+            return "\n".join([head, self._no_best_message()]
+                             + ([UNENDED] if self.ended is False else []))
         lines = [head, f"best {self.metric} = {best.expected_value:.5g}{seed_note(best)} "
                        f"(trial {best.number}): {_describe(best.params)}"]
         if self.ended is False:

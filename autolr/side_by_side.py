@@ -18,7 +18,7 @@ import os
 import traceback
 from collections.abc import Callable, Sequence
 
-from autolr.errors import AutoLRError
+from autolr.errors import AutoLRError, SweepStopped
 from autolr.space import TrialConfig
 from autolr.storage import die_with, start_child
 from autolr.training import TrialOutcome
@@ -74,8 +74,8 @@ def _receive(offset: int, child: multiprocessing.process.BaseProcess,
         kind, payload = receiver.recv()
     except EOFError:
         child.join()
-        raise AutoLRError(f"the run on seed offset {offset} died in its process (exit code "
-                          f"{child.exitcode}), before it finished.") from None
+        raise SweepStopped(f"the run on seed offset {offset} died in its process (exit code "
+                           f"{child.exitcode}), before it finished.") from None
     if kind == "interrupted":  # Ctrl-C reached the child first: the sweep stops as usual
         raise KeyboardInterrupt
     if kind == "error":

@@ -240,7 +240,7 @@ def test_an_interrupted_quiet_sweep_says_only_how_to_resume(workdir, monkeypatch
     code = cli.main(["tune", "digits_model.py", "--trials", "2", "--epochs", "1", "--quiet",
                      "--storage", "s.log", "--study", "other"])
     err = capfd.readouterr().err
-    assert code == 130 and "interrupted before any trial finished; nothing is stored" in err
+    assert code == 130 and "interrupted before any trial finished: no trial is kept" in err
     assert "Resume" not in err
 
 
@@ -337,3 +337,18 @@ def test_show_ranks_trials_without_a_value_last_and_rounds_epochs():
     rows = format_table(TuneResult([lucky, picked]), top=10).splitlines()
     assert [row.split()[0] for row in rows[2:4]] == ["*3", "5"]
     assert rows[-1].startswith("* recommended")
+
+
+def test_a_sweep_that_stopped_part_way_exits_1_with_the_resume_line(monkeypatch, capsys):
+    from autolr import cli
+    from autolr.errors import SweepStopped
+
+    def died(args, argv):
+        raise SweepStopped("1 worker process(es) died (exit codes [-9]); finished trials "
+                           "are kept in the storage.")
+
+    monkeypatch.setattr(cli, "_tune", died)
+    assert cli.main(["tune", "digits_model.py", "--jobs", "2"]) == 1  # not bad input (2)
+    err = capsys.readouterr().err
+    assert "died (exit codes [-9])" in err
+    assert err.endswith("Resume with:\n  autolr tune digits_model.py --jobs 2\n")

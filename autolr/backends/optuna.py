@@ -26,7 +26,7 @@ from optuna.trial import TrialState
 from autolr.budgeted import REDUCTION_FACTOR, run_budgeted
 from autolr.checked_halving import CheckedHalvingPruner
 from autolr.design import DesignedStartSampler, startup_design
-from autolr.errors import AutoLRError, unknown_study
+from autolr.errors import AutoLRError, SweepStopped, unknown_study
 from autolr.pick import SEED_VALUES, RobustPick, verdict, with_runs
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
@@ -531,8 +531,8 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
                 worker.join()
     crashed = [w.exitcode for w in workers if w.exitcode != 0]
     if crashed:
-        raise AutoLRError(f"{len(crashed)} worker process(es) died (exit codes {crashed}); "
-                          "finished trials are kept in the storage.")
+        raise SweepStopped(f"{len(crashed)} worker process(es) died (exit codes {crashed}); "
+                           "finished trials are kept in the storage.")
 
 
 class StopSafely:
