@@ -153,7 +153,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                   baseline=search.params_for(BASELINE, prepared.data.n_train)
                   if baseline else None, torch_threads=torch_threads,
                   confirm_seeds=confirm_seeds,
-                  rungs=rung_epochs(epochs) if pruner == "budgeted" else None)
+                  rungs=rung_epochs(epochs) if pruner == "budgeted" else None,
+                  divergence_factor=float(divergence_factor), n_params=prepared.n_params)
     if backend == "ray":
         from autolr.backends.ray import run_ray
 
@@ -305,6 +306,7 @@ class _Prepared(NamedTuple):
     loss_fn: Callable
     metric: Metric
     batchnorm: bool  # the model holds BatchNorm: it cannot train on a batch of one row
+    n_params: int  # trainable parameters: a resume tells another model by them
 
 
 def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, direction: str | None,
@@ -325,7 +327,8 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
     loss_fn = loss if loss is not None else default_loss(tensors.task)
     resolved = resolve_metric(metric, tensors.task, direction)
     probe = probe_model(factory, tensors, loss_fn, resolved, own_loss=loss is not None)
-    return _Prepared(factory, tensors, loss_fn, resolved, has_batchnorm(probe))
+    return _Prepared(factory, tensors, loss_fn, resolved, has_batchnorm(probe),
+                     sum(p.numel() for p in probe.parameters() if p.requires_grad))
 
 
 def _metric_fn(metric: Metric) -> str:

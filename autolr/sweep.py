@@ -42,6 +42,8 @@ class Sweep:
     # budgeted rungs (autolr.budgeted): the epochs of each rung, each training the whole
     # schedule; `run` then takes epochs=. None: each trial is one run, pruned as it goes.
     rungs: tuple[int, ...] | None = None
+    divergence_factor: float = 4.0  # `autolr.pruning.DIVERGENCE_FACTOR` unless told
+    n_params: int = 0  # the model's trainable parameters, to tell another model (0: unknown)
 
     def is_baseline(self, config: TrialConfig) -> bool:
         """Whether `config` is the default config (the trial a report compares against)."""
@@ -52,11 +54,15 @@ class Sweep:
         """What a stored sweep keeps so that a resume can tell it apart (JSON values). The
         seed draws the validation split and each trial's init; n_train tells another
         dataset (or val_fraction) apart; the direction (a metric of one's own) decides
-        which trial is best, the loss what each trial trains on: trials under another
-        of any would not compare."""
+        which trial is best, the loss what each trial trains on, the evaluations an epoch
+        and the rungs where each trial is judged, the divergence factor which runs count
+        as diverged, the parameter count another model: trials under another of any
+        would not compare."""
         return {"metric": self.metric, "metric_fn": self.metric_fn,
                 "direction": self.direction, "loss": self.loss,
                 "epochs": self.epochs, "seed": self.seed, "n_train": self.n_train,
+                "n_evals": self.n_evals, "rungs": list(self.rungs) if self.rungs else None,
+                "divergence_factor": self.divergence_factor, "n_params": self.n_params,
                 "space": _jsonable(self.space.to_dict())}
 
     def check_resumable(self, study_name: str, stored: dict[str, Any]) -> None:

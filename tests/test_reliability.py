@@ -582,6 +582,22 @@ def test_resuming_with_another_direction_metric_or_loss_is_refused(tmp_path):
     assert len(again.records) == 2
 
 
+def test_resuming_with_another_model_evaluations_rungs_or_divergence_rule_is_refused(tmp_path):
+    sweep = dict(n_trials=1, epochs=3, progress=False, storage=storage_url(tmp_path, "sqlite"),
+                 study_name="s", confirm_seeds=0, range_test=False)
+    autolr.tune(mlp(), DIGITS, **sweep)
+    wider = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 10))
+    for other, message in ((dict(model=wider), "n_params: stored 1210, now 2410"),
+                           (dict(evals_per_epoch=4), "n_evals: stored 3, now 12"),
+                           (dict(pruner="budgeted"), r"rungs: stored None, now \[1, 3\]"),
+                           (dict(divergence_factor=2), "divergence_factor: stored 4.0, now 2.0")):
+        with pytest.raises(AutoLRError, match=message):
+            autolr.tune(**{"model": mlp(), "data": DIGITS, **sweep, **other})
+    again = autolr.tune(mlp(), DIGITS, **{**sweep, "n_trials": 2}, divergence_factor=4)
+    assert len(again.records) == 2  # the same settings, given by hand
+
+
 def test_two_lambdas_are_two_losses_and_a_library_function_is_its_name():
     from autolr.metrics import loss_name
 

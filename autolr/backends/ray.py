@@ -215,7 +215,9 @@ class _Run:
         self.patience, self.min_delta = rules.patience, rules.min_delta
         scheduler = make_scheduler(pruner, sweep.n_evals, mode)
         self.scheduler = (type(scheduler.pruning.pruner).__name__
-                          if isinstance(scheduler, _PrunerScheduler) else type(scheduler).__name__)
+                          if isinstance(scheduler, _PrunerScheduler)  # else Tune's own name
+                          else next(kind.__name__ for kind in type(scheduler).__mro__
+                                    if not kind.__name__.startswith("_")))
         self.cuts_log: Path | None = None  # where autolr's pruner logs why it cut a trial
         self.cuts: dict[int, str] = {}
 
