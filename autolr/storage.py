@@ -106,6 +106,9 @@ def open_storage(storage: Any) -> Any:
             raise AutoLRError(f"cannot open the journal file {text!r} ({error.strerror}); "
                               "choose a path in a folder you can write to.") from None
         return optuna.storages.JournalStorage(backend)
+    database = stored_file(text)
+    if database is not None:
+        _check_is_optuna_database(database, text)
     engine = ({"connect_args": {"timeout": SQLITE_LOCK_TIMEOUT}}
               if text.startswith("sqlite") else None)
     attempt = 0
@@ -123,6 +126,33 @@ def open_storage(storage: Any) -> Any:
             raise AutoLRError(f"cannot open storage {text!r}: {_first_line(error)}. Use a URL "
                               "such as 'sqlite:///autolr.db' or 'postgresql://user@host/db'."
                               ) from None
+
+
+def _check_is_optuna_database(path: Path, url: str) -> None:
+    """An existing SQLite file must be empty or Optuna's: Optuna would add its tables to
+    another program's database, or fail deep inside on a table of the same name."""
+    import sqlite3
+
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+                                                timeout=SQLITE_LOCK_TIMEOUT)) as connection:
+            tables = {row[0] for row in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    except sqlite3.OperationalError:  # locked by a writer, say: Optuna will tell
+        return
+    except sqlite3.DatabaseError as error:
+        raise AutoLRError(f"cannot open storage {url!r}: {str(path)!r} is not an SQLite "
+                          f"database ({error}); give the sweep a file of its own, such as "
+                          "'sqlite:///autolr.db'.") from None
+    if tables and not {"studies", "version_info"} <= tables:
+        raise AutoLRError(
+            f"cannot open storage {url!r}: {str(path)!r} is another program's SQLite "
+            f"database (tables {', '.join(sorted(tables)[:5])}"
+            f"{', ...' if len(tables) > 5 else ''}), not Optuna's, and the sweep would "
+            "write its tables into it; give the sweep a file of its own, such as "
+            "'sqlite:///autolr.db'.")
 
 
 def _lost_schema_race(error: Exception) -> bool:

@@ -511,6 +511,23 @@ def test_malformed_storages_fail_before_training(storage, message):
         autolr.tune(mlp(), DIGITS, storage=storage, n_trials=1, progress=False)
 
 
+def test_an_sqlite_file_that_is_not_optunas_is_refused_untouched(tmp_path):
+    import sqlite3
+
+    other = tmp_path / "app.db"  # another program's database
+    with contextlib.closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE trials (x INTEGER)")
+        connection.commit()
+    (tmp_path / "corrupt.db").write_bytes(b"not a database at all" * 100)
+    for name, message in (("app.db", "another program's SQLite database \\(tables trials\\)"),
+                          ("corrupt.db", "'.*corrupt.db' is not an SQLite database")):
+        before = (tmp_path / name).read_bytes()
+        with pytest.raises(AutoLRError, match=message):
+            autolr.tune(mlp(), DIGITS, storage=f"sqlite:///{tmp_path / name}", n_trials=1,
+                        progress=False)
+        assert (tmp_path / name).read_bytes() == before
+
+
 def test_a_storage_path_that_cannot_keep_a_sweep_is_refused_before_any_write(tmp_path,
                                                                              monkeypatch):
     monkeypatch.chdir(tmp_path)
