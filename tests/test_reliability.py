@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import math
 import os
 import random
@@ -85,6 +86,20 @@ def interrupt_at(monkeypatch, run: int) -> None:
         return train(*args, **kwargs)
 
     monkeypatch.setattr(autolr._tune, "train_trial", training)
+
+
+def test_a_resumed_sweep_draws_new_configs_not_the_first_calls_again(tmp_path, monkeypatch):
+    # TPE's random stream started again where the first call's had: the resume's first
+    # random start-up trial was the first call's (trials 5 and 6 trained twice)
+    sweep = dict(n_trials=12, epochs=1, progress=False, storage=storage_url(tmp_path, "sqlite"),
+                 study_name="s", confirm_seeds=0, range_test=False)
+    interrupt_at(monkeypatch, run=8)  # trials 0-6 finish, 7 is interrupted
+    with pytest.raises(KeyboardInterrupt):
+        autolr.tune(mlp(), DIGITS, **sweep)
+    monkeypatch.undo()
+    result = autolr.tune(mlp(), DIGITS, **sweep)
+    tried = [json.dumps(r.params, sort_keys=True) for r in result.records]
+    assert len(result.records) == 12 and len(set(tried)) == len(tried)
 
 
 def test_a_stored_sweep_stopped_before_its_end_says_so_until_it_ends(tmp_path, monkeypatch):

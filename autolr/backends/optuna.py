@@ -385,20 +385,23 @@ def _record(trial: optuna.trial.FrozenTrial) -> TrialRecord:
 
 def make_sampler(space: SearchSpace, n_train: int, seed: int, *,
                  baseline: dict[str, Any] | None = None, baseline_trial: int = BASELINE_TRIAL,
-                 n_jobs: int = 1, worker: int = 0,
-                 design_trials: int = DESIGN_TRIALS) -> optuna.samplers.BaseSampler:
+                 n_jobs: int = 1, worker: int = 0, design_trials: int = DESIGN_TRIALS,
+                 trials_before: int = 0) -> optuna.samplers.BaseSampler:
     """autolr's sampler (both backends): TPE, whose first `design_trials` trials come
     from a space-filling design (`autolr.design`) instead of random draws, and whose
     trial at place `baseline_trial` is the default config (`baseline`: its params), when
     the space holds it. Places are trial numbers less the trials off the plan before
-    them (`autolr.design.planned_place`: re-runs, the robust pick's runs)."""
+    them (`autolr.design.planned_place`: re-runs, the robust pick's runs).
+    `trials_before`: the trials the study held already (a resume), which move TPE's random
+    stream on: started again where the first call's did, it drew the same configs again."""
     # group=True: TPE models each family's conditional parameters on their own.
     # constant_liar (a running trial counts as bad): parallel workers do not all pile onto
     # the same promising point. Measured without it, two at once, 30 live sweeps: digits
     # better, MNIST-1D worse, diabetes a tie, all within the noise (benchmarks/RESULTS.md).
     with warnings_quiet():
         tpe = optuna.samplers.TPESampler(
-            seed=seed + 1000 * worker, multivariate=True, group=True,
+            seed=(seed + 1000 * worker + 7919 * trials_before) % 2**32, multivariate=True,
+            group=True,
             n_startup_trials=STARTUP_TRIALS, constant_liar=n_jobs > 1)
     design: list[dict[str, Any]] = (startup_design(space, n_train, design_trials, seed)
                                     if design_trials > 0 else [])
@@ -409,15 +412,16 @@ def make_sampler(space: SearchSpace, n_train: int, seed: int, *,
 
 
 def sweep_sampler(sweep: Sweep, n_jobs: int = 1, worker: int = 0,
-                  design_trials: int = DESIGN_TRIALS, *,
-                  baseline_ran: bool = False) -> optuna.samplers.BaseSampler:
+                  design_trials: int = DESIGN_TRIALS, *, baseline_ran: bool = False,
+                  trials_before: int = 0) -> optuna.samplers.BaseSampler:
     """`make_sampler` for a sweep: its space, seed and default config, which a sweep of
     fewer than BASELINE_TRIAL + 1 trials runs as its last trial; `baseline_ran`: the
     study ran it already, it does not run again."""
     return make_sampler(sweep.space, sweep.n_train, sweep.seed,
                         baseline=None if baseline_ran else sweep.baseline,
                         baseline_trial=max(0, min(BASELINE_TRIAL, sweep.n_trials - 1)),
-                        n_jobs=n_jobs, worker=worker, design_trials=design_trials)
+                        n_jobs=n_jobs, worker=worker, design_trials=design_trials,
+                        trials_before=trials_before)
 
 
 def study_sampler(study: optuna.Study, sweep: Sweep, n_jobs: int = 1,
@@ -427,8 +431,11 @@ def study_sampler(study: optuna.Study, sweep: Sweep, n_jobs: int = 1,
     its trial number) or resumes a study from an autolr that ran it first.
     A re-run of an interrupted default-config trial is still marked as one. Each trial
     names its process (`ClaimingSampler`), so a resume can tell if it died."""
-    ran = any(t.user_attrs.get("baseline") for t in study.get_trials(deepcopy=False))
-    return ClaimingSampler(sweep_sampler(sweep, n_jobs, worker, baseline_ran=ran))
+    trials = study.get_trials(deepcopy=False)
+    ran = any(t.user_attrs.get("baseline") for t in trials)
+    ended = sum(t.state in _FINISHED for t in trials)  # not the trials workers just began
+    return ClaimingSampler(sweep_sampler(sweep, n_jobs, worker, baseline_ran=ran,
+                                         trials_before=ended))
 
 
 def _record_sweep(study: optuna.Study, sweep: Sweep) -> None:
