@@ -123,7 +123,8 @@ def open_storage(storage: Any) -> Any:
             if _lost_schema_race(error) and attempt <= SCHEMA_RACE_RETRIES:
                 time.sleep(0.2)  # another process made the tables meanwhile: they are there
                 continue
-            raise AutoLRError(f"cannot open storage {text!r}: {_first_line(error)}. Use a URL "
+            raise AutoLRError(f"cannot open storage {text!r}: {_first_line(error).rstrip('.')}. "
+                              "Use a URL "
                               "such as 'sqlite:///autolr.db' or 'postgresql://user@host/db'."
                               ) from None
 

@@ -451,3 +451,11 @@ def test_the_callers_torch_random_stream_goes_on_as_if_nothing_ran():
     trained, _ = autolr.train(model, data, {"lr": 0.01}, epochs=1)
     assert torch.equal(torch.rand(3), expected)  # the trials' seeding is not left behind
     assert not trained.training and model.training  # eval mode, as it was measured
+
+
+def test_a_timeout_that_cuts_the_sweep_short_says_so(digits, caplog):
+    with caplog.at_level("WARNING", logger="autolr"):
+        result = autolr.tune(mlp(), digits, n_trials=500, epochs=1, timeout=0.5,
+                             progress=False, confirm_seeds=0, range_test=False)
+    assert 1 <= len(result.records) < 500
+    assert f"timeout: {len(result.records)} of the 500 trials ran in 0.5 s" in caplog.text
