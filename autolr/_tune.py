@@ -183,7 +183,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
             from autolr.backends.ray import store_end
         else:
             from autolr.backends.optuna import store_end
-        store_end(storage, study_name, result.range_test)
+        if store_end(storage, study_name, result.range_test) is False:
+            result.ended = False  # another process is still running trials of the sweep
     if result.best_record is None:
         logger.warning(result.summary())
     for record in result.records:

@@ -407,6 +407,14 @@ def is_orphan(trial: optuna.trial.FrozenTrial) -> bool:
     return dead(claimed)
 
 
+def others_running(study: optuna.Study) -> int:
+    """Trials another live process (not this one, nor its workers, which have ended by
+    then) is running in the study: a second call on the same storage, say."""
+    me = owner()
+    return sum(1 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+               if t.user_attrs.get("owner") != me and not is_orphan(t))
+
+
 def die_with(parent: int) -> None:
     """Linux: this (forked) process gets SIGTERM when its parent, pid `parent`, dies (a
     SIGKILL leaves the parent no time to stop its children), instead of training on for

@@ -831,3 +831,19 @@ def test_processes_opening_a_new_sqlite_file_at_once_all_open_it(tmp_path):
         for process in opening:
             process.join(timeout=60)
         assert outcomes == ["ok"] * 4, outcomes
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # study.ask() outside optimize
+def test_a_call_that_ends_while_another_process_runs_trials_leaves_the_pick_to_it(
+        tmp_path, caplog):
+    url = storage_url(tmp_path, "sqlite")
+    sweep = dict(epochs=1, progress=False, storage=url, study_name="s", range_test=False)
+    autolr.tune(mlp(), DIGITS, n_trials=2, confirm_seeds=0, **sweep)
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    theirs = study.ask()  # a trial another live process (this test's parent) is running
+    theirs.set_user_attr("owner", {**owner(), "pid": os.getppid()})
+    with caplog.at_level("WARNING", logger="autolr"):
+        result = autolr.tune(mlp(), DIGITS, n_trials=3, **sweep)  # 2 done + theirs: 3
+    assert "another process is still running 1 trial(s)" in caplog.text
+    assert not any(r.seed_values for r in result.records)  # no robust pick over a part
+    assert result.ended is False and autolr.load(url, "s").ended is False

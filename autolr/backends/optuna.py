@@ -43,6 +43,7 @@ from autolr.storage import (
     interrupted,
     is_orphan,
     open_storage,
+    others_running,
     owner,
     recover,
     sigterm_as_interrupt,
@@ -301,8 +302,14 @@ def _run_study(sweep: Sweep, storage: Any, study_name: str | None, n_jobs: int,
                 if remaining > 0:
                     _run_workers(sweep, autolr_pruner, str(storage), study.study_name,
                                  n_jobs, remaining)
-        with sigterm_as_interrupt():  # after the bar has closed: its log lines stay whole
-            confirmer.settle(study)
+        running = others_running(study)
+        if running:  # its trials would not be in the pick: the last process to end picks
+            logger.warning("another process is still running %d trial(s) of study %r: the "
+                           "robust pick is left to the call that ends last", running,
+                           study.study_name)
+        else:
+            with sigterm_as_interrupt():  # after the bar has closed: its lines stay whole
+                confirmer.settle(study)
     return records_from_study(study)
 
 
@@ -333,15 +340,19 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
     return records_from_study(study), info
 
 
-def store_end(storage: Any, study_name: str | None, test: RangeTest | None) -> None:
+def store_end(storage: Any, study_name: str | None, test: RangeTest | None) -> bool:
     """Mark the stored sweep ended, its range test (if it ran one) beside its trials, for
-    reports made from storage."""
+    reports made from storage; not while another process still runs trials of it (then
+    False: the call that ends last marks it)."""
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name or DEFAULT_STUDY,
                                   storage=open_storage(storage))
+        if others_running(study):
+            return False
         if test is not None:
             study.set_user_attr("range_test", test.to_dict())
         study.set_user_attr(ENDED, True)
+        return True
 
 
 def records_from_study(study: optuna.Study) -> list[TrialRecord]:
