@@ -162,6 +162,31 @@ def _tensors(X: Any, y: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
     return X, y
 
 
+def _is_pandas(value: Any) -> bool:
+    module = type(value).__module__
+    return (module == "pandas" or module.startswith("pandas.")) and hasattr(value, "isna")
+
+
+def _pandas_array(value: Any, what: str) -> np.ndarray:
+    """A DataFrame or Series as numbers. Missing values are named as such (an Int64 label
+    column with a pd.NA became floats, and then "regression targets holding NaN"), and
+    nullable dtypes (Int64, Float64: object arrays to numpy) become plain ones."""
+    import pandas as pd
+
+    missing = np.asarray(value.isna()).reshape(len(value), -1).any(axis=1)
+    if missing.any():
+        raise InvalidDataError(f"{what} holds missing values (NaN or NA) in "
+                               f"{int(missing.sum())} row(s); drop or impute them first.")
+    dtypes = list(value.dtypes) if hasattr(value, "columns") else [value.dtype]
+    if all(pd.api.types.is_bool_dtype(d) for d in dtypes):
+        return value.to_numpy(dtype=bool)
+    if all(pd.api.types.is_integer_dtype(d) for d in dtypes):
+        return value.to_numpy(dtype=np.int64)
+    if all(pd.api.types.is_numeric_dtype(d) for d in dtypes):
+        return value.to_numpy(dtype=np.float64)
+    return np.asarray(value)  # text, categories...: refused below, with what they hold
+
+
 def _as_tensor(value: Any, what: str) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
         if value.ndim == 0:
@@ -169,7 +194,9 @@ def _as_tensor(value: Any, what: str) -> torch.Tensor:
         # data, not a leaf of the user's graph: trials must not write into its .grad
         return value.detach()
     try:
-        array = np.asarray(value)
+        array = _pandas_array(value, what) if _is_pandas(value) else np.asarray(value)
+    except InvalidDataError:
+        raise
     except Exception as error:
         raise InvalidDataError(
             f"{what} must be a numpy array or a torch tensor, but got {type(value).__name__}."

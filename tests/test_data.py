@@ -307,6 +307,22 @@ def test_read_only_arrays_are_copied_without_a_warning(recwarn):
     assert result.X_train.shape[0] + result.X_val.shape[0] == 100
 
 
+def test_pandas_nullable_columns_are_numbers_and_missing_values_are_named():
+    import pandas as pd
+
+    X, y = classification_arrays(100)
+    frame = pd.DataFrame(X).astype("Float64")  # nullable: an object array to numpy
+    labels = pd.Series(y, dtype="Int64")
+    data = coerce_data((frame, labels))
+    assert data.task == "classification" and data.X_train.dtype == torch.float32
+    labels[3] = pd.NA  # was read as float regression targets "holding NaN"
+    with pytest.raises(InvalidDataError, match=r"y holds missing values \(NaN or NA\) in 1 "):
+        coerce_data((frame, labels))
+    frame.iloc[[5, 7], 0] = pd.NA
+    with pytest.raises(InvalidDataError, match=r"X holds missing values .* in 2 row"):
+        coerce_data((frame, pd.Series(y)))
+
+
 # --- batching -------------------------------------------------------------------------------
 
 def test_epoch_batches_cover_every_row_once_with_a_last_partial_batch():
