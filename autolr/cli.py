@@ -275,7 +275,8 @@ def format_table(result: Any, top: int) -> str:
                f"{p['batch_size']:>5}  " if p else f"{'-':>9}  {'-':<16} {'-':>6}  {'-':>5}  ")
             + f"{r.epochs_run:>6.3g}")
     if best is not None:
-        lines.append("* recommended (the robust pick); the others by their value")
+        lines.append("* recommended" + (" (the robust pick)" if best.seed_values else "")
+                     + "; the others by their value")
     return "\n".join(lines)
 
 

@@ -298,11 +298,8 @@ def _classification(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.T
         raise InvalidDataError(
             f"train and validation y must have the same shape a row, but got "
             f"{tuple(y_train.shape[1:])} and {tuple(y_val.shape[1:])}.")
-    if y_train.ndim == 2 and ((y_train == 0) | (y_train == 1)).all() and bool(
-            (y_train.sum(dim=1) == 1).all()):
-        raise InvalidDataError(
-            f"y of shape {tuple(y_train.shape)} looks one-hot encoded; pass the class "
-            "indices instead (y.argmax(1)): integer y is one label a row, or one a position.")
+    if y_train.shape[1:] == (1,):  # a column of labels (df[["label"]]): one a row
+        y_train, y_val = y_train[:, 0], y_val[:, 0]
     labels = torch.cat([y_train.flatten(), y_val.flatten()])
     if y_train.ndim > 1:  # per-position labels: padding counts for nothing
         labels = labels[labels != IGNORED_LABEL]

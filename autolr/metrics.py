@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -113,7 +114,16 @@ def loss_name(loss: Callable) -> str:
     code = getattr(loss, "__code__", None)
     if code is None or "<" not in name:  # a library's function: its name says which
         return name
-    return f"{name}<{_digest(code.co_code + repr(code.co_consts).encode())}>"
+    return f"{name}<{_digest(_code_bytes(code))}>"
+
+
+def _code_bytes(code: types.CodeType) -> bytes:
+    """A function's code as bytes stable from one run to the next: a nested code object (a
+    comprehension's, on Python 3.11) is itself in its repr, which holds its address and
+    line; without one, the bytes are those of autolr's first digests (stored sweeps)."""
+    consts = tuple(f"<code {_digest(_code_bytes(c))}>" if isinstance(c, types.CodeType) else c
+                   for c in code.co_consts)
+    return code.co_code + repr(consts).encode()
 
 
 _MODULE_LOSS = re.compile(r"(\w+)\((.*)\)")

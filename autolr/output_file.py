@@ -34,8 +34,7 @@ def check_output_file(path: str | os.PathLike, what: str,
     if path.is_dir():
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: it is a folder; give a "
                           f"file name in it, such as {str(path / example)!r}.")
-    resolved = path.resolve()
-    if any(resolved == Path(kept).expanduser().resolve() for kept in keep):
+    if any(_same_file(path, Path(kept).expanduser()) for kept in keep):
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: it is where the sweep "
                           f"is stored, and writing it would destroy every trial; give "
                           f"another file name, such as {example!r}.")
@@ -44,6 +43,16 @@ def check_output_file(path: str | os.PathLike, what: str,
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(path)!r} is not "
                           "writable; give a path you can write to.")
     return path
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    """One file by two names: the same path once resolved, or a hard link."""
+    if path.resolve() == other.resolve():
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them is not there yet
+        return False
 
 
 def check_folder(folder: Path, what: str, shown: Path | None = None) -> None:

@@ -35,11 +35,16 @@ DIVERGENCE_FACTOR = 4.0
 DIVERGENCE_PATIENCE = 20
 
 
+#: how far below zero, as a share of its typical size, a loss must go to be one that
+#: crosses zero rather than a positive loss with rounding error
+BELOW_ZERO_SHARE = 1e-3
+
+
 @dataclass
 class LossSize:
     """What a loss that can go below zero is measured by: fed each raw loss, it knows
-    whether one was below zero, and the loss's typical size (the mean |loss| of the first
-    `steps`). A loss that crosses zero (a negative cosine similarity, a negative
+    whether one went below zero (beyond rounding), and the loss's typical size (the mean
+    |loss| of the first `steps`). A loss that crosses zero (a negative cosine similarity, a negative
     log-likelihood, an ELBO) has no meaningful multiple: near zero, 4x its best is batch
     noise, so its blow-up is measured against its size instead."""
 
@@ -49,10 +54,12 @@ class LossSize:
     _count: int = 0
 
     def add(self, loss: float) -> None:
-        self.below_zero = self.below_zero or loss < 0
         if self._count < self.steps:
             self._total += abs(loss)
             self._count += 1
+        # below by a share of its size, not by rounding (a 1 - cosine similarity of
+        # aligned outputs came out at -3.7e-8: that loss is still bounded by zero)
+        self.below_zero = self.below_zero or loss < -BELOW_ZERO_SHARE * self.size
 
     @property
     def size(self) -> float:

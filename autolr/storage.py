@@ -78,9 +78,11 @@ def sweep_files(storage: Any) -> list[Path]:
     if file is not None:
         return [file, Path(f"{file}.lock")]
     if isinstance(storage, (str, Path)) and "://" not in str(storage):
-        folder = Path(storage).expanduser()
-        if folder.is_dir():
-            return [p for p in folder.iterdir() if p.name.endswith(RAY_SWEEP_SUFFIXES)]
+        path = Path(storage).expanduser()
+        if path.is_dir():
+            return [p for p in path.iterdir() if p.name.endswith(RAY_SWEEP_SUFFIXES)]
+        if path.is_file():  # a result `TuneResult.save` wrote, read as the storage
+            return [path]
     return []
 
 
@@ -137,7 +139,8 @@ def _check_is_optuna_database(path: Path, url: str) -> None:
     if not path.is_file() or path.stat().st_size == 0:
         return
     try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True,
+        # a URI, so read-only; quoted, or a '#' or '?' in the path would end it early
+        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
                                                 timeout=SQLITE_LOCK_TIMEOUT)) as connection:
             tables = {row[0] for row in connection.execute(
                 "SELECT name FROM sqlite_master WHERE type = 'table'")}

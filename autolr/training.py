@@ -20,6 +20,7 @@ import torch
 
 from autolr.data import (
     CLASSIFICATION,
+    IGNORED_LABEL,
     TrainValData,
     epoch_batches,
     has_batchnorm,
@@ -87,6 +88,9 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
     outcome = TrialOutcome(COMPLETE)
     groups = optimizer.param_groups
     step, loss_sum, loss_count, evals_done = 0, 0.0, 0, 0
+    # per-position labels: a batch of padding only has no loss (its mean is NaN), so it
+    # takes no step's update and is no divergence; the schedule goes on through it
+    padded = data.task == CLASSIFICATION and data.y_train.ndim > 1
 
     def finish(state: str, reason: str | None = None) -> TrialOutcome:
         outcome.state, outcome.reason = state, reason
@@ -99,30 +103,34 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
         model.train()
         for inputs, targets in epoch_batches(data.X_train, data.y_train, config.batch_size,
                                              generator, avoid_single_row=batchnorm):
-            lr = lrs[step]
-            for group in groups:
-                group["lr"] = lr
-            loss = loss_fn(model(inputs), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            learns = not (padded and bool((targets == IGNORED_LABEL).all()))
+            if learns:
+                lr = lrs[step]
+                for group in groups:
+                    group["lr"] = lr
+                loss = loss_fn(model(inputs), targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
             step += 1
-            loss_value = loss.item()
-            why = monitor.update(loss_value)
+            why = None
+            if learns:
+                loss_value = loss.item()
+                why = monitor.update(loss_value)
+                loss_sum += loss_value
+                loss_count += 1
             if why is None and step == total_steps:  # judged before the last evaluation
                 why = monitor.at_end()  # is reported: Ray takes that report as final
             if why is not None:
                 if reporter is not None:  # tell the sampler this region blows up
                     reporter.report(len(outcome.values), {"value": math.nan})
                 return finish(DIVERGED, why)
-            loss_sum += loss_value
-            loss_count += 1
             # evaluate `evals_per_epoch` times an epoch, at evenly spaced steps
             if step * evals_per_epoch // per_epoch == evals_done and step != total_steps:
                 continue
             evals_done = step * evals_per_epoch // per_epoch
             val_loss, value = evaluate(model, data, loss_fn, metric)
-            outcome.train_losses.append(loss_sum / loss_count)
+            outcome.train_losses.append(loss_sum / loss_count if loss_count else math.nan)
             outcome.val_losses.append(val_loss)
             outcome.values.append(value)
             loss_sum, loss_count = 0.0, 0
@@ -158,8 +166,11 @@ def evaluate(model: torch.nn.Module, data: TrainValData, loss_fn: Callable,
 
 
 def _val_outputs(model: torch.nn.Module, data: TrainValData) -> torch.Tensor:
-    return torch.cat([model(data.X_val[i:i + _EVAL_CHUNK])
-                      for i in range(0, len(data.X_val), _EVAL_CHUNK)])
+    return _outputs(model, data.X_val)
+
+
+def _outputs(model: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
+    return torch.cat([model(X[i:i + _EVAL_CHUNK]) for i in range(0, len(X), _EVAL_CHUNK)])
 
 
 def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
@@ -221,7 +232,10 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
                    "that reads this shape, pass a metric of your own too)." if own_loss
                    else "; the classes are its last axis, where cross-entropy wants them "
                    "second: return logits.movedim(-1, 1)." if positions
-                   and tuple(outputs.shape[1:-1]) == positions else ".")
+                   and tuple(outputs.shape[1:-1]) == positions
+                   else f"; if y is one-hot encoded (a 1 in one of {positions[0]} columns), "
+                   "pass the class indices, y.argmax(1)." if _one_hot(data.y_train)
+                   and outputs.ndim == 2 and outputs.shape[1] == positions[0] else ".")
             )
     elif outputs.shape != targets.shape and (not own_loss or _compares_outputs(metric)):
         # float class labels are read as regression targets: say so where it looks like it
@@ -240,9 +254,13 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
             f"the loss failed on the model's output {tuple(outputs.shape)} and targets "
             f"{tuple(targets.shape)}: {error}"
         ) from error
+    if not math.isfinite(loss):  # two rows can be padding, or alike: ask all of them
+        with torch.no_grad():
+            outputs = _outputs(model, data.X_train)
+            loss = float(loss_fn(outputs, data.y_train))
     if not math.isfinite(loss):  # every trial would stop at its first step as "diverged"
         raise InvalidModelError(
-            f"the loss is {loss} on the untrained model's output for two training rows, "
+            f"the loss is {loss} on the untrained model's output for the training set, "
             "before any step, so no learning rate can train it; check the loss (a log of "
             "0, a division by 0), the model's output"
             + (" (it is not finite)" if not torch.isfinite(outputs).all() else "")
@@ -250,6 +268,11 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
     if metric is not None and metric.function is not None:
         _probe_metric(metric, model, data)
     return model
+
+
+def _one_hot(y: torch.Tensor) -> bool:
+    """Do integer labels of shape (rows, C) look one-hot encoded (0s and one 1 a row)?"""
+    return y.ndim == 2 and bool(((y == 0) | (y == 1)).all()) and bool((y.sum(dim=1) == 1).all())
 
 
 def _compares_outputs(metric: Metric | None) -> bool:

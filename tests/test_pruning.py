@@ -72,6 +72,11 @@ def test_a_loss_below_zero_diverges_by_its_size_not_by_a_multiple_of_its_best():
     creeping = (np.linspace(0.01, -0.01, 400) + 0.04 * rng.standard_normal(400)).tolist()
     assert find_divergence(creeping) is None
     assert find_divergence(creeping + [0.5] * 50) is not None  # one that does blow up
+    # ...but a positive loss whose rounding dips below zero once keeps the 4x rule: a
+    # collapse back to its start is still a blow-up
+    converging = [max(1e-4, math.exp(-i / 15)) for i in range(200)] + [1.0] * 100
+    converging[150] = -3.7e-8
+    assert find_divergence(converging) is not None
     # a positive loss is judged as before: 4x its best
     assert find_divergence([1.0] * 50 + [3.5] * 200) is None
     assert find_divergence([1.0] * 50 + [4.5] * 200) is not None

@@ -529,18 +529,20 @@ def test_malformed_storages_fail_before_training(storage, message):
 def test_an_sqlite_file_that_is_not_optunas_is_refused_untouched(tmp_path):
     import sqlite3
 
-    other = tmp_path / "app.db"  # another program's database
-    with contextlib.closing(sqlite3.connect(other)) as connection:
-        connection.execute("CREATE TABLE trials (x INTEGER)")
-        connection.commit()
+    for name in ("app.db", "odd#name.db"):  # '#' ended the path of the read-only look
+        with contextlib.closing(sqlite3.connect(tmp_path / name)) as connection:
+            connection.execute("CREATE TABLE trials (x INTEGER)")  # another program's
+            connection.commit()
     (tmp_path / "corrupt.db").write_bytes(b"not a database at all" * 100)
     for name, message in (("app.db", "another program's SQLite database \\(tables trials\\)"),
+                          ("odd#name.db", "another program's SQLite database"),
                           ("corrupt.db", "'.*corrupt.db' is not an SQLite database")):
         before = (tmp_path / name).read_bytes()
         with pytest.raises(AutoLRError, match=message):
             autolr.tune(mlp(), DIGITS, storage=f"sqlite:///{tmp_path / name}", n_trials=1,
                         progress=False)
         assert (tmp_path / name).read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "corrupt.db", "odd#name.db"]
 
 
 def test_a_storage_path_that_cannot_keep_a_sweep_is_refused_before_any_write(tmp_path,
@@ -635,6 +637,13 @@ def test_two_lambdas_are_two_losses_and_a_library_function_is_its_name():
 
     first, second = (lambda o, t: (o - t).abs().mean()), (lambda o, t: (o - t).pow(2).mean())
     assert loss_name(first) != loss_name(second)
+    # a comprehension's code object sat in the digest by its repr (an address, a line):
+    # the same lambda in the next process named another loss, and its resume was refused
+    once = lambda o, t: sum([(o - t).abs().mean() for _ in range(1)])  # noqa: E731
+
+    again = lambda o, t: sum([(o - t).abs().mean() for _ in range(1)])  # noqa: E731
+    other = lambda o, t: sum([(o - t).pow(2).mean() for _ in range(1)])  # noqa: E731
+    assert loss_name(once) == loss_name(again) != loss_name(other)
     assert loss_name(torch.nn.functional.mse_loss) == "torch.nn.functional.mse_loss"
     weighted = [torch.nn.CrossEntropyLoss(weight=torch.tensor(w)) for w in ([1.0, 2.0],
                                                                            [1.0, 3.0])]

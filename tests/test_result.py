@@ -139,6 +139,12 @@ def test_a_report_never_replaces_the_storage_it_was_read_from(tmp_path, monkeypa
                                               r"where the sweep is stored"):
             write("sweep.db")
     assert (tmp_path / "sweep.db").read_bytes() == stored
+    os.link(tmp_path / "sweep.db", tmp_path / "linked.db")  # the same file, another name
+    with pytest.raises(AutoLRError, match="it is where the sweep is stored"):
+        result.report("linked.db")
+    result.save("saved.json")  # a saved result read as the storage is one too
+    with pytest.raises(AutoLRError, match="it is where the sweep is stored"):
+        autolr.report("saved.json", path="saved.json")
     ray_folder = tmp_path / "ray"  # a Ray storage: its sweeps' files are kept alike
     ray_folder.mkdir()
     result.save(ray_folder / "digits.autolr.json")

@@ -416,6 +416,26 @@ def test_a_label_per_token_with_padding_tunes_end_to_end():
                                           r"output \(batch, C, 12\) logits .* return "
                                           r"logits.movedim\(-1, 1\)"):
         autolr.tune(Tagger(classes_last=True), (tokens, tags), n_trials=1, progress=False)
+    # rows of padding only first: their loss (before any step) is NaN, the set's is not
+    first_padded = tags.copy()
+    first_padded[:5] = -100
+    assert autolr.train(Tagger(), (tokens, first_padded), {"lr": 1e-2},
+                        epochs=1).metrics["state"] == "complete"
+    # a batch of padding only is no divergence, at a batch size that makes some
+    padded = tags.copy()
+    padded[::2] = -100
+    trained = autolr.train(Tagger(), (tokens, padded), {"lr": 1e-3, "batch_size": 2},
+                           epochs=1)
+    assert trained.metrics["state"] == "complete"
+    # a one-tag-a-sentence task is no one-hot y; a one-hot y is named as such
+    one_tag = np.zeros((300, 12), dtype=int)
+    one_tag[np.arange(300), tokens[:, 0] % 12] = 1
+    assert autolr.train(Tagger(), (tokens, one_tag), {"lr": 1e-2},
+                        epochs=1).metrics["state"] == "complete"
+    with pytest.raises(AutoLRError, match=r"one-hot encoded .* pass the class indices, "
+                                          r"y.argmax\(1\)"):
+        autolr.train(torch.nn.Linear(12, 12), (tokens.astype(np.float32), one_tag),
+                     {"lr": 1e-2}, epochs=1)
 
 
 def test_batchnorm_with_batches_of_one_row_is_refused_before_training():
