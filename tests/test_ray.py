@@ -274,7 +274,7 @@ def test_autolrs_ray_pruners_keep_a_warmup_evaluation_without_judging_it():
 
 
 @needs_ray
-def test_tunes_own_schedulers_never_see_a_warmup_evaluation():
+def test_tunes_own_schedulers_never_see_a_warmup_evaluation_or_the_default_config():
     from types import SimpleNamespace
 
     asha = backend.make_scheduler("successive_halving", 20, "min")  # rungs at 2 and 8 evals
@@ -297,6 +297,13 @@ def test_tunes_own_schedulers_never_see_a_warmup_evaluation():
     assert median.on_trial_result(None, object(), result(
         backend.RUNNING, [9.0] * 3, **{backend.WARMING_UP: True})) == "CONTINUE"
     assert not median._results  # not even kept for other trials' medians
+    # nor the default config's trial, which the report compares with as a whole run
+    default = SimpleNamespace(trial_id="d")
+    asha.on_trial_add(None, default)
+    report = result(backend.RUNNING, [3.0, 3.0])
+    payload = json.loads(report[backend._PAYLOAD])
+    report[backend._PAYLOAD] = json.dumps({**payload, "is_baseline": True})
+    assert asha.on_trial_result(None, default, report) == "CONTINUE"
 
 
 def sweep(n_evals: int = 4) -> Sweep:
@@ -659,3 +666,10 @@ def test_no_address_starts_a_ray_of_its_own_not_the_one_a_stale_file_names(monke
     backend._connect(None)
     backend._connect("auto")  # joining the machine's running cluster is what "auto" asks
     assert asked == ["local", "auto"]
+
+
+@needs_ray
+def test_a_ray_address_that_is_not_text_is_refused_before_connecting():
+    with pytest.raises(AutoLRError, match=r"ray_address must be None, 'auto' or 'host:port' "
+                                          r".* but got 6395"):
+        backend.run_ray(sweep(), address=6395)

@@ -99,6 +99,9 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
     """
     if tune is None:
         raise AutoLRError(f"backend='ray' needs Ray Tune: pip install 'autolr[ray]' ({_MISSING}).")
+    if address is not None and not isinstance(address, str):
+        raise AutoLRError(f"ray_address must be None, 'auto' or 'host:port' such as "
+                          f"'10.0.0.1:6379', but got {address!r}.")
     resources = _check_resources(resources_per_trial)
     if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(
             max_concurrent, int) or max_concurrent < 1):
@@ -135,6 +138,11 @@ def run_ray(sweep: Sweep, *, address: str | None = None, storage: Any = None,
             settings.parent.mkdir(parents=True, exist_ok=True)
             settings.write_text(json.dumps(sweep.settings()), "utf-8")
         saved = Path(folder, f"{name}.autolr.json")  # readable without Ray or pickle
+        if storage is not None and saved.is_file():  # unended until this call ends
+            with contextlib.suppress(AutoLRError):  # unreadable: rewritten after a trial
+                earlier = TuneResult.load(saved)
+                earlier.ended = False
+                earlier.save(saved)
         trainable = tune.with_resources(tune.with_parameters(
             _train, stored=stored, threads=threads, ended=_ended_trials(saved)), resources)
         keep = None if storage is None else (lambda records: _save(sweep, name, folder,
@@ -425,12 +433,17 @@ class _PrunerScheduler(FIFOScheduler):
 class _BlindToWarmup:
     """For Tune's own schedulers: a report whose evaluation ended in warmup is not shown to
     them (a trial mid-warmup is not worse, only earlier). ASHA then files the trial's first
-    report past warmup at the highest rung it has reached, as it files a late report."""
+    report past warmup at the highest rung it has reached, as it files a late report. The
+    default config's trial is never shown to them, as autolr's pruners never cut it."""
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        if result.get(WARMING_UP):
-            return FIFOScheduler.CONTINUE
+        if result.get(WARMING_UP) or _is_baseline(result):  # the default config's trial is
+            return FIFOScheduler.CONTINUE  # never cut: the report compares with a whole run
         return super().on_trial_result(tune_controller, trial, result)
+
+
+def _is_baseline(result: dict) -> bool:
+    return _PAYLOAD in result and bool(json.loads(result[_PAYLOAD]).get("is_baseline"))
 
 
 class _WarmupBlindASHA(_BlindToWarmup, ASHAScheduler):
