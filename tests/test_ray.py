@@ -673,3 +673,18 @@ def test_a_ray_address_that_is_not_text_is_refused_before_connecting():
     with pytest.raises(AutoLRError, match=r"ray_address must be None, 'auto' or 'host:port' "
                                           r".* but got 6395"):
         backend.run_ray(sweep(), address=6395)
+
+
+@needs_ray
+def test_past_the_timeout_the_searcher_starts_no_trial_and_stops_none(monkeypatch):
+    import time
+
+    # Tune's own time budget stopped running trials mid-run, recorded as pruned; the
+    # searcher's FINISHED lets them end and starts no more
+    searcher = object.__new__(backend._Search)  # suggest() looks at nothing else here
+    monkeypatch.setattr(backend._Search, "deadline", time.monotonic() - 1.0)
+    assert searcher.suggest("t") == backend._Search.FINISHED
+    assert "deadline" not in vars(searcher)  # not saved with the experiment
+    run = backend._Run(dataclasses.replace(sweep(), timeout=60.0), None, "none", "min", 1,
+                       "/nonexistent")
+    assert 59.0 < run.deadline - time.monotonic() <= 60.0

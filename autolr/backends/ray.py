@@ -228,6 +228,9 @@ class _Run:
                                     if not kind.__name__.startswith("_")))
         self.cuts_log: Path | None = None  # where autolr's pruner logs why it cut a trial
         self.cuts: dict[int, str] = {}
+        # the timeout starts no new trial; the running ones finish (Tune's own time budget
+        # stopped them mid-run, as if pruned, and the best of one sweep was lost so)
+        self.deadline = None if sweep.timeout is None else time.monotonic() + sweep.timeout
 
     def experiments(self, name: str) -> list[str]:
         """The sweep's experiment folders so far, then the next one's."""
@@ -237,6 +240,15 @@ class _Run:
         return paths
 
     def all(self, name: str, progress: bool) -> list[TrialRecord]:
+        # on the class, not the searcher: Tune saves a searcher with its experiment, and a
+        # restored one would bring an old call's deadline; the pick's step back has none
+        _Search.deadline = self.deadline
+        try:
+            return self._all(name, progress)
+        finally:
+            _Search.deadline = None
+
+    def _all(self, name: str, progress: bool) -> list[TrialRecord]:
         self.cuts_log = Path(self.folder, f"{name}.cuts.jsonl")
         paths = self.experiments(name)
         last = paths[-2] if len(paths) > 1 else None
@@ -259,7 +271,7 @@ class _Run:
                 search_alg=self.searcher(resume_from=last),
                 scheduler=scheduler,
                 num_samples=remaining, max_concurrent_trials=self.max_concurrent,
-                reuse_actors=True, time_budget_s=self.sweep.timeout,
+                reuse_actors=True,
                 trial_dirname_creator=_dirname),
                 run_config=tune.RunConfig(
                     name=os.path.basename(paths[-1]), storage_path=self.folder, verbose=0,
@@ -375,7 +387,16 @@ class _Search(OptunaSearch):
     """Tune's Optuna searcher, telling Optuna how each trial ended as the Optuna backend
     does: complete, pruned (a diverged one too, after its NaN report, so that TPE ranks it
     worst), or failed. Tune's own tells a trial it stopped 'complete' with its last value,
-    and one that reported NaN fails and is forgotten (the trap of ray-project/ray#11670)."""
+    and one that reported NaN fails and is forgotten (the trap of ray-project/ray#11670).
+    Past its `deadline` (the sweep's timeout) it suggests no more trials."""
+
+    deadline: float | None = None  # time.monotonic(); set by `_Run.all` for its call
+
+    def suggest(self, trial_id: str) -> dict | str | None:
+        deadline = _Search.deadline
+        if deadline is not None and time.monotonic() >= deadline:
+            return self.FINISHED  # Tune lets the running trials end, and starts none
+        return super().suggest(trial_id)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         # A trial a resume runs again (from scratch: no checkpoints) reports the steps its
