@@ -8,7 +8,6 @@ True
 from __future__ import annotations
 
 import importlib
-import logging
 from typing import TYPE_CHECKING, Any
 
 # The public names are loaded on first use (PEP 562): `import autolr` then costs nothing,
@@ -57,4 +56,6 @@ def __dir__() -> list[str]:
     return sorted([*globals(), *__all__])
 
 
-logging.getLogger("autolr").addHandler(logging.NullHandler())
+# No NullHandler on the "autolr" logger: with none configured, Python's last-resort
+# handler prints its warnings (a failed trial, a timeout that cut the sweep short, a
+# metric not finite before training) to stderr; its info lines need logging configured.

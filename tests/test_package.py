@@ -22,3 +22,16 @@ def test_every_public_name_resolves_and_unknown_ones_raise():
     assert set(autolr.__all__) <= set(dir(autolr))
     with pytest.raises(AttributeError, match="no attribute 'tunee'"):
         autolr.tunee  # noqa: B018
+
+
+def test_a_library_users_warnings_reach_stderr_without_logging_set_up():
+    # a NullHandler on the "autolr" logger kept them from Python's last-resort handler:
+    # a timeout that cut a sweep to one trial said nothing
+    code = ("import autolr, torch\n"
+            "from sklearn.datasets import load_digits\n"
+            "X, y = load_digits(return_X_y=True)\n"
+            "autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=500, epochs=1,\n"
+            "            timeout=0.3, progress=False, confirm_seeds=0, range_test=False)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=300)
+    assert "timeout: " in run.stderr and "of the 500 trials ran in 0.3 s" in run.stderr
