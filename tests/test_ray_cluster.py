@@ -6,6 +6,7 @@ in a session of its own, and teardown kills exactly that session's processes, by
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -545,6 +546,34 @@ def test_sigterm_stops_a_cli_sweep_on_the_cluster_as_ctrl_c_does(cluster, tmp_pa
     assert "SIGTERM received" not in err and "Tuner.restore" not in err
     kept = autolr.load(str(tmp_path / "ray"), "digits_net")
     assert 1 <= len(kept.records) < 40 and kept.ended is False  # the report says so
+
+
+def test_a_timeout_starts_no_new_trial_and_lets_the_running_ones_finish(cluster, digits,
+                                                                         tmp_path, caplog):
+    # Tune's own time budget stopped running trials mid-run, recorded as pruned, and the
+    # sweep's best could be lost so; as on the Optuna backend, the running ones finish
+    from ray import cloudpickle
+
+    folder = tmp_path / "starts"
+    folder.mkdir()
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    started = time.monotonic()
+    try:
+        with caplog.at_level(logging.WARNING, logger="autolr"):
+            result = autolr.tune(Marked(str(folder), pause=3.0), digits, n_trials=30,
+                                 timeout=8.0, pruner="none", confirm_seeds=0,
+                                 range_test=False, ray_address=cluster.address, **SWEEP)
+    finally:
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    records = result.records
+    assert 1 <= len(records) < 30 and time.monotonic() - started < 120
+    # every trial that started on a worker ran to its end: none cut, none lost
+    on_workers = {trial for trial, node in markers(folder) if trial != "None"}
+    assert len(on_workers) == len(records)
+    assert {r.state for r in records} == {"complete"}
+    assert all(r.epochs_run == SWEEP["epochs"] for r in records)
+    assert result.best_record is not None
+    assert any(f"timeout: {len(records)} of the 30 trials ran" in m for m in caplog.messages)
 
 
 def test_resources_no_node_has_fail_before_any_trial(cluster, digits, tmp_path):
