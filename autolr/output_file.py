@@ -22,6 +22,14 @@ def check_output_file(path: str | os.PathLike, what: str,
     """`path` as a Path, if `what` can be written there (missing folders are made later)
     and it is none of the files to `keep` (a sweep's storage); else an AutoLRError saying
     why and what to give instead."""
+    try:
+        return _checked_output_file(path, what, keep)
+    except OSError as error:  # a name too long, say: stat() raises it, not just open()
+        raise AutoLRError(f"cannot write the {what} to {os.fspath(path)!r}: "
+                          f"{error.strerror or error}; give another path.") from None
+
+
+def _checked_output_file(path: str | os.PathLike, what: str, keep: Iterable[Path]) -> Path:
     example = _EXAMPLE_NAMES.get(what, "autolr-out")
     if not isinstance(path, (str, os.PathLike)) or not os.fspath(path):
         raise AutoLRError(f"the {what} path must be a file name such as {example!r}, but got "
@@ -42,7 +50,31 @@ def check_output_file(path: str | os.PathLike, what: str,
     if path.exists() and not os.access(path, os.W_OK):
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(path)!r} is not "
                           "writable; give a path you can write to.")
+    target = Path(os.path.realpath(path))
+    replaced = target.is_file() and target.stat().st_nlink == 1  # else written in place
+    if target.parent.is_dir() and not is_stream(path) and (replaced or not target.exists()):
+        # the very file the write makes first, so a name one too long fails here too
+        _try_creating(_partial(target), what, path)
     return path
+
+
+def _partial(target: Path) -> Path:
+    """Where the text is written before it replaces `target` in one rename."""
+    # cut: a name near the file system's 255-byte limit would not fit with the suffix
+    return target.with_name(f".{target.name[:200]}.{os.getpid()}.partial")
+
+
+def _try_creating(probe: Path, what: str, shown: Path) -> None:
+    """Create and remove `probe`, or an AutoLRError: os.access trusts root, and knows
+    nothing of a read-only or virtual file system (/proc) or of a name too long."""
+    try:
+        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return
+    except OSError as error:
+        raise AutoLRError(f"cannot write the {what} to {str(shown)!r}: "
+                          f"{error.strerror or error}; give a path you can write to.") from None
+    probe.unlink(missing_ok=True)
 
 
 def _same_file(path: Path, other: Path) -> bool:
@@ -69,6 +101,7 @@ def check_folder(folder: Path, what: str, shown: Path | None = None) -> None:
     if not os.access(nearest, os.W_OK | os.X_OK):
         raise AutoLRError(f"cannot write the {what} to {str(shown)!r}: {str(nearest)!r} is not "
                           "writable; give a path you can write to.")
+    _try_creating(nearest / f".autolr-probe.{os.getpid()}", what, shown)
 
 
 def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:
@@ -82,7 +115,7 @@ def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:
     # link itself); a device, a pipe or a process's open file (-o /dev/stdout, whatever
     # its output goes to) is written in place, after what it holds
     target = Path(os.path.realpath(path))
-    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    partial = _partial(target)
     try:
         if (target.exists() and not target.is_file()) or is_stream(Path(path)):
             if _is_stdout(path):  # one file offset with print(): nothing overwrites it

@@ -285,6 +285,11 @@ def multiplier(name: str, step: int, total_steps: int, *, warmup_steps: int = 0,
     function = get(name).function
     if total_steps < 1:
         raise InvalidSpaceError(f"total_steps must be >= 1, but got {total_steps=}.")
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, numbers.Integral):
+        # a fraction here (best_config's warmup_fraction, say) would pass as ~no warmup
+        raise InvalidSpaceError(
+            f"warmup_steps is a whole number of optimizer steps, but got {warmup_steps!r}; "
+            "for a fraction of training use round(fraction * total_steps).")
     if not 0 <= warmup_steps < total_steps:
         raise InvalidSpaceError(
             f"warmup must be shorter than training: 0 <= warmup_steps < total_steps, "

@@ -211,6 +211,21 @@ def test_a_report_path_ending_in_a_slash_names_a_folder_not_a_file(tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_a_path_the_write_would_fail_on_is_refused_before_the_work_even_as_root(tmp_path):
+    # os.access says yes to root for /proc: a CLI sweep ran to its end, then failed there;
+    # a name too long was a raw OSError from stat()
+    result = TuneResult([TrialRecord(0, "complete", TrialConfig(1e-3).to_dict(),
+                                     values=(1.0, 0.5))])
+    for write in (result.report, result.save):
+        with pytest.raises(AutoLRError, match="cannot write the .* to '/proc/r.html'"):
+            write("/proc/r.html")
+        with pytest.raises(AutoLRError, match="File name too long; give another path"):
+            write(tmp_path / ("a" * 300))
+    near_the_limit = tmp_path / ("b" * 250)  # fits; the partial file's name is cut to fit
+    assert result.save(near_the_limit).is_file()
+    assert [p.name for p in tmp_path.iterdir()] == [near_the_limit.name]  # no probe left
+
+
 def test_a_report_through_a_symlink_writes_the_file_it_points_to(tmp_path):
     # the write-then-rename replaced the link itself with a regular file
     result = TuneResult([record(0, "complete", 1e-3, [0.5])])
