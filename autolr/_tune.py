@@ -255,8 +255,12 @@ def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
           config: Mapping[str, Any] | TrialConfig, *, epochs: int = 20, seed: int = 0,
           metric: str | Callable | None = None, direction: str | None = None,
           loss: Callable | None = None, device: str = "cpu", val_fraction: float = 0.2,
-          divergence_factor: float = DIVERGENCE_FACTOR) -> Trained:
+          divergence_factor: float = DIVERGENCE_FACTOR, split_seed: int = 0) -> Trained:
     """Train one config (e.g. `TuneResult.best_config`) with the same loop as the sweep.
+
+    `seed` seeds the run (a factory's initial weights, the batch order); `split_seed`
+    the 80/20 split of `(X, y)`, as `tune`'s `seed` did: keep it at the sweep's seed to
+    re-train on fresh seeds against the validation rows the sweep scored on.
 
     Returns `(model, metrics)`: a trained copy in eval mode, as its values were measured
     (the given model is not changed; `.train()` it to train on), and a dict
@@ -272,9 +276,10 @@ def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
     ('complete', 2)
     """
     epochs, seed = _check_int("epochs", epochs, 1), _check_seed(seed)
+    split_seed = _check_seed(split_seed, "split_seed")
     _check_divergence_factor(divergence_factor)
     config = TrialConfig.from_dict(config)
-    prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, seed)
+    prepared = _prepare(model, data, loss, metric, direction, device, val_fraction, split_seed)
     if config.batch_size > prepared.data.n_train:  # as tune drops such batch sizes
         raise AutoLRError(f"batch_size={config.batch_size} is larger than the "
                           f"{prepared.data.n_train} training rows; use at most "
@@ -315,11 +320,11 @@ class _Prepared(NamedTuple):
 
 
 def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, direction: str | None,
-             device: str, val_fraction: float, seed: int) -> _Prepared:
+             device: str, val_fraction: float, split_seed: int) -> _Prepared:
     """Everything a trial needs, validated: bad input fails here, before any training."""
     device = _check_device(device)
     factory = _model_factory(model, device)
-    tensors = coerce_data(data, val_fraction=val_fraction, seed=seed).to(device)
+    tensors = coerce_data(data, val_fraction=val_fraction, seed=split_seed).to(device)
     if loss is not None and not callable(loss):
         raise AutoLRError(f"loss must be a callable (outputs, targets) -> scalar tensor, such as"
                           f" torch.nn.CrossEntropyLoss(), but got {loss!r}.")
@@ -454,10 +459,11 @@ def _check_evals_per_epoch(evals: int, batch_sizes: tuple[int, ...], n_train: in
                           f"{steps}, or leave the larger batch sizes out of the space.")
 
 
-def _check_seed(seed: Any) -> int:
-    seed = _check_int("seed", seed, 0)
+def _check_seed(seed: Any, name: str = "seed") -> int:
+    seed = _check_int(name, seed, 0)
     if seed > MAX_SEED:
-        raise AutoLRError(f"seed must be an integer from 0 to 2**32 - 1, but got {seed=}.")
+        raise AutoLRError(f"{name} must be an integer from 0 to 2**32 - 1, but got "
+                          f"{name}={seed}.")
     return seed
 
 

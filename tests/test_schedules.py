@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -198,6 +199,16 @@ def test_warmup_not_shorter_than_training_raises(name, warmup, total):
         schedules.multiplier(name, 0, total, warmup_steps=warmup)
     with pytest.raises(InvalidSpaceError, match="warmup_steps"):
         schedules.multipliers(name, total, warmup_steps=warmup)
+
+
+@pytest.mark.parametrize("warmup", [0.2, 2.5, True])
+def test_warmup_steps_that_are_not_a_whole_number_of_steps_raise(warmup):
+    # best_config's warmup_fraction passed as warmup_steps ran as (almost) no warmup
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    with pytest.raises(InvalidSpaceError, match=r"warmup_steps is a whole number of "
+                       r"optimizer steps, .*round\(fraction \* total_steps\)"):
+        schedules.lambda_lr(opt, "cosine", 100, warmup_steps=warmup)
+    assert schedules.multiplier("cosine", 0, 100, warmup_steps=np.int64(9)) == 0.1
 
 
 def test_total_steps_below_one_raises():
