@@ -122,6 +122,17 @@ def _is_dataset(value: Any) -> bool:
     return isinstance(value, torch.utils.data.Dataset) and not isinstance(value, torch.Tensor)
 
 
+def _item_tensor(value: Any, part: str, index: int, name: str) -> torch.Tensor:
+    try:
+        return torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):  # a dict, a string, ragged lists
+        raise InvalidDataError(
+            f"the {part} Dataset's item {index}: its {name} is a {type(value).__name__}, "
+            f"not one tensor: autolr stacks each {name} into one tensor, so give an "
+            "array or a tensor (for a model that takes a dict or several inputs, wrap it in a "
+            "module that takes one tensor and splits it).") from None
+
+
 def _read_dataset(dataset: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
     if isinstance(dataset, torch.utils.data.IterableDataset) or not hasattr(dataset, "__len__"):
         raise InvalidDataError(
@@ -138,8 +149,8 @@ def _read_dataset(dataset: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
                 f"the {part} Dataset must return (x, y) pairs, but item {i} is "
                 f"{type(item).__name__}."
             )
-        xs.append(torch.as_tensor(item[0]))
-        ys.append(torch.as_tensor(item[1]))
+        xs.append(_item_tensor(item[0], part, i, "x"))
+        ys.append(_item_tensor(item[1], part, i, "y"))
     for name, parts in (("x", xs), ("y", ys)):
         odd = next((i for i, t in enumerate(parts) if t.shape != parts[0].shape), None)
         if odd is not None:

@@ -186,6 +186,20 @@ def test_a_dataset_must_yield_pairs():
         coerce_data(TensorDataset(torch.zeros(10, 2)))  # 1-tuples
 
 
+def test_a_dataset_whose_x_is_a_dict_names_the_fix():
+    class Dicts(torch.utils.data.Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            return {"ids": torch.zeros(3), "mask": torch.ones(3)}, i % 2
+
+    # was torch's bare "Could not infer dtype of dict" RuntimeError
+    with pytest.raises(InvalidDataError, match=r"item 0: its x is a dict, not one tensor: "
+                       r".* wrap it in a module that takes one tensor"):
+        coerce_data(Dicts())
+
+
 # --- bad input --------------------------------------------------------------------------
 
 def test_empty_data():
