@@ -221,8 +221,10 @@ class TuneResult:
     @property
     def best_value(self) -> float:
         """The best config's validation metric as a user retraining it will get it: with
-        the robust pick, its value on seeds held out from choosing it (`best_std` is its
-        spread over all its seeds); never the luckiest run."""
+        the robust pick, its value on a seed held out from choosing it (one run: expect it
+        to move by about `best_std`, its spread over all its seeds). Without the pick
+        (`confirm_seeds=0`, or a sweep too small for it) the best single run, which
+        retraining most often does worse than; `summary()` says so."""
         return float(self._require_best().expected_value)
 
     @property
@@ -339,6 +341,8 @@ class TuneResult:
                        f"(trial {best.number}): {_describe(best.params)}"]
         if self.ended is False:
             lines.append(UNENDED)
+        elif not best.seed_values and not best.holdout_values:
+            lines.append("that is " + UNCONFIRMED)
         passed = self.passed_over()
         if passed is not None:
             lines.append(passed)
@@ -427,6 +431,10 @@ class TuneResult:
                    storage=payload.get("storage"),
                    range_test=RangeTest.from_dict(payload["range_test"])
                    if payload.get("range_test") else None, ended=payload.get("ended"))
+
+UNCONFIRMED = ("one run, the best of the sweep, so partly luck: the robust pick did not "
+               "run (confirm_seeds=0, or a budget under 4 times its cost: a small sweep), and "
+               "retraining the config most often does worse.")
 
 
 def seed_note(record: TrialRecord) -> str:

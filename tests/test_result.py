@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 
@@ -284,3 +285,18 @@ def test_ratios_read_as_numbers_never_in_exponent_form():
 
     assert [times(0.35), times(4.2), times(955.4), times(12_345.0, "×")] == [
         "0.35x", "4.2x", "955x", "12,345×"]
+
+
+def test_a_best_value_from_one_run_says_the_robust_pick_did_not_run(tmp_path):
+    # best_value was then the sweep's luckiest run, told as if the pick had confirmed it
+    unconfirmed = TuneResult(TABLE, epochs=2)
+    assert "that is one run, the best of the sweep, so partly luck: the robust pick did " \
+           "not run" in unconfirmed.summary()
+    page = unconfirmed.report(tmp_path / "one.html").read_text(encoding="utf-8")
+    assert "The best value below is one run, the best of the sweep" in page
+    confirmed = dataclasses.replace(TABLE[1], seed_values=(0.3, 0.32, 0.31),
+                                    holdout_values=(0.33,))
+    picked = TuneResult([TABLE[0], confirmed], epochs=2)
+    assert "robust pick did not run" not in picked.summary()
+    assert "robust pick did not run" not in picked.report(tmp_path / "two.html").read_text(
+        encoding="utf-8")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from autolr.cliff import EDGE_MARGIN
 from autolr.reporting.data import ReportData
-from autolr.result import UNENDED, times
+from autolr.result import UNCONFIRMED, UNENDED, times
 
 Blocks = dict[str, str]
 
@@ -62,6 +62,8 @@ def summary(data: ReportData, blocks: Blocks) -> str:
         parts.append(note(esc(UNENDED[0].upper() + UNENDED[1:]), "warn"))
     if s.best is None:
         parts.append(note(esc(s.no_best or "No trial completed."), "warn"))
+    elif data.ended is not False and not s.best.seed_note:  # one run: the sweep's luckiest
+        parts.append(note(esc("The best value below is " + UNCONFIRMED), "warn"))
     counts = s.counts
     cards = []
     if s.best is not None:
