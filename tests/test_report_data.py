@@ -129,6 +129,21 @@ def test_blowup_lr_comes_from_the_training_schedule() -> None:
     assert blowup.step == 4  # as the loop's reason says it: 'to step 4'
 
 
+def test_blowup_step_is_where_the_loss_went_above_not_where_the_rule_fired() -> None:
+    # the 20-step rule fires 20 steps on: there a warmup had the lr many times higher
+    # (trial 7 of a QA sweep: 'lr at blow-up 7.81' for a blow-up at 1.05)
+    stayed = rec(7, "diverged", 0.4, warmup=0.3, steps_run=25, epochs_run=2.5)
+    stayed = dataclasses.replace(stayed, reason="smoothed loss 9.1 stayed above 4x its best "
+                                               "2.3 for 20 steps, to step 24")
+    at_end = rec(8, "diverged", 0.4, warmup=0.3, steps_run=100, epochs_run=10)
+    at_end = dataclasses.replace(at_end, reason="smoothed loss 9.1 was still above 4x its "
+                                               "best 2.3 when the run ended, 7 steps on")
+    blowups = {b.number: b for b in extract(result([*bowl(), stayed, at_end])).boundary.blowups}
+    factors = TrialConfig.from_dict(stayed.params).multipliers(100)
+    assert blowups[7].step == 5 and blowups[7].lr_at_blowup == pytest.approx(0.4 * factors[5])
+    assert blowups[8].step == 93 and blowups[8].lr_at_blowup == pytest.approx(0.4 * factors[93])
+
+
 def test_a_trial_the_pick_marked_diverged_is_not_given_a_blow_up_step() -> None:
     # its own run finished (step 100 of 100); the second extra seed nearly diverged
     marked = rec(7, "complete", 0.05, 0.1, values=(0.3, 0.1))

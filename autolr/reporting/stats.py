@@ -8,6 +8,7 @@ Pure functions over trial points and records; `data.extract` calls them.
 from __future__ import annotations
 
 import math
+import re
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
@@ -143,18 +144,34 @@ def _blowup(record: TrialRecord, per_epoch: dict[int, int], epochs: int | None) 
     # budgeted rungs: the blow-up was in a run of rung_epochs (its schedule compressed)
     ran = record.rung_steps if record.rung_steps is not None else record.steps_run
     length = record.rung_epochs or epochs
+    step = _blowup_step(record.reason, ran)
     try:
         config = TrialConfig.from_dict(params)
         if steps and length and ran >= 1:
             total = max(steps * length, ran)
-            # the same function the training loop used, at the last step it ran
+            # the same function the training loop used, at the step it blew up
             lr_at = config.lr * schedules.multiplier(
-                config.schedule, ran - 1, total,
+                config.schedule, step, total,
                 warmup_steps=config.warmup_steps(total), **config.schedule_params)
     except (AutoLRError, TypeError):
         pass
     return Blowup(record.number, float(params["lr"]), batch, str(params.get("schedule")),
-                  max(0, ran - 1), lr_at, record.reason)
+                  step, lr_at, record.reason)
+
+
+_STAYED_ABOVE = re.compile(r"for (\d+) steps, to step (\d+)")  # the reasons of pruning.py
+_ABOVE_AT_END = re.compile(r"when the run ended, (\d+) steps on")
+
+
+def _blowup_step(reason: str | None, ran: int) -> int:
+    """The step the loss blew up at: the first of the steps it then stayed above the
+    limit, not the step the rule fired (20 steps on, where a warmup or a one-cycle ramp
+    has the learning rate several times higher); the last step for a NaN or inf."""
+    if (stayed := _STAYED_ABOVE.search(reason or "")) is not None:
+        return max(0, int(stayed[2]) - int(stayed[1]) + 1)
+    if (at_end := _ABOVE_AT_END.search(reason or "")) is not None:
+        return max(0, ran - int(at_end[1]))
+    return max(0, ran - 1)
 
 
 def divergence_boundary(records: Sequence[TrialRecord], per_epoch: dict[int, int],
