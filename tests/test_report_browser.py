@@ -7,6 +7,7 @@ tests skip, except in CI (CI=true), where they fail.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -46,6 +47,13 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+# every plot is no wider than its frame
+FITTED = """() => [...document.querySelectorAll("div.figure")].every(figure => {
+  const svg = figure.querySelector(".main-svg");
+  return svg && svg.getBoundingClientRect().width <= figure.getBoundingClientRect().width + 1;
+})"""
+
+
 class Opened:
     """A report opened with every non-file request aborted; what went wrong is kept."""
 
@@ -66,6 +74,11 @@ class Opened:
             "n => document.querySelectorAll('div.figure .js-plotly-plot .main-svg').length"
             " >= n", arg=self.n_figures, timeout=30_000)
         self.seconds = time.perf_counter() - started
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        with contextlib.suppress(PlaywrightTimeout):  # plotly's resize waits 100 ms;
+            # check_clean says which plot does not fit, if one still does not
+            self.page.wait_for_function(FITTED, timeout=5_000)
 
     def _route(self, route: Any) -> None:
         if route.request.url.startswith("file://"):
@@ -92,6 +105,11 @@ class Opened:
             assert not any("Share" in (t or "") for t in titles)
             box = figure.bounding_box()
             assert box is not None and box["height"] > 100 and box["width"] > 300
+            # the plot fits its frame: the first of two side by side was drawn before its
+            # neighbour existed, twice too wide, its legend under the other plot
+            drawn = figure.locator(".main-svg").first.bounding_box()
+            assert drawn is not None and drawn["width"] <= box["width"] + 1, \
+                f"{figure.get_attribute('data-figure')}: {drawn['width']} > {box['width']}"
 
 
 def test_full_report_renders_offline(browser: Any, tmp_path: Path) -> None:

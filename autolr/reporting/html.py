@@ -34,6 +34,16 @@ if (window.matchMedia("(max-width: 700px)").matches) {
   });
 }"""
 
+# A plot is drawn as the page is read: the first of two side by side, before its
+# neighbour exists, takes the whole row (its legend then hides under the other plot).
+# Once the page is there, each is fitted to its frame.
+FIT_PLOTS_JS = """
+window.addEventListener("load", function () {
+  document.querySelectorAll(".js-plotly-plot").forEach(function (plot) {
+    Plotly.Plots.resize(plot);
+  });
+});"""
+
 # (anchor, heading, figures drawn in it, the section's text)
 SECTIONS: list[tuple[str, str, list[tuple[str, Callable]], Callable]] = [
     ("summary", "1. Summary", [], sections.summary),
@@ -146,7 +156,7 @@ def render(data: ReportData) -> str:
         f"<nav>{nav}</nav>", "<main>", *parts, "</main>",
         f"<footer>autolr report · generated {esc(generated)} · plotly.js "
         f"{esc(plotly.offline.get_plotlyjs_version())} embedded: this file works offline</footer>",
-        f"<script>{NARROW_SCREEN_JS}</script>", "</body></html>"])
+        f"<script>{NARROW_SCREEN_JS}{FIT_PLOTS_JS}</script>", "</body></html>"])
 
 
 def write(data: ReportData, path: str | Path) -> Path:
