@@ -71,7 +71,7 @@ def test_single_family_single_batch_no_divergence(tmp_path: Path) -> None:
                               n_failed=0)
     assert result.counts()["diverged"] == 0
     page = write_report(result, tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "Only one schedule family (cosine) was searched" in page
+    assert "Only one schedule family (cosine) was tried" in page
     assert "only one batch size (32) has complete trials" in page
     assert "no trial diverged, so the boundary lies above" in page
     assert "batch_scaling" not in figures_in(page)
@@ -193,3 +193,20 @@ def test_log_axes_label_their_ticks_in_full_and_one_value_once() -> None:
     assert medium["ticktext"][:3] == ["0.001", "0.002", "0.005"]
     # a sweep of one trial: plotly's own ticks all read "0.001" at this precision
     assert log_axis([0.001, 0.001])["ticktext"] == ["0.001"]
+
+
+def test_a_default_that_is_the_best_trial_is_not_called_0_percent_worse(tmp_path: Path) -> None:
+    only = TrialRecord(0, "complete", autolr.TrialConfig(1e-3).to_dict(), values=(1.0, 0.5),
+                       is_baseline=True)
+    page = write_report(TuneResult([only], epochs=2), tmp_path / "r.html").read_text("utf-8")
+    assert "trial 0, complete; it is the best trial" in page
+    assert "0% better" not in page and "0% worse" not in page
+
+
+def test_a_sweep_without_the_default_config_says_why_there_is_no_comparison(
+        tmp_path: Path) -> None:
+    other = TrialRecord(0, "complete", autolr.TrialConfig(3e-3).to_dict(), values=(1.0, 0.5))
+    page = write_report(TuneResult([other], epochs=2), tmp_path / "r.html").read_text("utf-8")
+    assert "No trial trained the default config" in page
+    assert "No trial trained the default config" not in write_report(
+        synthetic_result(), tmp_path / "full.html").read_text("utf-8")

@@ -63,7 +63,7 @@ def best_losses(data: ReportData) -> go.Figure | None:
     if losses is None:
         return None
     fig = go.Figure()
-    for name, values, color, dash in (("training loss (mean over the epoch)", losses.train,
+    for name, values, color, dash in (("training loss (mean between evaluations)", losses.train,
                                        "#4c78a8", "solid"),
                                       ("validation loss", losses.val, "#e45756", "solid")):
         if values:

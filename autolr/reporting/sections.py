@@ -72,7 +72,9 @@ def summary(data: ReportData, blocks: Blocks) -> str:
                                                       if s.best.seed_note else "")))
     if s.baseline is not None:
         sub = f"trial {s.baseline.number}, {s.baseline.state}"
-        if s.improvement is not None:
+        if s.best is not None and s.baseline.number == s.best.number:
+            sub += "; it is the best trial"
+        elif s.improvement is not None:
             sub += f"; the best is {abs(s.improvement):.0%} " + (
                 "better" if s.improvement >= 0 else "worse")
         cards.append(card(f"default (AdamW 1e-3, constant, batch 32): {metric}",
@@ -96,6 +98,11 @@ def summary(data: ReportData, blocks: Blocks) -> str:
         + (f", less {epochs(s.epochs_rung_reruns)} training schedules again at budgeted rungs"
            if s.epochs_rung_reruns else "")))
     parts.append(f'<div class="cards">{"".join(cards)}</div>')
+    if s.baseline is None and s.best is not None:  # else a card silently missing
+        parts.append(note("No trial trained the default config (AdamW, lr 1e-3, constant, "
+                          "batch 32, no warmup or weight decay), so there is no comparison "
+                          "with it: the search space does not hold it, baseline=False, or the "
+                          "sweep ended before its turn (trial 10)."))
     if s.passed_over:  # else a reader of the trials table wonders why it was not picked
         parts.append(note(esc(s.passed_over[0].upper() + s.passed_over[1:]) + "."))
     if s.best_params is not None:
@@ -245,7 +252,7 @@ def finder(data: ReportData, blocks: Blocks) -> str:
 def schedules(data: ReportData, blocks: Blocks) -> str:
     parts, families = [], data.families
     if len(families) == 1:
-        parts.append(note(f"Only one schedule family ({esc(families[0].name)}) was searched: "
+        parts.append(note(f"Only one schedule family ({esc(families[0].name)}) was tried: "
                           "there is no comparison between families."))
     if families:
         parts.append(table(
