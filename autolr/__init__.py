@@ -17,13 +17,14 @@ _WHERE = {
     "train": "autolr._tune", "tune": "autolr._tune",
     "AutoLRError": "autolr.errors", "InvalidDataError": "autolr.errors",
     "InvalidModelError": "autolr.errors", "InvalidSpaceError": "autolr.errors",
-    "UnknownNameError": "autolr.errors",
+    "UnknownNameError": "autolr.errors", "SweepStopped": "autolr.errors",
     "TrialRecord": "autolr.result", "TuneResult": "autolr.result",
     "SearchSpace": "autolr.space", "TrialConfig": "autolr.space", "presets": "autolr.space",
 }
 __all__ = [
     "AutoLRError", "InvalidDataError", "InvalidModelError", "InvalidSpaceError",
-    "SearchSpace", "Trained", "TrialConfig", "TrialRecord", "TuneResult", "UnknownNameError",
+    "SearchSpace", "SweepStopped", "Trained", "TrialConfig", "TrialRecord", "TuneResult",
+    "UnknownNameError",
     "load", "presets", "report", "schedules", "train", "tune",
 ]
 __version__ = "0.1.0"
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         InvalidDataError,
         InvalidModelError,
         InvalidSpaceError,
+        SweepStopped,
         UnknownNameError,
     )
     from autolr.result import TrialRecord, TuneResult

@@ -114,6 +114,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     if study_name is not None and not (isinstance(study_name, str) and study_name):
         raise AutoLRError(f"study_name must be a name such as 'digits' (or None), but got "
                           f"{study_name=}.")
+    if study_name is None and storage is not None:
+        study_name = "autolr"  # both backends' name for it: the result says it, too
     for name, flag in (("range_test", range_test), ("baseline", baseline),
                        ("progress", progress)):
         if not isinstance(flag, bool):

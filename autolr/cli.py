@@ -218,17 +218,26 @@ def _report(args: argparse.Namespace, argv: list[str]) -> int:
     import autolr
 
     output = "/dev/stdout" if args.output == "-" else args.output  # `-o - | ...`
-    _say_written(autolr.report(args.storage or DEFAULT_STORAGE, args.study, output))
+    _say_written(autolr.report(args.storage or _default_storage(), args.study, output))
     return 0
 
 
 def _show(args: argparse.Namespace, argv: list[str]) -> int:
     import autolr
 
-    result = autolr.load(args.storage or DEFAULT_STORAGE, args.study)
+    result = autolr.load(args.storage or _default_storage(), args.study)
     print(result.summary())
     print(format_table(result, args.top))
     return 0
+
+
+def _default_storage() -> str:
+    """Where `tune` stores by default: autolr.db, or with only the Ray backend's folder
+    here (`tune --backend ray`), that folder."""
+    if not Path(DEFAULT_STORAGE.removeprefix("sqlite:///")).exists() \
+            and Path(DEFAULT_RAY_STORAGE).is_dir():
+        return DEFAULT_RAY_STORAGE
+    return DEFAULT_STORAGE
 
 
 def _say_written(path: Path) -> None:

@@ -7,7 +7,9 @@ from collections.abc import Iterable
 
 
 class AutoLRError(ValueError):
-    """Base class: a bad argument, caught before any training starts."""
+    """Base class of autolr's errors: most often a bad argument, caught before any
+    training starts; also a sweep with no completed trial asked for its best config, a
+    file that cannot be written, and `SweepStopped`."""
 
 
 class InvalidDataError(AutoLRError):

@@ -457,5 +457,5 @@ def _describe(params: dict[str, Any]) -> str:
                       for k, v in params.get("schedule_params", {}).items())
     return (f"{params['optimizer']} lr={params['lr']:.3g}, {params['schedule']}"
             + (f" ({extra})" if extra else "")
-            + f", warmup {params['warmup_fraction']:.0%}, batch {params['batch_size']}"
+            + f", warmup {100 * params['warmup_fraction']:.3g}%, batch {params['batch_size']}"
             + (f", weight_decay {params['weight_decay']:.3g}" if params['weight_decay'] else ""))

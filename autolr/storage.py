@@ -92,12 +92,14 @@ def open_storage(storage: Any) -> Any:
         return storage
     if not isinstance(storage, (str, Path)):
         raise AutoLRError(f"storage must be an Optuna storage URL such as 'sqlite:///autolr.db',"
-                          f" a journal file path ending in .log, or None, but got {storage!r}.")
+                          f" a journal file path ending in .log (or .journal, .jsonl), or None, "
+                          f"but got {storage!r}.")
     text = str(storage)
     if "://" not in text:
         if not text.endswith(JOURNAL_SUFFIXES):
             raise AutoLRError(f"storage {text!r} is neither a database URL such as "
-                              "'sqlite:///autolr.db' nor a journal file path ending in .log.")
+                              "'sqlite:///autolr.db' nor a journal file path ending in .log "
+                              "(or .journal, .jsonl).")
         if not Path(text).parent.is_dir():
             raise AutoLRError(f"the folder of the journal file {text!r} does not exist; "
                               "create it or choose another path.")

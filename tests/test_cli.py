@@ -352,3 +352,18 @@ def test_a_sweep_that_stopped_part_way_exits_1_with_the_resume_line(monkeypatch,
     err = capsys.readouterr().err
     assert "died (exit codes [-9])" in err
     assert err.endswith("Resume with:\n  autolr tune digits_model.py --jobs 2\n")
+
+
+def test_show_and_report_read_the_ray_backends_folder_when_it_is_the_only_sweep_here(
+        tmp_path):
+    # `tune --backend ray` stores in ./autolr-ray; show and report looked only at autolr.db
+    from autolr import TrialConfig, TrialRecord, TuneResult
+
+    record = TrialRecord(0, "complete", TrialConfig(1e-3).to_dict(), values=(1.0, 0.5))
+    TuneResult([record], epochs=2, study_name="net").save(tmp_path / "autolr-ray" /
+                                                           "net.autolr.json")
+    shown = autolr_cli("show", cwd=tmp_path)
+    assert shown.returncode == 0 and "1 trial: 1 complete" in shown.stdout, shown.stderr
+    reported = autolr_cli("report", "-o", "r.html", cwd=tmp_path)
+    assert reported.returncode == 0 and (tmp_path / "r.html").is_file(), reported.stderr
+    assert not (tmp_path / "autolr.db").exists()

@@ -493,3 +493,10 @@ def test_a_timeout_that_cuts_the_sweep_short_says_so(digits, caplog):
                              progress=False, confirm_seeds=0, range_test=False)
     assert 1 <= len(result.records) < 500
     assert f"timeout: {len(result.records)} of the 500 trials ran in 0.5 s" in caplog.text
+
+
+def test_a_stored_sweep_without_a_study_name_is_named_autolr_in_its_result(digits, tmp_path):
+    storage = str(tmp_path / "s.log")
+    result = autolr.tune(mlp(), digits, n_trials=1, epochs=1, progress=False,
+                         range_test=False, storage=storage)
+    assert result.study_name == "autolr" == autolr.load(storage).study_name
