@@ -7,6 +7,7 @@ import json
 import math
 
 import pytest
+import torch
 
 from autolr import schedules
 from autolr.backends.optuna import DESIGN_TRIALS
@@ -414,6 +415,20 @@ def test_loop_overhead_benchmark_trains_autolr_and_the_bare_loop_on_the_same_bat
 
     case = loop_overhead.cases(quick=True)[0]
     assert loop_overhead.autolr_loop(case) == loop_overhead.bare_loop(case)
+
+
+def test_batching_benchmark_contenders_cut_the_same_rows_into_batches(capsys) -> None:
+    from benchmarks import batching
+
+    X, y = torch.randn(70, 5), torch.arange(70)
+    cut = {name: [b[1].tolist() for b in batches(X, y, 16, torch.Generator().manual_seed(1))]
+           for name, batches in batching.CONTENDERS.items()}
+    for name, rows in cut.items():  # every row once, in batches of 16 and a last of 6
+        assert [len(b) for b in rows] == [16] * 4 + [6], name
+        assert sorted(sum(rows, [])) == list(range(70)), name
+    assert cut["epoch copy"] == cut["per batch"] == cut["autolr"]  # one permutation
+    batching.main(["--quick"])
+    assert capsys.readouterr().out.count("| CIFAR 50000x3072 | ") == 1
 
 
 def test_a_live_autolr_sweep_whose_trials_all_fail_stops_with_the_first_reason(monkeypatch) -> None:

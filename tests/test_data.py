@@ -366,6 +366,28 @@ def test_epoch_batches_order_is_seeded():
     assert epochs[0] != epochs[1]  # each epoch draws a new order from the generator
 
 
+def test_large_data_is_gathered_a_batch_at_a_time_into_the_same_batches(monkeypatch):
+    # a whole-epoch copy held a large training set twice (and was the slower path there)
+    import autolr.data
+
+    X, y = torch.randn(101, 7), torch.arange(101)
+
+    def batches(limit: int, avoid: bool) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        monkeypatch.setattr(autolr.data, "WHOLE_EPOCH_GATHER_BYTES", limit)
+        return list(epoch_batches(X, y, 10, torch.Generator().manual_seed(3),
+                                  avoid_single_row=avoid))
+
+    for avoid in (False, True):
+        whole, per_batch = batches(2**30, avoid), batches(0, avoid)
+        assert len(whole) == len(per_batch) == 11
+        for (xw, yw), (xb, yb) in zip(whole, per_batch, strict=True):
+            assert torch.equal(xw, xb) and torch.equal(yw, yb)
+    original = X.clone()
+    for inputs, _ in batches(0, False):
+        inputs += 1  # a batch is its own copy: the training set is untouched
+    assert torch.equal(X, original)
+
+
 def test_epoch_batches_with_one_batch_bigger_than_the_data():
     X, y = torch.randn(5, 2), torch.arange(5)
     batches = list(epoch_batches(X, y, 32, torch.Generator().manual_seed(0)))
