@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import math
+import os
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -157,6 +160,36 @@ def test_two_worker_processes_share_the_sweep(digits, tmp_path):
     numbers = [r.number for r in result.records]
     assert sorted(numbers) == list(range(6))
     assert len({(r.params["lr"], r.params["schedule"]) for r in result.records}) == 6
+
+
+class FirstTrialSlow:
+    """A model factory: the first trial a worker starts sleeps 3 s; every trial leaves a
+    file named by its worker's pid."""
+
+    def __init__(self, folder) -> None:
+        self.folder, self.parent = folder, os.getpid()
+
+    def __call__(self) -> torch.nn.Module:
+        if os.getpid() != self.parent:  # the parent only probes the model
+            (self.folder / f"{os.getpid()}-{time.time_ns()}").touch()
+            try:
+                (self.folder / "slow").touch(exist_ok=False)
+                time.sleep(3.0)
+            except FileExistsError:
+                pass
+        return mlp()
+
+
+def test_a_worker_whose_trials_run_short_takes_more_of_them(digits, tmp_path):
+    # each worker had a fixed share (3 of 6): one slow trial left the other idle
+    folder = tmp_path / "starts"
+    folder.mkdir()
+    result = autolr.tune(FirstTrialSlow(folder), digits, n_jobs=2, n_trials=6, epochs=1,
+                         progress=False, confirm_seeds=0, range_test=False, pruner="none")
+    assert sorted(r.number for r in result.records) == list(range(6))
+    per_worker = collections.Counter(p.name.split("-")[0] for p in folder.iterdir()
+                                     if p.name != "slow")
+    assert sum(per_worker.values()) == 6 and sorted(per_worker.values())[-1] >= 4
 
 
 def test_worker_processes_without_a_storage_leave_no_journal_behind(digits, tmp_path,

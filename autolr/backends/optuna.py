@@ -15,6 +15,7 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -507,23 +508,27 @@ class StopAtNTrials:
 
     def __init__(self, n_trials: int) -> None:
         self.n_trials = n_trials
+        self.stopped = False
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if _count_taken(study) >= self.n_trials:
+            self.stopped = True
             study.stop()
 
 
 def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str,
                  n_jobs: int, n_trials: int) -> None:
-    """n_jobs processes on one storage, each with a fixed share of the trials (exact
-    total, no overshoot) and `sweep.torch_threads` torch threads (no oversubscription)."""
+    """n_jobs processes on one storage, each with `sweep.torch_threads` torch threads (no
+    oversubscription), taking the `n_trials` one at a time from a shared count: exact
+    total, no overshoot, and a worker whose trials ran short takes more (fixed shares left
+    one idle for up to a sixth of the sweep: trials differ in batch size and pruning)."""
     context = multiprocessing.get_context("fork")
     threads = sweep.torch_threads
-    shares = [n_trials // n_jobs + (i < n_trials % n_jobs) for i in range(n_jobs)]
+    unclaimed = context.Value("i", n_trials)
     workers = [context.Process(target=_worker, args=(sweep, pruner, storage, study_name, i,
-                                                      n_jobs, share, threads, os.getpid()),
+                                                      n_jobs, unclaimed, threads, os.getpid()),
                                daemon=True)
-               for i, share in enumerate(shares) if share > 0]
+               for i in range(min(n_jobs, n_trials))]
     def started() -> list[Any]:  # a stop can come between two starts
         return [worker for worker in workers if worker.pid is not None]
 
@@ -631,8 +636,17 @@ class StopSafely:
         return section
 
 
+def _claim(unclaimed: Any) -> bool:
+    """Take one of the trials left to start (a shared multiprocessing.Value), if any."""
+    with unclaimed.get_lock():
+        if unclaimed.value <= 0:
+            return False
+        unclaimed.value -= 1
+        return True
+
+
 def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, index: int,
-            n_jobs: int, n_trials: int, threads: int, parent: int) -> None:
+            n_jobs: int, unclaimed: Any, threads: int, parent: int) -> None:
     import torch
 
     stop = StopSafely()
@@ -645,11 +659,17 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
                                   storage=stop.guard_storage(open_storage(storage)))
         study.sampler = study_sampler(study, sweep, n_jobs, index + 1)
         claim_new_trials(study)
+        objective = stop.guard_training(make_objective(sweep, pruner))
+        enough = StopAtNTrials(sweep.n_trials)  # other processes on the study count too
+        callbacks = [stop.guard_training(ConfirmLeader(sweep)), stop.check, enough]
+        deadline = None if sweep.timeout is None else time.monotonic() + sweep.timeout
         try:
-            study.optimize(stop.guard_training(make_objective(sweep, pruner)),
-                           n_trials=n_trials, timeout=sweep.timeout, catch=(Exception,),
-                           callbacks=[stop.guard_training(ConfirmLeader(sweep)), stop.check,
-                                      StopAtNTrials(sweep.n_trials)])
+            while not enough.stopped and _claim(unclaimed):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break  # as optimize's timeout: no trial starts past it
+                study.optimize(objective, n_trials=1, timeout=left, catch=(Exception,),
+                               callbacks=callbacks)
         except KeyboardInterrupt:  # the parent reports it; Optuna closed the trial as failed
             os._exit(130)
 
