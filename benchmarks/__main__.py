@@ -151,10 +151,14 @@ def _key(config) -> str:
 def _replay(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: float,
             contenders: str | None, log) -> None:
     from benchmarks import replay
-    from benchmarks.contenders import DEFAULT_REPLAY
+    from benchmarks.contenders import DEFAULT_REPLAY, RECIPES
 
-    cache = _ready(name, cache_dir, log)
     recipes = contenders.split(",") if contenders else list(DEFAULT_REPLAY)
+    unknown = [r for r in recipes if r not in RECIPES]
+    if unknown:  # before the grid is built: that can take long
+        raise SystemExit(f"unknown replay contender {unknown[0]!r}; "
+                         f"choose from: {', '.join(RECIPES)}")
+    cache = _ready(name, cache_dir, log)
     log(f"{name}: replay of {len(recipes)} contenders x {seeds} seeds, up to {max_fte:g} FTE")
     scored = replay.replay(cache, recipes, range(seeds), max_fte, log=log)
     results = _load(results_path)
@@ -168,8 +172,8 @@ def _live(name: str, cache_dir: Path, results_path: Path, seeds: int, max_fte: f
           contenders: str | None, resume: bool, log) -> None:
     from benchmarks import baselines, live
 
+    wanted = _live_contenders(name, contenders, log)  # before the grid: that can take long
     cache = _ready(name, cache_dir, log)
-    wanted = _live_contenders(name, contenders, log)
     info = {"seeds": seeds, "max_fte": max_fte, "oracle": _oracle_info(cache)}
 
     def store(key: str, value: dict) -> None:

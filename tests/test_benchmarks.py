@@ -473,3 +473,12 @@ def test_two_trials_at_once_is_a_live_contender_run_only_when_named(tmp_path,
     by_default = _live_contenders("digits", None, log=lambda _: None)
     assert "autolr" in by_default and not set(live.ON_REQUEST) & set(by_default)
     assert _live_contenders("tiny", "autolr-jobs2,autolr", log=print) == ["autolr-jobs2", "autolr"]
+
+
+def test_an_unknown_contender_is_refused_before_any_grid_is_built(tmp_path) -> None:
+    # replay raised a bare KeyError, after building a missing grid
+    for step in ("replay", "live"):
+        with pytest.raises(SystemExit, match=f"unknown {step} contender 'autolr-checked'"):
+            main([step, "--task", "tiny", "--contenders", "autolr-checked", "--seeds", "1",
+                  "--cache", str(tmp_path)])
+    assert list(tmp_path.iterdir()) == []
