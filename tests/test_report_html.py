@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -210,3 +211,20 @@ def test_a_sweep_without_the_default_config_says_why_there_is_no_comparison(
     assert "No trial trained the default config" in page
     assert "No trial trained the default config" not in write_report(
         synthetic_result(), tmp_path / "full.html").read_text("utf-8")
+
+
+def test_a_single_run_that_looks_better_than_the_held_out_value_is_explained(
+        tmp_path: Path) -> None:
+    # the page showed trial 0 (one run, 0.115) below the recommended star (held out 0.13)
+    # with no word on why it was not the pick
+    config = autolr.TrialConfig(3e-3).to_dict()
+    picked = TrialRecord(1, "complete", config, values=(0.5, 0.10),
+                         seed_values=(0.10, 0.11, 0.12), holdout_values=(0.13,))
+    lucky = TrialRecord(0, "complete", autolr.TrialConfig(1e-2).to_dict(), values=(0.5, 0.115))
+    page = write_report(TuneResult([lucky, picked], epochs=2), tmp_path / "r.html").read_text(
+        "utf-8")
+    assert page.count("Trial(s) 0 look better so, but lost to it on the seeds") == 2
+    behind = dataclasses.replace(lucky, values=(0.5, 0.2))
+    page = write_report(TuneResult([behind, picked], epochs=2), tmp_path / "s.html").read_text(
+        "utf-8")
+    assert "look better so" not in page

@@ -123,8 +123,29 @@ def summary(data: ReportData, blocks: Blocks) -> str:
     return "".join(parts)
 
 
+def _two_kinds_of_value(data: ReportData) -> str:
+    """A caption where a trial on one run looks better than the recommended config's
+    held-out value: the two numbers are not alike (one run was in the race, the
+    held-out one was not), and the page ranks on both."""
+    best = data.summary.best
+    if best is None or best.value is None or "held-out" not in best.seed_note:
+        return ""
+    sign = 1.0 if data.direction == "minimize" else -1.0
+    ahead = [p.number for p in data.points if p.state == "complete" and p.value is not None
+             and p.number != best.number and sign * p.value < sign * best.value]
+    if not ahead:
+        return ""
+    return ('<p class="caption">The recommended config (trial '
+            f"{best.number}) is shown at its value on a held-out seed, what retraining it "
+            "gives; every other trial at its one run in the sweep, the luckier kind of "
+            f"number. Trial(s) {', '.join(map(str, ahead[:8]))}{' …' * (len(ahead) > 8)} "
+            "look better so, but lost to it on the seeds that chose it, or were passed over "
+            "(summary).</p>")
+
+
 def sensitivity(data: ReportData, blocks: Blocks) -> str:
     parts, band, b = [], data.band, data.boundary
+    parts.append(_two_kinds_of_value(data))
     if band is None:
         parts.append(note("No trial completed, so there is no safe learning-rate band."))
     else:
@@ -264,6 +285,7 @@ def schedules(data: ReportData, blocks: Blocks) -> str:
              for f in families]))
         parts.append('<p class="caption">Best first; best, median and the 25–75% range are '
                      f"over complete trials' final {esc(data.metric)}.</p>")
+        parts.append(_two_kinds_of_value(data))
         missing = [f.name for f in families if not f.values]
         if missing and len(missing) < len(families):
             parts.append(f'<p class="caption">Not in the plot (no complete trial): '
