@@ -173,6 +173,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     if timeout is not None and ran < n_trials:  # said, or 3 trials read as a whole sweep
         logger.warning("timeout: %d of the %d trials ran in %g s%s", ran, n_trials, timeout,
                        "; the same call resumes the sweep" if storage is not None else "")
+        result.cut_short = (f"the timeout ({timeout:g} s) stopped the sweep after {ran} of "
+                            f"its {n_trials} trials")
     if range_test and result.best_record is not None:
         try:
             result.range_test = _range_test_at(result.best_record.config, prepared, seed,
@@ -185,7 +187,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
             from autolr.backends.ray import store_end
         else:
             from autolr.backends.optuna import store_end
-        if store_end(storage, study_name, result.range_test) is False:
+        if store_end(storage, study_name, result.range_test, result.cut_short) is False:
             result.ended = False  # another process is still running trials of the sweep
     if result.best_record is None:
         logger.warning(result.summary())
@@ -212,7 +214,7 @@ def load(storage: Any, study_name: str | None = None) -> TuneResult:
     return TuneResult(records, metric=info["metric"], direction=info["direction"],
                       epochs=info["epochs"], study_name=info["study_name"],
                       storage=str(storage), range_test=info["range_test"],
-                      ended=info["ended"])
+                      ended=info["ended"], cut_short=info["cut_short"])
 
 
 def _saved_result(storage: Any, study_name: str | None) -> Path | None:

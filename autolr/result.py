@@ -158,11 +158,15 @@ class TuneResult:
     def __init__(self, records: Sequence[TrialRecord], *, metric: str = "val_loss",
                  direction: str = "minimize", epochs: int | None = None,
                  study_name: str | None = None, storage: str | None = None,
-                 range_test: RangeTest | None = None, ended: bool | None = None) -> None:
+                 range_test: RangeTest | None = None, ended: bool | None = None,
+                 cut_short: str | None = None) -> None:
         self.records = sorted(records, key=lambda r: r.number)
         # False: a stored sweep that has not reached its end (interrupted, or still
         # running): no robust pick or range test yet; None: not known (an older sweep)
         self.ended = ended
+        # why the sweep ran fewer trials than asked ('the timeout (60 s) stopped it after 2
+        # of its 20 trials'), or None
+        self.cut_short = cut_short
         # the LR range test run after the sweep at the best config's batch size, if any
         self.range_test = range_test
         self.metric = metric
@@ -334,14 +338,16 @@ class TuneResult:
         head = (f"{trials}: {counts['complete']} complete, {counts['pruned']} "
                 f"pruned, {counts['diverged']} diverged, {counts['failed']} failed")
         best = self.best_record
+        cut = [self.cut_short[0].upper() + self.cut_short[1:] + "."] if self.cut_short else []
         if best is None:
             return "\n".join([head, self._no_best_message()]
-                             + ([UNENDED] if self.ended is False else []))
+                             + ([UNENDED] if self.ended is False else []) + cut)
         lines = [head, f"best {self.metric} = {best.expected_value:.5g}{seed_note(best)} "
                        f"(trial {best.number}): {_describe(best.params)}"]
         if self.ended is False:
             lines.append(UNENDED)
-        elif not best.seed_values and not best.holdout_values:
+        lines += cut
+        if self.ended is not False and not best.seed_values and not best.holdout_values:
             lines.append("that is " + UNCONFIRMED)
         passed = self.passed_over()
         if passed is not None:
@@ -405,7 +411,7 @@ class TuneResult:
                    "epochs": self.epochs, "study_name": self.study_name,
                    "storage": self.storage, "records": [asdict(r) for r in self.records],
                    "range_test": self.range_test.to_dict() if self.range_test else None,
-                   "ended": self.ended}
+                   "ended": self.ended, "cut_short": self.cut_short}
         return write_output_file(path, "result", json.dumps(payload, indent=1))
 
     @classmethod
@@ -430,7 +436,8 @@ class TuneResult:
                    epochs=payload.get("epochs"), study_name=payload.get("study_name"),
                    storage=payload.get("storage"),
                    range_test=RangeTest.from_dict(payload["range_test"])
-                   if payload.get("range_test") else None, ended=payload.get("ended"))
+                   if payload.get("range_test") else None, ended=payload.get("ended"),
+                   cut_short=payload.get("cut_short"))
 
 UNCONFIRMED = ("one run, the best of the sweep, so partly luck: the robust pick did not "
                "run (confirm_seeds=0, or a budget under 4 times its cost: a small sweep), and "

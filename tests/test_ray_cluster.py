@@ -574,6 +574,8 @@ def test_a_timeout_starts_no_new_trial_and_lets_the_running_ones_finish(cluster,
     assert all(r.epochs_run == SWEEP["epochs"] for r in records)
     assert result.best_record is not None
     assert any(f"timeout: {len(records)} of the 30 trials ran" in m for m in caplog.messages)
+    assert result.cut_short == (f"the timeout (8 s) stopped the sweep after {len(records)} "
+                                "of its 30 trials")
 
 
 def test_resources_no_node_has_fail_before_any_trial(cluster, digits, tmp_path):

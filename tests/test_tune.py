@@ -520,12 +520,27 @@ def test_the_callers_torch_random_stream_goes_on_as_if_nothing_ran():
     assert not trained.training and model.training  # eval mode, as it was measured
 
 
-def test_a_timeout_that_cuts_the_sweep_short_says_so(digits, caplog):
+def test_a_timeout_that_cuts_the_sweep_short_says_so(digits, caplog, tmp_path):
+    storage = str(tmp_path / "cut.log")
     with caplog.at_level("WARNING", logger="autolr"):
         result = autolr.tune(mlp(), digits, n_trials=500, epochs=1, timeout=0.5,
-                             progress=False, confirm_seeds=0, range_test=False)
-    assert 1 <= len(result.records) < 500
-    assert f"timeout: {len(result.records)} of the 500 trials ran in 0.5 s" in caplog.text
+                             progress=False, confirm_seeds=0, range_test=False,
+                             storage=storage)
+    ran = len(result.records)
+    assert 1 <= ran < 500
+    assert f"timeout: {ran} of the 500 trials ran in 0.5 s" in caplog.text
+    # and so do the result, a report and `show` from the storage, later: '3 trials' read
+    # as a whole sweep
+    said = f"The timeout (0.5 s) stopped the sweep after {ran} of its 500 trials."
+    stored = autolr.load(storage)
+    assert said in result.summary() and said in stored.summary()
+    assert said in stored.report(tmp_path / "r.html").read_text(encoding="utf-8")
+    saved = TuneResult.load(result.save(tmp_path / "r.json"))
+    assert saved.cut_short == result.cut_short
+    # a later call that runs them all clears it
+    again = autolr.tune(mlp(), digits, n_trials=ran, epochs=1, progress=False,
+                        confirm_seeds=0, range_test=False, storage=storage)
+    assert again.cut_short is None and autolr.load(storage).cut_short is None
 
 
 def test_a_stored_sweep_without_a_study_name_is_named_autolr_in_its_result(digits, tmp_path):

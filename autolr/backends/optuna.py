@@ -63,6 +63,7 @@ DEFAULT_STUDY = "autolr"
 STARTUP_TRIALS = 10  # TPE's start-up trials (the design among them)
 DESIGN_TRIALS = 5  # the first trials, from the space-filling design
 ENDED = "ended"  # a study attribute: False from a call's start until it returns
+CUT_SHORT = "cut_short"  # a study attribute: TuneResult.cut_short of the last call
 # the default config's trial: once the start-up trials have covered the space, before
 # TPE's model takes over. Run first, it cost diabetes sweeps (the benchmark task whose
 # space holds it) a full run of search: within 5% of the oracle at 5 FTE in 55 of 100
@@ -337,14 +338,17 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
             "direction": "minimize" if study.direction.name == "MINIMIZE" else "maximize",
             "epochs": study.user_attrs.get("epochs"), "study_name": study_name,
             "range_test": RangeTest.from_dict(stored_test) if stored_test else None,
-            "ended": study.user_attrs.get(ENDED)}
+            "ended": study.user_attrs.get(ENDED),
+            "cut_short": study.user_attrs.get(CUT_SHORT)}
     return records_from_study(study), info
 
 
-def store_end(storage: Any, study_name: str | None, test: RangeTest | None) -> bool:
-    """Mark the stored sweep ended, its range test (if it ran one) beside its trials, for
-    reports made from storage; not while another process still runs trials of it (then
-    False: the call that ends last marks it)."""
+def store_end(storage: Any, study_name: str | None, test: RangeTest | None,
+              cut_short: str | None = None) -> bool:
+    """Mark the stored sweep ended, its range test (if it ran one) and why it ran fewer
+    trials than asked (if so) beside its trials, for reports made from storage; not while
+    another process still runs trials of it (then False: the call that ends last marks
+    it)."""
     with _quiet_optuna():
         study = optuna.load_study(study_name=study_name or DEFAULT_STUDY,
                                   storage=open_storage(storage))
@@ -352,6 +356,7 @@ def store_end(storage: Any, study_name: str | None, test: RangeTest | None) -> b
             return False
         if test is not None:
             study.set_user_attr("range_test", test.to_dict())
+        study.set_user_attr(CUT_SHORT, cut_short)  # a later call that ran them all: None
         study.set_user_attr(ENDED, True)
         return True
 

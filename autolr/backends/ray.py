@@ -705,12 +705,14 @@ def _check_resources(resources: Mapping[str, float] | None) -> dict[str, float]:
     return named
 
 
-def store_end(storage: Any, study_name: str | None, test: RangeTest | None) -> None:
+def store_end(storage: Any, study_name: str | None, test: RangeTest | None,
+              cut_short: str | None = None) -> None:
     """Mark the `<study>.autolr.json` the sweep wrote ended, with its range test if it ran
-    one."""
+    one, and why it ran fewer trials than asked if so."""
     path = Path(_storage_folder(storage), f"{study_name or DEFAULT_STUDY}.autolr.json")
     result = TuneResult.load(path)
     result.range_test = test or result.range_test
+    result.cut_short = cut_short
     result.ended = True
     result.save(path)
 

@@ -160,6 +160,7 @@ class ReportData:
     # complete trials the safe band leaves out: on the edge of divergence, or a setback
     band_left_out: tuple[int, ...] = ()
     ended: bool | None = None  # TuneResult.ended: False for a sweep stopped before its end
+    cut_short: str | None = None  # TuneResult.cut_short: why fewer trials ran than asked
 
 
 def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> ReportData:
@@ -200,7 +201,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
                        for r in result.records if r.state == "failed"),
         range_test=test, tuned_lr=tuned_lr,
         rungs=tuple(sorted({r.rung_epochs for r in result.records if r.rung_epochs})),
-        ended=result.ended,
+        ended=result.ended, cut_short=result.cut_short,
         finder_picks=stats.finder_picks(test.suggestions(), tuned_lr, test.batch_size, band,
                                         complete)
         if test is not None and tuned_lr is not None else (),

@@ -60,6 +60,8 @@ def summary(data: ReportData, blocks: Blocks) -> str:
     parts = []
     if data.ended is False:
         parts.append(note(esc(UNENDED[0].upper() + UNENDED[1:]), "warn"))
+    if data.cut_short:
+        parts.append(note(esc(data.cut_short[0].upper() + data.cut_short[1:] + "."), "warn"))
     if s.best is None:
         parts.append(note(esc(s.no_best or "No trial completed."), "warn"))
     elif data.ended is not False and not s.best.seed_note:  # one run: the sweep's luckiest
