@@ -324,6 +324,11 @@ def test_trend_per_family_needs_three_points() -> None:
     lrs, values = stats.smooth([1e-3, 1e-2, 1e-1], [0.5, 0.5, 0.5])
     assert values == pytest.approx([0.5] * len(values))
     assert lrs[0] == pytest.approx(1e-3) and lrs[-1] == pytest.approx(1e-1)
+    # no line where no trial is near: 2.5 decades between two trials leave a gap, not a dip
+    lrs, values = stats.smooth([1e-3, 0.33, 0.85], [1.46, 0.5, 2.34])
+    gap = [lr for lr, v in zip(lrs, values, strict=True) if v is None]
+    assert gap and 1e-3 < min(gap) and max(gap) < 0.33
+    assert values[0] is not None and values[-1] is not None
 
 
 def test_importance_ranks_searched_parameters() -> None:

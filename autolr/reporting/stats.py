@@ -242,12 +242,15 @@ class Trend:
 
     family: str
     lrs: tuple[float, ...]
-    values: tuple[float, ...]
+    values: tuple[float | None, ...]  # None: no trial near (a gap in the line)
 
 
 def smooth(lrs: Sequence[float], values: Sequence[float], *, bandwidth: float | None = None,
-           n: int = _TREND_POINTS) -> tuple[list[float], list[float]]:
-    """Kernel-weighted mean of `values` on a log-spaced grid over the range of `lrs`."""
+           n: int = _TREND_POINTS) -> tuple[list[float], list[float | None]]:
+    """Kernel-weighted mean of `values` on a log-spaced grid over the range of `lrs`; None
+    more than two bandwidths from every trial, where the line would draw a valley or a
+    ridge no trial saw (three trials with 2.5 decades between two of them drew a dip in
+    the empty middle)."""
     x = np.log10(np.asarray(lrs, dtype=float))
     y = np.asarray(values, dtype=float)
     # a quarter decade at least, so two close points do not make a spike
@@ -255,7 +258,9 @@ def smooth(lrs: Sequence[float], values: Sequence[float], *, bandwidth: float | 
     grid = np.linspace(x.min(), x.max(), n)
     weights = np.exp(-0.5 * ((grid[:, None] - x[None, :]) / width) ** 2)
     fitted = (weights @ y) / weights.sum(axis=1)
-    return (10**grid).tolist(), fitted.tolist()
+    near = np.abs(grid[:, None] - x[None, :]).min(axis=1) <= 2 * width
+    return (10**grid).tolist(), [float(v) if ok else None for v, ok in zip(fitted, near,
+                                                                           strict=True)]
 
 
 def family_trends(complete: Sequence[TrialPoint], min_points: int = 3) -> tuple[Trend, ...]:
