@@ -201,6 +201,25 @@ def test_worker_processes_without_a_storage_leave_no_journal_behind(digits, tmp_
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("autolr-")] == []
 
 
+def test_a_scratch_journal_left_by_a_killed_sweep_is_removed_by_the_next(digits, tmp_path,
+                                                                        monkeypatch):
+    # kill -9 skips the removal: such folders piled up in /tmp (17 on one machine)
+    import subprocess
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a pid that no longer runs
+    orphan = tmp_path / f"autolr-scratch-{gone.pid}-x1"
+    living = tmp_path / f"autolr-scratch-{os.getpid()}-x2"  # this process's: kept
+    foreign = tmp_path / "autolr-notes"  # not a scratch folder: kept
+    for folder in (orphan, living, foreign):
+        folder.mkdir()
+        (folder / "sweep.log").write_text("{}")
+    autolr.tune(mlp(), digits, n_jobs=2, n_trials=2, epochs=1, progress=False,
+                confirm_seeds=0, range_test=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([living.name, foreign.name])
+
+
 def test_save_and_load_round_trip(digits, tmp_path):
     result = autolr.tune(mlp(), digits, **QUICK)
     loaded = TuneResult.load(result.save(tmp_path / "result.json"))

@@ -248,15 +248,39 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
 @contextlib.contextmanager
 def _scratch_journal(storage: Any, n_jobs: int) -> Iterator[Any]:
     """`storage`, or for worker processes without one a journal file (no lock contention)
-    in a temporary folder, removed after the sweep: nothing else could find it."""
+    in a temporary folder, removed after the sweep: nothing else could find it. The
+    folder names its process, so that one left by a sweep killed outright (kill -9 skips
+    the removal) is removed by the next such sweep once that process is gone."""
     if n_jobs <= 1 or storage is not None:
         yield storage
         return
-    folder = tempfile.mkdtemp(prefix="autolr-")
+    _remove_orphaned_scratch()
+    folder = tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
     try:
         yield os.path.join(folder, "sweep.log")
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+SCRATCH_PREFIX = "autolr-scratch-"
+
+
+def _remove_orphaned_scratch() -> None:
+    """Remove the scratch folders of sweeps whose process is gone."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name.removeprefix(SCRATCH_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's: alive
+        return True
+    return True
 
 
 def _run_study(sweep: Sweep, storage: Any, study_name: str | None, n_jobs: int,
