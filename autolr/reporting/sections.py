@@ -176,10 +176,12 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
                            [[f"{x.tolerance:.0%}", g(x.threshold, 4), g(x.low), g(x.high),
                              round(x.decades, 2), len(x.numbers)] for x in data.bands]))
     tried = [p.lr for p in data.points]
-    if b.lowest_lr is None:
+    if not tried:
+        parts.append("<p><b>Divergence boundary:</b> no trial ran, so nothing is known of "
+                     "it yet.</p>")
+    elif b.lowest_lr is None:
         parts.append(f"<p><b>Divergence boundary:</b> no trial diverged, so the boundary lies "
-                     f"above the highest learning rate tried ({g(max(tried, default=None))})."
-                     "</p>")
+                     f"above the highest learning rate tried ({g(max(tried))}).</p>")
     else:
         first = min(b.blowups, key=lambda x: x.lr)
         where = (f"it finished on the sweep's seed, then {esc(first.where)}"
