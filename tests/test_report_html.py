@@ -132,7 +132,8 @@ def test_empty_result_still_writes(tmp_path: Path) -> None:
     failed = TrialRecord(0, "failed", {}, reason="TypeError: bad model")
     page = write_report(TuneResult([failed]), tmp_path / "r.html").read_text("utf-8")
     assert "TypeError: bad model" in page and figures_in(page) == set()
-    assert "no trial ran, so nothing is known of it yet" in page and "(n/a)" not in page
+    assert "no trial trained at a learning rate, so nothing is known of it yet" in page
+    assert "highest learning rate tried (n/a)" not in page
 
 
 def test_trials_that_all_failed_after_sampling_still_write_a_report(tmp_path: Path) -> None:

@@ -177,8 +177,8 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
                              round(x.decades, 2), len(x.numbers)] for x in data.bands]))
     tried = [p.lr for p in data.points]
     if not tried:
-        parts.append("<p><b>Divergence boundary:</b> no trial ran, so nothing is known of "
-                     "it yet.</p>")
+        parts.append("<p><b>Divergence boundary:</b> no trial trained at a learning rate, "
+                     "so nothing is known of it yet.</p>")
     elif b.lowest_lr is None:
         parts.append(f"<p><b>Divergence boundary:</b> no trial diverged, so the boundary lies "
                      f"above the highest learning rate tried ({g(max(tried))}).</p>")
