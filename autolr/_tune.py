@@ -169,7 +169,10 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
                         epochs=epochs, study_name=study_name,
                         storage=storage if isinstance(storage, str) else None, ended=True)
-    ran = sum(1 for r in records if r.steps_back_from is None)
+    # trials counted towards n_trials: on Optuna a step back is one of them once a later
+    # call extends the sweep; Tune counts its own trials without it
+    ran = (sum(1 for r in records if r.steps_back_from is None) if backend == "ray"
+           else len(records))
     if timeout is not None and ran < n_trials:  # said, or 3 trials read as a whole sweep
         logger.warning("timeout: %d of the %d trials ran in %g s%s", ran, n_trials, timeout,
                        "; the same call resumes the sweep" if storage is not None else "")

@@ -355,7 +355,7 @@ def two_workers_training(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen
     url = str(tmp_path / "s.log")
     script = tmp_path / "workers.py"
     script.write_text(WORKERS)
-    parent = subprocess.Popen([sys.executable, str(script), url])
+    parent = subprocess.Popen([sys.executable, str(script), url], start_new_session=True)
     try:
         deadline = time.monotonic() + 60
         while len(finished(url)) < 2 and time.monotonic() < deadline:
@@ -394,6 +394,18 @@ def test_sigterm_to_the_sweeps_process_alone_stops_its_workers_cleanly(tmp_path)
     assert stopped and all("error" not in t.user_attrs for t in stopped)  # to re-run
     assert len(optuna.load_study(study_name="s", storage=open_storage(url)).trials) == len(
         study.trials)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc lists children")
+def test_ctrl_c_to_the_whole_process_group_is_an_interrupt_not_dead_workers(tmp_path):
+    # a terminal's Ctrl-C reaches the workers too: they closed their trials and exited
+    # 130, and the sweep then said "2 worker process(es) died", exit 1
+    with two_workers_training(tmp_path) as (url, parent, workers):
+        os.killpg(parent.pid, signal.SIGINT)
+        assert parent.wait(timeout=20) == -signal.SIGINT  # ended as by Ctrl-C
+    assert not survivors(workers, within=5)
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    assert not study.get_trials(states=(TrialState.RUNNING,))
 
 
 def children_of(pid: int) -> list[int]:

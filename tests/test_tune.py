@@ -212,12 +212,20 @@ def test_a_scratch_journal_left_by_a_killed_sweep_is_removed_by_the_next(digits,
     orphan = tmp_path / f"autolr-scratch-{gone.pid}-x1"
     living = tmp_path / f"autolr-scratch-{os.getpid()}-x2"  # this process's: kept
     foreign = tmp_path / "autolr-notes"  # not a scratch folder: kept
-    for folder in (orphan, living, foreign):
+    # its pid is gone here, but its journal changed lately: a live sweep in another PID
+    # namespace sharing /tmp (a container) looks so; kept
+    recent = tmp_path / f"autolr-scratch-{gone.pid}-x3"
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for folder in (orphan, living, foreign, recent):
         folder.mkdir()
         (folder / "sweep.log").write_text("{}")
+        if folder != recent:
+            for path in (folder / "sweep.log", folder):
+                os.utime(path, (two_days_ago, two_days_ago))
     autolr.tune(mlp(), digits, n_jobs=2, n_trials=2, epochs=1, progress=False,
                 confirm_seeds=0, range_test=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([living.name, foreign.name])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("autolr-")) == \
+        sorted([living.name, foreign.name, recent.name])
 
 
 def test_save_and_load_round_trip(digits, tmp_path):
@@ -567,3 +575,23 @@ def test_a_stored_sweep_without_a_study_name_is_named_autolr_in_its_result(digit
     result = autolr.tune(mlp(), digits, n_trials=1, epochs=1, progress=False,
                          range_test=False, storage=storage)
     assert result.study_name == "autolr" == autolr.load(storage).study_name
+
+
+def test_a_step_back_counted_towards_n_trials_is_not_a_timeout_cut(digits, tmp_path):
+    # on Optuna a step back counts towards n_trials once a later call extends the sweep:
+    # an extension with a timeout that cut nothing was flagged cut short, for good
+    import optuna
+
+    storage = str(tmp_path / "sb.log")
+    settings = dict(epochs=1, progress=False, confirm_seeds=0, range_test=False,
+                    storage=storage, study_name="s")
+    autolr.tune(mlp(), digits, n_trials=3, **settings)
+    study = optuna.load_study(study_name="s", storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(storage)))
+    first = study.trials[0]  # stored as the pick stores its step back
+    study.add_trial(optuna.trial.create_trial(
+        params=first.params, distributions=first.distributions, value=first.value,
+        user_attrs={**first.user_attrs, "steps_back": first.number}))
+    result = autolr.tune(mlp(), digits, n_trials=5, timeout=1000, **settings)
+    assert sum(r.steps_back_from is not None for r in result.records) == 1
+    assert len(result.records) == 5 and result.cut_short is None

@@ -263,14 +263,27 @@ def _scratch_journal(storage: Any, n_jobs: int) -> Iterator[Any]:
 
 
 SCRATCH_PREFIX = "autolr-scratch-"
+INTERRUPTED_EXIT = 130  # a worker stopped by Ctrl-C or SIGTERM, its trial closed
+#: a scratch folder is an orphan only once its journal has been still this long too: a pid
+#: seen as gone may be a live sweep's in another PID namespace sharing /tmp (a container)
+ORPHAN_SECONDS = 24 * 3600
 
 
 def _remove_orphaned_scratch() -> None:
     """Remove the scratch folders of sweeps whose process is gone."""
     for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*-*"):
         pid = folder.name.removeprefix(SCRATCH_PREFIX).split("-")[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not _alive(int(pid)) and _still_for(folder) > ORPHAN_SECONDS:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+def _still_for(folder: Path) -> float:
+    """Seconds since anything in `folder` (the folder too) last changed."""
+    try:
+        times = [folder.stat().st_mtime, *(p.stat().st_mtime for p in folder.iterdir())]
+    except OSError:  # removed meanwhile
+        return 0.0
+    return time.time() - max(times)
 
 
 def _alive(pid: int) -> bool:
@@ -582,6 +595,10 @@ def _run_workers(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: s
                 worker.terminate()
                 worker.join()
     crashed = [w.exitcode for w in workers if w.exitcode != 0]
+    if crashed and set(crashed) == {INTERRUPTED_EXIT}:
+        # Ctrl-C to the whole process group (a terminal): each worker closed its trial and
+        # left; the parent's own interrupt came while it waited on them
+        raise KeyboardInterrupt
     if crashed:
         raise SweepStopped(f"{len(crashed)} worker process(es) died (exit codes {crashed}); "
                            "finished trials are kept in the storage.")
@@ -700,7 +717,7 @@ def _worker(sweep: Sweep, pruner: AutoLRPruner, storage: str, study_name: str, i
                 study.optimize(objective, n_trials=1, timeout=left, catch=(Exception,),
                                callbacks=callbacks)
         except KeyboardInterrupt:  # the parent reports it; Optuna closed the trial as failed
-            os._exit(130)
+            os._exit(INTERRUPTED_EXIT)
 
 
 @contextlib.contextmanager
