@@ -186,6 +186,9 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     study = args.study or study_name_of(args.target)
     storage = args.storage or (DEFAULT_RAY_STORAGE if args.backend == "ray"
                                else DEFAULT_STORAGE)
+    if args.report == "-":  # its summary and code go to stdout: no room for a page there
+        raise _UsageError("--report - would mix the HTML page with the summary on stdout; "
+                          "give a file name (or write it after with `autolr report -o -`).")
     if args.report:  # a path the report cannot go to fails now, not after the sweep
         from autolr.storage import sweep_files
 
@@ -262,6 +265,8 @@ def format_table(result: Any, top: int) -> str:
     """The `top` best finished trials, one line each: the recommended one first, marked
     (a better single run the robust pick passed over would otherwise top the list), then
     complete ones by value."""
+    from autolr.result import percent
+
     sign = 1.0 if result.direction == "minimize" else -1.0
     best = result.best_record
     ranked = sorted(result.records, key=lambda r: (  # no value (diverged at once) last
@@ -280,7 +285,7 @@ def format_table(result: Any, top: int) -> str:
         number = f"*{r.number}" if r is best else str(r.number)
         lines.append(
             f"{number:>4}  {r.state:<9} {value:>17}  "
-            + (f"{p['lr']:>9.3g}  {p['schedule']:<16} {p['warmup_fraction']:>6.0%}  "
+            + (f"{p['lr']:>9.3g}  {p['schedule']:<16} {percent(p['warmup_fraction']):>6}  "
                f"{p['batch_size']:>5}  " if p else f"{'-':>9}  {'-':<16} {'-':>6}  {'-':>5}  ")
             + f"{r.epochs_run:>6.3g}")
     if best is not None:

@@ -142,11 +142,14 @@ def _item_tensor(value: Any, part: str, index: int, name: str) -> torch.Tensor:
     try:
         return torch.as_tensor(value)
     except (TypeError, ValueError, RuntimeError):  # a dict, a string, ragged lists
+        kind = type(value).__name__ + (f" of dtype {value.dtype}" if hasattr(value, "dtype")
+                                       else "")
+        fix = ("numbers: a label or a target a row" if name == "y" else
+               "a numeric array or tensor (for a model that takes a dict or several inputs, "
+               "wrap it in a module that takes one tensor and splits it)")
         raise InvalidDataError(
-            f"the {part} Dataset's item {index}: its {name} is a {type(value).__name__}, "
-            f"not one tensor: autolr stacks each {name} into one tensor, so give an "
-            "array or a tensor (for a model that takes a dict or several inputs, wrap it in a "
-            "module that takes one tensor and splits it).") from None
+            f"the {part} Dataset's item {index}: its {name} is a {kind}, not one numeric "
+            f"tensor: autolr stacks each {name} into one tensor, so give {fix}.") from None
 
 
 def _read_dataset(dataset: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import stat
 import sys
 from collections.abc import Iterable
@@ -50,31 +51,44 @@ def _checked_output_file(path: str | os.PathLike, what: str, keep: Iterable[Path
     if path.exists() and not os.access(path, os.W_OK):
         raise AutoLRError(f"cannot write the {what} to {str(path)!r}: {str(path)!r} is not "
                           "writable; give a path you can write to.")
-    target = Path(os.path.realpath(path))
+    if is_stream(path):
+        return path
+    target = Path(os.path.realpath(path))  # a symlink's: the file the write goes to
+    check_folder(target.parent, what, shown=path)
+    if target.is_file():  # root passes os.access; an append-only or immutable file does not
+        try:
+            os.close(os.open(target, os.O_WRONLY))  # opened, nothing written
+        except OSError as error:
+            raise AutoLRError(f"cannot write the {what} to {str(path)!r}: "
+                              f"{error.strerror or error}; give a path you can write to."
+                              ) from None
     replaced = target.is_file() and target.stat().st_nlink == 1  # else written in place
-    if target.parent.is_dir() and not is_stream(path) and (replaced or not target.exists()):
-        # the very file the write makes first, so a name one too long fails here too
-        _try_creating(_partial(target), what, path)
+    if target.parent.is_dir() and (replaced or not target.exists()):
+        # a file named as the write's first one, so a name one too long fails here too
+        _try_creating(_partial(target, "probe"), what, path)
     return path
 
 
-def _partial(target: Path) -> Path:
-    """Where the text is written before it replaces `target` in one rename."""
-    # cut: a name near the file system's 255-byte limit would not fit with the suffix
-    return target.with_name(f".{target.name[:200]}.{os.getpid()}.partial")
+def _partial(target: Path, kind: str = "partial") -> Path:
+    """Where the text is written before it replaces `target` in one rename (or, `kind`
+    "probe", a name as long to try first)."""
+    # cut to 200 bytes: a name near the file system's 255-byte limit would not fit with
+    # the suffix (a multibyte name is cut whole characters at a time)
+    cut = target.name.encode()[:200].decode(errors="ignore")
+    tail = secrets.token_hex(3) if kind == "probe" else ""
+    return target.with_name(f".{cut}.{os.getpid()}.{kind}{tail}")
 
 
 def _try_creating(probe: Path, what: str, shown: Path) -> None:
     """Create and remove `probe`, or an AutoLRError: os.access trusts root, and knows
-    nothing of a read-only or virtual file system (/proc) or of a name too long."""
+    nothing of a read-only or virtual file system (/proc), of a folder where files cannot
+    be removed or renamed (append-only), or of a name too long."""
     try:
         os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    except FileExistsError:
-        return
+        probe.unlink()
     except OSError as error:
         raise AutoLRError(f"cannot write the {what} to {str(shown)!r}: "
                           f"{error.strerror or error}; give a path you can write to.") from None
-    probe.unlink(missing_ok=True)
 
 
 def _same_file(path: Path, other: Path) -> bool:
@@ -101,7 +115,7 @@ def check_folder(folder: Path, what: str, shown: Path | None = None) -> None:
     if not os.access(nearest, os.W_OK | os.X_OK):
         raise AutoLRError(f"cannot write the {what} to {str(shown)!r}: {str(nearest)!r} is not "
                           "writable; give a path you can write to.")
-    _try_creating(nearest / f".autolr-probe.{os.getpid()}", what, shown)
+    _try_creating(nearest / f".autolr-probe.{os.getpid()}.{secrets.token_hex(3)}", what, shown)
 
 
 def write_output_file(path: str | os.PathLike, what: str, text: str) -> Path:

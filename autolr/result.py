@@ -39,6 +39,13 @@ UNENDED = ("this sweep's last call has not reached its end (it was interrupted, 
 def times(ratio: float, sign: str = "x") -> str:
     """A ratio as '0.35x', '4.2x' or '950x' (never '9.5e+02x'); the report's sign is '×'."""
     return f"{ratio:,.0f}{sign}" if ratio >= 10 else f"{ratio:.2g}{sign}"
+
+
+def percent(fraction: float) -> str:
+    """A fraction as '2.5%', '17.5%', '10%' (a warmup of 0.025 is not '2%')."""
+    return f"{100 * fraction:.3g}%"
+
+
 _FORMAT = "autolr.TuneResult/1"
 
 
@@ -464,5 +471,5 @@ def _describe(params: dict[str, Any]) -> str:
                       for k, v in params.get("schedule_params", {}).items())
     return (f"{params['optimizer']} lr={params['lr']:.3g}, {params['schedule']}"
             + (f" ({extra})" if extra else "")
-            + f", warmup {100 * params['warmup_fraction']:.3g}%, batch {params['batch_size']}"
+            + f", warmup {percent(params['warmup_fraction'])}, batch {params['batch_size']}"
             + (f", weight_decay {params['weight_decay']:.3g}" if params['weight_decay'] else ""))

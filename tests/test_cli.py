@@ -367,3 +367,11 @@ def test_show_and_report_read_the_ray_backends_folder_when_it_is_the_only_sweep_
     reported = autolr_cli("report", "-o", "r.html", cwd=tmp_path)
     assert reported.returncode == 0 and (tmp_path / "r.html").is_file(), reported.stderr
     assert not (tmp_path / "autolr.db").exists()
+
+
+def test_tune_report_dash_is_refused_before_the_sweep(workdir):
+    # it wrote a 4.9 MB file named '-'; `report -o -` means stdout
+    done = autolr_cli("tune", "digits_model.py", "--report", "-", "--trials", "2",
+                      "--epochs", "1", "--quiet", cwd=workdir)
+    assert done.returncode == 2 and "--report - would mix the HTML page" in done.stderr
+    assert not (workdir / "-").exists() and not (workdir / "autolr.db").exists()

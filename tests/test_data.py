@@ -215,7 +215,7 @@ def test_a_dataset_whose_x_is_a_dict_names_the_fix():
             return {"ids": torch.zeros(3), "mask": torch.ones(3)}, i % 2
 
     # was torch's bare "Could not infer dtype of dict" RuntimeError
-    with pytest.raises(InvalidDataError, match=r"item 0: its x is a dict, not one tensor: "
+    with pytest.raises(InvalidDataError, match=r"item 0: its x is a dict, not one numeric tensor: "
                        r".* wrap it in a module that takes one tensor"):
         coerce_data(Dicts())
 

@@ -225,6 +225,14 @@ def test_a_path_the_write_would_fail_on_is_refused_before_the_work_even_as_root(
     near_the_limit = tmp_path / ("b" * 250)  # fits; the partial file's name is cut to fit
     assert result.save(near_the_limit).is_file()
     assert [p.name for p in tmp_path.iterdir()] == [near_the_limit.name]  # no probe left
+    multibyte = tmp_path / ("é" * 125 + ".json")  # 255 bytes: cut by bytes, not characters
+    assert result.save(multibyte).is_file()
+    # a symlink whose target's folder is missing: the target's nearest folder is checked
+    (tmp_path / "link.html").symlink_to("/proc/nope/r.html")
+    with pytest.raises(AutoLRError, match="cannot write the report to .*link.html"):
+        result.report(tmp_path / "link.html")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [near_the_limit.name, multibyte.name, "link.html"])
 
 
 def test_a_report_through_a_symlink_writes_the_file_it_points_to(tmp_path):
@@ -300,3 +308,32 @@ def test_a_best_value_from_one_run_says_the_robust_pick_did_not_run(tmp_path):
     assert "robust pick did not run" not in picked.summary()
     assert "robust pick did not run" not in picked.report(tmp_path / "two.html").read_text(
         encoding="utf-8")
+
+
+def test_an_append_only_report_file_is_refused_before_the_work(tmp_path):
+    # root passes os.access; the rename onto it failed after the sweep
+    import shutil
+    import subprocess
+
+    path = tmp_path / "r.html"
+    path.write_text("old")
+    if shutil.which("chattr") is None or subprocess.run(
+            ["chattr", "+a", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +a needs root and a file system that keeps the flag")
+    try:
+        with pytest.raises(AutoLRError, match="Operation not permitted"):
+            TuneResult(TABLE, epochs=2).report(path)
+        assert path.read_text() == "old"
+    finally:
+        subprocess.run(["chattr", "-a", str(path)], check=True)
+
+
+def test_a_warmup_of_two_and_a_half_percent_is_not_shown_as_two(tmp_path):
+    from autolr.cli import format_table
+
+    result = TuneResult([record(0, "complete", 1e-3, [0.9, 0.5], warmup_fraction=0.025)],
+                        epochs=2)
+    assert "warmup 2.5%" in result.summary()
+    assert "  2.5%  " in format_table(result, 5)
+    page = result.report(tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "2.5% of training" in page and "2% of training" not in page

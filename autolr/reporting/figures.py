@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 from autolr import schedules
 from autolr.reporting.data import ReportData, TrialPoint
 from autolr.reporting.stats import SafeBand
+from autolr.result import percent
 
 # Families get colours in registry order; red and grey stay free for states.
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf",
@@ -101,7 +102,7 @@ def style(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
 def _hover(p: TrialPoint, metric: str) -> str:
     lines = [f"trial {p.number} ({p.state}{', default' if p.is_baseline else ''})",
              f"lr {p.lr:.3g}, {text(p.schedule)}, batch {p.batch_size}, "
-             f"warmup {p.warmup_fraction:.0%}",
+             f"warmup {percent(p.warmup_fraction)}",
              f"{text(metric)} {num(p.value)} after {p.epochs_run:g} epochs"]
     if p.reason and p.state != "complete":
         lines.append(text(p.reason[:120]))

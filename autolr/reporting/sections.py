@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from autolr.cliff import EDGE_MARGIN
 from autolr.reporting.data import ReportData
-from autolr.result import UNCONFIRMED, UNENDED, times
+from autolr.result import UNCONFIRMED, UNENDED, percent, times
 
 Blocks = dict[str, str]
 
@@ -113,7 +113,8 @@ def summary(data: ReportData, blocks: Blocks) -> str:
             columns.append(("default", s.baseline_params, s.baseline.value))
         rows = [["learning rate", *(g(p["lr"]) for _, p, _ in columns)],
                 ["schedule", *(_describe_schedule(p) for _, p, _ in columns)],
-                ["warmup", *(f"{p['warmup_fraction']:.0%} of training" for _, p, _ in columns)],
+                ["warmup", *(f"{percent(p['warmup_fraction'])} of training"
+                             for _, p, _ in columns)],
                 ["batch size", *(str(p["batch_size"]) for _, p, _ in columns)],
                 ["optimizer", *(str(p["optimizer"]) for _, p, _ in columns)],
                 ["weight decay", *(g(p.get("weight_decay", 0.0)) for _, p, _ in columns)],
@@ -376,7 +377,7 @@ def code(data: ReportData, blocks: Blocks) -> str:
 
 def trials(data: ReportData, blocks: Blocks) -> str:
     rows = [[p.number, p.state + (" (default)" if p.is_baseline else ""), g(p.lr),
-             p.schedule, p.batch_size, f"{p.warmup_fraction:.0%}",
+             p.schedule, p.batch_size, percent(p.warmup_fraction),
              g(p.value, 4) + (f" ({p.measured})" if p.measured else ""),
              p.epochs_run, round(p.seconds, 2), p.reason or ""] for p in data.points]
     return (f"<details><summary>Show the {len(rows)} trial{'' if len(rows) == 1 else 's'} "
