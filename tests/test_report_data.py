@@ -10,7 +10,7 @@ import pytest
 from autolr import schedules
 from autolr.errors import AutoLRError
 from autolr.reporting import stats
-from autolr.reporting.data import extract
+from autolr.reporting.data import BAND_TOLERANCES, extract
 from autolr.reporting.sections import batch as batch_section
 from autolr.reporting.sections import sensitivity
 from autolr.result import TrialRecord, TuneResult
@@ -76,9 +76,17 @@ def test_safe_band_counts_misses_inside_and_other_tolerances() -> None:
 def test_safe_band_maximize_and_zero_tolerance() -> None:
     records = [rec(0, "complete", 1e-3, 0.82), rec(1, "complete", 1e-2, 0.90),
                rec(2, "complete", 1e-1, 0.85)]
-    band = extract(result(records, "maximize")).band
+    # a score of one's own (no known perfect score): 10% of the best value
+    own = TuneResult(records, metric="f1ish", direction="maximize", epochs=EPOCHS)
+    band = extract(own).band
     assert band.threshold == pytest.approx(0.81) and (band.low, band.high) == (1e-3, 1e-1)
     assert band.decades == pytest.approx(2.0)
+    # accuracy: 10% more error than the best (1 - 0.90), not 10% less accuracy, which
+    # took in 3x the best's error rate at 96.5%
+    band = extract(result(records, "maximize")).band
+    assert band.threshold == pytest.approx(0.89) and band.numbers == (1,)
+    assert extract(result(records, "maximize")).bands[-1].threshold == pytest.approx(
+        0.90 - max(BAND_TOLERANCES) * 0.10)
     single = stats.safe_band(extract(result(records, "maximize")).points[1:2], "maximize", 0.0)
     assert single.decades == 0.0 and single.numbers == (1,)
 
@@ -94,7 +102,7 @@ def test_the_safe_band_is_measured_from_the_recommended_configs_value() -> None:
     assert data.band.best_value == pytest.approx(0.125)
     assert data.band.low <= 1e-2 <= data.band.high and 2 in data.band.numbers
     assert 1 in data.band.numbers  # better than the recommended: inside too
-    assert "within 10% of the best trial's, the recommended config's 0.125" in \
+    assert "within 10% of the best trial's, the recommended config's val_loss 0.125" in \
         sensitivity(data, {})
 
 

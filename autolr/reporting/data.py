@@ -180,7 +180,8 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
     schedule, schedule_note = _schedule_curve(best)
     recommended = next((p for p in complete if best is not None and p.number == best.number),
                        None)
-    band = stats.safe_band(clear, direction, tolerance, recommended)
+    perfect = stats.PERFECT_SCORES.get(result.metric, 0.0)
+    band = stats.safe_band(clear, direction, tolerance, recommended, perfect)
     test = result.range_test
     tuned_lr = best.params.get("lr") if best is not None else None
     return ReportData(
@@ -188,7 +189,8 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         tolerance=tolerance, summary=_summary(result, points, epochs), points=points,
         band=band, band_left_out=tuple(p.number for p in complete if p not in clear),
         bands=tuple(b for t in sorted({*BAND_TOLERANCES, tolerance})
-                    if (b := stats.safe_band(clear, direction, t, recommended)) is not None),
+                    if (b := stats.safe_band(clear, direction, t, recommended, perfect))
+                    is not None),
         boundary=stats.divergence_boundary(result.records, per_epoch, epochs),
         trends=stats.family_trends(complete),
         families=stats.family_stats(points, direction),

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from autolr.cliff import EDGE_MARGIN
 from autolr.reporting.data import ReportData
+from autolr.reporting.stats import PERFECT_SCORES
 from autolr.result import UNCONFIRMED, UNENDED, percent, times
 
 Blocks = dict[str, str]
@@ -153,10 +154,14 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
         parts.append(note("No trial completed, so there is no safe learning-rate band."))
     else:
         word = "≤" if data.direction == "minimize" else "≥"
+        perfect = PERFECT_SCORES.get(data.metric)
+        measured = (f"error (1 − {esc(data.metric)})" if perfect == 1.0
+                    else f"final {esc(data.metric)}")
         parts.append(
-            f"<p><b>Safe LR band</b> (complete trials whose final {esc(data.metric)} is within "
+            f"<p><b>Safe LR band</b> (complete trials whose {measured} is within "
             f"{band.tolerance:.0%} of the best trial's, the recommended config's "
-            f"{g(band.best_value, 4)}, i.e. {word} {g(band.threshold, 4)}): "
+            f"{esc(data.metric)} {g(band.best_value, 4)}, i.e. {esc(data.metric)} {word} "
+            f"{g(band.threshold, 4)}): "
             f"<b>{g(band.low)} – {g(band.high)}</b>, {band.decades:.2f} decades, "
             f"{len(band.numbers)} trial(s).")
         if data.band_left_out:

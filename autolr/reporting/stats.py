@@ -45,7 +45,7 @@ def _sign(direction: str) -> float:
 class SafeBand:
     """Learning rates of complete trials within `tolerance` of the best final metric."""
 
-    tolerance: float  # relative to |best|: 0.1 = at most 10% worse than the best
+    tolerance: float  # relative to best's distance from a perfect score: 0.1 = 10% worse
     best_value: float
     threshold: float  # the worst metric still inside the tolerance
     low: float  # lowest learning rate inside the tolerance
@@ -55,18 +55,24 @@ class SafeBand:
     misses_inside: int  # complete trials with lr in [low, high] that missed the tolerance
 
 
+#: metrics with a perfect score other than 0: "10% worse" is then 10% more error (1 -
+#: accuracy), not 10% less accuracy (which took in 3x the error rate at 96.5% accuracy)
+PERFECT_SCORES = {"accuracy": 1.0, "r2": 1.0}
+
+
 def safe_band(complete: Sequence[TrialPoint], direction: str, tolerance: float,
-              reference: TrialPoint | None = None) -> SafeBand | None:
+              reference: TrialPoint | None = None, perfect: float = 0.0) -> SafeBand | None:
     """The band of good learning rates: within `tolerance` of the recommended config's
     value (`reference`: the best trial, whose value the robust pick measured on held-out
-    seeds, so a one-seed trial may have a luckier one), else of the best value; None
-    without a complete trial."""
+    seeds, so a one-seed trial may have a luckier one), else of the best value, measured
+    as a share of its distance from `perfect` (a loss's 0, accuracy's 1); None without a
+    complete trial."""
     if not complete:
         return None
     sign = _sign(direction)
     best = (reference.value if reference is not None and reference.value is not None
             else min((p.value for p in complete), key=lambda v: sign * v))
-    threshold = best + sign * tolerance * abs(best)
+    threshold = best + sign * tolerance * abs(best - perfect)
     inside = [p for p in complete if sign * p.value <= sign * threshold]
     low, high = min(p.lr for p in inside), max(p.lr for p in inside)
     misses = sum(low <= p.lr <= high for p in complete) - len(inside)
