@@ -270,10 +270,11 @@ def _split(X: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int) -> 
         )
     index = np.arange(len(X))
     classification = _is_classification(y)
+    labels = y[:, 0] if y.shape[1:] == (1,) else y  # a column of labels: one a row
     try:
         train, val = train_test_split(index, test_size=val_fraction, random_state=seed,
-                                      stratify=y.numpy() if classification and y.ndim == 1
-                                      else None)
+                                      stratify=labels.numpy()
+                                      if classification and labels.ndim == 1 else None)
     except ValueError:  # a class too rare to stratify: split without stratifying
         train, val = train_test_split(index, test_size=val_fraction, random_state=seed)
     train, val = torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(val))
@@ -345,5 +346,9 @@ def _classification(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.T
             "remap them, e.g. with sklearn.preprocessing.LabelEncoder"
             + (f" (padding in per-position labels is {IGNORED_LABEL})." if y_train.ndim > 1
                else "."))
+    if bool((labels == labels[0]).all()):  # nothing to tell apart: every loss would be 0
+        raise InvalidDataError(
+            f"every label is {int(labels[0])}: one class, nothing to tell apart; give "
+            "examples of at least two classes (or float y for regression).")
     n_classes = int(labels.max()) + 1
     return TrainValData(X_train, y_train, X_val, y_val, CLASSIFICATION, n_classes)

@@ -217,9 +217,11 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
         # C logits a row, or a position (as cross-entropy reads them: (batch, C, *positions));
         # a loss of one's own may read another shape (one logit for two classes, with BCE)
         positions = tuple(targets.shape[1:])
+        # an own cross-entropy or NLL loss reads C logits a row as the built-in one does
+        reads_logits = not own_loss or _compares_outputs(metric) or isinstance(
+            loss_fn, (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss))
         if (outputs.ndim != 2 + len(positions) or outputs.shape[1] < data.n_classes
-                or tuple(outputs.shape[2:]) != positions) and (
-                not own_loss or _compares_outputs(metric)):
+                or tuple(outputs.shape[2:]) != positions) and reads_logits:
             wanted = ", ".join(["batch", "C", *map(str, positions)])
             raise InvalidModelError(
                 f"the labels go up to {data.n_classes - 1}"
@@ -237,6 +239,17 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
                    "pass the class indices, y.argmax(1)." if _one_hot(data.y_train)
                    and outputs.ndim == 2 and outputs.shape[1] == positions[0] else ".")
             )
+    elif outputs.shape == targets.shape[:1] and targets.shape[1:] == (1,):
+        # (batch,) against (batch, 1): a loss that subtracts them pairs every output with
+        # every target, (batch, batch), and trains on that without a word
+        pairs = (f"the model outputs shape {tuple(outputs.shape)}, one number a row, and the "
+                 f"targets are {tuple(targets.shape)} (a 1-D y is trained as a column, as "
+                 "the built-in losses read it): a loss that subtracts them broadcasts to "
+                 "(batch, batch) and trains on every pair; return (batch, 1), e.g. drop a "
+                 ".squeeze() at the end of forward")
+        if not own_loss or _compares_outputs(metric):
+            raise InvalidModelError(pairs + ".")
+        logger.warning("%s (if your loss squeezes the targets itself, ignore this).", pairs)
     elif outputs.shape != targets.shape and (not own_loss or _compares_outputs(metric)):
         # float class labels are read as regression targets: say so where it looks like it
         labels = (outputs.ndim == 2 and outputs.shape[1] > 1 and targets.shape[1:] == (1,))
@@ -248,7 +261,9 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
                "inferred from y's dtype)." if labels else ".")
         )
     try:
-        loss = float(loss_fn(outputs, targets))
+        loss = float(_probe_loss(model, inputs, targets, loss_fn))
+    except InvalidModelError:
+        raise
     except Exception as error:
         raise InvalidModelError(
             f"the loss failed on the model's output {tuple(outputs.shape)} and targets "
@@ -268,6 +283,27 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
     if metric is not None and metric.function is not None:
         _probe_metric(metric, model, data)
     return model
+
+
+def _probe_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Tensor,
+                loss_fn: Callable) -> torch.Tensor:
+    """The loss of one small batch, with its gradient: a loss of one's own must give one
+    number that backward() can follow, or every trial fails at its first step."""
+    loss = loss_fn(model(inputs), targets)
+    if not isinstance(loss, torch.Tensor):
+        raise InvalidModelError(
+            f"the loss returned a {type(loss).__name__}, not a tensor, so training cannot "
+            "follow its gradient; compute it with torch operations on the outputs.")
+    if loss.numel() != 1:
+        raise InvalidModelError(
+            f"the loss returned shape {tuple(loss.shape)}, not one number; reduce it (a "
+            "torch loss with reduction='mean', or .mean() at the end).")
+    if not loss.requires_grad:
+        raise InvalidModelError(
+            "the loss carries no gradient (it was detached, or computed from .item(), "
+            ".detach() or numpy values), so no step can follow it; compute it with torch "
+            "operations on the outputs.")
+    return loss.detach()
 
 
 def _one_hot(y: torch.Tensor) -> bool:

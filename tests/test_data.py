@@ -487,3 +487,15 @@ def test_ragged_dataset_items_and_a_dataloader_get_errors_naming_the_fix():
     with pytest.raises(InvalidDataError, match=r"pass its Dataset \(loader.dataset\)"):
         coerce_data(torch.utils.data.DataLoader(dataset, batch_size=4), val_fraction=0.2,
                     seed=0)
+
+
+def test_a_column_of_labels_is_stratified_as_a_1d_y():
+    # (rows, 1) labels were split without stratifying: 1 to 4 of 10 rare rows in val
+    X = np.random.default_rng(0).normal(size=(200, 3)).astype(np.float32)
+    y = np.zeros(200, dtype=np.int64)
+    y[:10] = 1
+    for seed in range(4):
+        flat = coerce_data((X, y), seed=seed)
+        column = coerce_data((X, y[:, None]), seed=seed)
+        assert int((column.y_val == 1).sum()) == int((flat.y_val == 1).sum()) == 2
+        assert torch.equal(column.y_val, flat.y_val)

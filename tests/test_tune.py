@@ -595,3 +595,34 @@ def test_a_step_back_counted_towards_n_trials_is_not_a_timeout_cut(digits, tmp_p
     result = autolr.tune(mlp(), digits, n_trials=5, timeout=1000, **settings)
     assert sum(r.steps_back_from is not None for r in result.records) == 1
     assert len(result.records) == 5 and result.cut_short is None
+
+
+def test_own_losses_that_cannot_train_are_refused_before_training(no_training):
+    # each passed the two-row check and then failed every trial (or trained on nothing)
+    X, y = load_digits(return_X_y=True)
+    data = (X / 16, y)
+    five = lambda: torch.nn.Linear(64, 5)  # noqa: E731 - labels go up to 9
+    cases = [
+        (five, torch.nn.CrossEntropyLoss(label_smoothing=0.1), "C >= 10"),
+        (mlp, lambda o, t: float(torch.nn.functional.cross_entropy(o, t)), "not a tensor"),
+        (mlp, lambda o, t: torch.nn.functional.cross_entropy(o, t).detach(), "no gradient"),
+        (mlp, torch.nn.CrossEntropyLoss(reduction="none"), "not one number; reduce it"),
+    ]
+    for model, loss, message in cases:
+        with pytest.raises(AutoLRError, match=message):
+            autolr.tune(model, data, loss=loss, n_trials=1, epochs=1, progress=False)
+    with pytest.raises(AutoLRError, match="every label is 3: one class"):
+        autolr.tune(mlp, (X / 16, np.full(len(X), 3)), n_trials=1, progress=False)
+
+
+def test_a_batch_output_against_column_targets_is_refused_or_warned(no_training, caplog):
+    # (batch,) against (batch, 1): an own MSE trained on every (output, target) pair
+    X, y = load_diabetes(return_X_y=True)
+    flat = lambda: torch.nn.Sequential(torch.nn.Linear(10, 1), torch.nn.Flatten(0))  # noqa: E731
+    with pytest.raises(AutoLRError, match=r"broadcasts to \(batch, batch\) .* drop a "
+                                          r"\.squeeze\(\)"):
+        autolr.tune(flat, (X, y), n_trials=1, progress=False)
+    with caplog.at_level("WARNING", logger="autolr"):
+        autolr.tune(flat, (X, y), loss=torch.nn.MSELoss(), n_trials=1, epochs=1,
+                    progress=False, confirm_seeds=0, range_test=False)
+    assert "if your loss squeezes the targets itself, ignore this" in caplog.text
