@@ -147,6 +147,11 @@ class ScheduleInfo:
 _REGISTRY: dict[str, ScheduleInfo] = {}
 
 
+#: keyword names the schedule helpers pass themselves: a schedule's own would clash
+RESERVED_PARAMS = frozenset({"name", "step", "total_steps", "warmup_steps", "optimizer",
+                             "steps_per_epoch", "epochs"})
+
+
 def register(name: str, function: ScheduleFn, *, params: Mapping[str, Dim] | None = None,
              description: str = "", overwrite: bool = False) -> ScheduleInfo:
     """Add a schedule `function(step, total_steps, **params) -> float` under `name`.
@@ -183,6 +188,11 @@ def register(name: str, function: ScheduleFn, *, params: Mapping[str, Dim] | Non
         )
     info = ScheduleInfo(name, function, MappingProxyType(dict(params or {})), description)
     keywords = info.defaults()
+    taken = sorted(set(keywords) & RESERVED_PARAMS)
+    if taken:  # multipliers(name, total_steps, warmup_steps=..., **params) passes these
+        raise InvalidSpaceError(
+            f"schedule {name!r} has keyword parameter(s) {taken}, names autolr passes "
+            f"itself ({', '.join(sorted(RESERVED_PARAMS))}); rename them.")
     unknown = set(info.params) - set(keywords)
     if unknown:
         raise InvalidSpaceError(

@@ -322,8 +322,11 @@ class SearchSpace:
             spec = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise InvalidSpaceError(f"no search-space file at {str(path)!r}.") from None
-        except tomllib.TOMLDecodeError as error:
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise InvalidSpaceError(f"{path} is not valid TOML: {error}.") from None
+        except OSError as error:  # a folder, say
+            raise InvalidSpaceError(f"cannot read the search-space file {str(path)!r}: "
+                                    f"{error.strerror or error}.") from None
         return cls.from_dict(spec, source=str(path))
 
     @classmethod
@@ -408,11 +411,20 @@ def _schedule_params(value: Any, families: tuple[str, ...]) -> dict[str, dict[st
         checked[family] = {}
         for name, spec in given.items():
             spec = tuple(spec) if _is_sequence(spec) else spec
+            # numpy numbers as Python's: the settings a resume compares are JSON
+            spec = (tuple(_plain(v) for v in spec) if isinstance(spec, tuple)
+                    else _plain(spec))
             dim = _narrowed(family, name, spec)
             for end in (dim.choices if isinstance(dim, Choice) else (dim.low, dim.high)):
                 schedules.check_params(family, {name: end})  # each end a valid value
             checked[family][name] = spec
     return checked
+
+
+def _plain(value: Any) -> Any:
+    """A numpy number as the Python number it holds; anything else as it is."""
+    return value.item() if type(value).__module__ == "numpy" and hasattr(value, "item") \
+        else value
 
 
 def _narrowed(family: str, name: str, spec: Any) -> Dim:

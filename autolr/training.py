@@ -26,7 +26,7 @@ from autolr.data import (
     has_batchnorm,
     steps_per_epoch,
 )
-from autolr.errors import AutoLRError, InvalidModelError
+from autolr.errors import AutoLRError, InvalidModelError, InvalidSpaceError
 from autolr.metrics import METRICS, Metric
 from autolr.optimizers import make_optimizer
 from autolr.pruning import DIVERGENCE_FACTOR, DivergenceMonitor
@@ -81,7 +81,14 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
     per_epoch = steps_per_epoch(data.n_train, config.batch_size)
     total_steps = per_epoch * epochs
     batchnorm = has_batchnorm(model)
-    lrs = [config.lr * m for m in config.multipliers(total_steps)]
+    factors = config.multipliers(total_steps)
+    bad = next((i for i, m in enumerate(factors) if not (math.isfinite(m) and m >= 0)), None)
+    if bad is not None:  # a schedule of one's own: a negative lr climbs the loss unseen
+        raise InvalidSpaceError(
+            f"schedule {config.schedule!r} gave a learning-rate factor of {factors[bad]!r} at "
+            f"step {bad} of {total_steps} (params {dict(config.schedule_params)}); a "
+            "schedule must give finite factors >= 0 at every step.")
+    lrs = [config.lr * m for m in factors]
     warmup_steps = config.warmup_steps(total_steps)
     generator = torch.Generator().manual_seed(seed)
     monitor = DivergenceMonitor(divergence_factor)

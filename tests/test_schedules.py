@@ -449,3 +449,41 @@ def test_a_run_of_no_steps_is_refused_by_name(total):
     opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
     with pytest.raises(InvalidSpaceError, match=r"total_steps >= 1 optimizer steps"):
         schedules.lambda_lr(opt, "cosine", total)  # was a raw IndexError
+
+
+def test_a_parameter_named_as_autolr_passes_it_is_refused_at_registration(registry):
+    # it registered, then every trial failed: "multipliers() got multiple values for 'name'"
+    def clash(step, total_steps, warmup_steps=0):
+        return 1.0
+
+    with pytest.raises(InvalidSpaceError, match=r"keyword parameter\(s\) \['warmup_steps'\]"):
+        schedules.register("clash", clash)
+
+
+def test_a_schedule_that_goes_negative_at_some_step_fails_its_trial_naming_it(registry):
+    # registration samples a few steps; a fixed parameter can make it negative: the trial
+    # trained on gradient ascent and was recorded complete
+    from sklearn.datasets import load_digits
+
+    import autolr
+
+    def level(step, total_steps, a=1.0):
+        return a
+
+    schedules.register("level", level)
+    X, y = load_digits(return_X_y=True)
+    result = autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=1, epochs=1,
+                         space={"schedules": ["level"], "schedule_params": {"level": {"a": -0.5}}},
+                         progress=False, confirm_seeds=0, range_test=False)
+    record = result.records[0]
+    assert record.state == "failed"
+    assert "schedule 'level' gave a learning-rate factor of -0.0333" in record.reason
+
+
+def test_numpy_numbers_in_schedule_params_are_plain_numbers():
+    # they passed SearchSpace, then tune failed: 'float32 is not JSON serializable'
+    space = SearchSpace(schedules=("cosine_restarts",),
+                        schedule_params={"cosine_restarts": {"cycles": np.int64(3),
+                                                             "min_fraction": np.float32(0.25)}})
+    given = space.schedule_params["cosine_restarts"]
+    assert type(given["cycles"]) is int and type(given["min_fraction"]) is float

@@ -539,3 +539,15 @@ def test_numpy_arrays_are_lists_of_their_values():
     assert space.schedules == ("cosine", "linear") and type(space.schedules[0]) is str
     assert space.batch_sizes == (16, 32) and space.lr == (1e-4, 1e-1)
     assert list(given["schedules"]) == ["cosine", "linear"]  # the user's, untouched
+
+
+def test_a_toml_path_that_is_a_folder_or_not_text_is_a_space_error(tmp_path):
+    # IsADirectoryError / UnicodeDecodeError tracebacks, exit 1 from the CLI
+    folder = tmp_path / "dir.toml"
+    folder.mkdir()
+    with pytest.raises(InvalidSpaceError, match="cannot read the search-space file"):
+        SearchSpace.from_toml(folder)
+    binary = tmp_path / "bin.toml"
+    binary.write_bytes(b"lr = [\xff\xfe]")
+    with pytest.raises(InvalidSpaceError, match="is not valid TOML"):
+        SearchSpace.from_toml(binary)
