@@ -63,7 +63,8 @@ class Sweep:
                 "epochs": self.epochs, "seed": self.seed, "n_train": self.n_train,
                 "n_evals": self.n_evals, "rungs": list(self.rungs) if self.rungs else None,
                 "divergence_factor": self.divergence_factor, "n_params": self.n_params,
-                "space": _jsonable(self.space.to_dict())}
+                "space": _jsonable(self.space.to_dict()),
+                "own_schedules": _own_schedules(self.space)}
 
     def check_resumable(self, study_name: str, stored: dict[str, Any]) -> None:
         """Refuse to resume a stored sweep whose `settings()` differ from this one's (a
@@ -85,6 +86,23 @@ class Sweep:
                 f"study {study_name!r} exists with other settings, so its trials cannot be "
                 f"resumed with this call ({'; '.join(differ)}); run with the stored "
                 "settings, or choose another study_name (--study NAME on the command line).")
+
+
+def _own_schedules(space: SearchSpace) -> dict[str, Any]:
+    """The space's schedules of one's own (registered, or a built-in name overwritten) as a
+    resume compares them: the function (as `loss_name` tells one) and the ranges it
+    searches (registered again with other ranges, a resumed sweep drew from another
+    space)."""
+    from autolr import schedules
+    from autolr.metrics import loss_name
+
+    own = {}
+    for name in space.schedules:
+        info = schedules.get(name)
+        if name not in schedules.BUILTIN or info.function.__module__ != schedules.__name__:
+            own[name] = {"function": loss_name(info.function),
+                         "params": {key: repr(dim) for key, dim in sorted(info.params.items())}}
+    return own
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

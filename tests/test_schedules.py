@@ -487,3 +487,23 @@ def test_numpy_numbers_in_schedule_params_are_plain_numbers():
                                                              "min_fraction": np.float32(0.25)}})
     given = space.schedule_params["cosine_restarts"]
     assert type(given["cycles"]) is int and type(given["min_fraction"]) is float
+
+
+def test_a_resume_with_a_schedule_registered_with_other_ranges_is_refused(registry, tmp_path):
+    # it resumed silently, drawing its later trials from another space
+    from sklearn.datasets import load_digits
+
+    import autolr
+
+    def hold(step, total_steps, keep=0.5):
+        return 1.0 if step < keep * total_steps else 0.1
+
+    X, y = load_digits(return_X_y=True)
+    settings = dict(space={"schedules": ["hold"]}, epochs=1, progress=False, confirm_seeds=0,
+                    range_test=False, storage=str(tmp_path / "s.log"), study_name="s")
+    schedules.register("hold", hold, params={"keep": Float(0.2, 0.8)})
+    autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=2, **settings)
+    autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=3, **settings)  # the same
+    schedules.register("hold", hold, params={"keep": Float(0.05, 0.1)}, overwrite=True)
+    with pytest.raises(AutoLRError, match=r"own_schedules: stored .*Float\(low=0\.2"):
+        autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=4, **settings)
