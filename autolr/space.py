@@ -198,7 +198,7 @@ class SearchSpace:
             set_(self, "weight_decay", float(self.weight_decay))
 
         set_(self, "schedule_params", _schedule_params(self.schedule_params, self.schedules))
-        if self.lr_scaling not in _LR_SCALING_EXPONENTS:
+        if not isinstance(self.lr_scaling, str) or self.lr_scaling not in _LR_SCALING_EXPONENTS:
             raise InvalidSpaceError(
                 f"lr_scaling must be one of {', '.join(_LR_SCALING_EXPONENTS)}, "
                 f"but got lr_scaling={self.lr_scaling!r}."
@@ -461,4 +461,9 @@ def _names(name: str, value: Any) -> tuple[str, ...]:
     names = (value,) if isinstance(value, str) else tuple(value) if _is_sequence(value) else ()
     if not names:
         raise InvalidSpaceError(f"{name} needs at least one name, but got {name}={value!r}.")
+    odd = next((n for n in names if not isinstance(n, str)), None)
+    if odd is not None:  # a nested list was a TypeError (unhashable) further on
+        example = {"schedules": "'cosine'", "optimizers": "'adamw'"}.get(name, "'a name'")
+        raise InvalidSpaceError(f"{name} holds names such as {example}, but got {odd!r} in "
+                                f"{name}={value!r}.")
     return tuple(dict.fromkeys(names))  # drop repeats, keep the order

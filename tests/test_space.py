@@ -551,3 +551,14 @@ def test_a_toml_path_that_is_a_folder_or_not_text_is_a_space_error(tmp_path):
     binary.write_bytes(b"lr = [\xff\xfe]")
     with pytest.raises(InvalidSpaceError, match="is not valid TOML"):
         SearchSpace.from_toml(binary)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    (dict(schedules=[["cosine"]]), r"schedules holds names such as 'cosine', but got \['cosine'\]"),
+    (dict(optimizers=[["adamw"]]), r"optimizers holds names such as 'adamw', but got \['adamw'\]"),
+    (dict(lr_scaling=["linear"]), "lr_scaling must be one of none, linear, sqrt"),
+    (dict(lr_scaling={}), "lr_scaling must be one of none, linear, sqrt"),
+])
+def test_unhashable_names_are_space_errors_not_type_errors(kwargs, message):
+    with pytest.raises(InvalidSpaceError, match=message):
+        SearchSpace(**kwargs)
