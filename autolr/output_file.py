@@ -54,7 +54,8 @@ def _checked_output_file(path: str | os.PathLike, what: str, keep: Iterable[Path
     if is_stream(path):
         return path
     target = Path(os.path.realpath(path))  # a symlink's: the file the write goes to
-    check_folder(target.parent, what, shown=path)
+    if target.parent != path.parent.resolve():  # else checked just above
+        check_folder(target.parent, what, shown=path)
     if target.is_file():  # root passes os.access; an append-only or immutable file does not
         try:
             os.close(os.open(target, os.O_WRONLY))  # opened, nothing written
