@@ -159,7 +159,9 @@ def _balanced(choices: tuple, n: int, rng: np.random.Generator) -> list[Any]:
     return values[:n]
 
 
-def _on_grid(low: float, step: float, value: float) -> float:
+def _on_grid(low: float, step: float | None, value: float) -> float:
     # SearchSpace samples the warmup on a grid (`SearchSpace.warmup_dim`); a value off its
     # grid would not be used (DesignedStartSampler checks), only wasted
+    if step is None:  # a range no float step divides is searched whole
+        return round(value, 9)
     return round(low + round((value - low) / step) * step, 9)

@@ -71,13 +71,19 @@ def cosine_restarts(step: int, total_steps: int, *, cycles: int = 3, cycle_mult:
         index = min(int(progress / length), cycles - 1)
         start = index * length
     else:
-        # cycle k has length L*m^k; the cycles fill the run: L*(m^c - 1)/(m - 1) = 1
-        first = (cycle_mult - 1) / (cycle_mult**cycles - 1)
-        index = int(math.log(1 + progress * (cycle_mult - 1) / first, cycle_mult))
-        index = min(index, cycles - 1)
-        start = first * (cycle_mult**index - 1) / (cycle_mult - 1)
-        length = first * cycle_mult**index
-    return _cosine_between(1.0, min_fraction, (progress - start) / length)
+        # cycle k has length L*m^k; the cycles fill the run: L*(m^c - 1)/(m - 1) = 1, so
+        # cycle k starts at (m^k - 1)/(m^c - 1). Worked in m^(k - c) <= 1, which stays in
+        # floats' range for any number of cycles (m^c overflowed past about 1000)
+        tail = float(cycle_mult) ** -cycles  # m^-c: 0.0 once it underflows
+        position = progress * (1.0 - tail) + tail  # = m^(k-c) at the start of cycle k
+        index = cycles + math.floor(math.log(position, cycle_mult)) if position > 0 else 0
+        index = min(max(index, 0), cycles - 1)
+        scale = float(cycle_mult) ** (index - cycles)  # m^(k-c)
+        start = (scale - tail) / (1.0 - tail)
+        length = scale * (cycle_mult - 1) / (1.0 - tail)
+        if length == 0.0:  # step 0 with cycles so many that the first is below floats' reach
+            return 1.0
+    return _cosine_between(1.0, min_fraction, min(max((progress - start) / length, 0.0), 1.0))
 
 
 def cyclic(step: int, total_steps: int, *, cycles: int = 2,
@@ -236,7 +242,7 @@ def check_params(name: str, params: Mapping[str, Any]) -> dict[str, Any]:
                 and value >= 1):
             raise InvalidSpaceError(f"schedule {name!r}: {key} must be an integer >= 1, but "
                                     f"got {key}={value!r}.")
-    if params and info.name in BUILTIN:  # a user's own parameters are checked as it runs
+    if params and is_builtin(name):  # a user's own parameters are checked as it runs
         _check_fractions(name, params)
         _check_factors(name, info.function, params)
     return {**defaults, **params}
@@ -263,6 +269,16 @@ def _check_fractions(name: str, params: Mapping[str, Any]) -> None:
                                       and not isinstance(value, bool) and value > 0):
             raise InvalidSpaceError(f"schedule {name!r}: {key} must be a number > 0, but got "
                                     f"{key}={value!r}.")
+    for key, below_one in (("div_factor", "start above its peak, the learning rate searched"),
+                           ("final_div_factor", "end above its start")):
+        value = params.get(key)
+        if value is not None and value < 1:
+            raise InvalidSpaceError(
+                f"schedule {name!r}: {key} divides the rate (as torch's OneCycleLR's does) "
+                f"and must be >= 1, but got {key}={value!r}: the schedule would {below_one}.")
+    if params.get("step_fraction") == 0:  # a drop every step: gamma**step, gone in a few
+        raise InvalidSpaceError(f"schedule {name!r}: step_fraction is the share of the run "
+                                "between drops and must be > 0, but got step_fraction=0.")
     pct_start = params.get("pct_start")
     if pct_start in (0, 1):  # a one-cycle with no way up, or no way down
         raise InvalidSpaceError(f"schedule {name!r}: pct_start is the share of the run spent "
@@ -327,16 +343,21 @@ def multipliers(name: str, total_steps: int, *, warmup_steps: int = 0,
     ]
 
 
+def is_builtin(name: str) -> bool:
+    """Whether `name` is autolr's own schedule this session (not a user's, nor a built-in
+    name overwritten with one)."""
+    # the name asked first: a user's name may not be registered in this session
+    return name in BUILTIN and get(name).function.__module__ == __name__
+
+
 def source(name: str) -> str | None:
     """The Python source of schedule `name`'s function, with the helper it calls and no
     import of autolr: for the code snippet a user pastes into a project that does not
     install autolr. None for a user's schedule (registered, or a built-in name
     overwritten), whose code may lean on anything in its module."""
-    if name not in BUILTIN:  # asked before the registry: it may not hold this session
+    if not is_builtin(name):
         return None
     function = get(name).function
-    if function.__module__ != __name__:
-        return None
     code = inspect.getsource(function)
     if f"{_cosine_between.__name__}(" in code:
         code = inspect.getsource(_cosine_between) + "\n\n" + code

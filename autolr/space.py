@@ -270,8 +270,13 @@ class SearchSpace:
         # a grid of 9 points, so that "no warmup" (or the low end) can be sampled exactly;
         # the step in decimal, as Optuna checks it: (0.2 - 0.02) / 8 in floats is a hair
         # over 0.0225, and Optuna would drop 0.2 from the grid (with a warning)
-        step = float((Decimal(str(high)) - Decimal(str(low))) / 8)
-        return Float(low, high, step=step if high > low else None)
+        span = Decimal(str(high)) - Decimal(str(low))
+        step = float(span / 8)
+        if high == low or span % Decimal(str(step)):
+            # no float step divides it (1/3 to 0.5): Optuna would cut the high end off the
+            # grid, so the range is searched whole instead
+            return Float(low, high)
+        return Float(low, high, step=step)
 
     def params_for(self, config: TrialConfig, n_train: int) -> dict[str, Any] | None:
         """The Optuna params that reproduce `config`, or None when it lies outside."""

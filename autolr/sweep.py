@@ -98,8 +98,8 @@ def _own_schedules(space: SearchSpace) -> dict[str, Any]:
 
     own = {}
     for name in space.schedules:
-        info = schedules.get(name)
-        if name not in schedules.BUILTIN or info.function.__module__ != schedules.__name__:
+        if not schedules.is_builtin(name):
+            info = schedules.get(name)
             own[name] = {"function": loss_name(info.function),
                          "params": {key: repr(dim) for key, dim in sorted(info.params.items())}}
     return own

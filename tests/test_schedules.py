@@ -140,6 +140,21 @@ def test_sgdr_restarts_exactly_at_cycle_boundaries(cycles, cycle_mult):
         assert values[start] == pytest.approx(1.0)
 
 
+def test_sgdr_with_more_cycles_than_floats_reach_still_runs_and_ends_decayed():
+    # 2**1100 overflowed a float: a sweep drawing cycles=1100 with cycle_mult=2 failed mid-run
+    values = schedules.multipliers("cosine_restarts", 100, cycles=1100, cycle_mult=2)
+    assert values[0] == 1.0 and values[50] == pytest.approx(1.0)  # the last cycle's start
+    assert values[-1] < 0.01 and all(0.0 <= v <= 1.0 for v in values)
+    assert values == pytest.approx(schedules.multipliers("cosine_restarts", 100, cycles=60,
+                                                         cycle_mult=2))
+
+
+def test_a_searched_range_reaching_one_cycle_factors_below_one_is_refused():
+    with pytest.raises(InvalidSpaceError, match="div_factor=0.5: the schedule would start"):
+        SearchSpace(schedules=("one_cycle",),
+                    schedule_params={"one_cycle": {"div_factor": (0.5, 25.0)}})
+
+
 # --- properties of the whole registry ---------------------------------------------------
 
 def _extreme_params(name: str) -> list[dict]:

@@ -250,6 +250,24 @@ def test_warmup_ends_of_the_range_are_reachable_without_a_warning(low, high, rec
     assert not [w for w in recwarn if "not divisible by `step`" in str(w.message)]
 
 
+def test_a_warmup_range_no_float_step_divides_is_searched_whole(recwarn):
+    # (1/3, 0.5): a ninth-point grid step in floats does not divide the range, and Optuna
+    # cut 0.5 off the grid: the top of the range was never drawn
+    space = SearchSpace(warmup=(1 / 3, 0.5))
+    s = study(1)
+    warmups = []
+    for _ in range(60):
+        trial = s.ask()
+        warmups.append(space.sample(trial, n_train=1000).warmup_fraction)
+        s.tell(trial, 1.0)
+    assert 1 / 3 <= min(warmups) and max(warmups) <= 0.5 and max(warmups) > 0.49
+    assert not [w for w in recwarn if "not divisible by `step`" in str(w.message)]
+    from autolr.design import startup_design  # the designed start draws from it too
+
+    design = [point["warmup_fraction"] for point in startup_design(space, 1000, 5, seed=0)]
+    assert len(set(design)) == 5 and all(1 / 3 <= w <= 0.5 for w in design)
+
+
 def test_fixed_choices_are_not_asked_for():
     space = SearchSpace(schedules=("cosine",), warmup=(0.1, 0.1), batch_sizes=(32,))
     trial = study().ask()
@@ -455,6 +473,13 @@ def test_trial_config_from_dict_rejects_unknown_keys():
      InvalidSpaceError, "power must be a number > 0, but got power=-1.0"),
     ({"lr": 1e-3, "schedule": "one_cycle", "schedule_params": {"div_factor": 0}},
      InvalidSpaceError, "div_factor must be a number > 0"),
+    # below 1 one-cycle would start above its peak, or end above its start
+    ({"lr": 1e-3, "schedule": "one_cycle", "schedule_params": {"div_factor": 0.5}},
+     InvalidSpaceError, "div_factor=0.5: the schedule would start above its peak"),
+    ({"lr": 1e-3, "schedule": "one_cycle", "schedule_params": {"final_div_factor": 0.1}},
+     InvalidSpaceError, "final_div_factor=0.1: the schedule would end above its start"),
+    ({"lr": 1e-3, "schedule": "step", "schedule_params": {"step_fraction": 0}},
+     InvalidSpaceError, "step_fraction is the share of the run between drops and must be > 0"),
 ])
 def test_trial_config_validates(kwargs, error, message):
     with pytest.raises(error, match=message):
