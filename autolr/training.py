@@ -244,7 +244,9 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
                    and tuple(outputs.shape[1:-1]) == positions
                    else f"; if y is one-hot encoded (a 1 in one of {positions[0]} columns), "
                    "pass the class indices, y.argmax(1)." if _one_hot(data.y_train)
-                   and outputs.ndim == 2 and outputs.shape[1] == positions[0] else ".")
+                   and outputs.ndim == 2 and outputs.shape[1] == positions[0]
+                   else _numbers_hint(positions, data.n_classes)
+                   if tuple(outputs.shape[1:]) == (positions or (1,)) else ".")
             )
     elif outputs.shape == targets.shape[:1] and targets.shape[1:] == (1,):
         # (batch,) against (batch, 1): a loss that subtracts them pairs every output with
@@ -311,6 +313,15 @@ def _probe_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
             ".detach() or numpy values), so no step can follow it; compute it with torch "
             "operations on the outputs.")
     return loss.detach()
+
+
+def _numbers_hint(positions: tuple[int, ...], n_classes: int) -> str:
+    """For a model whose output has the integer targets' own shape: they may be numbers to
+    predict (or several 0/1 labels a row), not class labels."""
+    multi_hot = (", or several 0/1 labels a row (multi-hot) as floats with "
+                 "loss=torch.nn.BCEWithLogitsLoss()" if positions and n_classes == 2 else "")
+    return ("; integer y is read as class labels: if y holds numbers to predict (regression), "
+            f"pass it as floats, y.astype('float32'){multi_hot}.")
 
 
 def _one_hot(y: torch.Tensor) -> bool:

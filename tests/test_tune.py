@@ -512,6 +512,25 @@ def test_a_label_per_token_with_padding_tunes_end_to_end():
                      {"lr": 1e-2}, epochs=1)
 
 
+def test_integer_targets_a_model_reads_as_numbers_are_named_as_maybe_not_labels():
+    # integer y is classification; a model that outputs y's own shape most likely wanted
+    # numbers (regression) or several 0/1 labels a row: the message names both fixes
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4)).astype(np.float32)
+    counts = rng.integers(0, 50, size=60)
+    with pytest.raises(AutoLRError, match=r"numbers to predict \(regression\), pass it as "
+                                          r"floats, y.astype\('float32'\)\.$"):
+        autolr.train(torch.nn.Linear(4, 1), (X, counts), {"lr": 1e-2}, epochs=1)
+    multi_hot = rng.integers(0, 2, size=(60, 3))
+    with pytest.raises(AutoLRError, match=r"multi-hot\) as floats with "
+                                          r"loss=torch.nn.BCEWithLogitsLoss\(\)"):
+        autolr.train(torch.nn.Linear(4, 3), (X, multi_hot), {"lr": 1e-2}, epochs=1)
+    # ...and that fix trains
+    trained = autolr.train(torch.nn.Linear(4, 3), (X, multi_hot.astype(np.float32)),
+                           {"lr": 1e-2}, epochs=1, loss=torch.nn.BCEWithLogitsLoss())
+    assert trained.metrics["state"] == "complete"
+
+
 def test_batchnorm_with_batches_of_one_row_is_refused_before_training():
     # BatchNorm cannot train on one row: every trial failed ("Expected more than 1 value
     # per channel"); at 2, an odd train set ends each epoch on one row
