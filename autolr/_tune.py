@@ -168,7 +168,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                              pruner=pruner, progress=progress)
     result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
                         epochs=epochs, study_name=study_name,
-                        storage=storage if isinstance(storage, str) else None, ended=True)
+                        storage=storage if isinstance(storage, str) else None, ended=True,
+                        own_schedules=sweep.own_schedules())
     # trials counted towards n_trials: on Optuna a step back is one of them once a later
     # call extends the sweep; Tune counts its own trials without it
     ran = (sum(1 for r in records if r.steps_back_from is None) if backend == "ray"
@@ -217,7 +218,8 @@ def load(storage: Any, study_name: str | None = None) -> TuneResult:
     return TuneResult(records, metric=info["metric"], direction=info["direction"],
                       epochs=info["epochs"], study_name=info["study_name"],
                       storage=str(storage), range_test=info["range_test"],
-                      ended=info["ended"], cut_short=info["cut_short"])
+                      ended=info["ended"], cut_short=info["cut_short"],
+                      own_schedules=info["own_schedules"])
 
 
 def _saved_result(storage: Any, study_name: str | None) -> Path | None:

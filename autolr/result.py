@@ -166,8 +166,12 @@ class TuneResult:
                  direction: str = "minimize", epochs: int | None = None,
                  study_name: str | None = None, storage: str | None = None,
                  range_test: RangeTest | None = None, ended: bool | None = None,
-                 cut_short: str | None = None) -> None:
+                 cut_short: str | None = None,
+                 own_schedules: dict[str, str] | None = None) -> None:
         self.records = sorted(records, key=lambda r: r.number)
+        # the sweep's schedules of one's own, name -> function (`Sweep.own_schedules`): a
+        # built-in name may have been overwritten; None: not known (an older sweep)
+        self.own_schedules = own_schedules
         # False: a stored sweep that has not reached its end (interrupted, or still
         # running): no robust pick or range test yet; None: not known (an older sweep)
         self.ended = ended
@@ -264,6 +268,7 @@ class TuneResult:
                        epochs: int) -> torch.optim.lr_scheduler.LambdaLR:
         """The best schedule as a LambdaLR; call `.step()` after every optimizer step."""
         config = self._require_best().config
+        self._check_schedule(config.schedule)
         for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise AutoLRError(f"{name} must be an integer >= 1 (steps_per_epoch: "
@@ -278,6 +283,7 @@ class TuneResult:
         a built-in schedule's function is written out, so the lines run without autolr."""
         best = self._require_best()
         c = best.config
+        self._check_schedule(c.schedule)
         keywords = ", **schedule_params" if c.schedule_params else ""
         setup = [f"# batch_size = {c.batch_size}; call scheduler.step() after every "
                  "optimizer.step()",
@@ -309,6 +315,14 @@ class TuneResult:
             f"    return {function}(step - warmup_steps, decay_steps{keywords})",
             "", "", *setup,
             "scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)"])
+
+    def _check_schedule(self, name: str) -> None:
+        """Refuse to hand out schedule `name` when this session registers another function
+        under it than the sweep trained with (a built-in name overwritten in one session and
+        not in the other)."""
+        problem = schedule_mismatch(name, self.own_schedules)
+        if problem:
+            raise AutoLRError(problem)
 
     def _steps_line(self, best: TrialRecord) -> str:
         """The snippet's steps_per_epoch and epochs: this sweep's, when known, to change
@@ -418,7 +432,8 @@ class TuneResult:
                    "epochs": self.epochs, "study_name": self.study_name,
                    "storage": self.storage, "records": [asdict(r) for r in self.records],
                    "range_test": self.range_test.to_dict() if self.range_test else None,
-                   "ended": self.ended, "cut_short": self.cut_short}
+                   "ended": self.ended, "cut_short": self.cut_short,
+                   "own_schedules": self.own_schedules}
         return write_output_file(path, "result", json.dumps(payload, indent=1))
 
     @classmethod
@@ -444,11 +459,39 @@ class TuneResult:
                    storage=payload.get("storage"),
                    range_test=RangeTest.from_dict(payload["range_test"])
                    if payload.get("range_test") else None, ended=payload.get("ended"),
-                   cut_short=payload.get("cut_short"))
+                   cut_short=payload.get("cut_short"),
+                   own_schedules=payload.get("own_schedules"))
 
 UNCONFIRMED = ("one run, the best of the sweep, so partly luck: the robust pick did not "
                "run (confirm_seeds=0, or a budget under 4 times its cost: a small sweep), and "
                "retraining the config most often does worse.")
+
+
+def schedule_mismatch(name: str, own: dict[str, str] | None) -> str | None:
+    """Why schedule `name` as registered now is not the one a sweep trained with (`own`:
+    its schedules of one's own, name -> function; None, not known: nothing checked)."""
+    if own is None:
+        return None
+    from autolr.metrics import loss_name
+
+    builtin_now = schedules.is_builtin(name) if name in schedules.names() else None
+    if name in own and builtin_now:
+        return (f"the sweep trained schedule {name!r} as your own function {own[name]}, "
+                f"registered under a built-in name, and this Python session has autolr's "
+                f"{name!r}: register yours again first, autolr.schedules.register({name!r}, "
+                "function, overwrite=True).")
+    if name in own and builtin_now is False:
+        now = loss_name(schedules.get(name).function)
+        if now != own[name]:
+            return (f"the sweep trained schedule {name!r} as {own[name]}, and this Python "
+                    f"session registers {now} under that name: register the sweep's function "
+                    f"again, autolr.schedules.register({name!r}, function, overwrite=True).")
+    if name not in own and builtin_now is False and name in schedules.BUILTIN:
+        return (f"the sweep trained autolr's built-in schedule {name!r}, and this Python "
+                f"session has overwritten it with "
+                f"{loss_name(schedules.get(name).function)}: use a session without that "
+                "register(..., overwrite=True).")
+    return None
 
 
 def seed_note(record: TrialRecord) -> str:

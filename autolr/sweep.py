@@ -66,6 +66,10 @@ class Sweep:
                 "space": _jsonable(self.space.to_dict()),
                 "own_schedules": _own_schedules(self.space)}
 
+    def own_schedules(self) -> dict[str, str]:
+        """The space's schedules of one's own, name -> function (`TuneResult.own_schedules`)."""
+        return {name: own["function"] for name, own in _own_schedules(self.space).items()}
+
     def check_resumable(self, study_name: str, stored: dict[str, Any]) -> None:
         """Refuse to resume a stored sweep whose `settings()` differ from this one's (a
         key absent from `stored`, as from an older autolr, is not compared)."""

@@ -318,6 +318,9 @@ def _probe_loss(model: torch.nn.Module, inputs: torch.Tensor, targets: torch.Ten
 def _numbers_hint(positions: tuple[int, ...], n_classes: int) -> str:
     """For a model whose output has the integer targets' own shape: they may be numbers to
     predict (or several 0/1 labels a row), not class labels."""
+    if not positions and n_classes == 2:  # one logit a row for two classes
+        return ("; for one logit a row, pass a loss of your own that reads it (binary "
+                "cross-entropy with logits on outputs.squeeze(1) and targets.float()).")
     multi_hot = (", or several 0/1 labels a row (multi-hot) as floats with "
                  "loss=torch.nn.BCEWithLogitsLoss()" if positions and n_classes == 2 else "")
     return ("; integer y is read as class labels: if y holds numbers to predict (regression), "

@@ -6,6 +6,7 @@ import dataclasses
 import math
 
 import pytest
+import torch
 
 from autolr import schedules
 from autolr.errors import AutoLRError
@@ -380,6 +381,39 @@ def test_user_schedule_registered_or_not(monkeypatch: pytest.MonkeyPatch) -> Non
     unknown = extract(result([rec(0, "complete", 0.1, 0.1, schedule="not_registered_here")]))
     assert unknown.best_schedule is None and "register" in unknown.schedule_note
     assert unknown.code is None and unknown.families[0].name == "not_registered_here"
+
+
+def test_a_built_in_name_overwritten_in_one_session_and_not_the_other_is_refused(
+        monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    def halve_midway(step: int, total_steps: int) -> float:
+        return 1.0 if step < total_steps // 2 else 0.5
+
+    # a sweep that trained its own "cosine", read back where "cosine" is autolr's: the
+    # code, scheduler and drawn schedule would be another schedule than the one trained
+    own = {"cosine": "tests.test_report_data.halve_midway"}
+    swept = TuneResult([rec(0, "complete", 0.1, 0.1, schedule="cosine")], epochs=EPOCHS,
+                       own_schedules=own)
+    loaded = TuneResult.load(swept.save(tmp_path / "r.json"))
+    assert loaded.own_schedules == own
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    for call in (loaded.code, lambda: loaded.make_scheduler(optimizer, 10, 2)):
+        with pytest.raises(AutoLRError, match=r"as your own function tests.test_report_data."
+                                              r"halve_midway.*register\('cosine', function, "
+                                              r"overwrite=True\)"):
+            call()
+    data = extract(loaded)
+    assert data.best_schedule is None and data.code is None
+    assert data.schedule_note.startswith("The sweep trained schedule 'cosine' as your own")
+    # the converse: a sweep of autolr's cosine, read where "cosine" was overwritten
+    monkeypatch.setattr(schedules, "_REGISTRY", dict(schedules._REGISTRY))
+    schedules.register("cosine", halve_midway, overwrite=True)
+    builtin = TuneResult([rec(0, "complete", 0.1, 0.1, schedule="cosine")], epochs=EPOCHS,
+                         own_schedules={})
+    with pytest.raises(AutoLRError, match="trained autolr's built-in schedule 'cosine'"):
+        builtin.code()
+    # an older sweep, whose schedules are not known, is read as before
+    assert "lambda_lr" in TuneResult([rec(0, "complete", 0.1, 0.1, schedule="cosine")],
+                                     epochs=EPOCHS).code()
 
 
 def test_the_safe_band_leaves_out_a_best_run_on_the_edge_of_divergence() -> None:

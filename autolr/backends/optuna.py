@@ -376,7 +376,11 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
             "epochs": study.user_attrs.get("epochs"), "study_name": study_name,
             "range_test": RangeTest.from_dict(stored_test) if stored_test else None,
             "ended": study.user_attrs.get(ENDED),
-            "cut_short": study.user_attrs.get(CUT_SHORT)}
+            "cut_short": study.user_attrs.get(CUT_SHORT),
+            # stored with the settings (`Sweep.settings`); absent from an older autolr's
+            "own_schedules": {name: own["function"] for name, own in
+                              study.user_attrs["own_schedules"].items()}
+            if isinstance(study.user_attrs.get("own_schedules"), dict) else None}
     return records_from_study(study), info
 
 

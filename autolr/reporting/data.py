@@ -31,7 +31,7 @@ from autolr.reporting.stats import (
     ScalingFit,
     Trend,
 )
-from autolr.result import TrialRecord, TuneResult, pick_candidates, seed_note
+from autolr.result import TrialRecord, TuneResult, pick_candidates, schedule_mismatch, seed_note
 from autolr.space import TrialConfig
 
 #: The safe LR band holds learning rates whose final metric is within this fraction of
@@ -177,7 +177,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
     # "safe": not a run the pick passed over for the edge of divergence or a setback
     away = {r.number for r in pick_candidates(result.records)}
     clear = [p for p in complete if p.number in away] or complete
-    schedule, schedule_note = _schedule_curve(best)
+    schedule, schedule_note = _schedule_curve(best, result.own_schedules)
     recommended = next((p for p in complete if best is not None and p.number == best.number),
                        None)
     perfect = stats.PERFECT_SCORES.get(result.metric, 0.0)
@@ -316,9 +316,13 @@ def _config(record: TrialRecord | None) -> TrialConfig | None:
         return None
 
 
-def _schedule_curve(best: TrialRecord | None) -> tuple[ScheduleCurve | None, str | None]:
+def _schedule_curve(best: TrialRecord | None, own_schedules: dict[str, str] | None
+                    ) -> tuple[ScheduleCurve | None, str | None]:
     if best is None:
         return None, "There is no best trial, so there is no schedule to draw."
+    mismatch = schedule_mismatch(str(best.params.get("schedule")), own_schedules)
+    if mismatch:  # drawn, it would be another schedule than the one trained
+        return None, mismatch[0].upper() + mismatch[1:]
     config = _config(best)
     if config is None:
         return None, (f"The schedule {best.params.get('schedule')!r} is not registered in "
@@ -389,6 +393,7 @@ def _best_losses(result: TuneResult, best: TrialRecord | None) -> BestLosses | N
 
 
 def _code(result: TuneResult, best: TrialRecord | None) -> str | None:
-    if best is None or _config(best) is None:
-        return None
+    if best is None or _config(best) is None or schedule_mismatch(
+            str(best.params.get("schedule")), result.own_schedules):
+        return None  # the schedule's note says why
     return result.code()  # with this sweep's steps per epoch and epochs, when known
