@@ -157,7 +157,10 @@ class SearchSpace:
         if not (lr[0] > 0 and lr[0] < lr[1]):
             raise InvalidSpaceError(
                 f"the learning-rate range needs 0 < low < high, such as (1e-5, 1.0), "
-                f"but got lr={lr}."
+                f"but got lr={lr}" + (
+                    f"; the learning rate is what autolr searches: to train one, use "
+                    f"autolr.train(model, data, {{'lr': {lr[0]!r}, ...}})." if lr[0] == lr[1]
+                    and lr[0] > 0 else ".")
             )
         set_(self, "lr", lr)
         set_(self, "schedules", _names("schedules", self.schedules))

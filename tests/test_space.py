@@ -65,6 +65,7 @@ BAD_SPACES = [
     ({"lr": (0.0, 1.0)}, r"0 < low < high, such as \(1e-5, 1.0\)"),
     ({"lr": (-1e-3, 1.0)}, "0 < low < high"),
     ({"lr": (1e-2, 1e-3)}, "0 < low < high"),
+    ({"lr": (1e-3, 1e-3)}, r"to train one, use autolr.train\(model, data, \{'lr': 0.001, ...\}\)"),
     ({"lr": (1e-3, 1e-3)}, "0 < low < high"),
     ({"lr": (math.nan, 1.0)}, "lr needs finite bounds"),
     ({"lr": (1e-5, math.inf)}, "lr needs finite bounds"),
