@@ -11,6 +11,7 @@ True
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -33,6 +34,9 @@ DIVERGENCE_FACTOR = 4.0
 #: its config's best seed). Measured on the benchmark grids' high learning rates, 20
 #: steps stop no run that would have ended well and still stop those that blow up.
 DIVERGENCE_PATIENCE = 20
+#: a run that ends blown up (`DivergenceMonitor.at_end`) must have been so for this many
+#: steps: one bad last batch (a partial one of a few rows, say) is no blow-up
+END_PATIENCE = 3
 
 
 #: how far below zero, as a share of its typical size, a loss must go to be one that
@@ -51,11 +55,13 @@ class LossSize:
     steps: int = DIVERGENCE_PATIENCE
     below_zero: bool = False
     _total: float = 0.0
+    _signed: float = 0.0
     _count: int = 0
 
     def add(self, loss: float) -> None:
         if self._count < self.steps:
             self._total += abs(loss)
+            self._signed += loss
             self._count += 1
         # below by a share of its size, not by rounding (a 1 - cosine similarity of
         # aligned outputs came out at -3.7e-8: that loss is still bounded by zero)
@@ -64,6 +70,11 @@ class LossSize:
     @property
     def size(self) -> float:
         return self._total / self._count if self._count else 0.0
+
+    @property
+    def start(self) -> float:
+        """Where the loss started: the mean of its first `steps`."""
+        return self._signed / self._count if self._count else 0.0
 
 
 @dataclass
@@ -118,14 +129,18 @@ class DivergenceMonitor:
         if reference is not None:
             return f"{self.factor:g}x its best {reference:.4g}"
         limit = blow_up_limit(self._best, self._first, self.factor, self.floor, self._size)
+        if limit == _start_cap(self.factor, self._size):
+            return (f"{limit:.4g} ({self.factor - 1:g}x its size above where it started, "
+                    f"{self._size.start:.4g})")
         return f"{limit:.4g} (its best {self._best:.4g}, risen {self.factor - 1:g}x its size)"
 
     def at_end(self) -> str | None:
         """Call once the run is over: why it ended diverged, or None. A run that ends with
         its smoothed loss still above `factor` times its best had no steps left to come
         back down; without this, a run shorter than `patience` steps (3 epochs of 6
-        batches) or one that blows up in its last steps would count as complete."""
-        if self._above == 0:
+        batches) or one that blows up in its last steps would count as complete. One or two
+        steps above it are not enough: a single bad last batch lifts the average too."""
+        if self._above < min(END_PATIENCE, self.patience):
             return None
         smoothed = self._average / (1.0 - self.beta**self._count)  # as `update` left it
         return (f"smoothed loss {smoothed:.4g} was still above {self._limit_words()} when "
@@ -144,12 +159,20 @@ def blow_up_limit(best: float, first: float, factor: float, floor: float = 0.0,
     times the best (floored at `floor` times the first); for a loss that goes to or below
     zero (`size` saw one below it), where a multiple of the best means nothing, the best
     plus `factor - 1` times the loss's size (the largest of |best|, |first| and its
-    typical size at the start)."""
+    typical size at the start), and at most `factor - 1` typical sizes above where it
+    started: a bounded loss (a cosine similarity, in [-1, 1]) that fell far could not rise
+    that much, and a loss back well above its start has undone all its training."""
     reference = _multiplied(best, first, floor, size)
     if reference is not None:
         return factor * reference
     typical = size.size if size else 0.0
-    return best + (factor - 1.0) * max(abs(best), abs(first), typical, 1e-8)
+    rise = best + (factor - 1.0) * max(abs(best), abs(first), typical, 1e-8)
+    return rise if size is None or not size.below_zero else min(rise, _start_cap(factor, size))
+
+
+def _start_cap(factor: float, size: LossSize) -> float:
+    """`factor - 1` typical sizes above where a loss started (see `blow_up_limit`)."""
+    return size.start + (factor - 1.0) * max(size.size, 1e-8)
 
 
 def find_divergence(losses: Sequence[float], factor: float = DIVERGENCE_FACTOR,
@@ -189,17 +212,23 @@ ANNEALED = 0.05
 DECAY_AHEAD = 0.5
 
 
+STALLED = "stalled"  # how a stall's reason starts (`is_stall`)
+
+
 def stop_reason(values: Sequence[float], patience: int | None, min_delta: float,
                 direction: str, profile: EvalProfile | None = None) -> str | None:
-    """The reason a curve of evaluations should stop on its own: 'diverged' or 'stalled'.
+    """The reason a curve of evaluations should stop on its own: 'diverged', or one that
+    starts 'stalled' and says where.
 
     With the trial's `profile` the stall rule is LR-aware: flat at a high learning rate
     with little decay still to come is a stall; flat once the schedule has annealed,
-    while most of its decay is still ahead, or during warmup, is not."""
+    while its learning rate will still fall by more than half, or during warmup or where
+    the learning rate will still rise, is not."""
     if values and not math.isfinite(values[-1]):
         return "diverged"
     if not (patience and is_stalled(values, patience, min_delta, direction)):
         return None
+    where = ""
     if profile is not None:
         last = min(len(values), len(profile.multiplier)) - 1
         window = range(max(0, last - patience), last + 1)
@@ -207,7 +236,14 @@ def stop_reason(values: Sequence[float], patience: int | None, min_delta: float,
         if (factor < ANNEALED or profile.ahead[last] > DECAY_AHEAD * factor
                 or not all(profile.judged[i] for i in window)):
             return None
-    return "stalled"
+        where = f", at {factor:.2g}x its base learning rate with little decay ahead"
+    return (f"{STALLED}: not {min_delta:.2g} (relative) better than its best before for "
+            f"{patience} evaluations, to evaluation {len(values)}{where}")
+
+
+def is_stall(reason: str | None) -> bool:
+    """Whether a trial's reason is the stall rule's (also a stored 'stalled' of old)."""
+    return bool(reason) and reason.startswith(STALLED)
 
 
 class DecayAwareMedianPruner(BasePruner):
@@ -228,16 +264,19 @@ class DecayAwareMedianPruner(BasePruner):
                  min_reference: int = 3) -> None:
         self.n_evals, self.start_fraction, self.tolerance = n_evals, start_fraction, tolerance
         self.n_startup_trials, self.min_reference = n_startup_trials, min_reference
-        self._profiles: dict[int, EvalProfile | None] = {}
+        self._profiles: dict[str, EvalProfile] = {}
         self.cuts: dict[int, str] = {}  # trial number -> why this pruner cut it
 
     def profile(self, trial: optuna.trial.FrozenTrial) -> EvalProfile | None:
         """The trial's profile from the config autolr stores on it (None without one)."""
-        key = trial._trial_id  # noqa: SLF001 - unique in the storage, stable per trial
+        config = trial.user_attrs.get("config")
+        if not config:
+            return None
+        # keyed by the config, of which it is a pure function: a trial's id restarts at 0
+        # in each storage, and one pruner may serve several studies
+        key = json.dumps(config, sort_keys=True)
         if key not in self._profiles:
-            config = trial.user_attrs.get("config")
-            self._profiles[key] = (EvalProfile.of(TrialConfig.from_dict(config), self.n_evals)
-                                   if config else None)
+            self._profiles[key] = EvalProfile.of(TrialConfig.from_dict(config), self.n_evals)
         return self._profiles[key]
 
     def comparable(self, others: Iterable[optuna.trial.FrozenTrial], own: EvalProfile,
@@ -309,7 +348,7 @@ class AutoLRPruner(BasePruner):
         flat trial that leads is never cut)."""
         direction = "minimize" if study.direction == StudyDirection.MINIMIZE else "maximize"
         why = stop_reason(values, self.patience, self.min_delta, direction, profile)
-        if why != "stalled":
+        if not is_stall(why):
             return why
         try:
             leader = study.best_value

@@ -27,6 +27,7 @@ from autolr.data import (
     steps_per_epoch,
 )
 from autolr.errors import AutoLRError, InvalidModelError, InvalidSpaceError
+from autolr.lr_profile import will_rise
 from autolr.metrics import METRICS, Metric
 from autolr.optimizers import make_optimizer
 from autolr.pruning import DIVERGENCE_FACTOR, DivergenceMonitor
@@ -39,6 +40,9 @@ COMPLETE, PRUNED, DIVERGED, FAILED = "complete", "pruned", "diverged", "failed"
 #: metric failed, not training (no lower learning rate would help)
 METRIC_ONLY = "while the loss stayed finite"
 _EVAL_CHUNK = 4096  # validation rows per forward pass: bounded memory on large sets
+#: a report's flag: its evaluation ended in warmup or where the lr will still rise, so
+#: the pruners keep its value for comparisons and never judge the trial on it
+UNJUDGED = "unjudged"
 
 
 class Reporter(Protocol):
@@ -90,6 +94,7 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
             "schedule must give finite factors >= 0 at every step.")
     lrs = [config.lr * m for m in factors]
     warmup_steps = config.warmup_steps(total_steps)
+    rises = will_rise(factors)
     generator = torch.Generator().manual_seed(seed)
     monitor = DivergenceMonitor(divergence_factor)
     outcome = TrialOutcome(COMPLETE)
@@ -150,11 +155,12 @@ def train_trial(config: TrialConfig, model_factory: Callable[[], torch.nn.Module
             model.train()
             if reporter is None:
                 continue
-            # an evaluation that ends in warmup (up to its last step) is never judged: the
-            # pruners' own schedule model runs on a coarser grid of steps than this run
+            # an evaluation that ends in warmup (up to its last step), or where the lr will
+            # still rise, is never judged: told from this run's own steps, as the pruners'
+            # schedule model (`lr_profile`) runs on a grid of its own, 8 steps an evaluation
             stop = reporter.report(len(outcome.values) - 1, {
                 "value": value, "val_loss": val_loss, "train_loss": outcome.train_losses[-1],
-                "warming_up": step <= warmup_steps})
+                UNJUDGED: step <= warmup_steps or rises[step - 1]})
             if stop and step != total_steps:  # a run that is done completes, never "pruned"
                 return finish(PRUNED, getattr(reporter, "last_reason", None) or "pruned")
     return finish(COMPLETE)

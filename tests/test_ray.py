@@ -252,7 +252,7 @@ def test_the_stall_stopper_cuts_a_flat_trial_only_behind_the_leader():
     assert stopper.leader == 0.3
     assert stopper("a", result(backend.RUNNING, flat))  # flat and behind: cut
     # ...but never on an evaluation that ended in warmup (the loop's word for it)
-    assert not stopper("a", result(backend.RUNNING, flat, **{backend.WARMING_UP: True}))
+    assert not stopper("a", result(backend.RUNNING, flat, **{backend.UNJUDGED: True}))
     assert not stopper("c", result(backend.RUNNING, [1.0, 0.2, 0.2, 0.2]))  # flat, but leads
     assert not stopper("d", result(backend.RUNNING, [1.0, 0.9, 0.8, 0.7]))  # still learning
     assert not stopper("e", result("diverged", [1.0, math.nan]))
@@ -266,10 +266,10 @@ def test_autolrs_ray_pruners_keep_a_warmup_evaluation_without_judging_it():
     scheduler = backend.make_scheduler("auto", 4, "min")
     judged = []
     scheduler.pruning.report = lambda record: judged.append(record["number"]) or True
-    warming = result(backend.RUNNING, [2.0], number=7, **{backend.WARMING_UP: True})
+    warming = result(backend.RUNNING, [2.0], number=7, **{backend.UNJUDGED: True})
     assert scheduler.on_trial_result(None, None, warming) == scheduler.CONTINUE
     assert judged == [] and 7 in scheduler.pruning.view.trials  # a reference for others
-    after = result(backend.RUNNING, [2.0, 1.9], number=7, **{backend.WARMING_UP: False})
+    after = result(backend.RUNNING, [2.0, 1.9], number=7, **{backend.UNJUDGED: False})
     assert scheduler.on_trial_result(None, None, after) == scheduler.STOP and judged == [7]
 
 
@@ -284,7 +284,7 @@ def test_tunes_own_schedulers_never_see_a_warmup_evaluation_or_the_default_confi
     assert asha.on_trial_result(None, leader, result(backend.RUNNING, [1.0, 1.0])) == "CONTINUE"
     # a trial still in warmup at the rung, far behind: Tune's ASHA alone would cut it there
     for evals in (1, 2, 3):
-        report = result(backend.RUNNING, [5.0] * evals, **{backend.WARMING_UP: True})
+        report = result(backend.RUNNING, [5.0] * evals, **{backend.UNJUDGED: True})
         assert asha.on_trial_result(None, warming, report) == "CONTINUE"
     # its first report past warmup is filed at the rung it passed, and judged there
     assert asha.on_trial_result(None, warming, result(backend.RUNNING, [5.0] * 3 + [0.9])) \
@@ -295,7 +295,7 @@ def test_tunes_own_schedulers_never_see_a_warmup_evaluation_or_the_default_confi
 
     median = backend.make_scheduler("median", 4, "min")
     assert median.on_trial_result(None, object(), result(
-        backend.RUNNING, [9.0] * 3, **{backend.WARMING_UP: True})) == "CONTINUE"
+        backend.RUNNING, [9.0] * 3, **{backend.UNJUDGED: True})) == "CONTINUE"
     assert not median._results  # not even kept for other trials' medians
     # nor the default config's trial, which the report compares with as a whole run
     default = SimpleNamespace(trial_id="d")
@@ -379,7 +379,7 @@ def test_tune_results_become_trial_records(tmp_path):
     unlogged = own.record(result(backend.RUNNING, [1.0, 0.9], number=1), {}, None)
     assert unlogged.reason == "pruned by CheckedHalvingPruner"
     flat = run.record(result(backend.RUNNING, [1.0, 0.5, 0.5, 0.5]), {}, None)
-    assert flat.state == "pruned" and flat.reason == "stalled"
+    assert flat.state == "pruned" and flat.reason.startswith("stalled: ")
     diverged = run.record(result("diverged", [1.0, math.nan], reason="loss became nan"), {}, None)
     assert diverged.state == "diverged" and diverged.reason == "loss became nan"
     lost = run.record({}, {backend._NUMBER: 5}, RuntimeError("Traceback...\nnode died\n"))

@@ -259,10 +259,12 @@ def test_compute_saved_by_each_pruning_rule() -> None:
                cut(2, 2, "outside the best 1/4 at the rung at evaluation 2 (checked halving)"),
                cut(3, 4, "behind the median of 5 finished trials with as much decay ahead, "
                          "at evaluation 4"),
-               cut(4, 6, "stalled"), cut(5, 5, "pruned by MedianPruner")]
+               cut(4, 6, "stalled"), cut(5, 5, "pruned by MedianPruner"),
+               cut(6, 8, "stalled: not 0.001 (relative) better than its best before for 3 "
+                         "evaluations, to evaluation 8")]  # a stall's reason today, above of old
     s = extract(result(records)).summary
     assert s.saved_by_rule == (("halving", 17.0), ("the median rule", 6.0),
-                               ("other rules", 5.0), ("stalls", 4.0))
+                               ("stalls", 6.0), ("other rules", 5.0))
     assert sum(epochs for _, epochs in s.saved_by_rule) == s.epochs_saved_pruning
 
 

@@ -53,6 +53,31 @@ def test_one_cycle_is_not_judged_on_its_ramp_and_has_its_decay_ahead_after_the_p
     assert profile.ahead[3] > 0.9 and profile.ahead[-1] == 0.0
 
 
+def test_a_cycle_s_peak_is_not_judged_while_a_later_cycle_rises_again():
+    # 4 triangular cycles over 5 evaluations (40 steps of the profile): evaluation 2 ends
+    # on the second cycle's peak, as high as any later lr, but the lr will rise to the
+    # next peaks again: judged only on the last cycle's way down
+    cyclic = EvalProfile.of(TrialConfig(0.1, "cyclic", schedule_params={"cycles": 4}), 5)
+    assert cyclic.multiplier[1] == pytest.approx(1.0)
+    assert cyclic.judged == (False, False, False, False, True)
+    restarts = EvalProfile.of(TrialConfig(0.1, "cosine_restarts",
+                                          schedule_params={"cycles": 3, "cycle_mult": 2}), 6)
+    assert restarts.judged[:2] == (False, False) and all(restarts.judged[2:])  # last: 4/7
+
+
+def test_one_pruner_serving_two_studies_profiles_each_trial_by_its_own_config():
+    # trial ids restart at 0 in each storage: a cache keyed by them judged the second
+    # study's constant trial with the first's one-cycle profile
+    pruner = DecayAwareMedianPruner(N)
+    first = optuna.create_study(pruner=pruner)
+    running(first, "one_cycle", [1.0])
+    assert pruner.profile(first.trials[0]).judged[:3] == (False,) * 3
+    second = optuna.create_study(pruner=pruner)
+    running(second, "constant", [1.0])
+    assert second.trials[0]._trial_id == first.trials[0]._trial_id  # noqa: SLF001
+    assert pruner.profile(second.trials[0]).judged[:3] == (True,) * 3
+
+
 def test_warmup_is_never_judged():
     profile = EvalProfile.of(TrialConfig(0.1, "cosine", warmup_fraction=0.35), N)
     assert profile.judged[:3] == (False,) * 3 and all(profile.judged[4:])
@@ -153,14 +178,18 @@ STALLED = [1.0, 0.5, 0.4, 0.4, 0.4, 0.4, 0.4]  # flat for 4 evaluations
 
 def test_flat_at_a_high_learning_rate_is_a_stall():
     profile = EvalProfile.of(TrialConfig(0.1), N)
-    assert stop_reason(STALLED, 3, 1e-3, "minimize", profile) == "stalled"
+    assert stop_reason(STALLED, 3, 1e-3, "minimize", profile) == (
+        "stalled: not 0.001 (relative) better than its best before for 3 evaluations, to "
+        "evaluation 7, at 1x its base learning rate with little decay ahead")
 
 
 def test_flat_once_the_schedule_has_annealed_is_not_a_stall():
     profile = EvalProfile.of(TrialConfig(0.1, "step"), N)  # 1% of the lr from 66% on
     assert profile.multiplier[6] < 0.05
     assert stop_reason(STALLED, 3, 1e-3, "minimize", profile) is None
-    assert stop_reason(STALLED, 3, 1e-3, "minimize") == "stalled"  # without the profile
+    assert stop_reason(STALLED, 3, 1e-3, "minimize") == (  # without the profile
+        "stalled: not 0.001 (relative) better than its best before for 3 evaluations, to "
+        "evaluation 7")
 
 
 def test_flat_with_most_of_the_decay_still_to_come_is_not_a_stall_yet():
@@ -172,7 +201,8 @@ def test_flat_with_most_of_the_decay_still_to_come_is_not_a_stall_yet():
     floored = EvalProfile.of(TrialConfig(0.1, "exponential",
                                          schedule_params={"final_fraction": 0.3}), 7)
     assert floored.multiplier[6] == pytest.approx(0.3, abs=0.02)
-    assert stop_reason(STALLED, 3, 1e-3, "minimize", floored) == "stalled"
+    assert stop_reason(STALLED, 3, 1e-3, "minimize", floored).endswith(
+        "at 0.31x its base learning rate with little decay ahead")
 
 
 def test_flat_during_warmup_is_not_a_stall():

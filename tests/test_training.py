@@ -38,12 +38,12 @@ class StopAt:
 
     def __init__(self, stop_at: int | None = None):
         self.stop_at, self.steps, self.values, self.last_reason = stop_at, [], [], "told to"
-        self.warming_up = []
+        self.unjudged = []
 
     def report(self, step, metrics):
         self.steps.append(step)
         self.values.append(metrics["value"])
-        self.warming_up.append(metrics.get("warming_up"))
+        self.unjudged.append(metrics.get("unjudged"))
         return step == self.stop_at
 
 
@@ -96,7 +96,25 @@ def test_an_evaluation_ending_in_warmup_is_marked_for_the_pruners_to_leave_alone
     run(TrialConfig(lr=1e-2, batch_size=256, warmup_fraction=0.4), digits, epochs=2,
         evals_per_epoch=3, reporter=reporter)
     assert steps_per_epoch(digits.n_train, 256) == 6
-    assert reporter.warming_up == [True, True, False, False, False, False]
+    assert reporter.unjudged == [True, True, False, False, False, False]
+
+
+@pytest.mark.parametrize(("schedule", "params", "unjudged"), [
+    # 12 steps, evaluations after steps 2, 4, ..., 12 (the last lr used: step 1, 3, ...)
+    # one-cycle peaks at step 4.2 of 12: its lr still rises after steps 1 and 3
+    ("one_cycle", {"pct_start": 0.35}, [True, True, False, False, False, False]),
+    # two triangular cycles peak at steps 3 and 9: the first peak (step 3) and the
+    # way down from it are followed by a rise; only after the last peak is it judged
+    ("cyclic", {"cycles": 2}, [True, True, True, True, False, False]),
+])
+def test_an_evaluation_where_the_lr_will_still_rise_is_marked_on_the_run_s_own_steps(
+        digits, schedule, params, unjudged):
+    # the pruners' schedule model runs on 8 steps an evaluation; this run has 2, where a
+    # ramp or a cycle's peak falls between its grid points
+    reporter = StopAt()
+    run(TrialConfig(lr=1e-2, schedule=schedule, batch_size=256, schedule_params=params),
+        digits, epochs=2, evals_per_epoch=3, reporter=reporter)
+    assert reporter.unjudged == unjudged
 
 
 def test_optunas_reporter_never_asks_the_pruner_about_a_warmup_evaluation():
@@ -111,8 +129,8 @@ def test_optunas_reporter_never_asks_the_pruner_about_a_warmup_evaluation():
 
     study = optuna.create_study(pruner=AutoLRPruner(Always()))
     reporter = OptunaReporter(study.ask(), study.pruner)
-    assert reporter.report(0, {"value": 1.0, "warming_up": True}) is False
-    assert reporter.report(1, {"value": 1.0, "warming_up": False}) is True
+    assert reporter.report(0, {"value": 1.0, "unjudged": True}) is False
+    assert reporter.report(1, {"value": 1.0, "unjudged": False}) is True
 
 
 def test_reporter_stop_prunes_with_its_reason_but_a_finished_run_completes(digits):

@@ -52,7 +52,7 @@ from autolr.storage import (
     stored_file,
 )
 from autolr.sweep import Sweep
-from autolr.training import COMPLETE
+from autolr.training import COMPLETE, UNJUDGED
 
 logger = logging.getLogger("autolr")
 
@@ -125,7 +125,7 @@ class OptunaReporter:
         self.values.append(value)
         if not math.isfinite(value):
             return True
-        if metrics.get("warming_up"):  # reported (others compare with it), not judged
+        if metrics.get(UNJUDGED):  # reported (others compare with it), not judged
             return False
         if self.trial.should_prune():
             profile = self.pruner.profile(self.trial)

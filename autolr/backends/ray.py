@@ -51,13 +51,13 @@ from autolr.data import steps_per_epoch
 from autolr.errors import AutoLRError
 from autolr.lr_profile import EvalProfile
 from autolr.output_file import check_folder
-from autolr.pruning import stop_reason
+from autolr.pruning import is_stall, stop_reason
 from autolr.range_test import RangeTest
 from autolr.result import TrialRecord, TuneResult
 from autolr.space import TrialConfig
 from autolr.storage import dead, owner, sigterm_as_interrupt
 from autolr.sweep import Sweep
-from autolr.training import COMPLETE, FAILED, PRUNED, TrialOutcome
+from autolr.training import COMPLETE, FAILED, PRUNED, UNJUDGED, TrialOutcome
 
 logger = logging.getLogger("autolr")
 
@@ -82,7 +82,6 @@ CONNECT_TIMEOUT = 10.0  # seconds for a cluster's head to accept a connection
 _PAYLOAD = "autolr"  # the result key holding the trial's record so far, as JSON
 _NUMBER = "autolr_number"  # the config key holding the Optuna trial number
 _STEPS_BACK = "autolr_steps_back"  # ... and for the pick's step back, the trial it left
-WARMING_UP = "warming_up"  # a report's flag: its evaluation ended in warmup, never judged
 #: what a trial's record holds while it runs (`_train`); the pick adds to it at the end
 _REPORTED = ("number", "state", "params", "reason", "values", "train_losses", "val_losses",
              "epochs_run", "steps_run", "seconds", "is_baseline", "node", "steps_back_from")
@@ -364,7 +363,7 @@ class _Run:
             why = stop_reason(payload["values"], self.patience, self.min_delta,
                               "minimize" if self.mode == "min" else "maximize",
                               _profile(payload, self.sweep.n_evals))
-            payload.update(state=PRUNED, reason=why if why == "stalled" else
+            payload.update(state=PRUNED, reason=why if is_stall(why) else
                            self.cut_reason(payload["number"]) or f"pruned by {self.scheduler}")
         for key in ("values", "train_losses", "val_losses"):
             payload[key] = tuple(payload.get(key, ()))
@@ -432,7 +431,7 @@ class _PrunerScheduler(FIFOScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
         if _PAYLOAD not in result:
             return self.CONTINUE
-        if result.get(WARMING_UP):  # kept for the comparisons, not judged
+        if result.get(UNJUDGED):  # kept for the comparisons, not judged
             self.pruning.update(json.loads(result[_PAYLOAD]))
             return self.CONTINUE
         return self.STOP if self.pruning.report(json.loads(result[_PAYLOAD])) else self.CONTINUE
@@ -459,7 +458,7 @@ class _BlindToWarmup:
     default config's trial is never shown to them, as autolr's pruners never cut it."""
 
     def on_trial_result(self, tune_controller: Any, trial: Any, result: dict) -> str:
-        if result.get(WARMING_UP) or _is_baseline(result):  # the default config's trial is
+        if result.get(UNJUDGED) or _is_baseline(result):  # the default config's trial is
             return FIFOScheduler.CONTINUE  # never cut: the report compares with a whole run
         return super().on_trial_result(tune_controller, trial, result)
 
@@ -487,7 +486,7 @@ class _StallStopper(_Stopper):
         self.n_evals = n_evals  # with it, the stall rule is LR-aware, as in the Optuna backend
 
     def __call__(self, trial_id: str, result: dict) -> bool:
-        if _PAYLOAD not in result or result.get(WARMING_UP):
+        if _PAYLOAD not in result or result.get(UNJUDGED):
             return False
         payload = json.loads(result[_PAYLOAD])
         values, sign = payload["values"], 1.0 if self.mode == "min" else -1.0
@@ -497,8 +496,8 @@ class _StallStopper(_Stopper):
         if payload["state"] != RUNNING or self.leader is None:
             return False
         direction = "minimize" if self.mode == "min" else "maximize"
-        stalled = stop_reason(values, self.patience, self.min_delta, direction,
-                              _profile(payload, self.n_evals)) == "stalled"
+        stalled = is_stall(stop_reason(values, self.patience, self.min_delta, direction,
+                                       _profile(payload, self.n_evals)))
         return stalled and min(sign * v for v in values) > sign * self.leader
 
     def stop_all(self) -> bool:
@@ -672,7 +671,7 @@ class _Reporter:
             record["state"] = COMPLETE
         tune.report({"value": value, "val_loss": record["val_losses"][-1],
                      "train_loss": record["train_losses"][-1], _PAYLOAD: json.dumps(record),
-                     WARMING_UP: bool(metrics.get("warming_up"))})  # the pruners skip it
+                     UNJUDGED: bool(metrics.get(UNJUDGED))})  # the pruners skip it
         return False
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autolr.errors import AutoLRError
+from autolr.pruning import is_stall
 from autolr.range_test import RangeTest
 from autolr.reporting import stats
 from autolr.reporting.stats import (
@@ -286,7 +287,7 @@ def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
 def pruning_rule(reason: str | None) -> str:
     """Which rule cut a pruned trial, read from the reason autolr's pruners give."""
     why = reason or ""
-    if why == "stalled":
+    if is_stall(why):
         return "stalls"
     if why.endswith("(checked halving)"):
         return "halving"
