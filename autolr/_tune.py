@@ -32,6 +32,9 @@ from autolr.training import TrialOutcome, probe_model, train_trial
 logger = logging.getLogger("autolr")
 BACKENDS = ("optuna", "ray")
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
+# a run's seed only seeds torch (64-bit): a sweep's extra runs train at its seed + 1, 2...,
+# and autolr.train must take those, also beyond MAX_SEED
+MAX_RUN_SEED = 2**63 - 1
 # pruners built on Optuna's trial records, which Tune's schedulers do not have
 OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs"}
 
@@ -284,7 +287,7 @@ def train(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any,
     >>> metrics["state"], len(metrics["values"])
     ('complete', 2)
     """
-    epochs, seed = _check_int("epochs", epochs, 1), _check_seed(seed)
+    epochs, seed = _check_int("epochs", epochs, 1), _check_seed(seed, largest=MAX_RUN_SEED)
     split_seed = _check_seed(split_seed, "split_seed")
     _check_divergence_factor(divergence_factor)
     config = TrialConfig.from_dict(config)
@@ -343,6 +346,14 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
         raise AutoLRError(f"loss must be a loss module, not its class: pass "
                           f"loss={where}.{loss.__qualname__}() (with any settings in the "
                           "parentheses).")
+    learned = [name for name, parameter in loss.named_parameters() if parameter.requires_grad
+               ] if isinstance(loss, torch.nn.Module) else []
+    if learned:  # the optimizer holds the model's parameters only: these would never move
+        raise AutoLRError(
+            f"the loss has trainable parameters ({', '.join(learned[:3])}): autolr trains the "
+            "model's parameters, so these would never learn, and every trial would add its "
+            "gradients to your loss's; make them part of the model (its forward returning "
+            "what the loss needs), or freeze them (loss.requires_grad_(False)).")
     loss_fn = loss if loss is not None else default_loss(tensors.task)
     resolved = resolve_metric(metric, tensors.task, direction)
     probe = probe_model(factory, tensors, loss_fn, resolved, own_loss=loss is not None)
@@ -472,11 +483,11 @@ def _check_evals_per_epoch(evals: int, batch_sizes: tuple[int, ...], n_train: in
                           f"{steps}, or leave the larger batch sizes out of the space.")
 
 
-def _check_seed(seed: Any, name: str = "seed") -> int:
+def _check_seed(seed: Any, name: str = "seed", largest: int = MAX_SEED) -> int:
     seed = _check_int(name, seed, 0)
-    if seed > MAX_SEED:
-        raise AutoLRError(f"{name} must be an integer from 0 to 2**32 - 1, but got "
-                          f"{name}={seed}.")
+    if seed > largest:
+        raise AutoLRError(f"{name} must be an integer from 0 to 2**{largest.bit_length()} - 1, "
+                          f"but got {name}={seed}.")
     return seed
 
 

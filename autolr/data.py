@@ -10,8 +10,10 @@ DataLoader. The user's arrays are never written to.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -68,7 +70,8 @@ def coerce_data(data: Any, *, val_fraction: float = 0.2, seed: int = 0) -> Train
             f"val_fraction must be in (0, 1), such as 0.2, but got {val_fraction=}."
         )
     if _is_dataset(data):
-        X, y = _read_dataset(data, "data")
+        with _seeded(seed):
+            X, y = _read_dataset(data, "data")
         return _split(X, y, val_fraction, seed)
     if not (isinstance(data, (tuple, list)) and len(data) == 2):
         loader = isinstance(data, torch.utils.data.DataLoader)
@@ -80,7 +83,9 @@ def coerce_data(data: Any, *, val_fraction: float = 0.2, seed: int = 0) -> Train
         )
     first, second = data
     if _is_dataset(first) and _is_dataset(second):
-        return _build(*_read_dataset(first, "train"), *_read_dataset(second, "validation"))
+        with _seeded(seed):
+            train, val = _read_dataset(first, "train"), _read_dataset(second, "validation")
+        return _build(*train, *val)
     if _is_pair(first) and _is_pair(second):
         return _build(*_tensors(*first, "train"), *_tensors(*second, "validation"))
     if isinstance(first, tuple) and isinstance(second, tuple):  # meant as a pair, surely
@@ -136,6 +141,24 @@ def _is_pair(value: Any) -> bool:
 
 def _is_dataset(value: Any) -> bool:
     return isinstance(value, torch.utils.data.Dataset) and not isinstance(value, torch.Tensor)
+
+
+@contextlib.contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """torch's, numpy's and Python's global random streams seeded for the block, then put
+    back: a Dataset that augments at random (as torchvision's transforms do) is read alike
+    for one seed, whatever the caller drew before, and the caller's streams go on as if
+    it had not been read."""
+    numpy_state, python_state = np.random.get_state(), random.getstate()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        np.random.seed(seed % 2**32)
+        random.seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(numpy_state)
+            random.setstate(python_state)
 
 
 def _item_tensor(value: Any, part: str, index: int, name: str) -> torch.Tensor:

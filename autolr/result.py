@@ -330,7 +330,7 @@ class TuneResult:
         if best.epochs_run > 0 and best.steps_run > 0 and self.epochs:
             per_epoch = max(1, round(best.steps_run / best.epochs_run))
             return (f"steps_per_epoch, epochs = {per_epoch}, {self.epochs}  # as in this "
-                    "sweep; on other data, steps_per_epoch = len(train_loader)")
+                    "sweep; with your own loader, steps_per_epoch = len(train_loader)")
         return ("steps_per_epoch, epochs = len(train_loader), 20  # your loader's batches per "
                 "epoch, and your epochs")
 

@@ -172,10 +172,10 @@ def evaluate(model: torch.nn.Module, data: TrainValData, loss_fn: Callable,
     """(validation loss, objective value) over the whole validation set."""
     model.eval()
     outputs = _val_outputs(model, data)
-    val_loss = float(loss_fn(outputs, data.y_val))
+    val_loss = float(loss_fn(outputs, data.y_val.clone()))  # copies: see `_outputs`
     if metric.function is None:
         return val_loss, val_loss
-    return val_loss, float(metric.function(outputs, data.y_val))
+    return val_loss, float(metric.function(outputs, data.y_val.clone()))
 
 
 def _val_outputs(model: torch.nn.Module, data: TrainValData) -> torch.Tensor:
@@ -183,7 +183,11 @@ def _val_outputs(model: torch.nn.Module, data: TrainValData) -> torch.Tensor:
 
 
 def _outputs(model: torch.nn.Module, X: torch.Tensor) -> torch.Tensor:
-    return torch.cat([model(X[i:i + _EVAL_CHUNK]) for i in range(0, len(X), _EVAL_CHUNK)])
+    # the model gets copies, as a DataLoader's fresh batches are: one that edits its input
+    # in place (x.sub_(0.5)) drifted the validation set from one evaluation to the next,
+    # and wrote into the user's own arrays (an explicit split is not copied)
+    return torch.cat([model(X[i:i + _EVAL_CHUNK].clone())
+                      for i in range(0, len(X), _EVAL_CHUNK)])
 
 
 def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData,
@@ -195,13 +199,23 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
     broadcast (n, 1) against (n,) without a word), unless the user's own loss
     (`own_loss`) reads it, e.g. a mean and a variance per target, and no built-in metric
     compares it with the targets. Returns the model it built (untrained)."""
-    inputs, targets = data.X_train[:2], data.y_train[:2]
+    inputs, targets = data.X_train[:2].clone(), data.y_train[:2].clone()  # see `_outputs`
     model = _build(model_factory)
-    if _build(model_factory) is model:
+    again = _build(model_factory)
+    if again is model:
         raise InvalidModelError(
             "the model factory returned the same module object twice, so each trial would "
             "go on training the weights the last one left; build a new one on each call "
             "(model=lambda: MyNet()), or pass the module itself (each trial gets a copy).")
+    shared = _shared_state(model, again)
+    if shared:
+        raise InvalidModelError(
+            f"the model factory's builds share {len(shared)} trained tensor(s) "
+            f"({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}): a module built "
+            "once outside it (a backbone) is trained by every trial in turn, each going on "
+            "from the last, and yours with it; copy it in the factory "
+            "(lambda: nn.Sequential(copy.deepcopy(backbone), head)) or freeze it "
+            "(requires_grad=False, and no BatchNorm statistics in it).")
     if not any(parameter.requires_grad for parameter in model.parameters()):
         frozen = sum(1 for _ in model.parameters())
         raise InvalidModelError(
@@ -287,7 +301,7 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
     if not math.isfinite(loss):  # two rows can be padding, or alike: ask all of them
         with torch.no_grad():
             outputs = _outputs(model, data.X_train)
-            loss = float(loss_fn(outputs, data.y_train))
+            loss = float(loss_fn(outputs, data.y_train.clone()))
     if not math.isfinite(loss):  # every trial would stop at its first step as "diverged"
         raise InvalidModelError(
             f"the loss is {loss} on the untrained model's output for the training set, "
@@ -356,6 +370,20 @@ def _dtype_hint(inputs: torch.Tensor, model: torch.nn.Module) -> str:
             f"dtype {inputs.dtype} is passed as it is, for models that take integer ids.")
 
 
+def _shared_state(model: torch.nn.Module, other: torch.nn.Module) -> list[str]:
+    """The names of `model`'s trainable parameters and buffers (a BatchNorm's running
+    statistics, updated in training) whose memory `other` uses too. A frozen parameter
+    may be shared: no trial changes it."""
+    def storages(module: torch.nn.Module) -> dict[int, str]:
+        found = {p.data_ptr(): name for name, p in module.named_parameters()
+                 if p.requires_grad and p.numel()}  # an empty tensor has no memory to share
+        found.update((b.data_ptr(), name) for name, b in module.named_buffers() if b.numel())
+        return found
+
+    theirs = storages(other)
+    return [name for pointer, name in storages(model).items() if pointer in theirs]
+
+
 def _build(model_factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     try:
         model = model_factory()
@@ -378,7 +406,7 @@ def _probe_metric(metric: Metric, model: torch.nn.Module, data: TrainValData) ->
     model.eval()
     with torch.no_grad():
         outputs = _val_outputs(model, data)
-    targets = data.y_val
+    targets = data.y_val.clone()
     try:
         value = metric.function(outputs, targets)
     except Exception as error:
