@@ -3,8 +3,10 @@
 - default: AdamW, lr 1e-3, constant, batch 32, no warmup (what a user tries first);
   costs one full training (1 FTE).
 - lr-finder: a range test (`lr_finder.range_test`, batch 32, the task's optimizer) then one
-  full training at its steepest-slope or valley suggestion, with a constant or a cosine
-  schedule, batch 32, no warmup; costs the range test's epochs + 1 FTE.
+  full training at its steepest-slope or valley suggestion (fastai's valley), with a
+  constant or a cosine schedule, batch 32, no warmup; costs the range test's epochs + 1
+  FTE. A range test that cannot judge the suggestion (`RangeTest.why_not`) recommends
+  nothing: its sweep is the range test alone (regret inf).
 
 Scored as sweeps of one or two trials (`accounting.score`): before its cost is spent a
 baseline has nothing to recommend (regret inf), and a pick that diverges on the seed it
@@ -59,13 +61,20 @@ def score_baselines(cache: GridCache, seeds: range, log=print) -> dict[str, list
         test = lr_finder.range_test(task, seed=seed)
         cost = Event("range-test", "range_test", test.epochs,
                      test.seconds)
-        for rule, lr in (("steepest", test.steepest()), ("valley", test.valley())):
+        steepest, valley = test.steepest(), test.valley()
+        for rule, lr in (("steepest", steepest), ("valley", valley)):
             for schedule in ("constant", "cosine"):
-                config = TrialConfig(lr=float(f"{lr:.4g}"), schedule=schedule, batch_size=32,
-                                     optimizer=task.optimizer)
-                events = [cost, trained(config, seed)]
+                events = [cost]
+                if lr is not None:
+                    config = TrialConfig(lr=float(f"{lr:.4g}"), schedule=schedule,
+                                         batch_size=32, optimizer=task.optimizer)
+                    events.append(trained(config, seed))
                 results[f"lr-finder {rule}+{schedule}"].append(
                     accounting.score(events, task.epochs, regret_of, max_budget=20.0))
-        log(f"  {task.name} baselines, seed {seed}: steepest {test.steepest():.3g}, "
-            f"valley {test.valley():.3g}, range test {test.epochs:.2f} epochs")
+        log(f"  {task.name} baselines, seed {seed}: steepest {_lr(steepest)}, "
+            f"valley {_lr(valley)}, range test {test.epochs:.2f} epochs")
     return results
+
+
+def _lr(lr: float | None) -> str:
+    return "none (not judged)" if lr is None else f"{lr:.3g}"

@@ -8,6 +8,7 @@ import logging
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -58,6 +59,77 @@ def test_a_test_that_blew_up_at_once_suggests_nothing() -> None:
     assert RangeTest((), (), 32, "sgd", 0.0, 0.0, "diverged").suggestions() == {}
 
 
+LADDER = tuple(10 ** (-6 + i / 10) for i in range(40))  # 10 points a decade from 1e-6
+
+
+def test_valley_is_fastais_two_thirds_down_the_longest_decreasing_run() -> None:
+    # 20 points flat at 5 (the first 10 are skipped), 10 falling 4.9 -> 4.0, then rising.
+    # On the judged points 10..34 the longest decreasing subsequence is one flat point and
+    # the 10 falling ones: L = 11, ending at judged index 19, so start = 19 - 11 = 8 and
+    # fastai's valley is judged index 8 + int(11 / 3) + int(11 / 6) = 12, point 22. The
+    # old valley (the log-middle from the run's first point, back on the flat part at
+    # point 0, to its last) was 10^-4.55, on the flat part.
+    losses = tuple([5.0] * 20 + [4.9 - 0.1 * i for i in range(10)] + [4.0 + i for i in range(10)])
+    test = RangeTest(LADDER, losses, 32, "sgd", 1.0, 0.1, "diverged")
+    assert test.valley() == pytest.approx(LADDER[22])
+
+
+def test_valley_on_a_noisy_flat_start_lands_in_the_descent() -> None:
+    # the auditor's curve: a plateau falling 5e-5 a step (a smoothed loss at tiny lrs),
+    # a descent from 1e-4 to 1e-1, then a blow-up. fastai's valley is 1.71e-4, at the top
+    # of the descent; the old one, 9.8e-5, sat on the plateau (its run began at step 0).
+    lrs = 1e-7 * 1e8 ** (np.arange(100) / 99)
+    x = np.log10(lrs)
+    losses = np.where(x < -4, 2.3 - 0.00005 * np.arange(100),
+                      np.where(x < -1, 2.3 - 0.00005 * 37 - 1.8 * (x + 4) / 3,
+                               0.5 + 3.0 * (x + 1) ** 2))
+    test = RangeTest(tuple(lrs), tuple(losses), 32, "sgd", 1.0, 0.1, "diverged")
+    assert test.valley() == pytest.approx(1.71e-4, rel=0.01)
+    assert 1e-4 <= test.valley() < 1e-1  # on the descent, not the plateau
+
+
+def test_min_tenth_and_steepest_skip_the_last_five_points() -> None:
+    # a dip to the curve's lowest loss inside the last 5 points (what fastai skips): the
+    # minimum is taken on the judged points, before it
+    losses = [3.0 - 0.05 * i for i in range(35)] + [1.0, 0.5, 0.2, 5.0, 9.0]
+    test = RangeTest(LADDER, tuple(losses), 32, "sgd", 1.0, 0.1, "diverged")
+    assert test.min_tenth() == pytest.approx(LADDER[34] / 10)
+    assert LADDER[10] <= test.steepest() <= LADDER[34]
+
+
+def test_a_short_curve_suggests_nothing_and_says_why() -> None:
+    # 24 points: fewer than the 10 skipped + 10 judged + 5 skipped a suggestion needs (the
+    # old code gave all three for any curve of 2 or more points)
+    losses = tuple(3.0 - 0.1 * i for i in range(24))
+    test = RangeTest(LADDER[:24], losses, 32, "sgd", 1.0, 0.1, "diverged", cause="factor")
+    assert test.suggestions() == {}
+    assert test.steepest() is None and test.valley() is None and test.min_tenth() is None
+    assert "24 points, too few to judge" in test.why_not("steepest")
+    longer = RangeTest(LADDER[:25], tuple(3.0 - 0.1 * i for i in range(25)), 32, "sgd", 1.0,
+                       0.1, "diverged")
+    assert set(longer.suggestions()) == {"steepest", "valley", "min_tenth"}
+
+
+def test_a_curve_that_never_falls_gets_no_suggestion_below_the_range_tried() -> None:
+    # a converged model: the loss only rises. The old steepest fell back to minimum / 10,
+    # a tenth of the first lr: below anything the test tried
+    losses = tuple(1.0 + 0.01 * i for i in range(40))
+    test = RangeTest(LADDER, losses, 32, "adamw", 1.0, 0.1, "diverged")
+    assert test.suggestions() == {}
+    assert "did not fall" in test.why_not("steepest")
+    assert all(lr >= LADDER[0] for lr in synthetic_curve().suggestions().values())
+    with pytest.raises(ValueError, match="unknown suggestion"):
+        test.why_not("slide")
+
+
+def test_an_older_saved_range_test_without_the_stop_cause_still_loads() -> None:
+    raw = {"lrs": [1e-3, 1e-2], "losses": [2.0, 9.0], "batch_size": 32, "optimizer": "sgd",
+           "epochs": 0.1, "seconds": 0.01, "stopped": "diverged", "weight_decay": 0.0}
+    test = RangeTest.from_dict(raw)
+    assert test.cause is None and test.stop_lr is None and test.skipped == 0
+    assert RangeTest.from_dict({**raw, "a_later_field": 1}) == test
+
+
 def test_round_trips_through_a_dict() -> None:
     test = synthetic_curve()
     assert RangeTest.from_dict(test.to_dict()) == test
@@ -73,6 +145,7 @@ def test_a_real_range_test_ramps_geometrically_and_stops_at_the_blow_up(digits, 
     # SGD at lr 1e3 cannot train: the test stops before the end, at 4x its best loss or
     # a non-finite one
     assert test.stopped == "diverged" and len(test.lrs) < 80
+    assert test.cause in ("factor", "not_finite") and test.stop_lr >= test.lrs[-1]
     assert test.epochs == pytest.approx(len(test.lrs) / math.ceil(data.n_train / 64))
     assert min(test.losses) < test.losses[0]  # it did train at the good learning rates
     assert all(1e-4 <= lr <= 1e3 for lr in test.suggestions().values())
@@ -89,6 +162,31 @@ def test_a_loss_below_zero_ramps_until_it_blows_up_not_at_its_first_step(digits,
                       end=1e3, steps=80)
     assert 20 < len(test.lrs) < 80 and test.stopped == "diverged"
     assert min(test.losses) < test.losses[0]
+    # it stopped by the loss's size, not at 4x its best: the report words it so
+    assert test.cause == "size" and test.stop_lr == test.lrs[-1]
+
+
+def test_all_padding_batches_are_skipped_not_taken_for_a_blow_up() -> None:
+    # per-position labels, 60% of the rows all padding: at batch 4 one batch in ~8 has
+    # no label, its mean loss is NaN, and the old test stopped there as "diverged"
+    generator = torch.Generator().manual_seed(0)
+    X = torch.randn(300, 8, 6, generator=generator)
+    y = X[:, :3, :].argmax(1)
+    y[torch.rand(300, generator=generator) < 0.6] = -100
+    data = coerce_data((X, y), val_fraction=0.2, seed=0)
+
+    def model() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Conv1d(8, 16, 1), torch.nn.ReLU(),
+                                   torch.nn.Conv1d(16, 3, 1))
+
+    test = range_test(model, data, torch.nn.CrossEntropyLoss(), optimizer="adamw",
+                      batch_size=4, seed=0)
+    assert len(test.lrs) > 50 and set(test.suggestions()) == {"steepest", "valley", "min_tenth"}
+    assert test.skipped > 0 and test.cause != "not_finite"
+    # skipped batches take no learning-rate step but are drawn: the epochs count them
+    ratios = [b / a for a, b in zip(test.lrs[:-1], test.lrs[1:], strict=True)]
+    assert ratios == pytest.approx([1e8 ** (1 / 99)] * len(ratios))
+    assert test.epochs == pytest.approx((len(test.lrs) + test.skipped) / 60, abs=1 / 60)
 
 
 def test_bad_ramp_is_refused(mlp) -> None:
@@ -174,3 +272,24 @@ def test_report_without_a_range_test_says_why(tmp_path: Path) -> None:
     page = write_report(result, tmp_path / "r.html").read_text(encoding="utf-8")
     assert "No LR range test with this result" in page
     assert 'data-figure="range_test"' not in page
+
+
+def _record(number: int, lr: float, optimizer: str, value: float,
+            weight_decay: float = 0.0) -> autolr.TrialRecord:
+    config = autolr.TrialConfig(lr, batch_size=32, optimizer=optimizer,
+                                weight_decay=weight_decay)
+    return autolr.TrialRecord(number, "complete", config.to_dict(), values=(1.0, value))
+
+
+def test_the_sweep_near_a_suggestion_is_taken_at_the_tests_optimizer_and_weight_decay() -> None:
+    # the AdamW trial and the SGD one with weight decay sit closer to the valley than the
+    # SGD trial without it, but their loss at that lr says nothing about the test's SGD
+    records = [_record(0, 1.6e-4, "adamw", 0.1), _record(1, 1.56e-4, "sgd", 0.2, 1e-2),
+               _record(2, 2.0e-4, "sgd", 0.3), _record(3, 5e-3, "sgd", 0.05)]
+    test = RangeTest(LADDER, tuple([5.0] * 20 + [4.9 - 0.1 * i for i in range(10)]
+                                   + [4.0 + i for i in range(10)]), 32, "sgd", 1.0, 0.1,
+                     "diverged")
+    result = TuneResult(records, epochs=2, range_test=test)
+    picks = {p.name: p for p in extract(result).finder_picks}
+    assert picks["valley"].lr == pytest.approx(LADDER[22])  # 1.58e-4
+    assert picks["valley"].nearest.number == 2

@@ -230,3 +230,81 @@ def test_a_single_run_that_looks_better_than_the_held_out_value_is_explained(
     page = write_report(TuneResult([behind, picked], epochs=2), tmp_path / "s.html").read_text(
         "utf-8")
     assert "look better so" not in page
+
+
+# the "LR finder vs the sweep" section: why the range test stopped, what it cost, what it
+# could not judge, and a range test from another setup than the best trial's
+
+
+def finder_text(result: TuneResult) -> str:
+    """The finder section's text, tags and the figure left out."""
+    from autolr.reporting import sections
+    from autolr.reporting.data import extract
+
+    section = sections.finder(extract(result), {"range_test": ""})
+    return re.sub(r"\s+", " ", re.sub("<[^>]+>", " ", section)).replace("&#x27;", "'")
+
+
+def with_test(**changes) -> TuneResult:
+    result = synthetic_result()
+    result.range_test = dataclasses.replace(result.range_test, **changes)
+    return result
+
+
+def test_finder_words_why_the_range_test_stopped_from_what_it_recorded() -> None:
+    lr = synthetic_result().range_test.lrs[-1]
+    assert f"passed 4× its best at lr {lr:.3g}" in finder_text(with_test(cause="factor",
+                                                                           stop_lr=lr))
+    below = finder_text(with_test(cause="size", stop_lr=lr))
+    assert "4× its best" not in below and "3× the loss's typical size" in below
+    assert "went below zero" in below
+    assert "its loss was not finite (NaN or infinite) at lr 0.2" in finder_text(
+        with_test(cause="not_finite", stop_lr=0.2))
+    assert "without blowing up" in finder_text(with_test(cause="end", stopped="end"))
+    # saved before the cause was recorded: both ways it can have stopped
+    assert "blew up (passed 4× its best) or was not finite" in finder_text(
+        with_test(cause=None, stop_lr=None))
+
+
+def test_finder_on_an_empty_curve_names_the_lr_and_small_costs_in_ms() -> None:
+    empty = finder_text(with_test(lrs=(), losses=(), cause="not_finite", stop_lr=1e-7))
+    assert "n/a" not in empty and "None" not in empty
+    assert "not finite (NaN or infinite) at lr 1e-07" in empty
+    assert "does not train even at the lowest learning rate it tried (1e-07)" in empty
+    old = finder_text(with_test(lrs=(), losses=(), cause=None, stop_lr=None))
+    assert "n/a" not in old and "even at the lowest learning rate it tried" in old
+    assert "(12 ms)" in finder_text(with_test(seconds=0.012))
+    assert "(2.5 s)" in finder_text(with_test(seconds=2.5))
+
+
+def test_finder_says_which_suggestions_a_short_curve_cannot_judge() -> None:
+    test = synthetic_result().range_test
+    text = finder_text(with_test(lrs=test.lrs[:20], losses=test.losses[:20]))
+    assert ("No suggestion: steepest slope, valley, minimum / 10, as the curve has 20 "
+            "points, too few to judge") in text
+    assert "× the tuned lr" not in text  # no table of suggestions
+
+
+def test_finder_notes_a_range_test_run_at_another_optimizer_or_weight_decay() -> None:
+    result = synthetic_result()
+    best = result.best_record.params
+    other = finder_text(with_test(optimizer="sgd"))
+    assert (f"the best trial now uses batch {best['batch_size']} with adamw (weight decay 0),"
+            " so its suggestions are for another optimizer") in other
+    assert "× above the tuned" not in other and "× below the tuned" not in other
+    decayed = finder_text(with_test(weight_decay=0.01))
+    assert "ran at batch" in decayed and "compare across weight decays" in decayed
+    assert "the best trial's setup when it ran" not in finder_text(result)
+
+
+def test_finder_says_a_one_trial_safe_band_cannot_hold_a_suggestion() -> None:
+    from autolr.range_test import RangeTest
+
+    records = [TrialRecord(n, "complete", autolr.TrialConfig(lr).to_dict(), values=(1.0, v))
+               for n, (lr, v) in enumerate([(1e-3, 0.1), (1e-2, 0.5), (1e-4, 0.9)])]
+    lrs = tuple(10 ** (-6 + i / 10) for i in range(40))
+    losses = tuple(3.0 - 0.05 * i if i < 30 else 1.5 + i - 30 for i in range(40))
+    test = RangeTest(lrs, losses, 32, "adamw", 1.0, 0.1, "diverged")
+    text = finder_text(TuneResult(records, epochs=2, range_test=test))
+    assert "of 3 suggestions fall inside the sweep's safe LR band (the band is a single " \
+           "learning rate, 0.001, from one trial" in text

@@ -205,10 +205,23 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         range_test=test, tuned_lr=tuned_lr,
         rungs=tuple(sorted({r.rung_epochs for r in result.records if r.rung_epochs})),
         ended=result.ended, cut_short=result.cut_short,
-        finder_picks=stats.finder_picks(test.suggestions(), tuned_lr, test.batch_size, band,
-                                        complete)
-        if test is not None and tuned_lr is not None else (),
+        finder_picks=_finder_picks(result, test, tuned_lr, band, complete),
     )
+
+
+def _finder_picks(result: TuneResult, test: RangeTest | None, tuned_lr: float | None,
+                  band: SafeBand | None, complete: list[TrialPoint]) -> tuple[FinderPick, ...]:
+    """The range test's suggestions beside the sweep: the trials near each are taken at
+    the test's batch size, optimizer and weight decay (another optimizer's loss at the
+    same lr says nothing about it)."""
+    if test is None or tuned_lr is None:
+        return ()
+    alike = {r.number for r in result.records
+             if r.params.get("optimizer", TrialConfig.optimizer) == test.optimizer
+             and math.isclose(float(r.params.get("weight_decay") or 0.0), test.weight_decay,
+                              rel_tol=1e-9, abs_tol=1e-12)}
+    return stats.finder_picks(test.suggestions(), tuned_lr, test.batch_size, band,
+                              [p for p in complete if p.number in alike])
 
 
 def full_epochs(result: TuneResult) -> int | None:

@@ -20,7 +20,8 @@ PICK_STYLE = {
 
 def range_test(data: ReportData) -> go.Figure | None:
     """Smoothed training loss against the ramped lr; vertical lines where the finder would
-    pick and where the sweep found the best, the sweep's safe band shaded."""
+    pick and where the sweep found the best, the sweep's safe band shaded green and the
+    points the suggestions skip (the first 10 and last 5) grey."""
     test = data.range_test
     if test is None or len(test.lrs) < 2:
         return None
@@ -29,6 +30,12 @@ def range_test(data: ReportData) -> go.Figure | None:
         line={"color": "#1f77b4", "width": 2},
         hovertemplate="lr %{x:.3g}<br>smoothed loss %{y:.4g}<extra></extra>"))
     low, high = min(test.losses), max(test.losses)
+    first, stop = test.judged()
+    for x0, x1 in ((test.lrs[0], test.lrs[min(first, len(test.lrs) - 1)]),
+                   (test.lrs[max(stop - 1, 0)], test.lrs[-1])):
+        if x1 > x0:  # the points the suggestions skip, as the finders skip them
+            fig.add_vrect(x0=x0, x1=x1, fillcolor="#7f7f7f", opacity=0.08, line_width=0,
+                          layer="below")
     if data.band is not None:
         low_lr, high_lr = band_span(data.band)
         fig.add_vrect(x0=low_lr, x1=high_lr, fillcolor="#2ca02c", opacity=0.10,

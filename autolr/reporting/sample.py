@@ -91,8 +91,10 @@ def _range_test(batch: int, steps: int = 100) -> RangeTest:
         if loss > 4 * min(losses):
             break
     per_epoch = -(-N_TRAIN // batch)
+    blew_up = len(lrs) < steps
     return RangeTest(tuple(lrs), tuple(losses), batch, "adamw", len(lrs) / per_epoch,
-                     len(lrs) * 1e-3, "diverged" if len(lrs) < steps else "end")
+                     len(lrs) * 1e-3, "diverged" if blew_up else "end", 0.0,
+                     "factor" if blew_up else "end", lrs[-1])
 
 
 if __name__ == "__main__":  # python -m autolr.reporting.sample out.html

@@ -11,11 +11,15 @@ import math
 from collections.abc import Sequence
 
 from autolr.cliff import EDGE_MARGIN
+from autolr.range_test import SKIP_END, SKIP_START, SUGGESTIONS, RangeTest
 from autolr.reporting.data import ReportData
 from autolr.reporting.stats import PERFECT_SCORES
 from autolr.result import UNCONFIRMED, UNENDED, percent, times
 
 Blocks = dict[str, str]
+#: a range test whose smoothed loss fell less than this share over its judged part is
+#: called nearly flat in the report
+FLAT_FALL = 0.1
 
 
 def esc(value: object) -> str:
@@ -228,6 +232,38 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
     return "".join(parts)
 
 
+FINDER_LABELS = {"steepest": "steepest slope", "valley": "valley", "min_tenth": "minimum / 10"}
+
+
+def _range_stop(test: RangeTest) -> str:
+    """Why the range test stopped, in words, from what it recorded (`RangeTest.cause`)."""
+    at = test.stop_lr if test.stop_lr is not None else (test.lrs[-1] if test.lrs else None)
+    where = f" at lr {g(at)}" if at is not None else ""
+    if test.cause == "factor":
+        return f"its smoothed loss passed {test.factor:g}× its best{where}"
+    if test.cause == "size":
+        return (f"its smoothed loss rose above its best by more than {test.factor - 1:g}× the "
+                f"loss's typical size{where} (the loss went below zero, where a multiple "
+                "of its best means nothing)")
+    if test.cause == "not_finite":
+        return f"its loss was not finite (NaN or infinite){where}"
+    if test.cause == "padding":
+        return "a whole epoch of its batches was padding only (labels -100): nothing to learn"
+    if test.cause == "end" or test.stopped != "diverged":
+        return f"it reached lr {g(at)} without blowing up"
+    # saved before the cause was recorded: one of the first three
+    return f"its loss blew up (passed {test.factor:g}× its best) or was not finite{where}"
+
+
+def _seconds(value: float) -> str:
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.1f} s"
+
+
+def _setup(batch: object, optimizer: object, weight_decay: float) -> str:
+    """Where a range test or a trial ran, unescaped."""
+    return f"batch {batch} with {optimizer} (weight decay {g(weight_decay)})"
+
+
 def finder(data: ReportData, blocks: Blocks) -> str:
     test, best = data.range_test, data.summary.best
     if test is None or best is None:
@@ -235,48 +271,92 @@ def finder(data: ReportData, blocks: Blocks) -> str:
                     "a completed trial (autolr.tune(..., range_test=True), the default), so "
                     "a sweep stopped before its end, or run with range_test=False, has none.")
     if len(test.lrs) < 2:
-        return note(f"The LR range test at batch {test.batch_size} blew up at its first "
-                    "steps, so it suggests nothing: the model does not train even at "
-                    f"lr {g(test.lrs[0] if test.lrs else None)}.")
-    how = (f"its smoothed loss passed 4× its best at lr {g(test.lrs[-1])}"
-           if test.stopped == "diverged" else f"it reached lr {g(test.lrs[-1])} without "
-           "blowing up")
+        first = test.lrs[0] if test.lrs else test.stop_lr
+        return note(f"The LR range test at batch {test.batch_size} ({esc(test.optimizer)}) "
+                    f"stopped at its {'first' if not test.lrs else 'second'} step: "
+                    f"{_range_stop(test)}, so it suggests nothing: the model does not train "
+                    "even at the lowest learning rate it tried"
+                    + (f" ({g(first)})." if first is not None else "."))
+    params = data.summary.best_params or {}
+    best_optimizer = params.get("optimizer", test.optimizer)
+    best_decay = float(params.get("weight_decay") or 0.0)
+    same_optimizer = best_optimizer == test.optimizer
+    same_setup = (same_optimizer and test.batch_size == best.batch_size
+                  and math.isclose(best_decay, test.weight_decay, rel_tol=1e-9, abs_tol=1e-12))
+    here = _setup(test.batch_size, test.optimizer, test.weight_decay)
+    skipped = (f" ({test.skipped} batches of padding only were skipped: they have no loss)"
+               if test.skipped else "")
     parts = [f"<p>What an LR finder (Smith's range test, as Lightning, fastai and "
              f"torch-lr-finder run it) suggests for this model, beside what the sweep found. "
-             f"The test trained {len(test.lrs)} steps at batch {test.batch_size} with "
-             f"{esc(test.optimizer)} while the learning rate grew from {g(test.lrs[0])}; "
-             f"{how}. It cost {test.epochs:.2f} epochs ({test.seconds:.1f} s). The tuned "
+             f"The test trained {len(test.lrs)} steps at "
+             f"{esc(here)} while the "
+             f"learning rate grew from {g(test.lrs[0])}{skipped}; {_range_stop(test)}. It "
+             f"cost {test.epochs:.2f} epochs ({_seconds(test.seconds)}). The tuned "
              f"learning rate is <b>{g(data.tuned_lr)}</b> (trial {best.number}, "
-             f"{esc(best.schedule)}, batch {best.batch_size}).</p>"]
-    if test.batch_size != best.batch_size:
-        parts.append(note(f"The range test ran at batch {test.batch_size}, the best trial's "
-                          f"batch size when it ran; the best trial now uses batch "
-                          f"{best.batch_size}, so the ratios below compare across batch "
-                          "sizes."))
-    labels = {"steepest": "steepest slope", "valley": "valley", "min_tenth": "minimum / 10"}
-    rows = []
-    for pick in data.finder_picks:
-        seen = pick.nearest
-        rows.append([labels[pick.name], g(pick.lr), times(pick.ratio, "×"),
-                     "n/a" if pick.in_band is None else "yes" if pick.in_band else "no",
-                     f"trial {seen.number} at lr {g(seen.lr)} ({seen.schedule}): "
-                     f"{g(seen.value, 4)}" if seen is not None
-                     else "no complete trial within a quarter decade"])
-    parts.append(table(["suggestion", "lr", "× the tuned lr", "inside the safe band",
-                        f"the sweep near it (batch {test.batch_size}, {data.metric})"], rows))
-    if data.finder_picks:
-        closest = min(data.finder_picks, key=lambda p: abs(math.log10(p.ratio)))
+             f"{esc(best.schedule)}, "
+             f"{esc(_setup(best.batch_size, best_optimizer, best_decay))}).</p>"]
+    if not same_setup:
+        changed = [what for what, differs in (
+            ("batch sizes", test.batch_size != best.batch_size),
+            ("weight decays", not math.isclose(best_decay, test.weight_decay, rel_tol=1e-9,
+                                               abs_tol=1e-12))) if differs]
+        parts.append(note(
+            f"The range test ran at {esc(here)}, the best trial's setup when it ran; the "
+            f"best trial now uses {esc(_setup(best.batch_size, best_optimizer, best_decay))}, "
+            "so "
+            + (f"the ratios below compare across {' and '.join(changed)}." if same_optimizer
+               else "its suggestions are for another optimizer than the tuned learning rate's:"
+               " no ratio to it is given.")))
+    picks = data.finder_picks
+    left_out = [(name, why) for name in SUGGESTIONS if (why := test.why_not(name))]
+    if picks:
+        rows = []
+        for pick in picks:
+            seen = pick.nearest
+            rows.append([FINDER_LABELS[pick.name], g(pick.lr),
+                         times(pick.ratio, "×") if same_optimizer else "n/a",
+                         "n/a" if pick.in_band is None else "yes" if pick.in_band else "no",
+                         f"trial {seen.number} at lr {g(seen.lr)} ({seen.schedule}): "
+                         f"{g(seen.value, 4)}" if seen is not None
+                         else "no complete trial within a quarter decade"])
+        parts.append(table(["suggestion", "lr", "× the tuned lr", "inside the safe band",
+                            f"the sweep near it ({here}; {data.metric})"], rows))
+    if left_out:
+        reasons: dict[str, list[str]] = {}
+        for name, why in left_out:
+            reasons.setdefault(why, []).append(FINDER_LABELS[name])
+        parts.append(f"<p>{'No suggestion' if not picks else 'Left out'}: " + "; ".join(
+            f"{', '.join(names)}, as {esc(why)}" for why, names in reasons.items())
+            + " (a suggestion is given only where the curve can judge it).</p>")
+    fall = test.fall()
+    if picks and fall is not None and fall < FLAT_FALL:
+        parts.append(note(f"The smoothed loss fell only {fall:.1%} over the judged part of "
+                          "the curve: the suggestions rest on a nearly flat curve (a model "
+                          "that starts near its optimum, or one that learns little in the "
+                          "test's few steps), where batch noise can decide where they land."))
+    if picks and same_optimizer:
+        closest = min(picks, key=lambda p: abs(math.log10(p.ratio)))
         factor = max(closest.ratio, 1 / closest.ratio)
-        inside = sum(bool(p.in_band) for p in data.finder_picks)
-        parts.append(f"<p>The closest suggestion ({labels[closest.name]}) is "
-                     f"<b>{times(factor, '×')}</b> {'above' if closest.ratio > 1 else 'below'} the "
-                     f"tuned learning rate; {inside} of {len(data.finder_picks)} suggestions "
-                     "fall inside the sweep's safe LR band.</p>")
+        inside = sum(bool(p.in_band) for p in picks)
+        band = data.band
+        one = band is not None and (len(band.numbers) == 1 or band.low == band.high)
+        parts.append(
+            f"<p>The closest suggestion ({FINDER_LABELS[closest.name]}) is "
+            f"<b>{times(factor, '×')}</b> {'above' if closest.ratio > 1 else 'below'} the "
+            f"tuned learning rate; {inside} of {len(picks)} suggestions fall inside the "
+            "sweep's safe LR band"
+            + (f" (the band is a single learning rate, {g(band.low)}, from "
+               f"{'one trial' if len(band.numbers) == 1 else 'trials at one lr'}: a "
+               "suggestion falls inside it only by matching it exactly, so this says "
+               "nothing about the finder)" if one else "") + ".</p>")
     parts.append(blocks.get("range_test", ""))
     parts.append('<p class="caption">The range test ramps the learning rate on a constant '
                  "schedule from a fresh model, so it cannot see what warmup and decay allow; "
-                 "the sweep trained every trial to the end (or pruned it). Green: the sweep's "
-                 "safe LR band over all batch sizes.</p>")
+                 "the sweep trained every trial to the end (or pruned it). The suggestions "
+                 f"skip the curve's first {SKIP_START} and last {SKIP_END} points, as fastai's "
+                 "and torch-lr-finder's do; valley and minimum / 10 are fastai's, steepest is "
+                 "taken up to the lowest loss. Green: the sweep's safe LR band over all batch "
+                 "sizes and optimizers; grey: the points the suggestions skip.</p>")
     return "".join(parts)
 
 

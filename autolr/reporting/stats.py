@@ -401,15 +401,20 @@ class FinderPick:
     lr: float
     ratio: float  # the suggestion / the tuned learning rate
     in_band: bool | None  # inside the safe LR band (None: no band)
-    # the complete trial at the range test's batch size closest in log lr, if one lies
-    # within a quarter decade: what that learning rate actually gave in the sweep
+    # the complete trial at the range test's batch size (and, as the caller filters
+    # `complete`, its optimizer and weight decay) closest in log lr, if one lies within a
+    # quarter decade: what that learning rate actually gave in the sweep
     nearest: TrialPoint | None
 
 
 def finder_picks(suggestions: dict[str, float], tuned_lr: float, batch_size: int,
                  band: SafeBand | None, complete: Sequence[TrialPoint],
                  max_distance: float = 0.25) -> tuple[FinderPick, ...]:
-    """The range test's suggestions against the tuned learning rate and the sweep's trials."""
+    """The range test's suggestions against the tuned learning rate and the sweep's trials.
+
+    `complete`: the complete trials to look for one near each suggestion, already
+    restricted to the range test's optimizer and weight decay (`TrialPoint` does not
+    carry them; `data.extract` filters); they are restricted to its batch size here."""
     same_batch = [p for p in complete if p.batch_size == batch_size]
     picks = []
     for name, lr in suggestions.items():
