@@ -44,6 +44,9 @@ class Recipe:
     confirm_after: int | None = None  # None: the robust pick runs at the end only
     # "autolr" recipes: search the lr relative to the batch size (SearchSpace.lr_scaling)
     lr_scaling: str = "none"
+    # "autolr" recipes: centre the lr range on a range test's suggestion ("valley"),
+    # PRIOR_DECADES either side, the test's cost charged first (replay.prior_space)
+    lr_prior: str | None = None
 
 
 def _tpe(seed: int) -> optuna.samplers.BaseSampler:
@@ -137,6 +140,11 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("autolr-linear", "autolr (random start), the lr searched relative to the batch size "
            "(lr_scaling='linear': lr x batch / smallest batch)", "autolr", _autolr_random_start,
            "decay_median", lr_scaling="linear"),
+    Recipe("autolr-valley-prior", "autolr, its lr range first narrowed to 1.5 decades either "
+           "side of fastai's valley from a range test at the smallest batch (the median of "
+           "`python -m benchmarks finder`'s 3 tests), that test's cost charged first",
+           "autolr", _autolr_sampler, "auto", lr_prior="valley"),
 )}
 
-DEFAULT_REPLAY = tuple(RECIPES)
+# autolr-valley-prior reads `python -m benchmarks finder`'s results: named in --contenders only
+DEFAULT_REPLAY = tuple(name for name in RECIPES if not RECIPES[name].lr_prior)

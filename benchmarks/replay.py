@@ -16,6 +16,7 @@ same recipe and seed give the same trials.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import math
 import statistics
@@ -203,6 +204,10 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
     try:
         if recipe.kind == "autolr":
             space = scaled_space(task.space(), recipe.lr_scaling)
+            if recipe.lr_prior:  # the range test runs first: its cost, then the narrowed lr
+                space, test_epochs = prior_space(space, cache, recipe.lr_prior)
+                trainer.events.append(Event("range test", "range_test", test_epochs, 0.0))
+                trainer.epochs_run += test_epochs
             n_train = task.data.n_train
             spec = recipe.pruner
             pruner = make_pruner(spec if isinstance(spec, str)
@@ -238,6 +243,30 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
     finally:
         optuna.logging.set_verbosity(previous)
     return trainer.events
+
+
+#: decades either side of a range test's suggestion that a prior keeps (a 3-decade range,
+#: as `benchmarks.finder` judges the suggestions)
+PRIOR_DECADES = 1.5
+
+
+def prior_space(space: SearchSpace, cache: GridCache, suggestion: str
+                ) -> tuple[SearchSpace, float]:
+    """`space` with its lr range narrowed to PRIOR_DECADES either side of the range test's
+    `suggestion` at the smallest batch size (the median of `python -m benchmarks finder`'s
+    tests, read from results.json beside the cache), and the epochs one test costs."""
+    path = cache.path.parent / "results.json"
+    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    if cache.task.name not in results.get("finder", {}):
+        raise SystemExit(f"{cache.task.name}: no range tests in {path}; run `python -m "
+                         "benchmarks finder` with this --cache first.")
+    rows = results["finder"][cache.task.name]["rows"]
+    row = min(rows, key=lambda r: r["batch_size"])
+    centre, (low, high) = row[suggestion], space.lr
+    if centre is None:  # no test could judge it: the whole range
+        return space, row["epochs"]
+    narrowed = (max(low, centre / 10**PRIOR_DECADES), min(high, centre * 10**PRIOR_DECADES))
+    return dataclasses.replace(space, lr=narrowed), row["epochs"]
 
 
 def scaled_space(space: SearchSpace, lr_scaling: str) -> SearchSpace:
