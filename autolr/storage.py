@@ -133,6 +133,16 @@ def open_storage(storage: Any) -> Any:
                               ) from None
 
 
+#: how long a file holding some of Optuna's tables is watched for the rest (see below)
+SCHEMA_WAIT = 3.0
+#: the tables Optuna's RDB storage makes (`optuna.storages._rdb.models`), and alembic's
+OPTUNA_TABLES = frozenset({
+    "studies", "study_directions", "study_system_attributes", "study_user_attributes",
+    "trial_heartbeats", "trial_intermediate_values", "trial_params",
+    "trial_system_attributes", "trial_user_attributes", "trial_values", "trials",
+    "version_info", "alembic_version"})
+
+
 def _check_is_optuna_database(path: Path, url: str) -> None:
     """An existing SQLite file must be empty or Optuna's: Optuna would add its tables to
     another program's database, or fail deep inside on a table of the same name."""
@@ -140,18 +150,28 @@ def _check_is_optuna_database(path: Path, url: str) -> None:
 
     if not path.is_file() or path.stat().st_size == 0:
         return
-    try:
-        # a URI, so read-only; quoted, or a '#' or '?' in the path would end it early
-        with contextlib.closing(sqlite3.connect(f"{path.absolute().as_uri()}?mode=ro", uri=True,
-                                                timeout=SQLITE_LOCK_TIMEOUT)) as connection:
-            tables = {row[0] for row in connection.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    except sqlite3.OperationalError:  # locked by a writer, say: Optuna will tell
-        return
-    except sqlite3.DatabaseError as error:
-        raise AutoLRError(f"cannot open storage {url!r}: {str(path)!r} is not an SQLite "
-                          f"database ({error}); give the sweep a file of its own, such as "
-                          "'sqlite:///autolr.db'.") from None
+    waited_until = time.monotonic() + SCHEMA_WAIT
+    while True:
+        try:
+            # a URI, so read-only; quoted, or a '#' or '?' in the path would end it early
+            with contextlib.closing(sqlite3.connect(
+                    f"{path.absolute().as_uri()}?mode=ro", uri=True,
+                    timeout=SQLITE_LOCK_TIMEOUT)) as connection:
+                tables = {row[0] for row in connection.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.OperationalError:  # locked by a writer, say: Optuna will tell
+            return
+        except sqlite3.DatabaseError as error:
+            raise AutoLRError(f"cannot open storage {url!r}: {str(path)!r} is not an SQLite "
+                              f"database ({error}); give the sweep a file of its own, such "
+                              "as 'sqlite:///autolr.db'.") from None
+        # some of Optuna's tables only: another process may be making them right now (not
+        # in one transaction: a sweep started beside it saw 'studies' alone and refused
+        # the file); a moment later they are all there, or the file is not Optuna's
+        making = tables < OPTUNA_TABLES and not {"studies", "version_info"} <= tables
+        if not making or time.monotonic() > waited_until:
+            break
+        time.sleep(0.05)
     if tables and not {"studies", "version_info"} <= tables:
         raise AutoLRError(
             f"cannot open storage {url!r}: {str(path)!r} is another program's SQLite "

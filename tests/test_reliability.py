@@ -557,6 +557,40 @@ def test_an_sqlite_file_that_is_not_optunas_is_refused_untouched(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "corrupt.db", "odd#name.db"]
 
 
+def test_an_sqlite_file_whose_optuna_tables_another_process_is_making_is_waited_for(
+        tmp_path, monkeypatch):
+    # Optuna does not make its schema in one transaction: a sweep started beside another
+    # on a new file saw 'studies' alone, took the file for another program's, and refused
+    import sqlite3
+    import threading
+
+    from autolr import storage
+
+    monkeypatch.setattr(storage, "SCHEMA_WAIT", 2.0)
+    path = tmp_path / "new.db"
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE studies (x INTEGER)")
+        connection.commit()
+
+    def finish_the_schema() -> None:
+        time.sleep(0.3)
+        with contextlib.closing(sqlite3.connect(path)) as connection:
+            connection.execute("CREATE TABLE version_info (x INTEGER)")
+            connection.commit()
+
+    maker = threading.Thread(target=finish_the_schema)
+    maker.start()
+    storage._check_is_optuna_database(path, f"sqlite:///{path}")  # waits, then takes it
+    maker.join()
+    monkeypatch.setattr(storage, "SCHEMA_WAIT", 0.3)  # one that stays half made is refused
+    half = tmp_path / "half.db"
+    with contextlib.closing(sqlite3.connect(half)) as connection:
+        connection.execute("CREATE TABLE studies (x INTEGER)")
+        connection.commit()
+    with pytest.raises(AutoLRError, match="another program's SQLite database"):
+        storage._check_is_optuna_database(half, f"sqlite:///{half}")
+
+
 def test_a_storage_path_that_cannot_keep_a_sweep_is_refused_before_any_write(tmp_path,
                                                                              monkeypatch):
     monkeypatch.chdir(tmp_path)
