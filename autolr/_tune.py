@@ -32,8 +32,9 @@ from autolr.training import TrialOutcome, probe_model, train_trial
 logger = logging.getLogger("autolr")
 BACKENDS = ("optuna", "ray")
 MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
-# a run's seed only seeds torch (64-bit): a sweep's extra runs train at its seed + 1, 2...,
-# and autolr.train must take those, also beyond MAX_SEED
+# a run's seed only seeds torch: a sweep's extra runs train at its seed + 1, 2..., and
+# autolr.train takes those, also beyond MAX_SEED (torch keeps a seed's low 32 bits: seed
+# 2**32 + s trains as seed s, in the sweep's runs and in train alike)
 MAX_RUN_SEED = 2**63 - 1
 # pruners built on Optuna's trial records, which Tune's schedulers do not have
 OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs"}

@@ -139,10 +139,15 @@ class DivergenceMonitor:
         its smoothed loss still above `factor` times its best had no steps left to come
         back down; without this, a run shorter than `patience` steps (3 epochs of 6
         batches) or one that blows up in its last steps would count as complete. One or two
-        steps above it are not enough: a single bad last batch lifts the average too."""
-        if self._above < min(END_PATIENCE, self.patience):
+        steps above it are not enough, unless far above (`factor` times the limit): a
+        single bad last batch lifts the average too, but not by so much."""
+        if self._above == 0:
             return None
         smoothed = self._average / (1.0 - self.beta**self._count)  # as `update` left it
+        limit = blow_up_limit(self._best, self._first, self.factor, self.floor, self._size)
+        far_above = smoothed > limit + (self.factor - 1.0) * max(abs(limit), 1e-12)
+        if self._above < min(END_PATIENCE, self.patience) and not far_above:
+            return None
         return (f"smoothed loss {smoothed:.4g} was still above {self._limit_words()} when "
                 f"the run ended, {self._above} steps on")
 
@@ -264,19 +269,26 @@ class DecayAwareMedianPruner(BasePruner):
                  min_reference: int = 3) -> None:
         self.n_evals, self.start_fraction, self.tolerance = n_evals, start_fraction, tolerance
         self.n_startup_trials, self.min_reference = n_startup_trials, min_reference
-        self._profiles: dict[str, EvalProfile] = {}
+        self._profiles: dict[str, EvalProfile] = {}  # by config (its JSON)
+        # by trial: its id with its start (an id alone restarts at 0 in each storage), so
+        # that a prune, which reads every finished trial's profile, need not write JSON
+        self._by_trial: dict[tuple, EvalProfile] = {}
         self.cuts: dict[int, str] = {}  # trial number -> why this pruner cut it
 
     def profile(self, trial: optuna.trial.FrozenTrial) -> EvalProfile | None:
         """The trial's profile from the config autolr stores on it (None without one)."""
+        mine = (trial._trial_id, trial.datetime_start)  # noqa: SLF001 - stable per trial
+        if mine in self._by_trial:
+            return self._by_trial[mine]
         config = trial.user_attrs.get("config")
-        if not config:
+        if not config:  # not known yet (set as the trial starts): not kept
             return None
-        # keyed by the config, of which it is a pure function: a trial's id restarts at 0
-        # in each storage, and one pruner may serve several studies
+        # keyed by the config, of which it is a pure function: one pruner may serve
+        # several studies, whose trial ids restart at 0
         key = json.dumps(config, sort_keys=True)
         if key not in self._profiles:
             self._profiles[key] = EvalProfile.of(TrialConfig.from_dict(config), self.n_evals)
+        self._by_trial[mine] = self._profiles[key]
         return self._profiles[key]
 
     def comparable(self, others: Iterable[optuna.trial.FrozenTrial], own: EvalProfile,

@@ -482,7 +482,10 @@ def schedule_mismatch(name: str, own: dict[str, str] | None) -> str | None:
                 "function, overwrite=True).")
     if name in own and builtin_now is False:
         now = loss_name(schedules.get(name).function)
-        if now != own[name]:
+        # the module may differ: a script's function is __main__.f where it ran and
+        # script.f imported in a notebook; the function's own name (and, for a lambda or
+        # a nested one, its code's digest) is what tells another function
+        if now.rsplit(".", 1)[-1] != own[name].rsplit(".", 1)[-1]:
             return (f"the sweep trained schedule {name!r} as {own[name]}, and this Python "
                     f"session registers {now} under that name: register the sweep's function "
                     f"again, autolr.schedules.register({name!r}, function, overwrite=True).")

@@ -66,23 +66,31 @@ def cosine_restarts(step: int, total_steps: int, *, cycles: int = 3, cycle_mult:
                     min_fraction: float = 0.0) -> float:
     """SGDR: `cycles` cosine decays, each `cycle_mult` times longer than the last."""
     progress = step / total_steps
-    if cycle_mult == 1:
-        length = 1.0 / cycles
-        index = min(int(progress / length), cycles - 1)
-        start = index * length
-    else:
-        # cycle k has length L*m^k; the cycles fill the run: L*(m^c - 1)/(m - 1) = 1, so
-        # cycle k starts at (m^k - 1)/(m^c - 1). Worked in m^(k - c) <= 1, which stays in
-        # floats' range for any number of cycles (m^c overflowed past about 1000)
-        tail = float(cycle_mult) ** -cycles  # m^-c: 0.0 once it underflows
-        position = progress * (1.0 - tail) + tail  # = m^(k-c) at the start of cycle k
-        index = cycles + math.floor(math.log(position, cycle_mult)) if position > 0 else 0
-        index = min(max(index, 0), cycles - 1)
-        scale = float(cycle_mult) ** (index - cycles)  # m^(k-c)
-        start = (scale - tail) / (1.0 - tail)
-        length = scale * (cycle_mult - 1) / (1.0 - tail)
-        if length == 0.0:  # step 0 with cycles so many that the first is below floats' reach
-            return 1.0
+    if cycle_mult == 1:  # in whole numbers: 15 / 100 / (1 / 20) came out at 2.999...
+        index = min(step * cycles // total_steps, cycles - 1)
+        return _cosine_between(1.0, min_fraction,
+                               min((step * cycles - index * total_steps) / total_steps, 1.0))
+    # cycle k has length L*m^k; the cycles fill the run: L*(m^c - 1)/(m - 1) = 1, so
+    # cycle k starts at (m^k - 1)/(m^c - 1). Worked in m^(k - c) <= 1, which stays in
+    # floats' range for any number of cycles (m^c overflowed past about 1000)
+    tail = float(cycle_mult) ** -cycles  # m^-c: 0.0 once it underflows
+
+    def start_of(k: int) -> float:
+        return (float(cycle_mult) ** (k - cycles) - tail) / (1.0 - tail)
+
+    position = progress * (1.0 - tail) + tail  # = m^(k-c) at the start of cycle k
+    index = cycles + math.floor(math.log(position, cycle_mult)) if position > 0 else 0
+    index = min(max(index, 0), cycles - 1)
+    # the logarithm in floats can put a cycle's first step at the end of the one before
+    # (1.5**k): checked against the cycles' starts, a hair of rounding allowed
+    while index + 1 < cycles and progress >= start_of(index + 1) - 1e-12:
+        index += 1
+    while index > 0 and progress < start_of(index) - 1e-12:
+        index -= 1
+    start = start_of(index)
+    length = start_of(index + 1) - start if index + 1 < cycles else 1.0 - start
+    if length <= 0.0:  # step 0 with cycles so many that the first is below floats' reach
+        return 1.0
     return _cosine_between(1.0, min_fraction, min(max((progress - start) / length, 0.0), 1.0))
 
 
@@ -276,6 +284,10 @@ def _check_fractions(name: str, params: Mapping[str, Any]) -> None:
             raise InvalidSpaceError(
                 f"schedule {name!r}: {key} divides the rate (as torch's OneCycleLR's does) "
                 f"and must be >= 1, but got {key}={value!r}: the schedule would {below_one}.")
+    if params.get("cycle_mult") is not None and params["cycle_mult"] < 1:
+        raise InvalidSpaceError(f"schedule {name!r}: cycle_mult is how many times longer each "
+                                "cycle is than the last and must be >= 1 (as torch's T_mult), "
+                                f"but got cycle_mult={params['cycle_mult']!r}.")
     if params.get("step_fraction") == 0:  # a drop every step: gamma**step, gone in a few
         raise InvalidSpaceError(f"schedule {name!r}: step_fraction is the share of the run "
                                 "between drops and must be > 0, but got step_fraction=0.")

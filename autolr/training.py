@@ -210,7 +210,7 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
     shared = _shared_state(model, again)
     if shared:
         raise InvalidModelError(
-            f"the model factory's builds share {len(shared)} trained tensor(s) "
+            f"the model factory's builds share {len(shared)} tensor(s) that training changes "
             f"({', '.join(shared[:3])}{', ...' if len(shared) > 3 else ''}): a module built "
             "once outside it (a backbone) is trained by every trial in turn, each going on "
             "from the last, and yours with it; copy it in the factory "
@@ -371,13 +371,22 @@ def _dtype_hint(inputs: torch.Tensor, model: torch.nn.Module) -> str:
 
 
 def _shared_state(model: torch.nn.Module, other: torch.nn.Module) -> list[str]:
-    """The names of `model`'s trainable parameters and buffers (a BatchNorm's running
-    statistics, updated in training) whose memory `other` uses too. A frozen parameter
-    may be shared: no trial changes it."""
+    """The names of `model`'s tensors that training changes, trainable parameters and
+    the running statistics of its normalization layers (BatchNorm's, updated in training
+    mode even when frozen), whose memory `other` uses too. A frozen parameter or a
+    constant buffer (a normalization's mean, a positional table) may be shared: no trial
+    changes it."""
+    def changed(tensor: torch.Tensor) -> bool:
+        # a lazy module's parameter has no memory until the first forward; an empty one none
+        return not torch.nn.parameter.is_lazy(tensor) and tensor.numel() > 0
+
     def storages(module: torch.nn.Module) -> dict[int, str]:
         found = {p.data_ptr(): name for name, p in module.named_parameters()
-                 if p.requires_grad and p.numel()}  # an empty tensor has no memory to share
-        found.update((b.data_ptr(), name) for name, b in module.named_buffers() if b.numel())
+                 if p.requires_grad and changed(p)}
+        for prefix, layer in module.named_modules():
+            if isinstance(layer, torch.nn.modules.batchnorm._NormBase):
+                found.update((b.data_ptr(), f"{prefix}.{name}".lstrip("."))
+                             for name, b in layer.named_buffers(recurse=False) if changed(b))
         return found
 
     theirs = storages(other)

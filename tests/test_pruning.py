@@ -102,6 +102,10 @@ def test_a_run_that_ends_blown_up_is_divergence_even_before_the_patience():
     assert find_divergence(trained + [5.0]) is None
     assert find_divergence(trained + [5.0, 5.0]) is None
     assert find_divergence(trained + [5.0] * 3) is not None
+    # ...but a run whose last step or two go far above (4x the limit) did blow up: a run
+    # of 3 steps in all at too high a learning rate ended at 1e9 and was "complete"
+    assert find_divergence(trained + [1e6, 1e9]) is not None
+    assert find_divergence([2.3, 2.0, 1e6]) is not None
 
 
 def test_a_loss_below_zero_that_climbs_back_past_its_start_diverges():

@@ -385,6 +385,10 @@ def test_user_schedule_registered_or_not(monkeypatch: pytest.MonkeyPatch) -> Non
     assert unknown.code is None and unknown.families[0].name == "not_registered_here"
 
 
+def halve_at_midpoint(step: int, total_steps: int) -> float:  # a module's, as a script's
+    return 1.0 if step < total_steps // 2 else 0.5
+
+
 def test_a_built_in_name_overwritten_in_one_session_and_not_the_other_is_refused(
         monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     def halve_midway(step: int, total_steps: int) -> float:
@@ -393,8 +397,9 @@ def test_a_built_in_name_overwritten_in_one_session_and_not_the_other_is_refused
     # a sweep that trained its own "cosine", read back where "cosine" is autolr's: the
     # code, scheduler and drawn schedule would be another schedule than the one trained
     own = {"cosine": "tests.test_report_data.halve_midway"}
-    swept = TuneResult([rec(0, "complete", 0.1, 0.1, schedule="cosine")], epochs=EPOCHS,
-                       own_schedules=own)
+    swept = TuneResult([rec(0, "complete", 0.1, 0.1, schedule="cosine"),
+                        rec(1, "diverged", 1.0, schedule="cosine"),
+                        rec(2, "diverged", 2.0)], epochs=EPOCHS, own_schedules=own)
     loaded = TuneResult.load(swept.save(tmp_path / "r.json"))
     assert loaded.own_schedules == own
     optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
@@ -406,6 +411,9 @@ def test_a_built_in_name_overwritten_in_one_session_and_not_the_other_is_refused
     data = extract(loaded)
     assert data.best_schedule is None and data.code is None
     assert data.schedule_note.startswith("The sweep trained schedule 'cosine' as your own")
+    # nor is the lr at a blow-up worked out with autolr's cosine; a constant's still is
+    at_blowup = {b.number: b.lr_at_blowup for b in data.boundary.blowups}
+    assert at_blowup[1] is None and at_blowup[2] == pytest.approx(2.0)
     # the converse: a sweep of autolr's cosine, read where "cosine" was overwritten
     monkeypatch.setattr(schedules, "_REGISTRY", dict(schedules._REGISTRY))
     schedules.register("cosine", halve_midway, overwrite=True)
@@ -413,6 +421,16 @@ def test_a_built_in_name_overwritten_in_one_session_and_not_the_other_is_refused
                          own_schedules={})
     with pytest.raises(AutoLRError, match="trained autolr's built-in schedule 'cosine'"):
         builtin.code()
+    # the sweep's own function, imported from the script that ran it: the same function
+    # (it was __main__.halve_midway there), so the result hands it out
+    schedules.register("halve", halve_at_midpoint)
+    imported = TuneResult([rec(0, "complete", 0.1, 0.1, schedule="halve")], epochs=EPOCHS,
+                          own_schedules={"halve": "__main__.halve_at_midpoint"})
+    assert "lambda_lr(optimizer, 'halve'" in imported.code()
+    renamed = TuneResult([rec(0, "complete", 0.1, 0.1, schedule="halve")], epochs=EPOCHS,
+                         own_schedules={"halve": "__main__.halve_late"})
+    with pytest.raises(AutoLRError, match="registers .*halve_at_midpoint under that name"):
+        renamed.code()
     # an older sweep, whose schedules are not known, is read as before
     assert "lambda_lr" in TuneResult([rec(0, "complete", 0.1, 0.1, schedule="cosine")],
                                      epochs=EPOCHS).code()

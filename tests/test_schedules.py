@@ -149,10 +149,35 @@ def test_sgdr_with_more_cycles_than_floats_reach_still_runs_and_ends_decayed():
                                                          cycle_mult=2))
 
 
+def _sgdr_exactly(step: int, total: int, cycles: int, mult: float) -> float:
+    """SGDR in exact fractions: cycle k starts at (m^k - 1) / (m^c - 1) of the run."""
+    from fractions import Fraction
+
+    m, progress = Fraction(mult), Fraction(step, total)
+    starts = [Fraction(k, cycles) if m == 1 else (m**k - 1) / (m**cycles - 1)
+              for k in range(cycles + 1)]
+    k = max(i for i in range(cycles) if starts[i] <= progress)
+    return cos_half(1, 0, float((progress - starts[k]) / (starts[k + 1] - starts[k])))
+
+
+@pytest.mark.parametrize("mult", [1, 1.5, 2, 3])
+@pytest.mark.parametrize("cycles", [2, 3, 5, 8, 20])
+def test_sgdr_restarts_on_the_exact_step_whatever_the_rounding(mult, cycles):
+    # floats put a cycle's first step at the end of the one before: 15 / 100 / (1 / 20)
+    # is 2.999..., and log base 1.5 of a cycle's start a hair under a whole number
+    for total in (10, 37, 100, 250):
+        got = schedules.multipliers("cosine_restarts", total, cycles=cycles, cycle_mult=mult)
+        assert got == pytest.approx([_sgdr_exactly(s, total, cycles, mult)
+                                     for s in range(total)], abs=1e-9)
+
+
 def test_a_searched_range_reaching_one_cycle_factors_below_one_is_refused():
     with pytest.raises(InvalidSpaceError, match="div_factor=0.5: the schedule would start"):
         SearchSpace(schedules=("one_cycle",),
                     schedule_params={"one_cycle": {"div_factor": (0.5, 25.0)}})
+    with pytest.raises(InvalidSpaceError, match=r"cycle_mult .* must be >= 1 \(as torch's "
+                                                r"T_mult\), but got cycle_mult=0.5"):
+        TrialConfig(0.1, "cosine_restarts", schedule_params={"cycles": 3, "cycle_mult": 0.5})
 
 
 # --- properties of the whole registry ---------------------------------------------------

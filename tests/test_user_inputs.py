@@ -85,8 +85,9 @@ def test_a_factory_that_reuses_a_trained_module_is_refused_but_a_frozen_one_may_
     X, y = rows
     backbone = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU())
     weights = backbone[0].weight.detach().clone()
-    with pytest.raises(InvalidModelError, match=r"builds share 2 trained tensor\(s\) "
-                                                r"\(0.0.weight, 0.0.bias\).*copy.deepcopy"):
+    with pytest.raises(InvalidModelError, match=r"builds share 2 tensor\(s\) that training "
+                                                r"changes \(0.0.weight, 0.0.bias\).*"
+                                                r"copy.deepcopy"):
         autolr.train(lambda: torch.nn.Sequential(backbone, torch.nn.Linear(8, 2)), (X, y),
                      {"lr": 1e-2}, epochs=1)
     assert torch.equal(backbone[0].weight, weights)
@@ -98,6 +99,31 @@ def test_a_factory_that_reuses_a_trained_module_is_refused_but_a_frozen_one_may_
     trained = autolr.train(lambda: torch.nn.Sequential(backbone, torch.nn.Linear(8, 2)),
                            (X, y), {"lr": 1e-2}, epochs=1)
     assert trained.metrics["state"] == "complete" and torch.equal(backbone[0].weight, weights)
+
+
+class Standardize(torch.nn.Module):
+    """Constant buffers, shared by every build: training never changes them."""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+def test_constant_buffers_and_lazy_layers_a_factory_builds_are_not_sharing(rows):
+    X, y = rows
+    mean, std = torch.tensor(X.mean(0)), torch.tensor(X.std(0))
+    standardized = autolr.train(
+        lambda: torch.nn.Sequential(Standardize(mean, std), torch.nn.Linear(6, 2)), (X, y),
+        {"lr": 1e-2}, epochs=1)
+    assert standardized.metrics["state"] == "complete"
+    lazy = autolr.train(lambda: torch.nn.Sequential(torch.nn.LazyLinear(8), torch.nn.ReLU(),
+                                                    torch.nn.Linear(8, 2)),
+                        (X, y), {"lr": 1e-2}, epochs=1)  # no memory until its first forward
+    assert lazy.metrics["state"] == "complete"
 
 
 class TemperedLoss(torch.nn.Module):

@@ -192,7 +192,10 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         bands=tuple(b for t in sorted({*BAND_TOLERANCES, tolerance})
                     if (b := stats.safe_band(clear, direction, t, recommended, perfect))
                     is not None),
-        boundary=stats.divergence_boundary(result.records, per_epoch, epochs),
+        boundary=stats.divergence_boundary(
+            result.records, per_epoch, epochs,
+            frozenset(name for name in {str(r.params.get("schedule")) for r in result.records}
+                      if schedule_mismatch(name, result.own_schedules))),
         trends=stats.family_trends(complete),
         families=stats.family_stats(points, direction),
         best_schedule=schedule, schedule_note=schedule_note,

@@ -140,7 +140,8 @@ def steps_per_epoch_by_batch(records: Sequence[TrialRecord]) -> dict[int, int]:
     return found
 
 
-def _blowup(record: TrialRecord, per_epoch: dict[int, int], epochs: int | None) -> Blowup:
+def _blowup(record: TrialRecord, per_epoch: dict[int, int], epochs: int | None,
+            known: bool = True) -> Blowup:
     params = record.params
     batch = _batch(record)
     if record.seed_values:  # re-trained by the pick: its own run finished
@@ -157,7 +158,7 @@ def _blowup(record: TrialRecord, per_epoch: dict[int, int], epochs: int | None) 
     step = _blowup_step(record.reason, ran)
     try:
         config = TrialConfig.from_dict(params)
-        if steps and length and ran >= 1:
+        if known and steps and length and ran >= 1:
             total = max(steps * length, ran)
             # the same function the training loop used, at the step it blew up
             lr_at = config.lr * schedules.multiplier(
@@ -185,9 +186,13 @@ def _blowup_step(reason: str | None, ran: int) -> int:
 
 
 def divergence_boundary(records: Sequence[TrialRecord], per_epoch: dict[int, int],
-                        epochs: int | None) -> DivergenceBoundary:
+                        epochs: int | None, unknown: frozenset[str] = frozenset()
+                        ) -> DivergenceBoundary:
+    """`unknown`: schedules whose function this session does not have (another one under
+    the name, `result.schedule_mismatch`): no scheduled lr at their blow-ups."""
     rows = [r for r in records if sampled(r)]
-    blowups = tuple(_blowup(r, per_epoch, epochs) for r in rows if r.state == "diverged")
+    blowups = tuple(_blowup(r, per_epoch, epochs, r.params.get("schedule") not in unknown)
+                    for r in rows if r.state == "diverged")
     complete_lrs = [float(r.params["lr"]) for r in rows if r.state == "complete"]
     lowest = min((b.lr for b in blowups), default=None)
     per_batch = []
