@@ -43,8 +43,11 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
     """
 
     def __init__(self, n_evals: int, *, n_checked: int = 2, reduction_factor: int = 4,
-                 **median_options) -> None:
+                 require_judged: bool = False, **median_options) -> None:
         super().__init__(n_evals, **median_options)
+        # True: a rung where a checked trial was not judged (its warmup or ramp, too few
+        # trials to compare with) fails the check instead of passing it
+        self.require_judged = require_judged
         if reduction_factor < 2:
             raise ValueError(f"reduction_factor must be >= 2, but got {reduction_factor=}.")
         if n_checked < 1:
@@ -87,12 +90,12 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
         own = self.profile(trial)
         mine = trial.intermediate_values.get(step)
         if own is None or mine is None or not own.judged[step]:
-            return True
+            return not self.require_judged
         others = (other for other in everyone if other.number != trial.number)
         reached = [sign * v if math.isfinite(v) else math.inf
                    for v in self.comparable(others, own, step)]
         if len(reached) < self.min_reference:
-            return True
+            return not self.require_judged
         mine = sign * mine if math.isfinite(mine) else math.inf
         ranked = sorted([*reached, mine])
         return mine <= ranked[max(1, len(ranked) // self.reduction_factor) - 1]

@@ -23,6 +23,7 @@ from typing import Any
 import optuna
 
 from autolr.backends.optuna import sweep_sampler
+from autolr.checked_halving import CheckedHalvingPruner
 from autolr.pruning import DecayAwareMedianPruner
 from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.sweep import Sweep
@@ -140,6 +141,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("autolr-linear", "autolr (random start), the lr searched relative to the batch size "
            "(lr_scaling='linear': lr x batch / smallest batch)", "autolr", _autolr_random_start,
            "decay_median", lr_scaling="linear"),
+    Recipe("autolr-strict-ladder", "autolr, its checked halving accepting a ladder only "
+           "where both checked trials were judged at every rung (not in warmup or a ramp, "
+           "against 3 trials at least)", "autolr", _autolr_sampler,
+           lambda n: CheckedHalvingPruner(n, require_judged=True)),
     Recipe("autolr-valley-prior", "autolr, its lr range first narrowed to 1.5 decades either "
            "side of fastai's valley from a range test at the smallest batch (the median of "
            "`python -m benchmarks finder`'s 3 tests), that test's cost charged first",

@@ -64,6 +64,18 @@ def test_the_first_rung_moves_later_when_only_later_values_rank_as_final_ones():
     assert study.pruner.rung_steps(study) == [3, 15]  # evaluations 4 and 16
 
 
+def test_a_rung_where_the_best_trials_were_not_judged_passes_unless_required():
+    # two one-cycle winners are on their ramp at the early rungs, never judged there: the
+    # default takes such a rung as passed (the rule would not have cut them); the strict
+    # check (a benchmark option, not adopted) wants every rung judged
+    for strict, rungs in ((False, [1, 7]), (True, [])):  # at 1/3: 1 trial to compare
+        study = optuna.create_study(pruner=CheckedHalvingPruner(N, require_judged=strict))
+        for i, final in enumerate(FINALS):
+            early = 0.4 + 0.04 * i
+            finished(study, curve(early, final), schedule="one_cycle" if i < 2 else "constant")
+        assert study.pruner.rung_steps(study) == rungs, strict
+
+
 def test_no_rung_where_early_values_rank_trials_the_other_way():
     study = study_where(rank_early_as_final=False)
     assert study.pruner.rung_steps(study) == []
