@@ -23,7 +23,8 @@ loss at least `MIN_FALL_STEPS` points after its first):
   the losses (not necessarily contiguous), of length L ending at index `end`, is read as
   the "valley" [start, end] with start = end - L; the suggestion is the learning rate at
   start + int((end - start) / 3) + int((end - start) / 6), about half way down it
-  (a start fastai puts before the judged part's first point is taken at that point);
+  (as fastai, start may be -1, one before the judged part, when the subsequence begins
+  at its first point; an index that would still fall before it is taken at that point);
 - min_tenth: fastai's `minimum`, a tenth of the learning rate at the judged part's
   lowest loss (none when that lies below the lowest learning rate the test tried).
 A suggestion that cannot be judged is left out of `suggestions()`; `why_not` says why.
@@ -120,6 +121,8 @@ class RangeTest:
         if name not in SUGGESTIONS:
             raise ValueError(f"unknown suggestion {name!r}; choose from {SUGGESTIONS}")
         n = len(self.losses)
+        if not all(math.isfinite(loss) for loss in self.losses):  # a stored or built curve
+            return "the curve holds a loss that is not finite"
         if n < MIN_POINTS:
             return (f"the curve has {n} points, too few to judge: a suggestion needs "
                     f"{MIN_POINTS} (the finders skip its first {SKIP_START} and last "

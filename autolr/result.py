@@ -381,12 +381,17 @@ class TuneResult:
                          f"({baseline.state})")
         suggested = self.range_test.suggestions() if self.range_test else {}
         if suggested:
-            tuned = best.params["lr"]
-            lines.append(f"an LR finder (range test, batch {self.range_test.batch_size}) "
-                         "would pick: " + ", ".join(
-                             f"{name.replace('min_tenth', 'min/10')} {lr:.3g} "
-                             f"({times(lr / tuned)} the tuned lr)"
-                             for name, lr in suggested.items()))
+            test, tuned = self.range_test, best.params["lr"]
+            # a test run for an earlier best (a resumed sweep) at another optimizer: its
+            # lrs are that optimizer's, no ratio to the tuned one means anything
+            same = test.optimizer == best.params.get("optimizer", test.optimizer)
+            lines.append(f"an LR finder (range test, batch {test.batch_size}, "
+                         f"{test.optimizer}) would pick: " + ", ".join(
+                             f"{name.replace('min_tenth', 'min/10')} {lr:.3g}"
+                             + (f" ({times(lr / tuned)} the tuned lr)" if same else "")
+                             for name, lr in suggested.items())
+                         + ("" if same else f" (not {best.params.get('optimizer')}, the "
+                            "tuned config's optimizer: no ratio)"))
         return "\n".join(lines)
 
     def passed_over(self) -> str | None:

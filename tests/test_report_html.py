@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 
@@ -308,3 +309,61 @@ def test_finder_says_a_one_trial_safe_band_cannot_hold_a_suggestion() -> None:
     text = finder_text(TuneResult(records, epochs=2, range_test=test))
     assert "of 3 suggestions fall inside the sweep's safe LR band (the band is a single " \
            "learning rate, 0.001, from one trial" in text
+
+
+@pytest.mark.parametrize("points", [2, 5, 9, 12, 20])
+def test_a_range_test_that_stopped_after_a_few_points_still_draws(points, tmp_path) -> None:
+    # the skipped ends were looked up at points 10 and n - 5: a test that stopped after 2
+    # to 9 points (a model already at its optimum, whose batch noise passed 4x its best)
+    # crashed the whole report with an IndexError
+    from autolr.reporting import figures_finder
+    from autolr.reporting.data import extract
+
+    test = synthetic_result().range_test
+    short = with_test(lrs=test.lrs[:points], losses=test.losses[:points], cause="factor")
+    figure = figures_finder.range_test(extract(short))
+    shaded = [shape for shape in figure.layout.shapes if shape.fillcolor == "#7f7f7f"]
+    assert [(s.x0, s.x1) for s in shaded] == [(test.lrs[0], test.lrs[points - 1])]
+    assert write_report(short, tmp_path / "short.html").stat().st_size > 0
+
+
+def test_a_range_test_of_another_optimizer_draws_no_tuned_lr_and_summary_no_ratio() -> None:
+    from autolr.reporting import figures_finder
+    from autolr.reporting.data import extract
+
+    other = with_test(optimizer="sgd")
+    names = [trace.name or "" for trace in figures_finder.range_test(extract(other)).data]
+    assert not any(name.startswith(("tuned lr", "safe LR band")) for name in names)
+    summary = other.summary()
+    assert "range test, batch" in summary and ", sgd) would pick" in summary
+    assert "the tuned lr)" not in summary and "(not adamw, the tuned config's optimizer" \
+        in summary
+
+
+def test_a_curve_holding_a_loss_that_is_not_finite_suggests_nothing() -> None:
+    test = synthetic_result().range_test
+    losses = list(test.losses)
+    losses[12] = math.nan
+    broken = dataclasses.replace(test, losses=tuple(losses))
+    assert broken.suggestions() == {}
+    assert broken.why_not("valley") == "the curve holds a loss that is not finite"
+
+
+def test_the_sweep_near_a_suggestion_takes_trials_at_a_weight_decay_within_3x() -> None:
+    # a searched weight decay is drawn on a log scale: no other trial has the range test's
+    # very value, and the column said "no complete trial" beside several near the lr
+    from autolr.range_test import RangeTest
+    from autolr.reporting.data import extract
+
+    def trial(number: int, lr: float, decay: float, value: float) -> TrialRecord:
+        params = autolr.TrialConfig(lr, weight_decay=decay).to_dict()
+        return TrialRecord(number, "complete", params, values=(1.0, value))
+
+    lrs = tuple(10 ** (-6 + i / 10) for i in range(40))
+    losses = tuple(3.0 - 0.05 * i if i < 30 else 1.5 + i - 30 for i in range(40))
+    test = RangeTest(lrs, losses, 32, "adamw", 1.0, 0.1, "diverged", weight_decay=1.3e-4)
+    picks = {p.name: p for p in extract(TuneResult(
+        [trial(0, 1e-3, 1.3e-4, 0.1), trial(1, test.valley(), 9e-5, 0.4),
+         trial(2, test.steepest(), 5e-3, 0.3)], epochs=2, range_test=test)).finder_picks}
+    assert picks["valley"].nearest.number == 1  # 9e-5 is within 3x of 1.3e-4
+    assert picks["steepest"].nearest is None or picks["steepest"].nearest.number != 2

@@ -221,10 +221,18 @@ def _finder_picks(result: TuneResult, test: RangeTest | None, tuned_lr: float | 
         return ()
     alike = {r.number for r in result.records
              if r.params.get("optimizer", TrialConfig.optimizer) == test.optimizer
-             and math.isclose(float(r.params.get("weight_decay") or 0.0), test.weight_decay,
-                              rel_tol=1e-9, abs_tol=1e-12)}
+             and _near_decay(float(r.params.get("weight_decay") or 0.0), test.weight_decay)}
     return stats.finder_picks(test.suggestions(), tuned_lr, test.batch_size, band,
                               [p for p in complete if p.number in alike])
+
+
+def _near_decay(decay: float, other: float) -> bool:
+    """Weight decays alike for the finder's "sweep near it": equal, or within 3x of each
+    other (a searched weight decay is drawn on a log scale: no other trial has the test's
+    very value)."""
+    if decay == 0.0 or other == 0.0:
+        return decay == other
+    return max(decay, other) / min(decay, other) <= 3.0
 
 
 def full_epochs(result: TuneResult) -> int | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
+from autolr.range_test import MIN_POINTS
 from autolr.reporting.data import ReportData
 from autolr.reporting.figures import BEST_COLOR, band_span, log_axis, style, text
 
@@ -31,12 +32,20 @@ def range_test(data: ReportData) -> go.Figure | None:
         hovertemplate="lr %{x:.3g}<br>smoothed loss %{y:.4g}<extra></extra>"))
     low, high = min(test.losses), max(test.losses)
     first, stop = test.judged()
-    for x0, x1 in ((test.lrs[0], test.lrs[min(first, len(test.lrs) - 1)]),
-                   (test.lrs[max(stop - 1, 0)], test.lrs[-1])):
-        if x1 > x0:  # the points the suggestions skip, as the finders skip them
+    last = len(test.lrs) - 1
+    # the points the suggestions skip, as the finders skip them; all of a curve too short
+    # to judge (its two skipped ends would overlap, or leave a gap that looks judged)
+    skipped = ([(test.lrs[0], test.lrs[last])] if len(test.lrs) < MIN_POINTS else
+               [(test.lrs[0], test.lrs[first]), (test.lrs[min(stop - 1, last)], test.lrs[last])])
+    for x0, x1 in skipped:
+        if x1 > x0:
             fig.add_vrect(x0=x0, x1=x1, fillcolor="#7f7f7f", opacity=0.08, line_width=0,
                           layer="below")
-    if data.band is not None:
+    # the sweep's band and tuned lr are its best config's: drawn over a test of another
+    # optimizer they would read as that optimizer's
+    params = data.summary.best_params or {}
+    same_optimizer = params.get("optimizer", test.optimizer) == test.optimizer
+    if data.band is not None and same_optimizer:
         low_lr, high_lr = band_span(data.band)
         fig.add_vrect(x0=low_lr, x1=high_lr, fillcolor="#2ca02c", opacity=0.10,
                       line_width=0, layer="below")
@@ -46,7 +55,7 @@ def range_test(data: ReportData) -> go.Figure | None:
             marker={"color": "rgba(44,160,44,0.3)", "size": 12, "symbol": "square"}))
     lines = [(PICK_STYLE[p.name][0], p.lr, PICK_STYLE[p.name][1], PICK_STYLE[p.name][2])
              for p in data.finder_picks]
-    if data.tuned_lr is not None:
+    if data.tuned_lr is not None and same_optimizer:
         lines.append(("tuned lr (the sweep's best)", data.tuned_lr, BEST_COLOR, "solid"))
     for label, lr, color, dash in lines:
         fig.add_trace(go.Scatter(

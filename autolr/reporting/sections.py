@@ -315,10 +315,11 @@ def finder(data: ReportData, blocks: Blocks) -> str:
             seen = pick.nearest
             rows.append([FINDER_LABELS[pick.name], g(pick.lr),
                          times(pick.ratio, "×") if same_optimizer else "n/a",
-                         "n/a" if pick.in_band is None else "yes" if pick.in_band else "no",
+                         "n/a" if pick.in_band is None or not same_optimizer
+                         else "yes" if pick.in_band else "no",
                          f"trial {seen.number} at lr {g(seen.lr)} ({seen.schedule}): "
                          f"{g(seen.value, 4)}" if seen is not None
-                         else "no complete trial within a quarter decade"])
+                         else "no complete trial within a quarter decade at this setup"])
         parts.append(table(["suggestion", "lr", "× the tuned lr", "inside the safe band",
                             f"the sweep near it ({here}; {data.metric})"], rows))
     if left_out:
