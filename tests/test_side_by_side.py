@@ -83,7 +83,10 @@ from autolr.space import TrialConfig
 from autolr.training import TrialOutcome
 
 def slow(config, reporter, seed_offset=0):
-    print(os.getpid(), flush=True)  # each child says who it is, then trains on
+    # each child says who it is, then trains on; in one write (print writes the number and
+    # the newline apart: two children's lines interleaved as "12 34" and a lone newline)
+    sys.stdout.write(f"{os.getpid()}\\n")
+    sys.stdout.flush()
     time.sleep(60)
     return TrialOutcome("complete", values=[0.0])
 
