@@ -160,7 +160,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                   if baseline else None, torch_threads=torch_threads,
                   confirm_seeds=confirm_seeds,
                   rungs=rung_epochs(epochs) if pruner == "budgeted" else None,
-                  divergence_factor=float(divergence_factor), n_params=prepared.n_params)
+                  divergence_factor=float(divergence_factor), n_params=prepared.n_params,
+                  data=prepared.data.digest())
     if backend == "ray":
         from autolr.backends.ray import run_ray
 

@@ -192,6 +192,12 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     if args.report:  # a path the report cannot go to fails now, not after the sweep
         from autolr.storage import sweep_files
 
+        for given, what in ((args.target, "the model file"), (args.space, "the space file")):
+            if given and given.endswith((".py", ".toml")) and os.path.exists(given) \
+                    and os.path.exists(args.report) and os.path.samefile(given, args.report):
+                raise _UsageError(f"--report {args.report} is {what} of this sweep: the report "
+                                  "would replace it; give another file name, such as "
+                                  "report.html.")
         check_output_file(args.report, "report", keep=sweep_files(storage))
     module = _load_target(args.target)
     if args.backend == "ray" and args.target.endswith(".py"):
@@ -308,10 +314,22 @@ def _load_target(target: str) -> ModuleType:
         path = Path(target)
         if not path.is_file():
             raise _UsageError(f"no such file: {target}")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
+        spec = importlib.util.spec_from_file_location(_module_name(path), path)
         module = importlib.util.module_from_spec(spec)
-        sys.modules.setdefault(path.stem, module)  # so worker processes can find it
-        _user_code(lambda: spec.loader.exec_module(module), target)
+        sys.modules.setdefault(spec.name, module)  # so worker processes can find it
+        # its folder first on the path while it loads, as `python FILE.py` puts it: a
+        # helper module beside the file imports (from any working directory, and by the
+        # `autolr` command); then taken off, so that a file there named as a library
+        # autolr imports later (sklearn.py) is not taken for it
+        folder = str(path.resolve().parent)
+        added = folder not in sys.path
+        if added:
+            sys.path.insert(0, folder)
+        try:
+            _user_code(lambda: spec.loader.exec_module(module), target)
+        finally:
+            if added and folder in sys.path:
+                sys.path.remove(folder)
         return module
     if "" not in sys.path and str(Path.cwd()) not in sys.path:
         sys.path.insert(0, str(Path.cwd()))
@@ -325,6 +343,23 @@ def _load_target(target: str) -> ModuleType:
         raise _UsageError(f"cannot import {target!r} (no such module from {Path.cwd()}); "
                           "give a path to a .py file or an importable module name")
     return _user_code(lambda: importlib.import_module(target), target)
+
+
+def _module_name(path: Path) -> str:
+    """The name a model file is loaded under: its own (its functions keep the names a
+    stored sweep compares), unless another module has it (a file named optuna.py or
+    sklearn.py took the library's place, and autolr's own import of it failed)."""
+    import importlib.machinery
+
+    folder = path.resolve().parent
+    elsewhere = [entry for entry in sys.path
+                 if Path(entry or ".").resolve() != folder]  # the file's own folder left out
+    taken = path.stem in sys.modules or path.stem in sys.builtin_module_names
+    try:
+        taken = taken or importlib.machinery.PathFinder.find_spec(path.stem, elsewhere) is not None
+    except (ImportError, ValueError):
+        pass
+    return f"autolr_model_file_{path.stem}" if taken else path.stem
 
 
 def _ship_by_value(module: ModuleType) -> None:

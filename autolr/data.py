@@ -11,6 +11,7 @@ DataLoader. The user's arrays are never written to.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import numbers
 import random
@@ -49,6 +50,15 @@ class TrainValData:
     @property
     def n_train(self) -> int:
         return len(self.X_train)
+
+    def digest(self) -> str:
+        """A short digest of the four tensors (their values, dtypes and shapes): a resumed
+        sweep tells other data of the same size apart by it."""
+        digest = hashlib.sha256()
+        for tensor in (self.X_train, self.y_train, self.X_val, self.y_val):
+            digest.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def to(self, device: str | torch.device) -> TrainValData:
         return TrainValData(self.X_train.to(device), self.y_train.to(device),

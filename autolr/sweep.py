@@ -44,6 +44,9 @@ class Sweep:
     rungs: tuple[int, ...] | None = None
     divergence_factor: float = 4.0  # `autolr.pruning.DIVERGENCE_FACTOR` unless told
     n_params: int = 0  # the model's trainable parameters, to tell another model (0: unknown)
+    # a digest of the training and validation tensors, to tell other data of the same size
+    # ('': unknown): two model files of one name, or an edited data(), shared a study
+    data: str = ""
 
     def is_baseline(self, config: TrialConfig) -> bool:
         """Whether `config` is the default config (the trial a report compares against)."""
@@ -56,13 +59,15 @@ class Sweep:
         dataset (or val_fraction) apart; the direction (a metric of one's own) decides
         which trial is best, the loss what each trial trains on, the evaluations an epoch
         and the rungs where each trial is judged, the divergence factor which runs count
-        as diverged, the parameter count another model: trials under another of any
+        as diverged, the parameter count another model, the data's digest other data of the
+        same size: trials under another of any
         would not compare."""
         return {"metric": self.metric, "metric_fn": self.metric_fn,
                 "direction": self.direction, "loss": self.loss,
                 "epochs": self.epochs, "seed": self.seed, "n_train": self.n_train,
                 "n_evals": self.n_evals, "rungs": list(self.rungs) if self.rungs else None,
                 "divergence_factor": self.divergence_factor, "n_params": self.n_params,
+                "data": self.data,
                 "space": _jsonable(self.space.to_dict()),
                 "own_schedules": _own_schedules(self.space)}
 
@@ -74,7 +79,9 @@ class Sweep:
         """Refuse to resume a stored sweep whose `settings()` differ from this one's (a
         key absent from `stored`, as from an older autolr, is not compared)."""
         now = self.settings()
-        differ = [f"{key}: stored {stored[key]!r}, now {now[key]!r}" for key in now
+        differ = [(f"data: other values than the stored sweep's (digest {stored[key]}, now "
+                   f"{now[key]})" if key == "data" else
+                   f"{key}: stored {stored[key]!r}, now {now[key]!r}") for key in now
                   if key != "space" and key in stored and not (
                       same_loss(stored[key], now[key]) if key == "loss"
                       else stored[key] == now[key])]

@@ -375,3 +375,33 @@ def test_tune_report_dash_is_refused_before_the_sweep(workdir):
                       "--epochs", "1", "--quiet", cwd=workdir)
     assert done.returncode == 2 and "--report - would mix the HTML page" in done.stderr
     assert not (workdir / "-").exists() and not (workdir / "autolr.db").exists()
+
+
+def test_a_model_file_is_loaded_as_python_runs_it_and_never_overwritten(workdir):
+    # a helper module beside the file imports from another working directory; a file
+    # named as a library autolr imports (optuna.py) does not take its place; --report
+    # onto the model file itself is refused (it replaced the user's code with HTML)
+    project = workdir / "proj"
+    project.mkdir()
+    (project / "helpers.py").write_text("from sklearn.datasets import load_digits\n\n"
+                                        "def digits():\n"
+                                        "    X, y = load_digits(return_X_y=True)\n"
+                                        "    return X[:300] / 16.0, y[:300]\n")
+    body = MODEL_FILE.replace("def data():\n    X, y = load_digits(return_X_y=True)\n"
+                              "    return X / 16.0, y", "def data():\n    return digits()")
+    assert body != MODEL_FILE
+    for name in ("model.py", "optuna.py"):
+        (project / name).write_text("from helpers import digits\n" + body)
+    quick = ("--trials", "2", "--epochs", "1", "--quiet", "--confirm-seeds", "0",
+             "--no-range-test")
+    for name in ("model.py", "optuna.py"):
+        done = autolr_cli("tune", f"proj/{name}", *quick, cwd=workdir)
+        assert done.returncode == 0, done.stderr
+    code = (project / "model.py").read_text()
+    refused = autolr_cli("tune", "proj/model.py", *quick, "--report", "proj/model.py",
+                         cwd=workdir)
+    assert refused.returncode == 2 and "is the model file of this sweep" in refused.stderr
+    assert (project / "model.py").read_text() == code
+    # the study is full: a call that trains nothing says so
+    again = autolr_cli("tune", "proj/model.py", *quick, cwd=workdir)
+    assert again.returncode == 0 and "no new search trial runs" in again.stderr

@@ -17,6 +17,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 import torch
@@ -676,6 +677,26 @@ def test_resuming_with_another_model_evaluations_rungs_or_divergence_rule_is_ref
             autolr.tune(**{"model": mlp(), "data": DIGITS, **sweep, **other})
     again = autolr.tune(mlp(), DIGITS, **{**sweep, "n_trials": 2}, divergence_factor=4)
     assert len(again.records) == 2  # the same settings, given by hand
+
+
+def test_resuming_with_other_data_of_the_same_size_is_refused_and_a_full_study_says_so(
+        tmp_path, caplog):
+    # two model files of one name (a/model.py, b/model.py) shared the study 'model': the
+    # second trained on in the first's study, and an edited data() too
+    sweep = dict(n_trials=1, epochs=2, progress=False, storage=storage_url(tmp_path, "sqlite"),
+                 study_name="s", confirm_seeds=0, range_test=False)
+    X, y = DIGITS
+    autolr.tune(mlp(), (X, y), **sweep)
+    shuffled = np.random.default_rng(0).permutation(y)
+    with pytest.raises(AutoLRError, match=r"data: other values than the stored sweep's "
+                                          r"\(digest [0-9a-f]{16}, now [0-9a-f]{16}\)"):
+        autolr.tune(mlp(), (X, shuffled), **sweep)
+    # the same data again with the sweep done: nothing new runs, and the call says so
+    with caplog.at_level("WARNING", logger="autolr"):
+        again = autolr.tune(mlp(), (X, y), **sweep)
+    assert len(again.records) == 1
+    assert "study 's' holds 1 trial(s) already, n_trials=1: no new search trial runs; " \
+           "a larger n_trials (--trials) extends the sweep" in caplog.text
 
 
 def test_two_lambdas_are_two_losses_and_a_library_function_is_its_name():

@@ -315,6 +315,8 @@ def _run_study(sweep: Sweep, storage: Any, study_name: str | None, n_jobs: int,
         _record_sweep(study, sweep)
         recover(study)  # trials of dead workers / interrupted runs: failed, re-run once
         remaining = sweep.n_trials - _count_taken(study)
+        if remaining <= 0:  # said: a call that trains nothing looked like a finished sweep
+            _say_nothing_to_run(study, sweep.n_trials)
         enough = StopAtNTrials(sweep.n_trials)
         confirmer = ConfirmLeader(sweep, objective=make_objective(sweep, autolr_pruner),
                                   processes=n_jobs)
@@ -537,6 +539,16 @@ def _counts(trial: optuna.trial.FrozenTrial) -> bool:
 
 def _count_finished(study: optuna.Study) -> int:
     return sum(map(_counts, study.get_trials(deepcopy=False, states=_FINISHED)))
+
+
+def _say_nothing_to_run(study: optuna.Study, n_trials: int) -> None:
+    taken = _count_taken(study)
+    complete = sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+    logger.warning(
+        "study %r holds %d trial(s) already, n_trials=%d: no new search trial runs%s; a "
+        "larger n_trials (--trials) extends the sweep, another study_name (--study NAME) "
+        "starts a new one", study.study_name, taken, n_trials,
+        " (none of them completed: after a fix, start a new study)" if not complete else "")
 
 
 def _count_taken(study: optuna.Study) -> int:
