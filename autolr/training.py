@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -399,8 +400,11 @@ def _build(model_factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     except InvalidModelError:
         raise
     except Exception as error:
-        raise InvalidModelError(f"the model factory raised {error!r}; "
-                                "it must build an nn.Module with no arguments.") from error
+        frame = traceback.extract_tb(error.__traceback__)[-1]  # where, in the user's code
+        raise InvalidModelError(
+            f"the model factory raised {error!r} at {frame.filename}:{frame.lineno} (in "
+            f"{frame.name})" + ("; it must build an nn.Module with no arguments."
+                                if isinstance(error, TypeError) else ".")) from error
     if not isinstance(model, torch.nn.Module):
         raise InvalidModelError(f"the model factory must return a torch.nn.Module, "
                                 f"but returned {type(model).__name__}.")

@@ -159,3 +159,16 @@ def test_a_run_at_the_largest_sweep_seed_plus_its_extra_seeds_can_be_retrained(r
     assert trained.metrics["state"] == "complete"
     with pytest.raises(AutoLRError, match=r"split_seed must be an integer from 0 to 2\*\*32"):
         autolr.train(torch.nn.Linear(6, 2), (X, y), {"lr": 1e-2}, split_seed=top + 1)
+
+
+def test_a_model_factory_that_raises_is_named_with_where_it_raised(rows):
+    X, y = rows
+
+    def build() -> torch.nn.Module:
+        return torch.nn.Sequential(torch.nn.Linear(6, 2), undefined_layer())  # noqa: F821
+
+    with pytest.raises(InvalidModelError, match=r"raised NameError\(.*\) at .*test_user_inputs"
+                                                r"\.py:\d+ \(in build\)\.$"):
+        autolr.train(build, (X, y), {"lr": 1e-2}, epochs=1)
+    with pytest.raises(InvalidModelError, match="it must build an nn.Module with no arguments"):
+        autolr.train(lambda width: torch.nn.Linear(6, width), (X, y), {"lr": 1e-2}, epochs=1)
