@@ -180,7 +180,9 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     ran = (sum(1 for r in records if r.steps_back_from is None) if backend == "ray"
            else len(records))
     if timeout is not None and ran < n_trials:  # said, or 3 trials read as a whole sweep
-        logger.warning("timeout: %d of the %d trials ran in %g s%s", ran, n_trials, timeout,
+        # the sweep's count, not this call's: a resumed call adds to the stored trials
+        logger.warning("timeout (%g s): the sweep holds %d of its %d trials%s", timeout, ran,
+                       n_trials,
                        "; the same call resumes the sweep" if storage is not None else "")
         result.cut_short = (f"the timeout ({timeout:g} s) stopped the sweep after {ran} of "
                             f"its {n_trials} trials")

@@ -150,12 +150,24 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _storage_options(parser: argparse.ArgumentParser, *, study_required: bool) -> None:
-    parser.add_argument("--storage", default=None,
+    parser.add_argument("--storage", default=None, type=_not_empty("--storage"),
                         help="Optuna storage URL or journal file (*.log), or a Ray backend's "
                         f"directory (default: {DEFAULT_STORAGE}; tune --backend ray: "
                         f"./{DEFAULT_RAY_STORAGE})")
     parser.add_argument("--study", default=None, required=study_required,
+                        type=_not_empty("--study"),
                         help="study name (tune: the file's name; others: the only study)")
+
+
+def _not_empty(flag: str) -> Callable[[str], str]:
+    """An option that names something: an empty value (an unset shell variable) silently
+    meant the default study or storage."""
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{flag} needs a name, but got an empty one; "
+                                             f"leave {flag} out for the default")
+        return text
+    return parse
 
 
 def _whole_number(low: int) -> Callable[[str], int]:

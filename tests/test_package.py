@@ -34,4 +34,5 @@ def test_a_library_users_warnings_reach_stderr_without_logging_set_up():
             "            timeout=0.3, progress=False, confirm_seeds=0, range_test=False)\n")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, timeout=300)
-    assert "timeout: " in run.stderr and "of the 500 trials ran in 0.3 s" in run.stderr
+    assert "timeout (0.3 s): the sweep holds " in run.stderr and \
+        "of its 500 trials" in run.stderr

@@ -573,7 +573,7 @@ def test_a_timeout_starts_no_new_trial_and_lets_the_running_ones_finish(cluster,
     assert {r.state for r in records} == {"complete"}
     assert all(r.epochs_run == SWEEP["epochs"] for r in records)
     assert result.best_record is not None
-    assert any(f"timeout: {len(records)} of the 30 trials ran" in m for m in caplog.messages)
+    assert any(f"the sweep holds {len(records)} of its 30 trials" in m for m in caplog.messages)
     assert result.cut_short == (f"the timeout (8 s) stopped the sweep after {len(records)} "
                                 "of its 30 trials")
 

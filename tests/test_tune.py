@@ -575,7 +575,7 @@ def test_a_timeout_that_cuts_the_sweep_short_says_so(digits, caplog, tmp_path):
                              storage=storage)
     ran = len(result.records)
     assert 1 <= ran < 500
-    assert f"timeout: {ran} of the 500 trials ran in 0.5 s" in caplog.text
+    assert f"timeout (0.5 s): the sweep holds {ran} of its 500 trials" in caplog.text
     # and so do the result, a report and `show` from the storage, later: '3 trials' read
     # as a whole sweep
     said = f"The timeout (0.5 s) stopped the sweep after {ran} of its 500 trials."
