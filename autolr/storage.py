@@ -168,7 +168,8 @@ def _check_is_optuna_database(path: Path, url: str) -> None:
         # some of Optuna's tables only: another process may be making them right now (not
         # in one transaction: a sweep started beside it saw 'studies' alone and refused
         # the file); a moment later they are all there, or the file is not Optuna's
-        making = tables < OPTUNA_TABLES and not {"studies", "version_info"} <= tables
+        making = (tables and tables < OPTUNA_TABLES
+                  and not {"studies", "version_info"} <= tables)
         if not making or time.monotonic() > waited_until:
             break
         time.sleep(0.05)

@@ -60,8 +60,7 @@ class Sweep:
         which trial is best, the loss what each trial trains on, the evaluations an epoch
         and the rungs where each trial is judged, the divergence factor which runs count
         as diverged, the parameter count another model, the data's digest other data of the
-        same size: trials under another of any
-        would not compare."""
+        same size: trials under another of any would not compare."""
         return {"metric": self.metric, "metric_fn": self.metric_fn,
                 "direction": self.direction, "loss": self.loss,
                 "epochs": self.epochs, "seed": self.seed, "n_train": self.n_train,

@@ -400,11 +400,16 @@ def _build(model_factory: Callable[[], torch.nn.Module]) -> torch.nn.Module:
     except InvalidModelError:
         raise
     except Exception as error:
-        frame = traceback.extract_tb(error.__traceback__)[-1]  # where, in the user's code
+        # where, in the user's code (none for a factory that takes arguments: the call
+        # itself failed, here)
+        frames = [f for f in traceback.extract_tb(error.__traceback__)
+                  if f.filename != __file__]
+        where = (f" at {frames[-1].filename}:{frames[-1].lineno} (in {frames[-1].name})"
+                 if frames else "")
         raise InvalidModelError(
-            f"the model factory raised {error!r} at {frame.filename}:{frame.lineno} (in "
-            f"{frame.name})" + ("; it must build an nn.Module with no arguments."
-                                if isinstance(error, TypeError) else ".")) from error
+            f"the model factory raised {error!r}{where}" + (
+                "; it must build an nn.Module with no arguments."
+                if isinstance(error, TypeError) else ".")) from error
     if not isinstance(model, torch.nn.Module):
         raise InvalidModelError(f"the model factory must return a torch.nn.Module, "
                                 f"but returned {type(model).__name__}.")

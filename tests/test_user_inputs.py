@@ -170,5 +170,7 @@ def test_a_model_factory_that_raises_is_named_with_where_it_raised(rows):
     with pytest.raises(InvalidModelError, match=r"raised NameError\(.*\) at .*test_user_inputs"
                                                 r"\.py:\d+ \(in build\)\.$"):
         autolr.train(build, (X, y), {"lr": 1e-2}, epochs=1)
-    with pytest.raises(InvalidModelError, match="it must build an nn.Module with no arguments"):
+    with pytest.raises(InvalidModelError, match=r"raised TypeError\(.*\); it must build an "
+                                                r"nn.Module with no arguments") as refused:
         autolr.train(lambda width: torch.nn.Linear(6, width), (X, y), {"lr": 1e-2}, epochs=1)
+    assert "training.py" not in str(refused.value)  # the call failed in autolr: no place
