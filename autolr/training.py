@@ -15,7 +15,7 @@ import time
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 
@@ -239,8 +239,7 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
             f"(batch, {', '.join(map(str, inputs.shape[1:]))})" + _dtype_hint(inputs, model)
         ) from error
     if not isinstance(outputs, torch.Tensor):
-        raise InvalidModelError(
-            f"the model must return a tensor, but returned {type(outputs).__name__}.")
+        raise InvalidModelError(_not_a_tensor(outputs))
     if data.task == CLASSIFICATION:
         # C logits a row, or a position (as cross-entropy reads them: (batch, C, *positions));
         # a loss of one's own may read another shape (one logit for two classes, with BCE)
@@ -357,6 +356,23 @@ def _compares_outputs(metric: Metric | None) -> bool:
     """Is it a built-in metric that reads the outputs as predictions of the targets (mse,
     accuracy...)? val_loss reads them through the loss; a user's metric as it likes."""
     return metric is not None and metric.function is not None and metric in METRICS.values()
+
+
+def _not_a_tensor(outputs: Any) -> str:
+    """Why a model's output is refused, and the wrapper that fixes it: the loss and the
+    metrics read one tensor (logits or predictions)."""
+    said = "the model must return one tensor (its logits or predictions), but returned "
+    if isinstance(outputs, Mapping):
+        keys = list(outputs)
+        tensors = [k for k in keys if isinstance(outputs[k], torch.Tensor)]
+        pick = next((k for k in tensors if "logit" in str(k)), tensors[0] if tensors else None)
+        return (said + f"a {type(outputs).__name__} with keys {keys[:6]}; wrap it in a module "
+                f"whose forward returns the one to train on, e.g. `return self.model(x)"
+                f"[{pick!r}]`.")
+    if isinstance(outputs, (tuple, list)):
+        return (said + f"a {type(outputs).__name__} of {len(outputs)}; wrap it in a module whose "
+                "forward returns the one to train on, e.g. `return self.model(x)[0]`.")
+    return said + f"{type(outputs).__name__}."
 
 
 def _dtype_hint(inputs: torch.Tensor, model: torch.nn.Module) -> str:

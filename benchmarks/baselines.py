@@ -4,7 +4,8 @@
   costs one full training (1 FTE).
 - lr-finder: a range test (`lr_finder.range_test`, batch 32, the task's optimizer) then one
   full training at its steepest-slope or valley suggestion (fastai's valley), with a
-  constant or a cosine schedule, batch 32, no warmup; costs the range test's epochs + 1
+  constant, a cosine or a one-cycle schedule (fastai's recipe: `lr_find`, then
+  `fit_one_cycle` at the valley), batch 32, no warmup; costs the range test's epochs + 1
   FTE. A range test that cannot judge the suggestion (`RangeTest.why_not`) recommends
   nothing: its sweep is the range test alone (regret inf).
 
@@ -22,14 +23,18 @@ from benchmarks import accounting, lr_finder
 from benchmarks.accounting import Event, SweepMetrics
 from benchmarks.oracle import GridCache, evaluate, runs_of
 
-NAMES = ("default", "lr-finder steepest+constant", "lr-finder steepest+cosine",
-         "lr-finder valley+constant", "lr-finder valley+cosine")
+SCHEDULES = ("constant", "cosine", "one_cycle")  # one_cycle: fastai's fit_one_cycle
+NAMES = ("default", *(f"lr-finder {rule}+{schedule}" for rule in ("steepest", "valley")
+                      for schedule in SCHEDULES))
 DESCRIPTIONS = {
     "default": "AdamW 1e-3, constant, batch 32 (no search)",
     "lr-finder steepest+constant": "range test, steepest-slope lr, constant, batch 32",
     "lr-finder steepest+cosine": "range test, steepest-slope lr, cosine, batch 32",
     "lr-finder valley+constant": "range test, valley lr, constant, batch 32",
     "lr-finder valley+cosine": "range test, valley lr, cosine, batch 32",
+    "lr-finder steepest+one_cycle": "range test, steepest-slope lr, one-cycle, batch 32",
+    "lr-finder valley+one_cycle": "range test, valley lr, one-cycle (fastai's lr_find then "
+                                  "fit_one_cycle), batch 32",
 }
 
 
@@ -63,7 +68,7 @@ def score_baselines(cache: GridCache, seeds: range, log=print) -> dict[str, list
                      test.seconds)
         steepest, valley = test.steepest(), test.valley()
         for rule, lr in (("steepest", steepest), ("valley", valley)):
-            for schedule in ("constant", "cosine"):
+            for schedule in SCHEDULES:
                 events = [cost]
                 if lr is not None:
                     config = TrialConfig(lr=float(f"{lr:.4g}"), schedule=schedule,

@@ -48,6 +48,9 @@ class Recipe:
     # "autolr" recipes: centre the lr range on a range test's suggestion ("valley"),
     # PRIOR_DECADES either side, the test's cost charged first (replay.prior_space)
     lr_prior: str | None = None
+    # "autolr" recipes: the first trial trains at a range test's suggestion ("valley"), with
+    # this schedule at the smallest batch, the test's cost charged first (replay.first_trial)
+    first_schedule: str | None = None
 
 
 def _tpe(seed: int) -> optuna.samplers.BaseSampler:
@@ -149,7 +152,16 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "side of fastai's valley from a range test at the smallest batch (the median of "
            "`python -m benchmarks finder`'s 3 tests), that test's cost charged first",
            "autolr", _autolr_sampler, "auto", lr_prior="valley"),
+    Recipe("autolr-valley-cosine-first", "autolr, its first trial at fastai's valley from a "
+           "range test at the smallest batch (run for each sweep, on its seed), cosine, no "
+           "warmup (the design's trials after it), the test's cost charged first", "autolr",
+           _autolr_sampler, "auto", first_schedule="cosine"),
+    Recipe("autolr-valley-onecycle-first", "autolr-valley-cosine-first with one-cycle "
+           "(fastai's recipe: lr_find, then fit_one_cycle at the valley)",
+           "autolr", _autolr_sampler, "auto", first_schedule="one_cycle"),
 )}
 
-# autolr-valley-prior reads `python -m benchmarks finder`'s results: named in --contenders only
-DEFAULT_REPLAY = tuple(name for name in RECIPES if not RECIPES[name].lr_prior)
+# autolr-valley-prior reads `python -m benchmarks finder`'s results, and the first-trial
+# recipes run range tests: named in --contenders only
+DEFAULT_REPLAY = tuple(name for name in RECIPES
+                       if not RECIPES[name].lr_prior and not RECIPES[name].first_schedule)

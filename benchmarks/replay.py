@@ -33,7 +33,7 @@ from autolr.robust import HOLDOUT_SEEDS, MIN_SPEND_RATIO
 from autolr.space import BASELINE, SearchSpace, TrialConfig
 from autolr.sweep import Sweep
 from autolr.training import COMPLETE, DIVERGED, PRUNED, TrialOutcome
-from benchmarks import accounting
+from benchmarks import accounting, lr_finder
 from benchmarks.accounting import PICK, Event, SweepMetrics
 from benchmarks.contenders import RECIPES, Recipe
 from benchmarks.oracle import GridCache
@@ -204,7 +204,12 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
     try:
         if recipe.kind == "autolr":
             space = scaled_space(task.space(), recipe.lr_scaling)
-            if recipe.lr_prior:  # the range test runs first: its cost, then the narrowed lr
+            first = None
+            if recipe.first_schedule:  # the range test runs first: its cost, a first trial
+                first, test_epochs = first_trial(space, cache, seed, recipe.first_schedule)
+                trainer.events.append(Event("range test", "range_test", test_epochs, 0.0))
+                trainer.epochs_run += test_epochs
+            elif recipe.lr_prior:  # the range test runs first: its cost, then the narrowed lr
                 space, test_epochs = prior_space(space, cache, recipe.lr_prior)
                 trainer.events.append(Event("range test", "range_test", test_epochs, 0.0))
                 trainer.epochs_run += test_epochs
@@ -221,7 +226,10 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
                           confirm_after=recipe.confirm_after)
             trainer.confirm_seeds = recipe.confirm_seeds
             # the recipe's sampler places the default config's trial, as in run_optuna
-            study = optuna.create_study(sampler=recipe.sampler(sweep), pruner=pruner)
+            sampler = recipe.sampler(sweep)
+            if first is not None:
+                sampler.design.insert(0, first)
+            study = optuna.create_study(sampler=sampler, pruner=pruner)
             objective = make_objective(sweep, pruner)
         else:
             study = optuna.create_study(sampler=recipe.sampler(seed),
@@ -250,23 +258,44 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
 PRIOR_DECADES = 1.5
 
 
-def prior_space(space: SearchSpace, cache: GridCache, suggestion: str
-                ) -> tuple[SearchSpace, float]:
-    """`space` with its lr range narrowed to PRIOR_DECADES either side of the range test's
-    `suggestion` at the smallest batch size (the median of `python -m benchmarks finder`'s
-    tests, read from results.json beside the cache), and the epochs one test costs."""
+def _finder_row(cache: GridCache) -> dict[str, Any]:
+    """`python -m benchmarks finder`'s range tests at the smallest batch size (results.json
+    beside the cache)."""
     path = cache.path.parent / "results.json"
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     if cache.task.name not in results.get("finder", {}):
         raise SystemExit(f"{cache.task.name}: no range tests in {path}; run `python -m "
                          "benchmarks finder` with this --cache first.")
-    rows = results["finder"][cache.task.name]["rows"]
-    row = min(rows, key=lambda r: r["batch_size"])
+    return min(results["finder"][cache.task.name]["rows"], key=lambda r: r["batch_size"])
+
+
+def prior_space(space: SearchSpace, cache: GridCache, suggestion: str
+                ) -> tuple[SearchSpace, float]:
+    """`space` with its lr range narrowed to PRIOR_DECADES either side of the range test's
+    `suggestion` at the smallest batch size (the median of `python -m benchmarks finder`'s
+    tests, read from results.json beside the cache), and the epochs one test costs."""
+    row = _finder_row(cache)
     centre, (low, high) = row[suggestion], space.lr
     if centre is None:  # no test could judge it: the whole range
         return space, row["epochs"]
     narrowed = (max(low, centre / 10**PRIOR_DECADES), min(high, centre * 10**PRIOR_DECADES))
     return dataclasses.replace(space, lr=narrowed), row["epochs"]
+
+
+def first_trial(space: SearchSpace, cache: GridCache, seed: int, schedule: str
+                ) -> tuple[dict[str, Any] | None, float]:
+    """The params of a trial at fastai's valley from a range test run now (seeded by the
+    sweep's seed, at the smallest batch size), with `schedule` and no warmup (None: the
+    test judged nothing), and the test's epochs. The trial snaps to the grid."""
+    batch_size = min(space.batch_sizes)
+    test = lr_finder.range_test(cache.task, batch_size=batch_size, seed=seed)
+    lr = test.valley()
+    if lr is None:
+        return None, test.epochs
+    low, high = space.lr
+    config = TrialConfig(lr=min(max(lr, low), high), schedule=schedule, batch_size=batch_size,
+                         warmup_fraction=min(space.warmup), optimizer=cache.task.optimizer)
+    return space.params_for(config, cache.task.data.n_train), test.epochs
 
 
 def scaled_space(space: SearchSpace, lr_scaling: str) -> SearchSpace:

@@ -12,10 +12,10 @@ import torch
 from autolr import schedules
 from autolr.backends.optuna import DESIGN_TRIALS
 from autolr.space import TrialConfig
-from benchmarks import accounting, oracle, plain_loop, replay, start, tasks
+from benchmarks import accounting, lr_finder, oracle, plain_loop, replay, start, tasks
 from benchmarks.__main__ import _live_contenders, main
 from benchmarks.accounting import Event
-from benchmarks.contenders import RECIPES
+from benchmarks.contenders import DEFAULT_REPLAY, RECIPES
 from benchmarks.oracle import GridCache, Run
 
 # -- accounting ------------------------------------------------------------------------------
@@ -123,6 +123,17 @@ def test_autolrs_replay_starts_from_the_space_filling_design(synthetic) -> None:
         first = [e.key for e in events if e.state != "rerun"][:DESIGN_TRIALS]
         assert {key.split("|lr")[1] for key in first} == {"0.01", "0.1", "1"}, first
         assert {key.split("|")[0] for key in first[:2]} == {"constant", "cosine"}, first
+
+
+def test_a_first_trial_recipe_runs_a_range_test_then_trains_its_valley(synthetic) -> None:
+    recipe = RECIPES["autolr-valley-cosine-first"]
+    events = replay.run_sweep(recipe, synthetic, seed=1, max_fte=6)
+    test = lr_finder.range_test(synthetic.task, seed=1)  # what the recipe ran: seeded alike
+    assert events[0].key == "range test" and events[0].epochs == pytest.approx(test.epochs)
+    grid_lr = synthetic.task.grid.snap(TrialConfig(lr=test.valley(), schedule="cosine",
+                                                   batch_size=32, optimizer="sgd"))
+    assert events[1].key == grid_lr  # trial 0: the valley, cosine, the smallest batch
+    assert recipe.name not in DEFAULT_REPLAY  # it trains range tests: named on request
 
 
 def test_start_scores_the_incumbent_at_each_small_budget(synthetic) -> None:

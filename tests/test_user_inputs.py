@@ -174,3 +174,25 @@ def test_a_model_factory_that_raises_is_named_with_where_it_raised(rows):
                                                 r"nn.Module with no arguments") as refused:
         autolr.train(lambda width: torch.nn.Linear(6, width), (X, y), {"lr": 1e-2}, epochs=1)
     assert "training.py" not in str(refused.value)  # the call failed in autolr: no place
+
+
+class ReturnsMore(torch.nn.Module):
+    """Returns its logits with something else, as many models do (a tuple, or a dict)."""
+
+    def __init__(self, as_dict: bool) -> None:
+        super().__init__()
+        self.linear, self.as_dict = torch.nn.Linear(6, 2), as_dict
+
+    def forward(self, x: torch.Tensor):
+        logits = self.linear(x)
+        return {"hidden": x, "logits": logits} if self.as_dict else (logits, x)
+
+
+def test_a_model_returning_a_tuple_or_a_dict_is_told_how_to_wrap_it(rows):
+    X, y = rows
+    with pytest.raises(InvalidModelError, match=r"returned a tuple of 2; wrap it in a module "
+                                                r"whose forward .* `return self.model\(x\)\[0\]`"):
+        autolr.tune(ReturnsMore(as_dict=False), (X, y), n_trials=1, epochs=1, progress=False)
+    with pytest.raises(InvalidModelError, match=r"returned a dict with keys \['hidden', 'logits'"
+                                                r"\];.* `return self.model\(x\)\['logits'\]`"):
+        autolr.tune(ReturnsMore(as_dict=True), (X, y), n_trials=1, epochs=1, progress=False)
