@@ -32,7 +32,8 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
     """The decay-aware median rule, plus successive halving on the earliest ladder of
     rungs that would have kept the sweep's best finished trials.
 
-    A ladder starts at one of `RUNG_FRACTIONS` of the run and climbs by
+    A ladder starts at one of `rung_fractions` of the run (`RUNG_FRACTIONS` unless told;
+    an earlier one, 1/16, was measured and not adopted: benchmarks/RESULTS.md) and climbs by
     `reduction_factor`. At a rung a trial is cut unless it is among the best
     1/`reduction_factor` of the trials that reached the rung with at least as much decay
     ahead (as in the median rule, so a one-cycle trial at its peak is not ranked against
@@ -43,8 +44,13 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
     """
 
     def __init__(self, n_evals: int, *, n_checked: int = 2, reduction_factor: int = 4,
-                 require_judged: bool = False, **median_options) -> None:
+                 require_judged: bool = False,
+                 rung_fractions: Sequence[float] = RUNG_FRACTIONS, **median_options) -> None:
         super().__init__(n_evals, **median_options)
+        if not rung_fractions or not all(0 < f < 1 for f in rung_fractions):
+            raise ValueError(f"rung_fractions must be fractions of the run in (0, 1), but got "
+                             f"{rung_fractions=}.")
+        self.rung_fractions = tuple(sorted(rung_fractions))
         # True: a rung where a checked trial was not judged (its warmup or ramp, too few
         # trials to compare with) fails the check instead of passing it
         self.require_judged = require_judged
@@ -53,7 +59,7 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
         if n_checked < 1:
             raise ValueError(f"n_checked must be >= 1, but got {n_checked=}.")
         self.n_checked, self.reduction_factor = n_checked, reduction_factor
-        self._candidates = {s for f in RUNG_FRACTIONS for s in self.ladder(f)}
+        self._candidates = {s for f in self.rung_fractions for s in self.ladder(f)}
 
     def ladder(self, fraction: float) -> list[int]:
         """The rungs (0-based evaluation steps) of the ladder starting at `fraction`."""
@@ -76,7 +82,7 @@ class CheckedHalvingPruner(DecayAwareMedianPruner):
             return []
         sign = 1.0 if study.direction == StudyDirection.MINIMIZE else -1.0
         best = sorted(finished, key=lambda t: sign * t.intermediate_values[last])
-        for fraction in RUNG_FRACTIONS:
+        for fraction in self.rung_fractions:
             steps = self.ladder(fraction)
             if all(self.passes(t, step, everyone, sign)
                    for t in best[:self.n_checked] for step in steps):

@@ -16,6 +16,8 @@ ASHAScheduler defaults (grace period 1, reduction factor 4, max_t = the epochs).
 
 from __future__ import annotations
 
+import random
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +25,13 @@ from typing import Any
 import optuna
 
 from autolr.backends.optuna import sweep_sampler
-from autolr.checked_halving import CheckedHalvingPruner
+from autolr.checked_halving import RUNG_FRACTIONS, CheckedHalvingPruner
 from autolr.pruning import DecayAwareMedianPruner
 from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.sweep import Sweep
+
+#: checked halving's rung fractions with one earlier than the default's, as ASHA starts
+EARLY_LADDER = (1 / 16, *RUNG_FRACTIONS)
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,42 @@ def _autolr_random_start(sweep: Sweep) -> optuna.samplers.BaseSampler:
 
 def _autolr_design10(sweep: Sweep) -> optuna.samplers.BaseSampler:
     return sweep_sampler(sweep, design_trials=10)
+
+
+class _ExploreFamilies(optuna.samplers.BaseSampler):
+    """`base`, except that a share of its trials past the start-up (drawn from the trial
+    number) take a schedule family drawn uniformly instead of TPE's: TPE settles on a
+    family early and leaves the others thinly tried."""
+
+    def __init__(self, base: optuna.samplers.BaseSampler, share: float, seed: int) -> None:
+        self.base, self.share, self.seed = base, share, seed
+
+    def infer_relative_search_space(self, study, trial):
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        params = self.base.sample_relative(study, trial, search_space)
+        if "schedule" in params:
+            draw = random.Random(zlib.crc32(f"{self.seed}:{trial.number}".encode()))
+            if draw.random() < self.share:
+                params["schedule"] = draw.choice(search_space["schedule"].choices)
+        return params
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(self, study, trial, state, values) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+
+def _explore_families(share: float) -> Callable[[Sweep], optuna.samplers.BaseSampler]:
+    return lambda sweep: _ExploreFamilies(sweep_sampler(sweep), share, sweep.seed)
 
 
 def _median(n_evals: int) -> optuna.pruners.BasePruner:
@@ -148,6 +189,13 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "where both checked trials were judged at every rung (not in warmup or a ramp, "
            "against 3 trials at least)", "autolr", _autolr_sampler,
            lambda n: CheckedHalvingPruner(n, require_judged=True)),
+    Recipe("autolr-early-ladder", "autolr, its checked halving also offered a ladder from "
+           "1/16 of the run (rungs at 1/16, 1/4: with 20 evaluations those of Ray's ASHA, "
+           "grace 1, reduction 4)", "autolr", _autolr_sampler,
+           lambda n: CheckedHalvingPruner(n, rung_fractions=EARLY_LADDER)),
+    Recipe("autolr-explore-families", "autolr, a third of its trials after the start-up "
+           "taking a schedule family drawn uniformly instead of TPE's", "autolr",
+           _explore_families(1 / 3), "auto"),
     Recipe("autolr-valley-prior", "autolr, its lr range first narrowed to 1.5 decades either "
            "side of fastai's valley from a range test at the smallest batch (the median of "
            "`python -m benchmarks finder`'s 3 tests), that test's cost charged first",

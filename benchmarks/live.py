@@ -31,6 +31,7 @@ as in replay. Seconds are the trials' own; `wall` is the whole sweep, overhead i
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -46,19 +47,23 @@ import optuna
 import torch
 
 import autolr
+from autolr.checked_halving import CheckedHalvingPruner
 from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.space import TrialConfig
 from benchmarks import accounting, plain_loop
 from benchmarks.accounting import PICK, Event, SweepMetrics
 from benchmarks.baselines import config_id
+from benchmarks.contenders import EARLY_LADDER
 from benchmarks.oracle import GridCache, evaluate, fresh_mean
 from benchmarks.tasks import Task
 
 RAY_NODE_IP = "127.0.0.2"
 SWEEPS = ("autolr", "autolr-default-space", "autolr-confirm0", "autolr-budgeted",
           "autolr-decay-median", "optuna-tpe-median", "random", "ray-asha", "autolr-jobs2",
-          "autolr-ray2")
-ON_REQUEST = ("autolr-jobs2", "autolr-ray2")  # not run by default: named in --contenders
+          "autolr-ray2", "autolr-early-ladder", "autolr-asha", "autolr-family-defaults")
+# not run by default: named in --contenders
+ON_REQUEST = ("autolr-jobs2", "autolr-ray2", "autolr-early-ladder", "autolr-asha",
+              "autolr-family-defaults")
 NEEDS_RAY = ("ray-asha", "autolr-ray2")
 DESCRIPTIONS = {
     "autolr": "autolr.tune defaults, the task's space",
@@ -75,10 +80,24 @@ DESCRIPTIONS = {
     "ray-asha": "Ray Tune: random search + ASHA (grace 1, reduction 4), plain loop",
     "autolr-jobs2": "autolr.tune defaults, two trials at once (n_jobs=2)",
     "autolr-ray2": "autolr.tune defaults on Ray, two trials at once (max_concurrent=2)",
+    "autolr-early-ladder": "autolr.tune with checked halving also offered a ladder from 1/16 "
+                           "of the run (with 20 epochs ASHA's rungs: 1, 4, 16)",
+    "autolr-asha": "autolr.tune with Optuna's successive halving as Ray's ASHA runs it "
+                   "(grace 1 evaluation, reduction 4), unchecked",
+    "autolr-family-defaults": "autolr.tune defaults, each family's own parameters fixed at "
+                              "their defaults (the grid's configs, as the other contenders "
+                              "search them)",
 }
 CHUNK = 8  # autolr trials per resumed call
 AUTOLR_PRUNERS = {"autolr-budgeted": "budgeted", "autolr-decay-median": "decay_median",
-                  "autolr-default-space": "decay_median", "autolr-confirm0": "decay_median"}
+                  "autolr-default-space": "decay_median", "autolr-confirm0": "decay_median",
+                  # n_evals -> a pruner
+                  "autolr-early-ladder": lambda n: CheckedHalvingPruner(
+                      n, rung_fractions=EARLY_LADDER),
+                  "autolr-asha": lambda n: optuna.pruners.SuccessiveHalvingPruner(
+                      min_resource=1, reduction_factor=4)}
+# the benchmark families' own parameters at their defaults (as the grid trains them)
+FAMILY_DEFAULTS = {"step": {"step_fraction": 0.33, "gamma": 0.1}, "one_cycle": {"pct_start": 0.3}}
 AT_ONCE = 2  # trials at once in autolr-jobs2 and autolr-ray2
 DIVERGED_LOSS = 1e6  # what the plain loop reports to Ray for a diverged epoch
 
@@ -106,7 +125,8 @@ def run(name: str, task: Task, seed: int, max_fte: float) -> LiveSweep:
     started = time.perf_counter()
     sweep = {"autolr": _autolr, "autolr-default-space": _autolr, "autolr-confirm0": _autolr,
              "autolr-budgeted": _autolr, "autolr-decay-median": _autolr,
-             "autolr-jobs2": _autolr, "autolr-ray2": _autolr,
+             "autolr-jobs2": _autolr, "autolr-ray2": _autolr, "autolr-early-ladder": _autolr,
+             "autolr-asha": _autolr, "autolr-family-defaults": _autolr,
              "optuna-tpe-median": _optuna, "random": _optuna, "ray-asha": _ray}[name](
         name, task, seed, max_fte * task.epochs)
     sweep.wall = time.perf_counter() - started
@@ -136,11 +156,13 @@ def ray_available() -> bool:
 def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     folder = tempfile.mkdtemp(prefix="autolr-bench-")
     space = "default" if name == "autolr-default-space" else task.space()
+    if name == "autolr-family-defaults":
+        space = dataclasses.replace(space, schedule_params=FAMILY_DEFAULTS)
     logging.getLogger("autolr").setLevel(logging.ERROR)
     try:
         kwargs = dict(space=space, epochs=task.epochs, seed=seed, progress=False,
                       storage=os.path.join(folder, "sweep.log"), study_name="bench",
-                      pruner=AUTOLR_PRUNERS.get(name, "auto"),
+                      pruner=_pruner(name, task.epochs),
                       range_test=False)
         if name == "autolr-jobs2":
             kwargs.update(n_jobs=AT_ONCE)
@@ -181,6 +203,11 @@ def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     if best is not None:
         sweep.add(TrialConfig.from_dict(best.params), PICK, 0.0, 0.0, best.expected_value)
     return sweep
+
+
+def _pruner(name: str, n_evals: int) -> Any:
+    spec = AUTOLR_PRUNERS.get(name, "auto")
+    return spec(n_evals) if callable(spec) else spec
 
 
 def _first_failure(result: autolr.TuneResult) -> str:

@@ -136,6 +136,17 @@ def test_bad_settings_are_refused():
         CheckedHalvingPruner(N, reduction_factor=1)
     with pytest.raises(ValueError, match="n_checked"):
         CheckedHalvingPruner(N, n_checked=0)
+    for fractions in ((), (0.0, 1 / 9), (1 / 9, 1.0)):
+        with pytest.raises(ValueError, match="rung_fractions"):
+            CheckedHalvingPruner(N, rung_fractions=fractions)
+
+
+def test_an_earlier_ladder_offered_is_taken_first_where_early_values_rank_as_final_ones():
+    pruner = CheckedHalvingPruner(N, rung_fractions=(1 / 4, 1 / 18))  # any order
+    study = optuna.create_study(pruner=pruner)
+    for i, final in enumerate(FINALS):
+        finished(study, curve(0.4 + 0.04 * i, final))
+    assert pruner.rung_steps(study) == [0, 3, 15]  # evaluations 1, 4, 16: ASHA's
 
 
 def test_ladders_climb_by_the_reduction_factor_and_stop_before_the_end():
