@@ -56,6 +56,7 @@ class Recipe:
     # "autolr" recipes: the first trial trains at a range test's suggestion ("valley"), with
     # this schedule at the smallest batch, the test's cost charged first (replay.first_trial)
     first_schedule: str | None = None
+    finder_place: int = 0  # the place in the plan of that trial (0: the first)
 
 
 def _tpe(seed: int) -> optuna.samplers.BaseSampler:
@@ -193,6 +194,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
            "1/16 of the run (rungs at 1/16, 1/4: with 20 evaluations those of Ray's ASHA, "
            "grace 1, reduction 4)", "autolr", _autolr_sampler,
            lambda n: CheckedHalvingPruner(n, rung_fractions=EARLY_LADDER)),
+    Recipe("autolr-valley-onecycle-11", "autolr-valley-onecycle-first, that trial placed "
+           "after the default config's (trial 11), the test's cost still charged first",
+           "autolr", _autolr_sampler, "auto", first_schedule="one_cycle", finder_place=11),
     Recipe("autolr-explore-families", "autolr, a third of its trials after the start-up "
            "taking a schedule family drawn uniformly instead of TPE's", "autolr",
            _explore_families(1 / 3), "auto"),

@@ -228,7 +228,9 @@ def run_sweep(recipe: Recipe, cache: GridCache, seed: int, max_fte: float = 40.0
             # the recipe's sampler places the default config's trial, as in run_optuna
             sampler = recipe.sampler(sweep)
             if first is not None:
-                sampler.design.insert(0, first)
+                design = sampler.design
+                design += [{}] * (recipe.finder_place - len(design))
+                design.insert(recipe.finder_place, first)
             study = optuna.create_study(sampler=sampler, pruner=pruner)
             objective = make_objective(sweep, pruner)
         else:
