@@ -47,6 +47,7 @@ import optuna
 import torch
 
 import autolr
+from autolr import schedules
 from autolr.checked_halving import CheckedHalvingPruner
 from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.space import TrialConfig
@@ -96,8 +97,6 @@ AUTOLR_PRUNERS = {"autolr-budgeted": "budgeted", "autolr-decay-median": "decay_m
                       n, rung_fractions=EARLY_LADDER),
                   "autolr-asha": lambda n: optuna.pruners.SuccessiveHalvingPruner(
                       min_resource=1, reduction_factor=4)}
-# the benchmark families' own parameters at their defaults (as the grid trains them)
-FAMILY_DEFAULTS = {"step": {"step_fraction": 0.33, "gamma": 0.1}, "one_cycle": {"pct_start": 0.3}}
 AT_ONCE = 2  # trials at once in autolr-jobs2 and autolr-ray2
 DIVERGED_LOSS = 1e6  # what the plain loop reports to Ray for a diverged epoch
 
@@ -156,8 +155,10 @@ def ray_available() -> bool:
 def _autolr(name: str, task: Task, seed: int, budget: float) -> LiveSweep:
     folder = tempfile.mkdtemp(prefix="autolr-bench-")
     space = "default" if name == "autolr-default-space" else task.space()
-    if name == "autolr-family-defaults":
-        space = dataclasses.replace(space, schedule_params=FAMILY_DEFAULTS)
+    if name == "autolr-family-defaults":  # each family's own parameters as the grid has them
+        space = dataclasses.replace(space, schedule_params={
+            family: schedules.get(family).defaults() for family in space.schedules
+            if schedules.get(family).params})
     logging.getLogger("autolr").setLevel(logging.ERROR)
     try:
         kwargs = dict(space=space, epochs=task.epochs, seed=seed, progress=False,
