@@ -117,6 +117,15 @@ def loss_name(loss: Callable) -> str:
     return f"{name}<{_digest(_code_bytes(code))}>"
 
 
+def code_digest(function: Callable) -> str:
+    """A digest of a function's code ('' for a callable without any): another body under
+    the same name has another digest (comments aside; another Python version may too)."""
+    while isinstance(function, functools.partial):
+        function = function.func
+    code = getattr(function, "__code__", None)  # a callable object's: none (not told apart)
+    return _digest(_code_bytes(code)) if code is not None else ""
+
+
 def _code_bytes(code: types.CodeType) -> bytes:
     """A function's code as bytes stable from one run to the next: a nested code object (a
     comprehension's, on Python 3.11) is itself in its repr, which holds its address and

@@ -12,6 +12,7 @@ import json
 import math
 import numbers
 import statistics
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
@@ -28,6 +29,7 @@ from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
 from autolr.output_file import check_output_file, write_output_file
 from autolr.range_test import RangeTest
 from autolr.space import TrialConfig
+from autolr.sweep import CODE_MARK
 from autolr.training import METRIC_ONLY
 
 STATES = ("complete", "pruned", "diverged", "failed")
@@ -269,10 +271,15 @@ class TuneResult:
         """The best schedule as a LambdaLR; call `.step()` after every optimizer step."""
         config = self._require_best().config
         self._check_schedule(config.schedule)
-        for name, value in (("steps_per_epoch", steps_per_epoch), ("epochs", epochs)):
+        if not isinstance(optimizer, torch.optim.Optimizer):
+            raise AutoLRError(f"optimizer must be a torch.optim.Optimizer over your model's "
+                              f"parameters (see code() for the one the sweep tuned), but got "
+                              f"{type(optimizer).__name__}.")
+        for name, value, hint in (("steps_per_epoch", steps_per_epoch, " (len(train_loader))"),
+                                  ("epochs", epochs, "")):
             if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-                raise AutoLRError(f"{name} must be an integer >= 1 (steps_per_epoch: "
-                                  f"len(train_loader)), but got {name}={value!r}.")
+                raise AutoLRError(f"{name} must be an integer >= 1{hint}, but got "
+                                  f"{name}={value!r}.")
         total = int(steps_per_epoch) * int(epochs)
         return schedules.lambda_lr(optimizer, config.schedule, total,
                                    warmup_steps=config.warmup_steps(total),
@@ -293,7 +300,7 @@ class TuneResult:
                  "total_steps = steps_per_epoch * epochs",
                  f"warmup_steps = min(round({c.warmup_fraction!r} * total_steps), "
                  "total_steps - 1)",
-                 *([f"schedule_params = {dict(c.schedule_params)!r}"] if keywords else [])]
+                 *([f"schedule_params = {_literal(c.schedule_params)}"] if keywords else [])]
         family = schedules.source(c.schedule)
         if family is None:  # a user's schedule: it must be registered where this runs
             return "\n".join(["import torch", "from autolr import schedules", "", *setup,
@@ -323,6 +330,9 @@ class TuneResult:
         problem = schedule_mismatch(name, self.own_schedules)
         if problem:
             raise AutoLRError(problem)
+        edited = schedule_edited(name, self.own_schedules)
+        if edited:
+            warnings.warn(edited, stacklevel=3)
 
     def _steps_line(self, best: TrialRecord) -> str:
         """The snippet's steps_per_epoch and epochs: this sweep's, when known, to change
@@ -481,17 +491,18 @@ def schedule_mismatch(name: str, own: dict[str, str] | None) -> str | None:
 
     builtin_now = schedules.is_builtin(name) if name in schedules.names() else None
     if name in own and builtin_now:
-        return (f"the sweep trained schedule {name!r} as your own function {own[name]}, "
+        return (f"the sweep trained schedule {name!r} as your own function "
+                f"{_function_of(own[name])}, "
                 f"registered under a built-in name, and this Python session has autolr's "
                 f"{name!r}: register yours again first, autolr.schedules.register({name!r}, "
                 "function, overwrite=True).")
     if name in own and builtin_now is False:
-        now = loss_name(schedules.get(name).function)
+        now, trained = loss_name(schedules.get(name).function), _function_of(own[name])
         # the module may differ: a script's function is __main__.f where it ran and
         # script.f imported in a notebook; the function's own name (and, for a lambda or
         # a nested one, its code's digest) is what tells another function
-        if now.rsplit(".", 1)[-1] != own[name].rsplit(".", 1)[-1]:
-            return (f"the sweep trained schedule {name!r} as {own[name]}, and this Python "
+        if now.rsplit(".", 1)[-1] != trained.rsplit(".", 1)[-1]:
+            return (f"the sweep trained schedule {name!r} as {trained}, and this Python "
                     f"session registers {now} under that name: register the sweep's function "
                     f"again, autolr.schedules.register({name!r}, function, overwrite=True).")
     if name not in own and builtin_now is False and name in schedules.BUILTIN:
@@ -500,6 +511,42 @@ def schedule_mismatch(name: str, own: dict[str, str] | None) -> str | None:
                 f"{loss_name(schedules.get(name).function)}: use a session without that "
                 "register(..., overwrite=True).")
     return None
+
+
+def _literal(params: dict[str, Any]) -> str:
+    """`params` as Python that runs without imports: numpy scalars as plain numbers, and a
+    float that repr cannot write as a literal (inf, nan) as float('inf')."""
+    def value(v: Any) -> str:
+        v = v.item() if hasattr(v, "item") and getattr(v, "ndim", None) == 0 else v
+        if isinstance(v, float) and not math.isfinite(v):
+            return f"float({str(v)!r})"
+        return repr(v)
+
+    return "{" + ", ".join(f"{k!r}: {value(v)}" for k, v in params.items()) + "}"
+
+
+def schedule_edited(name: str, own: dict[str, str] | None) -> str | None:
+    """A warning when schedule `name` of one's own is registered now under the function
+    the sweep trained, but with other code (edited since: the schedule handed out may not
+    be the one trained). Not refused: the same code can digest otherwise under another
+    Python version, and nothing could then be handed out at all."""
+    from autolr.metrics import code_digest
+
+    if not own or name not in own or CODE_MARK not in own[name] or schedule_mismatch(name, own):
+        return None
+    if name not in schedules.names() or schedules.is_builtin(name):
+        return None
+    if code_digest(schedules.get(name).function) == own[name].split(CODE_MARK)[1]:
+        return None
+    return (f"schedule {name!r} is registered under the function the sweep trained "
+            f"({_function_of(own[name])}), but its code is not the same (edited since the "
+            "sweep?): what is handed out follows the code as it is now. Register the code "
+            "the sweep trained to get its schedule.")
+
+
+def _function_of(own_id: str) -> str:
+    """The function's name in a `TuneResult.own_schedules` entry, without its code digest."""
+    return own_id.split(CODE_MARK)[0]
 
 
 def seed_note(record: TrialRecord) -> str:

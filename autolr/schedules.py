@@ -344,15 +344,19 @@ def multiplier(name: str, step: int, total_steps: int, *, warmup_steps: int = 0,
 def multipliers(name: str, total_steps: int, *, warmup_steps: int = 0,
                 **params: Any) -> list[float]:
     """The factor at every step of a run: what the training loop applies, step by step."""
+    _check_run(name, total_steps, params)
+    return [
+        multiplier(name, step, total_steps, warmup_steps=warmup_steps, **params)
+        for step in range(total_steps)
+    ]
+
+
+def _check_run(name: str, total_steps: Any, params: dict[str, Any]) -> None:
     if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) \
             or total_steps < 1:
         raise InvalidSpaceError(f"a schedule runs over total_steps >= 1 optimizer steps, but "
                                 f"got {total_steps=}.")
     check_params(name, params)
-    return [
-        multiplier(name, step, total_steps, warmup_steps=warmup_steps, **params)
-        for step in range(total_steps)
-    ]
 
 
 def is_builtin(name: str) -> bool:
@@ -392,8 +396,11 @@ def lambda_lr(optimizer: Any, name: str, total_steps: int, *, warmup_steps: int 
     """
     from torch.optim.lr_scheduler import LambdaLR
 
-    table = multipliers(name, total_steps, warmup_steps=warmup_steps, **params)
-    return LambdaLR(optimizer, lambda step: table[min(step, total_steps - 1)])
+    _check_run(name, total_steps, params)
+    # each step's factor when it is asked for: a table of the whole run up front cost
+    # seconds and hundreds of MB for runs of millions of steps
+    return LambdaLR(optimizer, lambda step: multiplier(
+        name, step, total_steps, warmup_steps=warmup_steps, **params))
 
 
 for _function, _params, _description in [

@@ -72,7 +72,7 @@ class Sweep:
 
     def own_schedules(self) -> dict[str, str]:
         """The space's schedules of one's own, name -> function (`TuneResult.own_schedules`)."""
-        return {name: own["function"] for name, own in _own_schedules(self.space).items()}
+        return own_schedule_ids(_own_schedules(self.space))
 
     def check_resumable(self, study_name: str, stored: dict[str, Any]) -> None:
         """Refuse to resume a stored sweep whose `settings()` differ from this one's (a
@@ -83,7 +83,8 @@ class Sweep:
                    f"{key}: stored {stored[key]!r}, now {now[key]!r}") for key in now
                   if key != "space" and key in stored and not (
                       same_loss(stored[key], now[key]) if key == "loss"
-                      else stored[key] == now[key])]
+                      else _without_code(stored[key]) == _without_code(now[key])
+                      if key == "own_schedules" else stored[key] == now[key])]
         space = stored.get("space") or {}
         if space:  # a key newer than the stored sweep held its default there
             space = {**_jsonable(SearchSpace().to_dict()), **space}
@@ -102,17 +103,38 @@ def _own_schedules(space: SearchSpace) -> dict[str, Any]:
     """The space's schedules of one's own (registered, or a built-in name overwritten) as a
     resume compares them: the function (as `loss_name` tells one) and the ranges it
     searches (registered again with other ranges, a resumed sweep drew from another
-    space)."""
+    space); and a digest of the function's code, so that a result can tell an edited
+    function (`autolr.result.schedule_edited`; a resume does not compare it)."""
     from autolr import schedules
-    from autolr.metrics import loss_name
+    from autolr.metrics import code_digest, loss_name
 
     own = {}
     for name in space.schedules:
         if not schedules.is_builtin(name):
             info = schedules.get(name)
             own[name] = {"function": loss_name(info.function),
-                         "params": {key: repr(dim) for key, dim in sorted(info.params.items())}}
+                         "params": {key: repr(dim) for key, dim in sorted(info.params.items())},
+                         "code": code_digest(info.function)}
     return own
+
+
+CODE_MARK = " @code:"  # between a schedule's function and its code's digest (own_schedule_ids)
+
+
+def own_schedule_ids(own: dict[str, Any]) -> dict[str, str]:
+    """Stored schedules of one's own (`_own_schedules`) as `TuneResult.own_schedules` holds
+    them: name -> the function, and its code's digest where one was stored."""
+    return {name: entry["function"] + (f"{CODE_MARK}{entry['code']}" if entry.get("code") else "")
+            for name, entry in own.items()}
+
+
+def _without_code(own: Any) -> Any:
+    """Stored schedules of one's own without their code's digest (what a resume compares:
+    a sweep stored by an older autolr has none, and an edited function may resume)."""
+    if not isinstance(own, dict):
+        return own
+    return {name: {k: v for k, v in entry.items() if k != "code"} if isinstance(entry, dict)
+            else entry for name, entry in own.items()}
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:

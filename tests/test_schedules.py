@@ -547,3 +547,83 @@ def test_a_resume_with_a_schedule_registered_with_other_ranges_is_refused(regist
     schedules.register("hold", hold, params={"keep": Float(0.05, 0.1)}, overwrite=True)
     with pytest.raises(AutoLRError, match=r"own_schedules: stored .*Float\(low=0\.2"):
         autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=4, **settings)
+
+
+def hold_half(step: int, total_steps: int) -> float:  # a module's: named without a digest
+    return 1.0 if step < total_steps // 2 else 0.1
+
+
+def test_an_own_schedule_edited_after_the_sweep_is_handed_out_with_a_warning(
+        registry, tmp_path):
+    import warnings
+
+    from sklearn.datasets import load_digits
+
+    import autolr
+    from autolr.reporting.data import extract
+    from autolr.storage import open_storage
+
+    X, y = load_digits(return_X_y=True)
+    storage = str(tmp_path / "s.log")
+    settings = dict(space={"schedules": ["hold_half"]}, epochs=1, progress=False,
+                    confirm_seeds=0, range_test=False, storage=storage, study_name="s")
+    schedules.register("hold_half", hold_half)
+    result = autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=2, **settings)
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the code the sweep trained: no warning
+        result.code(), result.make_scheduler(optimizer, 10, 1)
+
+    def edited(step: int, total_steps: int) -> float:  # the same name, another body
+        return 1.0 if step < total_steps // 4 else 0.1
+
+    edited.__module__, edited.__qualname__ = hold_half.__module__, hold_half.__qualname__
+    schedules.register("hold_half", edited, overwrite=True)
+    said = (r"registered under the function the sweep trained \((tests\.)?test_schedules\."
+            r"hold_half\), but its code is not the same")
+    for read in (result, autolr.load(storage, "s")):
+        with pytest.warns(UserWarning, match=said):
+            read.make_scheduler(optimizer, 10, 1)
+        with pytest.warns(UserWarning, match=said):
+            read.code()
+    with pytest.warns(UserWarning, match=said):  # its code() too
+        data = extract(result)  # drawn (with the code as it is now), the caveat beside it
+    assert data.best_schedule is not None and "its code is not the same" in data.schedule_note
+    # a resume compares the function's name, as before: an edited function resumes, and
+    # so does a sweep an older autolr stored without its code's digest
+    autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=3, **settings)
+    study = optuna.load_study(study_name="s", storage=open_storage(storage))
+    stored = study.user_attrs["own_schedules"]
+    study.set_user_attr("own_schedules", {name: {k: v for k, v in own.items() if k != "code"}
+                                          for name, own in stored.items()})
+    older = autolr.tune(torch.nn.Linear(64, 10), (X / 16, y), n_trials=4, **settings)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no digest stored: nothing to compare
+        older.code()
+
+
+def test_make_scheduler_steps_lazily_and_refuses_what_is_not_an_optimizer(registry):
+    from autolr.result import TuneResult
+    from tests.test_report_data import rec
+
+    calls = []
+
+    def counted(step: int, total_steps: int, floor: float = 0.1) -> float:
+        calls.append(step)
+        return max(floor, 1.0 - step / total_steps)
+
+    schedules.register("counted", counted)
+    result = TuneResult([rec(0, "complete", 0.1, 0.2, schedule="counted",
+                             schedule_params={"floor": np.float64(0.25)})], epochs=4)
+    optimizer = torch.optim.SGD(torch.nn.Linear(2, 1).parameters(), lr=0.1)
+    result.best_record.config  # noqa: B018 - checking it tries the schedule on a few steps
+    calls.clear()
+    scheduler = result.make_scheduler(optimizer, 10**4, 10**3)  # ten million steps
+    assert len(calls) < 5  # not a table of the whole run up front
+    for _ in range(3):
+        optimizer.step(), scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.1 * (1 - 3 / 10**7))
+    with pytest.raises(AutoLRError, match="optimizer must be a torch.optim.Optimizer"):
+        result.make_scheduler(torch.nn.Linear(2, 1), 10, 2)
+    # the pasted lines run as written: a numpy value written as a plain number
+    assert "schedule_params = {'floor': 0.25}" in result.code()

@@ -51,7 +51,7 @@ from autolr.storage import (
     start_child,
     stored_file,
 )
-from autolr.sweep import Sweep
+from autolr.sweep import Sweep, own_schedule_ids
 from autolr.training import COMPLETE, UNJUDGED
 
 logger = logging.getLogger("autolr")
@@ -380,8 +380,7 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
             "ended": study.user_attrs.get(ENDED),
             "cut_short": study.user_attrs.get(CUT_SHORT),
             # stored with the settings (`Sweep.settings`); absent from an older autolr's
-            "own_schedules": {name: own["function"] for name, own in
-                              study.user_attrs["own_schedules"].items()}
+            "own_schedules": own_schedule_ids(study.user_attrs["own_schedules"])
             if isinstance(study.user_attrs.get("own_schedules"), dict) else None}
     return records_from_study(study), info
 

@@ -32,7 +32,14 @@ from autolr.reporting.stats import (
     ScalingFit,
     Trend,
 )
-from autolr.result import TrialRecord, TuneResult, pick_candidates, schedule_mismatch, seed_note
+from autolr.result import (
+    TrialRecord,
+    TuneResult,
+    pick_candidates,
+    schedule_edited,
+    schedule_mismatch,
+    seed_note,
+)
 from autolr.space import TrialConfig
 
 #: The safe LR band holds learning rates whose final metric is within this fraction of
@@ -146,7 +153,8 @@ class ReportData:
     trends: tuple[Trend, ...]
     families: tuple[FamilyStats, ...]
     best_schedule: ScheduleCurve | None
-    schedule_note: str | None  # why the best schedule cannot be drawn, when it cannot
+    # why the best schedule cannot be drawn, when it cannot; a caveat when it is drawn
+    schedule_note: str | None
     curves: tuple[LearningCurve, ...]
     best_losses: BestLosses | None
     scaling: ScalingFit
@@ -361,12 +369,14 @@ def _schedule_curve(best: TrialRecord | None, own_schedules: dict[str, str] | No
         return None, "The best trial recorded no optimizer steps."
     factors = config.multipliers(total)  # the very table the training loop applied
     keep = _downsample(factors)
+    edited = schedule_edited(config.schedule, own_schedules)
+    caveat = edited and edited[0].upper() + edited[1:]
     return ScheduleCurve(
         number=best.number, schedule=config.schedule,
         schedule_params=dict(config.schedule_params), lr=config.lr,
         warmup_steps=config.warmup_steps(total), total_steps=total,
         steps_per_epoch=max(1, round(total / epochs)), steps=tuple(keep),
-        lrs=tuple(config.lr * factors[i] for i in keep)), None
+        lrs=tuple(config.lr * factors[i] for i in keep)), caveat or None
 
 
 def _downsample(factors: list[float]) -> list[int]:

@@ -387,6 +387,8 @@ def schedules(data: ReportData, blocks: Blocks) -> str:
         parts.append(blocks["best_schedule"])
         parts.append('<p class="caption">Drawn from the same schedule function the training '
                      "loop applied, step by step (warmup shaded).</p>")
+        if data.schedule_note:  # drawn, with a caveat (a schedule of one's own edited since)
+            parts.append(note(esc(data.schedule_note)))
     else:
         parts.append(note(esc(data.schedule_note or "No schedule to draw.")))
     return "".join(parts)
