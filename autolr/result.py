@@ -303,7 +303,9 @@ class TuneResult:
                  *([f"schedule_params = {_literal(c.schedule_params)}"] if keywords else [])]
         family = schedules.source(c.schedule)
         if family is None:  # a user's schedule: it must be registered where this runs
-            return "\n".join(["import torch", "from autolr import schedules", "", *setup,
+            return "\n".join(["import torch", "from autolr import schedules", "",
+                              f"# {c.schedule!r} is your own schedule: register it first, "
+                              f"schedules.register({c.schedule!r}, your_function)", *setup,
                               f"scheduler = schedules.lambda_lr(optimizer, {c.schedule!r}, "
                               f"total_steps, warmup_steps=warmup_steps{keywords})"])
         function = schedules.get(c.schedule).function.__name__
@@ -341,8 +343,8 @@ class TuneResult:
             per_epoch = max(1, round(best.steps_run / best.epochs_run))
             return (f"steps_per_epoch, epochs = {per_epoch}, {self.epochs}  # as in this "
                     "sweep; with your own loader, steps_per_epoch = len(train_loader)")
-        return ("steps_per_epoch, epochs = len(train_loader), 20  # your loader's batches per "
-                "epoch, and your epochs")
+        return (f"steps_per_epoch, epochs = len(train_loader), {self.epochs or 20}  # your "
+                "loader's batches per epoch, and your epochs")
 
     # -- the table ------------------------------------------------------------------
     @property

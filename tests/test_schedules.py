@@ -626,4 +626,9 @@ def test_make_scheduler_steps_lazily_and_refuses_what_is_not_an_optimizer(regist
     with pytest.raises(AutoLRError, match="optimizer must be a torch.optim.Optimizer"):
         result.make_scheduler(torch.nn.Linear(2, 1), 10, 2)
     # the pasted lines run as written: a numpy value written as a plain number
-    assert "schedule_params = {'floor': 0.25}" in result.code()
+    code = result.code()
+    assert "schedule_params = {'floor': 0.25}" in code
+    assert "# 'counted' is your own schedule: register it first" in code
+    # a record without its steps: the sweep's epochs, your loader's batches
+    unknown = TuneResult([rec(0, "complete", 0.1, 0.2, steps_run=0)], epochs=4)
+    assert "steps_per_epoch, epochs = len(train_loader), 4  #" in unknown.code()
