@@ -923,3 +923,65 @@ def test_a_call_that_ends_while_another_process_runs_trials_leaves_the_pick_to_i
     assert "another process is still running 1 trial(s)" in caplog.text
     assert not any(r.seed_values for r in result.records)  # no robust pick over a part
     assert result.ended is False and autolr.load(url, "s").ended is False
+
+
+TOGETHER = textwrap.dedent("""
+    import sys, time, torch
+    from sklearn.datasets import load_digits
+    import autolr
+    X, y = load_digits(return_X_y=True)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(),
+                                torch.nn.Linear(32, 10))
+    while time.time() < float(sys.argv[2]):  # both start at the same moment
+        time.sleep(0.001)
+    autolr.tune(model, (X / 16, y), n_trials=24, epochs=2, progress=False,
+                storage=sys.argv[1], study_name="s", range_test=False, confirm_seeds=0)
+""")
+
+
+def test_two_calls_started_together_on_one_storage_draw_no_config_twice(tmp_path):
+    # each process drew from one stream seeded by the sweep's seed: the two drew the same
+    # configs, trial for trial, once past the space-filling start (2 of 24 were copies)
+    url = storage_url(tmp_path, "sqlite")
+    script = tmp_path / "together.py"
+    script.write_text(TOGETHER)
+    at = str(time.time() + 6)  # after both have imported torch
+    calls = [subprocess.Popen([sys.executable, str(script), url, at]) for _ in range(2)]
+    assert [call.wait(timeout=300) for call in calls] == [0, 0]
+    records = autolr.load(url, "s").records
+    owners = {t.user_attrs["owner"]["pid"] for t in optuna.load_study(
+        study_name="s", storage=open_storage(url)).trials}
+    # both calls ran trials of the sweep (started at the same moment, they may pass its
+    # 24 by one: README)
+    assert len(records) in (24, 25) and len(owners) == 2
+    drawn = [json.dumps(r.params, sort_keys=True) for r in records]
+    assert len(set(drawn)) == len(drawn), "a config was drawn twice"
+
+
+def test_processes_taking_turns_on_one_study_draw_from_streams_of_their_own(monkeypatch):
+    # the same, deterministic: two samplers of one seed (two processes) take turns on one
+    # study; each process's first draws were the other's, config for config
+    from autolr import streams
+    from autolr.backends.optuna import make_sampler
+    from autolr.space import SearchSpace
+
+    space, study = SearchSpace(), optuna.create_study()
+    samplers = {pid: make_sampler(space, 1000, seed=0, design_trials=0) for pid in (101, 102)}
+    drawn = []
+    for number in range(14):
+        pid = 101 + number % 2
+        monkeypatch.setattr(streams.os, "getpid", lambda pid=pid: pid)
+        study.sampler = samplers[pid]
+        trial = study.ask()
+        study._storage.set_trial_user_attr(trial._trial_id, "owner", {"host": "h", "pid": pid})
+        drawn.append(json.dumps(space.sample(trial, 1000).to_dict(), sort_keys=True))
+        study.tell(trial, 1.0 + number % 5)
+    assert len(set(drawn)) == len(drawn), "a config was drawn twice"
+    # a process on its own keeps its one stream: the sweep repeats from its seed
+    alone = [make_sampler(space, 1000, seed=0, design_trials=0) for _ in range(2)]
+    firsts = []
+    for sampler in alone:
+        own = optuna.create_study(sampler=sampler)
+        firsts.append([json.dumps(space.sample(own.ask(), 1000).to_dict(), sort_keys=True)
+                       for _ in range(3)])
+    assert firsts[0] == firsts[1]

@@ -51,6 +51,7 @@ from autolr.storage import (
     start_child,
     stored_file,
 )
+from autolr.streams import SharedStreams
 from autolr.sweep import Sweep, own_schedule_ids
 from autolr.training import COMPLETE, UNJUDGED
 
@@ -457,11 +458,15 @@ def make_sampler(space: SearchSpace, n_train: int, seed: int, *,
     # constant_liar (a running trial counts as bad): parallel workers do not all pile onto
     # the same promising point. Measured without it, two at once, 30 live sweeps: digits
     # better, MNIST-1D worse, diabetes a tie, all within the noise (benchmarks/RESULTS.md).
-    with warnings_quiet():
-        tpe = optuna.samplers.TPESampler(
-            seed=(seed + 1000 * worker + 7919 * trials_before) % 2**32, multivariate=True,
-            group=True,
-            n_startup_trials=STARTUP_TRIALS, constant_liar=n_jobs > 1)
+    def tpe_with(stream: int, liar: bool) -> optuna.samplers.BaseSampler:
+        with warnings_quiet():
+            return optuna.samplers.TPESampler(
+                seed=stream, multivariate=True, group=True, n_startup_trials=STARTUP_TRIALS,
+                constant_liar=liar or n_jobs > 1)
+
+    # one stream for the process while it runs the study alone; a stream a trial when
+    # other processes run trials beside it (two calls on one storage drew the same configs)
+    tpe = SharedStreams(tpe_with, (seed + 1000 * worker + 7919 * trials_before) % 2**32)
     design: list[dict[str, Any]] = (startup_design(space, n_train, design_trials, seed)
                                     if design_trials > 0 else [])
     if baseline is not None:  # {}: a trial TPE samples as it would
