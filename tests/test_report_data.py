@@ -90,6 +90,13 @@ def test_safe_band_maximize_and_zero_tolerance() -> None:
         0.90 - max(BAND_TOLERANCES) * 0.10)
     single = stats.safe_band(extract(result(records, "maximize")).points[1:2], "maximize", 0.0)
     assert single.decades == 0.0 and single.numbers == (1,)
+    # at chance (accuracy 0.1 on 10 classes) a wide tolerance reaches no further than an
+    # accuracy of 0 (it said -0.35): every run, as before
+    chance = [rec(0, "complete", 1e-3, 0.10), rec(1, "complete", 1e-2, 0.10)]
+    wide = extract(result(chance, "maximize")).bands
+    assert [b.threshold for b in wide] == pytest.approx(
+        [max(0.0, 0.10 - t * 0.90) for t in sorted(BAND_TOLERANCES)])
+    assert min(b.threshold for b in wide) == 0.0 and wide[-1].numbers == (0, 1)
 
 
 def test_the_safe_band_is_measured_from_the_recommended_configs_value() -> None:

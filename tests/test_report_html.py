@@ -367,3 +367,36 @@ def test_the_sweep_near_a_suggestion_takes_trials_at_a_weight_decay_within_3x() 
          trial(2, test.steepest(), 5e-3, 0.3)], epochs=2, range_test=test)).finder_picks}
     assert picks["valley"].nearest.number == 1  # 9e-5 is within 3x of 1.3e-4
     assert picks["steepest"].nearest is None or picks["steepest"].nearest.number != 2
+
+
+def test_a_pruned_run_above_every_complete_one_leaves_the_boundary_open(tmp_path: Path) -> None:
+    # it said "no trial diverged, so the boundary lies above the highest lr tried" of a
+    # sweep whose highest lr was pruned at a 6-step rung with its loss at 370x its start
+    from tests.test_report_data import rec
+
+    records = [rec(0, "complete", 0.01, 0.30), rec(1, "complete", 0.05, 0.25),
+               rec(2, "pruned", 0.8, 371.6), rec(3, "pruned", 0.02, 0.9)]
+    page = write_report(TuneResult(records, epochs=10), tmp_path / "r.html").read_text("utf-8")
+    assert ("no trial was recorded as diverged: the highest that trained to the end is "
+            "0.05; 1 trial(s) above it (up to 0.8) were stopped first by another rule") in page
+    assert "boundary lies above the highest" not in page
+
+
+def test_a_stopped_trial_far_off_the_complete_ones_does_not_flatten_the_lr_plot() -> None:
+    # an r2 of -429 (a pruned blow-up) set the linear axis from -450 to 0.4: every
+    # complete trial, the best's star and the band sat on one flat line
+    from autolr.reporting.data import extract
+    from autolr.reporting.figures import lr_sensitivity
+    from tests.test_report_data import rec
+
+    records = [rec(0, "complete", 0.01, 0.30), rec(1, "complete", 0.05, 0.36),
+               rec(2, "pruned", 0.8, -428.7), rec(3, "pruned", 0.02, 0.1)]
+    fig = lr_sensitivity(extract(TuneResult(records, metric="r2", direction="maximize",
+                                            epochs=10)))
+    low, high = fig.layout.yaxis.range
+    assert -1 < low < 0.1 and 0.36 < high < 0.5  # the pruned 0.1 still on the scale
+    assert "1 stopped trial(s) off the scale" in fig.layout.yaxis.title.text
+    # where every value is near the complete ones, plotly ranges the axis itself
+    near = lr_sensitivity(extract(TuneResult(records[:2] + records[3:], metric="r2",
+                                             direction="maximize", epochs=10)))
+    assert near.layout.yaxis.range is None and "off the scale" not in near.layout.yaxis.title.text

@@ -190,7 +190,8 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
     recommended = next((p for p in complete if best is not None and p.number == best.number),
                        None)
     perfect = stats.PERFECT_SCORES.get(result.metric, 0.0)
-    band = stats.safe_band(clear, direction, tolerance, recommended, perfect)
+    worst = stats.WORST_SCORES.get(result.metric)
+    band = stats.safe_band(clear, direction, tolerance, recommended, perfect, worst)
     test = result.range_test
     tuned_lr = best.params.get("lr") if best is not None else None
     return ReportData(
@@ -198,7 +199,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         tolerance=tolerance, summary=_summary(result, points, epochs), points=points,
         band=band, band_left_out=tuple(p.number for p in complete if p not in clear),
         bands=tuple(b for t in sorted({*BAND_TOLERANCES, tolerance})
-                    if (b := stats.safe_band(clear, direction, t, recommended, perfect))
+                    if (b := stats.safe_band(clear, direction, t, recommended, perfect, worst))
                     is not None),
         boundary=stats.divergence_boundary(
             result.records, per_epoch, epochs,

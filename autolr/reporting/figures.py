@@ -229,10 +229,15 @@ def lr_sensitivity(data: ReportData) -> go.Figure | None:
     if strip:
         _legend_marker(fig, "diverged (top strip)", "x", "#666", row=main or strip, col=1)
     y_axis = value_axis(values)
+    off_scale = 0
+    if y_axis["type"] == "linear":
+        y_axis, off_scale = _fit_to_complete(y_axis, values, [
+            p.value for p in data.points if p.state == "complete" and _plotted(p)])
     if main:
         _band_and_boundary(fig, data, main, y_axis["type"] == "log")
-        fig.update_yaxes(title_text=f"final {text(data.metric)} ({better(data)})", **y_axis,
-                         row=main, col=1)
+        fig.update_yaxes(title_text=f"final {text(data.metric)} ({better(data)})"
+                         + (f"; {off_scale} stopped trial(s) off the scale" if off_scale else ""),
+                         **y_axis, row=main, col=1)
     elif data.boundary.lowest_lr is not None:
         _band_and_boundary(fig, data, strip, False)
     x_axis = log_axis([p.lr for p in data.points])
@@ -247,6 +252,28 @@ def lr_sensitivity(data: ReportData) -> go.Figure | None:
                          range=[-1, 1], tickvals=[0], ticktext=["diverged"])
     return style(fig, "Final metric vs learning rate, by schedule family",
                  height=560 if main else 260)
+
+
+#: how far beyond the complete trials' values a stopped trial's value may lie and still set
+#: the linear axis: an r2 of -429 (a pruned blow-up) flattened every other point to a line
+OFF_SCALE_SPANS = 3.0
+
+
+def _fit_to_complete(axis: dict, values: Sequence[float], complete: Sequence[float]
+                     ) -> tuple[dict, int]:
+    """A linear axis ranged to the plotted values within OFF_SCALE_SPANS spans of the
+    complete trials' values, and how many fall outside it (none: `axis` as it was)."""
+    if not complete:
+        return axis, 0
+    low, high = min(complete), max(complete)
+    # a span at least as wide as the values themselves: a pruned run a little worse
+    # than close complete ones stays on the scale
+    reach = OFF_SCALE_SPANS * max(high - low, abs(high), abs(low), 1e-12)
+    kept = [v for v in values if low - reach <= v <= high + reach]
+    if len(kept) == len(values):
+        return axis, 0
+    pad = 0.05 * max(max(kept) - min(kept), 1e-12)
+    return {**axis, "range": [min(kept) - pad, max(kept) + pad]}, len(values) - len(kept)
 
 
 def family_spread(data: ReportData) -> go.Figure | None:

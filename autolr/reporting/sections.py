@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from autolr.cliff import EDGE_MARGIN
 from autolr.range_test import SKIP_END, SKIP_START, SUGGESTIONS, RangeTest
-from autolr.reporting.data import ReportData
+from autolr.reporting.data import ReportData, TrialPoint
 from autolr.reporting.stats import PERFECT_SCORES
 from autolr.result import UNCONFIRMED, UNENDED, percent, times
 
@@ -171,8 +171,8 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
         if data.band_left_out:
             parts.append(f" Left out, as the robust pick leaves them: trial(s) "
                          f"{', '.join(map(str, data.band_left_out))}, on the edge of "
-                         f"divergence (within {EDGE_MARGIN:g}x of a learning rate that "
-                         "diverged) or that nearly diverged once (a setback).")
+                         f"divergence (within {EDGE_MARGIN:g}x of, or above, a learning "
+                         "rate that diverged) or that nearly diverged once (a setback).")
         if len(band.numbers) == 1:
             parts.append(" Only the best trial itself is that close: the band is a single "
                          "point here; the wider tolerances below show how fast it falls off.")
@@ -190,8 +190,7 @@ def sensitivity(data: ReportData, blocks: Blocks) -> str:
         parts.append("<p><b>Divergence boundary:</b> no trial trained at a learning rate, "
                      "so nothing is known of it yet.</p>")
     elif b.lowest_lr is None:
-        parts.append(f"<p><b>Divergence boundary:</b> no trial diverged, so the boundary lies "
-                     f"above the highest learning rate tried ({g(max(tried))}).</p>")
+        parts.append(f"<p><b>Divergence boundary:</b> {_no_divergence(data.points)}</p>")
     else:
         first = min(b.blowups, key=lambda x: x.lr)
         where = (f"it finished on the sweep's seed, then {esc(first.where)}"
@@ -392,6 +391,24 @@ def schedules(data: ReportData, blocks: Blocks) -> str:
     else:
         parts.append(note(esc(data.schedule_note or "No schedule to draw.")))
     return "".join(parts)
+
+
+def _no_divergence(points: Sequence[TrialPoint]) -> str:
+    """What a sweep without a diverged trial tells of the boundary: a run stopped first
+    by another rule (pruned at a rung of a few steps, say) was never judged for it."""
+    top = max(p.lr for p in points)
+    trained = [p.lr for p in points if p.state == "complete"]
+    stopped = [p for p in points if p.state != "complete"
+               and (not trained or p.lr > max(trained))]
+    if not stopped:
+        return (f"no trial diverged, so the boundary lies above the highest learning rate "
+                f"tried ({g(top)}).")
+    reach = (f"the highest that trained to the end is {g(max(trained))}; "
+             if trained else "none trained to the end; ")
+    return (f"no trial was recorded as diverged: {reach}{len(stopped)} trial(s) above it "
+            f"(up to {g(top)}) were stopped first by another rule, before the divergence "
+            "rule could judge them, so the boundary may lie anywhere above "
+            f"{g(max(trained)) if trained else 'the lowest learning rate tried'}.")
 
 
 def curves(data: ReportData, blocks: Blocks) -> str:

@@ -58,10 +58,15 @@ class SafeBand:
 #: metrics with a perfect score other than 0: "10% worse" is then 10% more error (1 -
 #: accuracy), not 10% less accuracy (which took in 3x the error rate at 96.5% accuracy)
 PERFECT_SCORES = {"accuracy": 1.0, "r2": 1.0}
+#: the worst score a metric can take, where it has one: a tolerance wider than the best's
+#: distance from it (accuracy 0.1, no better than chance on 10 classes) names a threshold
+#: no run can fall below (it said -0.35), which is every run
+WORST_SCORES = {"accuracy": 0.0}
 
 
 def safe_band(complete: Sequence[TrialPoint], direction: str, tolerance: float,
-              reference: TrialPoint | None = None, perfect: float = 0.0) -> SafeBand | None:
+              reference: TrialPoint | None = None, perfect: float = 0.0,
+              worst: float | None = None) -> SafeBand | None:
     """The band of good learning rates: within `tolerance` of the recommended config's
     value (`reference`: the best trial, whose value the robust pick measured on held-out
     seeds, so a one-seed trial may have a luckier one), else of the best value, measured
@@ -73,6 +78,8 @@ def safe_band(complete: Sequence[TrialPoint], direction: str, tolerance: float,
     best = (reference.value if reference is not None and reference.value is not None
             else min((p.value for p in complete), key=lambda v: sign * v))
     threshold = best + sign * tolerance * abs(best - perfect)
+    if worst is not None:  # no further than the metric goes (`WORST_SCORES`)
+        threshold = min(threshold, worst) if sign > 0 else max(threshold, worst)
     inside = [p for p in complete if sign * p.value <= sign * threshold]
     low, high = min(p.lr for p in inside), max(p.lr for p in inside)
     misses = sum(low <= p.lr <= high for p in complete) - len(inside)
