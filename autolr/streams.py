@@ -12,13 +12,14 @@ sweep's seed and the trial's number (unique in the study), with the constant lia
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+
+from autolr.storage import owner
 
 #: how a trial's own stream is seeded from the sweep's seed and its number (primes apart
 #: from make_sampler's, so no trial's stream is a process's)
@@ -62,10 +63,10 @@ class SharedStreams(optuna.samplers.BaseSampler):
 def _alongside(study: optuna.Study, since: datetime) -> bool:
     """Whether another process started a trial of `study` since `since` (trials name their
     process: `autolr.storage.owner`; an older call's trials started before)."""
-    pid = os.getpid()
+    me = owner()
     for trial in study.get_trials(deepcopy=False, states=_STARTED):
         claimed = trial.user_attrs.get("owner")
-        if (claimed and claimed.get("pid") != pid and trial.datetime_start is not None
+        if (claimed and claimed != me and trial.datetime_start is not None
                 and trial.datetime_start >= since):
             return True
     return False

@@ -961,7 +961,7 @@ def test_two_calls_started_together_on_one_storage_draw_no_config_twice(tmp_path
 def test_processes_taking_turns_on_one_study_draw_from_streams_of_their_own(monkeypatch):
     # the same, deterministic: two samplers of one seed (two processes) take turns on one
     # study; each process's first draws were the other's, config for config
-    from autolr import streams
+    from autolr import storage
     from autolr.backends.optuna import make_sampler
     from autolr.space import SearchSpace
 
@@ -970,10 +970,10 @@ def test_processes_taking_turns_on_one_study_draw_from_streams_of_their_own(monk
     drawn = []
     for number in range(14):
         pid = 101 + number % 2
-        monkeypatch.setattr(streams.os, "getpid", lambda pid=pid: pid)
+        monkeypatch.setattr(storage.os, "getpid", lambda pid=pid: pid)
         study.sampler = samplers[pid]
         trial = study.ask()
-        study._storage.set_trial_user_attr(trial._trial_id, "owner", {"host": "h", "pid": pid})
+        study._storage.set_trial_user_attr(trial._trial_id, "owner", storage.owner())
         drawn.append(json.dumps(space.sample(trial, 1000).to_dict(), sort_keys=True))
         study.tell(trial, 1.0 + number % 5)
     assert len(set(drawn)) == len(drawn), "a config was drawn twice"
