@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 from collections import Counter
 
 import optuna
@@ -18,6 +19,7 @@ from autolr.backends.optuna import (
 )
 from autolr.design import DesignedStartSampler, startup_design
 from autolr.space import BASELINE, SearchSpace
+from autolr.streams import SharedStreams
 from autolr.sweep import Sweep
 
 SPACE = SearchSpace(lr=(1e-4, 1.0), schedules=("constant", "cosine", "step", "one_cycle"),
@@ -125,7 +127,9 @@ def test_without_a_default_config_the_design_starts_at_trial_zero() -> None:
 
 def test_design_trials_0_is_tpe_as_it_comes() -> None:
     sampler = make_sampler(SPACE, 10_000, seed=2, baseline=None, design_trials=0)
-    assert isinstance(sampler, optuna.samplers.TPESampler)
+    assert isinstance(sampler, SharedStreams)  # TPE, a stream a trial beside other processes
+    assert isinstance(sampler.alone, optuna.samplers.TPESampler)
+    assert pickle.loads(pickle.dumps(sampler)).seed == sampler.seed  # Ray's searcher saves it
 
 
 def test_a_design_value_the_space_no_longer_allows_is_sampled_instead() -> None:

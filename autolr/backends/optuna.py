@@ -7,6 +7,7 @@ file when none is given), each running torch with its share of the cores.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import multiprocessing
@@ -458,21 +459,25 @@ def make_sampler(space: SearchSpace, n_train: int, seed: int, *,
     # constant_liar (a running trial counts as bad): parallel workers do not all pile onto
     # the same promising point. Measured without it, two at once, 30 live sweeps: digits
     # better, MNIST-1D worse, diabetes a tie, all within the noise (benchmarks/RESULTS.md).
-    def tpe_with(stream: int, liar: bool) -> optuna.samplers.BaseSampler:
-        with warnings_quiet():
-            return optuna.samplers.TPESampler(
-                seed=stream, multivariate=True, group=True, n_startup_trials=STARTUP_TRIALS,
-                constant_liar=liar or n_jobs > 1)
-
     # one stream for the process while it runs the study alone; a stream a trial when
     # other processes run trials beside it (two calls on one storage drew the same configs)
-    tpe = SharedStreams(tpe_with, (seed + 1000 * worker + 7919 * trials_before) % 2**32)
+    tpe = SharedStreams(functools.partial(_tpe, workers=n_jobs),
+                        (seed + 1000 * worker + 7919 * trials_before) % 2**32)
     design: list[dict[str, Any]] = (startup_design(space, n_train, design_trials, seed)
                                     if design_trials > 0 else [])
     if baseline is not None:  # {}: a trial TPE samples as it would
         design += [{}] * (baseline_trial - len(design))
         design.insert(baseline_trial, dict(baseline))
     return DesignedStartSampler(tpe, design, seed) if design else tpe
+
+
+def _tpe(stream: int, liar: bool, *, workers: int) -> optuna.samplers.TPESampler:
+    """autolr's TPE on random stream `stream`; the constant liar with parallel workers or
+    when `liar` (a module's function: Ray's searcher pickles the sampler)."""
+    with warnings_quiet():
+        return optuna.samplers.TPESampler(
+            seed=stream, multivariate=True, group=True, n_startup_trials=STARTUP_TRIALS,
+            constant_liar=liar or workers > 1)
 
 
 def sweep_sampler(sweep: Sweep, n_jobs: int = 1, worker: int = 0,
