@@ -207,6 +207,16 @@ def test_a_default_that_is_the_best_trial_is_not_called_0_percent_worse(tmp_path
     assert "0% better" not in page and "0% worse" not in page
 
 
+def test_the_default_card_says_a_score_improvement_in_its_error(tmp_path: Path) -> None:
+    def trial(number: int, lr: float, accuracy: float) -> TrialRecord:
+        return TrialRecord(number, "complete", autolr.TrialConfig(lr).to_dict(),
+                           values=(0.5, accuracy), is_baseline=number == 0)
+    page = write_report(TuneResult([trial(0, 1e-3, 0.92), trial(1, 1e-2, 0.956)],
+                                   metric="accuracy", direction="maximize", epochs=2),
+                        tmp_path / "r.html").read_text("utf-8")
+    assert "the best has 45% less error (1 - accuracy)" in page
+
+
 def test_a_sweep_without_the_default_config_says_why_there_is_no_comparison(
         tmp_path: Path) -> None:
     other = TrialRecord(0, "complete", autolr.TrialConfig(3e-3).to_dict(), values=(1.0, 0.5))
