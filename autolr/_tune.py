@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import torch
 
 from autolr.budgeted import rung_epochs
+from autolr.chance import constant_prediction
 from autolr.data import TrainValData, coerce_data, has_batchnorm, steps_per_epoch
 from autolr.errors import AutoLRError, InvalidModelError, unknown_study
 from autolr.metrics import METRICS, Metric, default_loss, loss_name, resolve_metric
@@ -161,7 +162,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                   confirm_seeds=confirm_seeds,
                   rungs=rung_epochs(epochs) if pruner == "budgeted" else None,
                   divergence_factor=float(divergence_factor), n_params=prepared.n_params,
-                  data=prepared.data.digest())
+                  data=prepared.data.digest(), chance=prepared.chance)
     if backend == "ray":
         from autolr.backends.ray import run_ray
 
@@ -174,7 +175,7 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
                         epochs=epochs, study_name=study_name,
                         storage=storage if isinstance(storage, str) else None, ended=True,
-                        own_schedules=sweep.own_schedules())
+                        own_schedules=sweep.own_schedules(), chance=sweep.chance)
     # trials counted towards n_trials: on Optuna a step back is one of them once a later
     # call extends the sweep; Tune counts its own trials without it
     ran = (sum(1 for r in records if r.steps_back_from is None) if backend == "ray"
@@ -202,6 +203,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
             result.ended = False  # another process is still running trials of the sweep
     if result.best_record is None:
         logger.warning(result.summary())
+    elif result.learned_nothing:
+        logger.warning(result.learned_nothing)
     for record in result.records:
         if record.state == "failed":
             logger.warning("trial %d failed: %s", record.number, record.reason)
@@ -226,7 +229,7 @@ def load(storage: Any, study_name: str | None = None) -> TuneResult:
                       epochs=info["epochs"], study_name=info["study_name"],
                       storage=str(storage), range_test=info["range_test"],
                       ended=info["ended"], cut_short=info["cut_short"],
-                      own_schedules=info["own_schedules"])
+                      own_schedules=info["own_schedules"], chance=info["chance"])
 
 
 def _saved_result(storage: Any, study_name: str | None) -> Path | None:
@@ -333,6 +336,7 @@ class _Prepared(NamedTuple):
     metric: Metric
     batchnorm: bool  # the model holds BatchNorm: it cannot train on a batch of one row
     n_params: int  # trainable parameters: a resume tells another model by them
+    chance: dict | None = None  # `chance.constant_prediction`: what learning nothing scores
 
 
 def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, direction: str | None,
@@ -366,7 +370,20 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
     # each forked worker's
     torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
     return _Prepared(factory, tensors, loss_fn, resolved, has_batchnorm(probe),
-                     sum(p.numel() for p in probe.parameters() if p.requires_grad))
+                     sum(p.numel() for p in probe.parameters() if p.requires_grad),
+                     _chance(probe, tensors, loss_fn, resolved))
+
+
+def _chance(probe: torch.nn.Module, data: TrainValData, loss_fn: Callable,
+            metric: Metric) -> dict | None:
+    """What a model that learned nothing scores (`chance.constant_prediction`), its output
+    shape read off the untrained model; None where that cannot be told."""
+    try:
+        with torch.no_grad():
+            shape = tuple(probe.eval()(data.X_train[:2].clone()).shape[1:])
+        return constant_prediction(data, loss_fn, metric, shape)
+    except Exception:  # an extra for the result: never a reason to refuse the sweep
+        return None
 
 
 def _metric_fn(metric: Metric) -> str:

@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from autolr import schedules
+from autolr.chance import learned_nothing
 from autolr.cliff import Edges, divergence_edges, near_edge, run_setback, why_near
 from autolr.errors import AutoLRError
 from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
@@ -169,8 +170,12 @@ class TuneResult:
                  study_name: str | None = None, storage: str | None = None,
                  range_test: RangeTest | None = None, ended: bool | None = None,
                  cut_short: str | None = None,
-                 own_schedules: dict[str, str] | None = None) -> None:
+                 own_schedules: dict[str, str] | None = None,
+                 chance: dict[str, Any] | None = None) -> None:
         self.records = sorted(records, key=lambda r: r.number)
+        # what a model that learned nothing scores ({'value', 'prediction'}: `autolr.chance`);
+        # None: not known (an older sweep, or a loss of one's own no constant fits)
+        self.chance = chance
         # the sweep's schedules of one's own, name -> function (`Sweep.own_schedules`): a
         # built-in name may have been overwritten; None: not known (an older sweep)
         self.own_schedules = own_schedules
@@ -382,6 +387,8 @@ class TuneResult:
         lines += cut
         if self.ended is not False and not best.seed_values and not best.holdout_values:
             lines.append("that is " + UNCONFIRMED)
+        if self.learned_nothing:
+            lines.append(self.learned_nothing)
         passed = self.passed_over()
         if passed is not None:
             lines.append(passed)
@@ -405,6 +412,21 @@ class TuneResult:
                          + ("" if same else f" (not {best.params.get('optimizer')}, the "
                             "tuned config's optimizer: no ratio)"))
         return "\n".join(lines)
+
+    @property
+    def learned_nothing(self) -> str | None:
+        """A warning when the best config scores no better than a constant prediction
+        (`autolr.chance`): its learning rate is then the optimum of noise; else None."""
+        best = self.best_record
+        value = best.expected_value if best is not None else None
+        if not learned_nothing(value, self.chance, self.metric, self.direction):
+            return None
+        return (f"the best config's {self.metric} {value:.4g} is no better than a constant "
+                f"prediction's {self.chance['value']:.4g} ({self.chance['prediction']}): the "
+                "model learned nothing, so its tuned learning rate means nothing. Check that "
+                "each label belongs to its input (X and y shuffled together), that the inputs "
+                "are scaled (to mean 0 and standard deviation 1, say) and that the model's "
+                "output is what the loss reads; or widen the learning rates or epochs.")
 
     def passed_over(self) -> str | None:
         """The trial with a better value than the best that the pick passed over, for
@@ -450,7 +472,7 @@ class TuneResult:
                    "storage": self.storage, "records": [asdict(r) for r in self.records],
                    "range_test": self.range_test.to_dict() if self.range_test else None,
                    "ended": self.ended, "cut_short": self.cut_short,
-                   "own_schedules": self.own_schedules}
+                   "own_schedules": self.own_schedules, "chance": self.chance}
         return write_output_file(path, "result", json.dumps(payload, indent=1))
 
     @classmethod
@@ -477,7 +499,8 @@ class TuneResult:
                    range_test=RangeTest.from_dict(payload["range_test"])
                    if payload.get("range_test") else None, ended=payload.get("ended"),
                    cut_short=payload.get("cut_short"),
-                   own_schedules=payload.get("own_schedules"))
+                   own_schedules=payload.get("own_schedules"),
+                   chance=payload.get("chance"))
 
 UNCONFIRMED = ("one run, the best of the sweep, so partly luck: the robust pick did not "
                "run (confirm_seeds=0, or a budget under 4 times its cost: a small sweep), and "

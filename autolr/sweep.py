@@ -47,6 +47,8 @@ class Sweep:
     # a digest of the training and validation tensors, to tell other data of the same size
     # ('': unknown): two model files of one name, or an edited data(), shared a study
     data: str = ""
+    # what a model that learned nothing scores (`autolr.chance`), kept for the result
+    chance: dict | None = None
 
     def is_baseline(self, config: TrialConfig) -> bool:
         """Whether `config` is the default config (the trial a report compares against)."""
@@ -60,7 +62,9 @@ class Sweep:
         which trial is best, the loss what each trial trains on, the evaluations an epoch
         and the rungs where each trial is judged, the divergence factor which runs count
         as diverged, the parameter count another model, the data's digest other data of the
-        same size: trials under another of any would not compare."""
+        same size: trials under another of any would not compare. It keeps the constant
+        prediction's score too (`chance`), for the result, not compared: the data's digest
+        already is."""
         return {"metric": self.metric, "metric_fn": self.metric_fn,
                 "direction": self.direction, "loss": self.loss,
                 "epochs": self.epochs, "seed": self.seed, "n_train": self.n_train,
@@ -68,7 +72,7 @@ class Sweep:
                 "divergence_factor": self.divergence_factor, "n_params": self.n_params,
                 "data": self.data,
                 "space": _jsonable(self.space.to_dict()),
-                "own_schedules": _own_schedules(self.space)}
+                "own_schedules": _own_schedules(self.space), "chance": self.chance}
 
     def own_schedules(self) -> dict[str, str]:
         """The space's schedules of one's own, name -> function (`TuneResult.own_schedules`)."""
@@ -81,7 +85,7 @@ class Sweep:
         differ = [(f"data: other values than the stored sweep's (digest {stored[key]}, now "
                    f"{now[key]})" if key == "data" else
                    f"{key}: stored {stored[key]!r}, now {now[key]!r}") for key in now
-                  if key != "space" and key in stored and not (
+                  if key not in ("space", "chance") and key in stored and not (
                       same_loss(stored[key], now[key]) if key == "loss"
                       else _without_code(stored[key]) == _without_code(now[key])
                       if key == "own_schedules" else stored[key] == now[key])]

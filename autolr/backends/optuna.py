@@ -383,7 +383,8 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
             "cut_short": study.user_attrs.get(CUT_SHORT),
             # stored with the settings (`Sweep.settings`); absent from an older autolr's
             "own_schedules": own_schedule_ids(study.user_attrs["own_schedules"])
-            if isinstance(study.user_attrs.get("own_schedules"), dict) else None}
+            if isinstance(study.user_attrs.get("own_schedules"), dict) else None,
+            "chance": study.user_attrs.get("chance")}
     return records_from_study(study), info
 
 

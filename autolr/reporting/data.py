@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from autolr.errors import AutoLRError
+from autolr.metrics import PERFECT_SCORES
 from autolr.pruning import is_stall
 from autolr.range_test import RangeTest
 from autolr.reporting import stats
@@ -82,7 +83,7 @@ class Summary:
     baseline: TrialPoint | None
     baseline_params: dict[str, Any] | None
     improvement: float | None  # the best's gain over the baseline (> 0 is better), a share
-    # of the baseline's distance from a perfect score (`stats.PERFECT_SCORES`, else 0)
+    # of the baseline's distance from a perfect score (`PERFECT_SCORES`, else 0)
     epochs_per_trial: int | None  # the full run length of a trial
     epochs_spent: float  # summed over all trials
     epochs_budget: float  # what every sampled trial would have cost run to the end
@@ -171,6 +172,9 @@ class ReportData:
     band_left_out: tuple[int, ...] = ()
     ended: bool | None = None  # TuneResult.ended: False for a sweep stopped before its end
     cut_short: str | None = None  # TuneResult.cut_short: why fewer trials ran than asked
+    # the metric of a constant prediction (`autolr.chance`): a model that learned nothing
+    chance: float | None = None
+    learned_nothing: str | None = None  # TuneResult.learned_nothing: the best is no better
 
 
 def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> ReportData:
@@ -190,7 +194,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
     schedule, schedule_note = _schedule_curve(best, result.own_schedules)
     recommended = next((p for p in complete if best is not None and p.number == best.number),
                        None)
-    perfect = stats.PERFECT_SCORES.get(result.metric, 0.0)
+    perfect = PERFECT_SCORES.get(result.metric, 0.0)
     worst = stats.WORST_SCORES.get(result.metric)
     band = stats.safe_band(clear, direction, tolerance, recommended, perfect, worst)
     test = result.range_test
@@ -219,6 +223,8 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         rungs=tuple(sorted({r.rung_epochs for r in result.records if r.rung_epochs})),
         ended=result.ended, cut_short=result.cut_short,
         finder_picks=_finder_picks(result, test, tuned_lr, band, complete),
+        chance=float(result.chance["value"]) if result.chance else None,
+        learned_nothing=result.learned_nothing,
     )
 
 
@@ -291,7 +297,7 @@ def _summary(result: TuneResult, points: tuple[TrialPoint, ...],
     improvement = None
     # as the safe band measures: a share of the default's distance from a perfect score,
     # so accuracy 0.92 -> 0.956 is 45% less error, not "4% better"
-    perfect = stats.PERFECT_SCORES.get(result.metric, 0.0)
+    perfect = PERFECT_SCORES.get(result.metric, 0.0)
     if (best_point and base_point and base_point.state == "complete"
             and base_point.value is not None and base_point.value != perfect):
         sign = 1.0 if result.direction == "minimize" else -1.0

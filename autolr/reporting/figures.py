@@ -29,6 +29,7 @@ STATE_STYLE = {  # colour, marker symbol, line dash
     "failed": ("#7f7f7f", "square-open", "dot"),
 }
 BEST_COLOR, BASELINE_COLOR, BAND_COLOR = "#111111", "#555555", "#2ca02c"
+CHANCE_COLOR = "#8a8a8a"
 FONT = "system-ui, -apple-system, Segoe UI, Roboto, sans-serif"
 
 
@@ -141,7 +142,8 @@ def band_span(band: SafeBand) -> tuple[float, float]:
 
 
 def _band_and_boundary(fig: go.Figure, data: ReportData, main: int, y_log: bool) -> None:
-    """Shade the safe band, draw its tolerance line and the divergence boundary."""
+    """Shade the safe band, draw its tolerance line, the divergence boundary, and the
+    metric of a model that learned nothing where trials reach it."""
     band, axis = data.band, "" if main == 1 else str(main)
     if band is not None:
         low, high = band_span(band)
@@ -155,6 +157,17 @@ def _band_and_boundary(fig: go.Figure, data: ReportData, main: int, y_log: bool)
             y=math.log10(band.threshold) if y_log else band.threshold, yref=f"y{axis}",
             text=f"within {band.tolerance:.0%} of the best",
             font={"color": BAND_COLOR, "size": 12})
+    values = [p.value for p in data.points if _plotted(p)]
+    if data.chance is not None and values and min(values) <= data.chance <= max(values):
+        # only among the trials: drawn beyond them it would stretch the axis to say that
+        # every run learned something
+        fig.add_hline(y=data.chance, line={"color": CHANCE_COLOR, "dash": "dot", "width": 1.5},
+                      row=main, col=1)
+        fig.add_annotation(
+            x=1, xref=f"x{axis} domain", xanchor="right", yanchor="bottom", showarrow=False,
+            y=math.log10(data.chance) if y_log else data.chance, yref=f"y{axis}",
+            text="a constant prediction (learned nothing)",
+            font={"color": CHANCE_COLOR, "size": 12})
     if data.boundary.lowest_lr is not None:
         red = STATE_STYLE["diverged"][0]
         fig.add_vline(x=data.boundary.lowest_lr, line={"color": red, "dash": "dash",

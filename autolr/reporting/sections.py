@@ -11,9 +11,9 @@ import math
 from collections.abc import Sequence
 
 from autolr.cliff import EDGE_MARGIN
+from autolr.metrics import PERFECT_SCORES
 from autolr.range_test import SKIP_END, SKIP_START, SUGGESTIONS, RangeTest
 from autolr.reporting.data import ReportData, TrialPoint
-from autolr.reporting.stats import PERFECT_SCORES
 from autolr.result import UNCONFIRMED, UNENDED, percent, times
 
 Blocks = dict[str, str]
@@ -82,6 +82,9 @@ def summary(data: ReportData, blocks: Blocks) -> str:
         parts.append(note(esc(s.no_best or "No trial completed."), "warn"))
     elif data.ended is not False and not s.best.seed_note:  # one run: the sweep's luckiest
         parts.append(note(esc("The best value below is " + UNCONFIRMED), "warn"))
+    if data.learned_nothing:
+        parts.append(note(esc(data.learned_nothing[0].upper() + data.learned_nothing[1:]),
+                          "warn"))
     counts = s.counts
     cards = []
     if s.best is not None:

@@ -55,9 +55,6 @@ class SafeBand:
     misses_inside: int  # complete trials with lr in [low, high] that missed the tolerance
 
 
-#: metrics with a perfect score other than 0: "10% worse" is then 10% more error (1 -
-#: accuracy), not 10% less accuracy (which took in 3x the error rate at 96.5% accuracy)
-PERFECT_SCORES = {"accuracy": 1.0, "r2": 1.0}
 #: the worst score a metric can take, where it has one: a tolerance wider than the best's
 #: distance from it (accuracy 0.1, no better than chance on 10 classes) names a threshold
 #: no run can fall below (it said -0.35), which is every run
