@@ -30,6 +30,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler
 
+from autolr.delegating import DelegatingSampler
 from autolr.space import SearchSpace
 
 # user attributes of trials created off the plan, each set in the write that creates the
@@ -59,7 +60,7 @@ def startup_design(space: SearchSpace, n_train: int, n: int, seed: int) -> list[
     return [{name: values[i] for name, values in columns.items()} for i in range(n)]
 
 
-class DesignedStartSampler(BaseSampler):
+class DesignedStartSampler(DelegatingSampler):
     """`base`, except that the trial at place k of the plan (k < len(design);
     `planned_place`) takes the values of design[k] (the wrapped sampler fills in any
     parameter the design leaves out: all of them for {}). A re-run of an interrupted
@@ -67,7 +68,8 @@ class DesignedStartSampler(BaseSampler):
     lacks (one interrupted while it sampled)."""
 
     def __init__(self, base: BaseSampler, design: list[dict[str, Any]], seed: int = 0) -> None:
-        self.base, self.design, self.seed = base, design, seed
+        super().__init__(base)
+        self.design, self.seed = design, seed
 
     def _place(self, study: optuna.Study, trial: Any) -> int | None:
         """The trial's place in the design; None past it or off the plan."""
@@ -77,9 +79,6 @@ class DesignedStartSampler(BaseSampler):
     def _point(self, study: optuna.Study, trial: Any) -> dict[str, Any] | None:
         place = self._place(study, trial)
         return None if place is None else self.design[place]
-
-    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
-        return self.base.infer_relative_search_space(study, trial)
 
     def sample_relative(self, study: optuna.Study, trial: Any,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
@@ -104,16 +103,6 @@ class DesignedStartSampler(BaseSampler):
             return optuna.samplers.RandomSampler(seed=place_seed).sample_independent(
                 study, trial, param_name, param_distribution)
         return self.base.sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study: optuna.Study, trial: Any) -> None:
-        self.base.before_trial(study, trial)
-
-    def after_trial(self, study: optuna.Study, trial: Any, state: Any,
-                    values: Any) -> None:
-        self.base.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.base.reseed_rng()
 
 
 def planned_place(trials: Sequence[Any], trial: Any) -> int | None:

@@ -34,6 +34,7 @@ import sqlalchemy
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
+from autolr.delegating import DelegatingSampler
 from autolr.design import RERUN_OF
 from autolr.errors import AutoLRError
 
@@ -316,36 +317,17 @@ class PidJournalLock:
             os.unlink(doomed)
 
 
-class ClaimingSampler(optuna.samplers.BaseSampler):
+class ClaimingSampler(DelegatingSampler):
     """A sampler that records which process runs each trial, so a resume can tell if it
     died. It claims in `before_trial`, which Optuna calls right after creating the trial
     and before anything else touches the storage (sampling, heartbeat, objective): a kill
     can leave a trial without an owner only in that one read's window. Otherwise it is
     `base`."""
 
-    def __init__(self, base: optuna.samplers.BaseSampler) -> None:
-        self.base = base
-
     def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         study._storage.set_trial_user_attr(  # Trial is not built yet: the storage's API
             trial._trial_id, "owner", owner())
         self.base.before_trial(study, trial)
-
-    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
-        return self.base.infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict) -> dict:
-        return self.base.sample_relative(study, trial, search_space)
-
-    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str,
-                           param_distribution: Any) -> Any:
-        return self.base.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
-        self.base.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.base.reseed_rng()
 
 
 def claim_new_trials(study: optuna.Study) -> None:

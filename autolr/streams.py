@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from autolr.delegating import DelegatingSampler
 from autolr.storage import owner
 
 #: how a trial's own stream is seeded from the sweep's seed and its number (primes apart
@@ -26,35 +27,24 @@ from autolr.storage import owner
 _SEED_STEP, _NUMBER_STEP = 104_729, 15_485_863
 
 
-class SharedStreams(optuna.samplers.BaseSampler):
+class SharedStreams(DelegatingSampler):
     """`make(seed, liar)` -> a sampler; the one made with `seed` (liar False) while this
-    process runs the study alone, else one made for each trial (see the module's doc)."""
+    process runs the study alone, else one made for each trial (see the module's doc):
+    `base` is the current trial's."""
 
     def __init__(self, make: Callable[[int, bool], optuna.samplers.BaseSampler],
                  seed: int) -> None:
         self.make, self.seed = make, seed
-        self.alone = self.current = make(seed, False)
+        self.alone = make(seed, False)
+        super().__init__(self.alone)
         self.since = datetime.now()  # what this process started: trials after it are others'
 
     def before_trial(self, study: optuna.Study, trial: Any) -> None:
-        self.current = self.alone
+        self.base = self.alone
         if _alongside(study, self.since):
             own = (self.seed * _SEED_STEP + trial.number * _NUMBER_STEP) % 2**32
-            self.current = self.make(own, True)
-        self.current.before_trial(study, trial)
-
-    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
-        return self.current.infer_relative_search_space(study, trial)
-
-    def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict) -> dict:
-        return self.current.sample_relative(study, trial, search_space)
-
-    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str,
-                           param_distribution: Any) -> Any:
-        return self.current.sample_independent(study, trial, param_name, param_distribution)
-
-    def after_trial(self, study: optuna.Study, trial: Any, state: Any, values: Any) -> None:
-        self.current.after_trial(study, trial, state, values)
+            self.base = self.make(own, True)
+        self.base.before_trial(study, trial)
 
     def reseed_rng(self) -> None:
         self.alone.reseed_rng()

@@ -26,6 +26,7 @@ import optuna
 
 from autolr.backends.optuna import sweep_sampler
 from autolr.checked_halving import RUNG_FRACTIONS, CheckedHalvingPruner
+from autolr.delegating import DelegatingSampler
 from autolr.pruning import DecayAwareMedianPruner
 from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.sweep import Sweep
@@ -79,16 +80,14 @@ def _autolr_design10(sweep: Sweep) -> optuna.samplers.BaseSampler:
     return sweep_sampler(sweep, design_trials=10)
 
 
-class _ExploreFamilies(optuna.samplers.BaseSampler):
+class _ExploreFamilies(DelegatingSampler):
     """`base`, except that a share of its trials past the start-up (drawn from the trial
     number) take a schedule family drawn uniformly instead of TPE's: TPE settles on a
     family early and leaves the others thinly tried."""
 
     def __init__(self, base: optuna.samplers.BaseSampler, share: float, seed: int) -> None:
-        self.base, self.share, self.seed = base, share, seed
-
-    def infer_relative_search_space(self, study, trial):
-        return self.base.infer_relative_search_space(study, trial)
+        super().__init__(base)
+        self.share, self.seed = share, seed
 
     def sample_relative(self, study, trial, search_space):
         params = self.base.sample_relative(study, trial, search_space)
@@ -97,18 +96,6 @@ class _ExploreFamilies(optuna.samplers.BaseSampler):
             if draw.random() < self.share:
                 params["schedule"] = draw.choice(search_space["schedule"].choices)
         return params
-
-    def sample_independent(self, study, trial, param_name, param_distribution):
-        return self.base.sample_independent(study, trial, param_name, param_distribution)
-
-    def before_trial(self, study, trial) -> None:
-        self.base.before_trial(study, trial)
-
-    def after_trial(self, study, trial, state, values) -> None:
-        self.base.after_trial(study, trial, state, values)
-
-    def reseed_rng(self) -> None:
-        self.base.reseed_rng()
 
 
 def _explore_families(share: float) -> Callable[[Sweep], optuna.samplers.BaseSampler]:

@@ -231,6 +231,8 @@ def test_a_sweep_runs_on_both_nodes_and_can_be_extended(cluster, digits, tmp_pat
     # the range test ran in the driver at the best config's batch size, and was kept
     assert result.range_test.batch_size == result.best_config["batch_size"]
     assert saved.range_test == result.range_test and saved.ended is True
+    # what learning nothing scores is kept too (log 10 for 10 balanced classes)
+    assert saved.chance == result.chance and result.chance["value"] == pytest.approx(2.3, abs=0.1)
 
     # more trials: the finished experiment stays, a second one goes on from its searcher
     more = autolr.tune(mlp(), digits, n_trials=11, ray_address=cluster.address,
