@@ -243,6 +243,19 @@ def test_a_single_run_that_looks_better_than_the_held_out_value_is_explained(
     assert "look better so" not in page
 
 
+def test_the_best_trials_losses_say_they_are_its_run_in_the_sweep(tmp_path: Path) -> None:
+    # its val loss 0.1274 stood beside the held-out 0.1311 with no word of which run it was
+    losses = {"train_losses": (0.5, 0.1), "val_losses": (0.6, 0.1274)}
+    held = TrialRecord(0, "complete", autolr.TrialConfig(3e-3).to_dict(), values=(0.6, 0.1274),
+                       seed_values=(0.1274, 0.13, 0.12), holdout_values=(0.1311,), **losses)
+    page = write_report(TuneResult([held], epochs=2), tmp_path / "r.html").read_text("utf-8")
+    assert "0.1274 on its run in the sweep (the summary's value is from a seed held out" in page
+    one = TrialRecord(0, "complete", autolr.TrialConfig(3e-3).to_dict(), values=(0.6, 0.1274),
+                      **losses)
+    page = write_report(TuneResult([one], epochs=2), tmp_path / "s.html").read_text("utf-8")
+    assert "validation loss 0.1274 (validation / training" in page
+
+
 # the "LR finder vs the sweep" section: why the range test stopped, what it cost, what it
 # could not judge, and a range test from another setup than the best trial's
 

@@ -436,9 +436,13 @@ def curves(data: ReportData, blocks: Blocks) -> str:
     if losses is not None and losses.train and losses.val:
         train, val = losses.train[-1], losses.val[-1]
         ratio = g(val / train if train else None)
+        best = data.summary.best
+        # its losses are its run in the sweep's: the summary's value may be another seed's
+        run = (" on its run in the sweep (the summary's value is from a seed held out of "
+               "choosing it)" if best is not None and "held-out" in best.seed_note else "")
         parts.append(f"<p>The best trial ends with training loss {g(train, 4)} and validation "
-                     f"loss {g(val, 4)} (validation / training = {ratio}): a ratio far above 1 "
-                     "means the gains show on training data more than on "
+                     f"loss {g(val, 4)}{run} (validation / training = {ratio}): a ratio far "
+                     "above 1 means the gains show on training data more than on "
                      "validation data.</p>")
     side = [blocks[name] for name in ("best_losses", "metric_vs_compute") if name in blocks]
     if side:
