@@ -373,6 +373,14 @@ def _classification(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.T
     if not len(labels):
         raise InvalidDataError(f"every label is padding ({IGNORED_LABEL}): nothing to learn.")
     low = int(labels.min())
+    labelled = labels[labels != IGNORED_LABEL]
+    if y_train.ndim == 1 and low == IGNORED_LABEL and not bool((labelled < 0).any()):
+        # Hugging Face's "no label": the LabelEncoder advice below would make it a class
+        raise InvalidDataError(
+            f"some rows have label {IGNORED_LABEL}, which marks padding only in per-position "
+            "labels (y of shape (rows, positions)); a row without a label has nothing to "
+            f"learn from: leave those rows out (keep = y != {IGNORED_LABEL}; X, y = X[keep], "
+            "y[keep]).")
     if low < 0:
         raise InvalidDataError(
             f"class labels must be 0..C-1, but the smallest label is {low}; "

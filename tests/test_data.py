@@ -257,6 +257,17 @@ def test_negative_labels():
         coerce_data((X, y))
 
 
+def test_rows_labelled_minus_100_are_told_to_be_left_out_not_encoded():
+    # Hugging Face marks an unlabelled row -100: a LabelEncoder would train it as a class
+    X, y = classification_arrays(50)
+    unlabelled = np.where(np.arange(50) < 5, -100, y)
+    with pytest.raises(InvalidDataError, match=r"some rows have label -100.*leave those rows "
+                                               r"out \(keep = y != -100"):
+        coerce_data((X, unlabelled))
+    with pytest.raises(InvalidDataError, match="smallest label is -100; remap them"):
+        coerce_data((X, np.where(unlabelled == 0, -3, unlabelled)))  # other negatives too
+
+
 def test_integer_y_of_more_dimensions_is_a_label_a_position():
     X, y = classification_arrays(50)
     tags = np.stack([y, (y + 1) % 3, np.full_like(y, -100)], 1)  # a padded third token
