@@ -354,14 +354,18 @@ class TuneResult:
     # -- the table ------------------------------------------------------------------
     @property
     def trials(self) -> pd.DataFrame:
-        """One row per trial: state, reason, params, final and best metric, curve, epochs
-        and steps run, seconds."""
+        """One row per trial: state, reason, params; final_value (the last evaluation, or
+        the mean over the seeds it was re-trained on), best_value (the best evaluation of
+        its curve), expected_value (what retraining it gives: its held-out seeds' mean where
+        it has them, else final_value; the recommended trial's is `TuneResult.best_value`),
+        curve, epochs and steps run, seconds, seed and held-out values."""
         rows = []
         for r in self.records:
             row = {"number": r.number, "state": r.state, "reason": r.reason}
             row.update({k: v for k, v in r.params.items() if k != "schedule_params"})
             row["schedule_params"] = r.params.get("schedule_params")
             row.update({"final_value": r.final_value, "best_value": r.best_value(self.direction),
+                        "expected_value": r.expected_value,
                         "curve": list(r.values), "epochs_run": r.epochs_run,
                         "steps_run": r.steps_run, "seconds": r.seconds,
                         "seed_values": list(r.seed_values) or None,

@@ -120,6 +120,12 @@ def test_trials_table_and_json_round_trip(tmp_path):
     assert list(table.index) == [0, 1, 2, 3, 4]
     assert table.loc[1, "schedule"] == "cosine" and table.loc[1, "final_value"] == 0.3
     assert table.loc[2, "state"] == "diverged"
+    picked = TuneResult([dataclasses.replace(TABLE[1], seed_values=(0.3, 0.32),
+                                             holdout_values=(0.36,))], metric="accuracy",
+                        direction="maximize")
+    row = picked.trials.loc[1]  # the seeds' mean beside the held-out one the user is told
+    assert row["final_value"] == pytest.approx(0.31)
+    assert row["expected_value"] == pytest.approx(0.36) == picked.best_value
     loaded = TuneResult.load(result.save(tmp_path / "r.json"))
     assert loaded.metric == "accuracy" and loaded.direction == "maximize"
     assert [r.values for r in loaded.records[:4]] == [r.values for r in result.records[:4]]
