@@ -143,10 +143,21 @@ class RangeTest:
         training. None when it cannot be judged (`why_not`)."""
         if self.why_not("steepest"):
             return None
+        # as the slope's x reads it, so the value is what it always was to the last bit
+        return float(10 ** np.log10(self.lrs[SKIP_START + self._steepest_index()]))
+
+    def _steepest_index(self) -> int:
+        """Where `steepest` lies, counted from the first judged point."""
         first, end = SKIP_START, self._lowest() + 1
         x = np.log10(self.lrs[first:end])
         y = np.asarray(self.losses[first:end])
-        return float(10 ** x[int(np.argmin(np.gradient(y, x)))])
+        return int(np.argmin(np.gradient(y, x)))
+
+    def steepest_at_start(self) -> bool:
+        """Whether `steepest` is the first judged point: the loss fell fastest where the
+        judged curve begins, so the steepest slope may lie lower still, among the points
+        the finders skip."""
+        return self.steepest() is not None and self._steepest_index() == 0
 
     def valley(self) -> float | None:
         """fastai's valley on the judged part (see the module's docstring); None when it

@@ -290,6 +290,17 @@ def test_finder_words_why_the_range_test_stopped_from_what_it_recorded() -> None
         with_test(cause=None, stop_lr=None))
 
 
+def test_a_steepest_slope_at_the_first_judged_point_is_called_a_bound() -> None:
+    lrs = tuple(10 ** (-6 + 7 * i / 99) for i in range(100))
+    # falling fastest from the start, flattening towards a minimum near 1e-2
+    falling = tuple(1.0 + (math.log10(lr) + 2) ** 2 * (lr < 1e-2) for lr in lrs)
+    early = with_test(lrs=lrs, losses=falling)
+    assert early.range_test.steepest_at_start()
+    assert "read that suggestion as a bound" in finder_text(early)
+    assert not synthetic_result().range_test.steepest_at_start()
+    assert "as a bound" not in finder_text(synthetic_result())
+
+
 def test_finder_on_an_empty_curve_names_the_lr_and_small_costs_in_ms() -> None:
     empty = finder_text(with_test(lrs=(), losses=(), cause="not_finite", stop_lr=1e-7))
     assert "n/a" not in empty and "None" not in empty

@@ -341,6 +341,12 @@ def finder(data: ReportData, blocks: Blocks) -> str:
         parts.append(f"<p>{'No suggestion' if not picks else 'Left out'}: " + "; ".join(
             f"{', '.join(names)}, as {esc(why)}" for why, names in reasons.items())
             + " (a suggestion is given only where the curve can judge it).</p>")
+    if test.steepest_at_start():
+        parts.append(note(
+            f"The steepest slope is the first point the finders judge (lr "
+            f"{g(test.steepest())}): the loss was already falling fastest where the judged "
+            f"curve begins, so the steepest slope may lie lower still, among the first "
+            f"{SKIP_START} points they skip; read that suggestion as a bound, not a point."))
     fall = test.fall()
     if picks and fall is not None and fall < FLAT_FALL:
         parts.append(note(f"The smoothed loss fell only {fall:.1%} over the judged part of "
