@@ -19,6 +19,7 @@ import argparse
 import importlib
 import importlib.util
 import logging
+import math
 import os
 import shlex
 import signal
@@ -99,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--data-fn", default="data", help="name of the data function (data)")
     tune.add_argument("--trials", type=_positive, default=40, help="trials in all (40)")
     tune.add_argument("--epochs", type=_positive, default=20, help="epochs per trial (20)")
-    tune.add_argument("--timeout", type=float, default=None,
+    tune.add_argument("--timeout", type=_seconds, default=None,
                       help="start no new trial after this many seconds (the robust pick "
                            "and range test still run)")
     tune.add_argument("--space", default="default",
@@ -114,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     tune.add_argument("--ray-address", default=None, help="Ray cluster address (host:port)")
     tune.add_argument("--max-concurrent", type=_positive, default=None,
                       help="trials at once on Ray (default: the cluster's CPUs)")
-    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--seed", type=_whole_number(0, 2**32 - 1), default=0)
     tune.add_argument("--pruner", default="auto",
                       help="auto (default: checked_halving), decay_median, median, "
                            "successive_halving, hyperband, budgeted or none (see the README)")
@@ -170,18 +171,31 @@ def _not_empty(flag: str) -> Callable[[str], str]:
     return parse
 
 
-def _whole_number(low: int) -> Callable[[str], int]:
+def _whole_number(low: int, high: int | None = None) -> Callable[[str], int]:
+    # said as the flag's, before loading torch: tune's own check names its parameter
+    wanted = f"a whole number >= {low}" if high is None else f"a whole number from {low} to {high}"
+
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a whole number >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {value}")
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
         return value
 
     return parse
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected seconds > 0 (leave --timeout out for none),"
+                                         f" got {text!r}")
+    return value
 
 
 _positive = _whole_number(1)
