@@ -24,6 +24,7 @@ import os
 import shlex
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -401,14 +402,42 @@ def _ship_by_value(module: ModuleType) -> None:
 
 def _user_code(call: Callable[[], Any], where: str) -> Any:
     """Run the user's code (loading the model file, calling data()): an exception in it is
-    bad input (exit 2), shown with its traceback, which points into their code."""
+    bad input (exit 2), shown with its traceback, which points into their code; unless
+    Ctrl-C (or SIGTERM) came while it ran. An interrupt inside an extension module's
+    import (torch's numpy) leaves it half-loaded, and what raises next is an ImportError
+    or a RecursionError: it was shown as the file's error, with a 900-line traceback."""
+    interrupted = []
+
+    def interrupt(signum: int, frame: Any) -> None:
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    handlers = _replace_interrupt_handlers(interrupt)
     try:
         return call()
     except Exception as error:
+        if interrupted:
+            raise KeyboardInterrupt from None
         # from the user's code on: this function's frame is not theirs
         traceback.print_exception(type(error), error, error.__traceback__.tb_next)
         raise _UsageError(f"{where} raised {type(error).__name__}: {error} (traceback above)"
                           ) from None
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
+
+
+def _replace_interrupt_handlers(handler: Callable[[int, Any], None]) -> dict[int, Any]:
+    """Put `handler` in place of the signals that interrupt as Ctrl-C does (SIGINT, and
+    SIGTERM where `_tune` made it so); returns those it replaced. None outside the main
+    thread (tests calling the CLI from one), where signals cannot be set."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    replaced = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is signal.default_int_handler:
+            replaced[signum] = signal.signal(signum, handler)
+    return replaced
 
 
 def _function(module: ModuleType, name: str, option: str, example: str) -> Callable:

@@ -212,6 +212,24 @@ def test_a_stop_while_the_data_loads_exits_130_without_a_resume_line(workdir, se
     assert "Resume" not in err and "kept" not in err  # nothing was stored to resume
 
 
+@pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM"])
+def test_a_stop_that_breaks_an_import_is_an_interrupt_not_the_files_error(workdir, sent):
+    # Ctrl-C inside numpy's import, as torch loads, left it half-loaded: what raised next
+    # was an ImportError (or a RecursionError), shown as the file's error with its traceback
+    (workdir / "torn_model.py").write_text(
+        "import os, signal, time\n"
+        "try:\n"
+        f"    os.kill(os.getpid(), signal.{sent})\n"
+        "    time.sleep(30)\n"
+        "except KeyboardInterrupt:\n"
+        "    raise ImportError('cannot load module more than once per process')\n")
+    done = subprocess.run([sys.executable, "-m", "autolr", "tune", "torn_model.py"],
+                          cwd=workdir, text=True, capture_output=True, timeout=60,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert done.returncode == 130, done.stderr
+    assert "autolr: interrupted." in done.stderr and "ImportError" not in done.stderr
+
+
 def test_an_interrupted_quiet_sweep_says_only_how_to_resume(workdir, monkeypatch, capfd):
     import autolr._tune
     from autolr import cli
