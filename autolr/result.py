@@ -425,12 +425,19 @@ class TuneResult:
         value = best.expected_value if best is not None else None
         if not learned_nothing(value, self.chance, self.metric, self.direction):
             return None
-        return (f"the best config's {self.metric} {value:.4g} is no better than a constant "
-                f"prediction's {self.chance['value']:.4g} ({self.chance['prediction']}): the "
-                "model learned nothing, so its tuned learning rate means nothing. Check that "
-                "each label belongs to its input (X and y shuffled together), that the inputs "
-                "are scaled (to mean 0 and standard deviation 1, say) and that the model's "
-                "output is what the loss reads; or widen the learning rates or epochs.")
+        constant = self.chance["value"]
+        better = (value < constant) if self.direction == "minimize" else (value > constant)
+        error = self.chance.get("standard_error")
+        return (f"the best config's {self.metric} {value:.4g} is "
+                f"{'barely better than' if better else 'no better than'} a constant "
+                f"prediction's {constant:.4g} ({self.chance['prediction']}"
+                + (f"; give or take {error:.2g}, its standard error on these validation "
+                   "labels" if error else "") + "): on this validation set it cannot be told "
+                "from a model that learned nothing, so its tuned learning rate may mean "
+                "nothing. If the model should learn, check that each label belongs to its "
+                "input (X and y shuffled together), that the inputs are scaled (to mean 0 "
+                "and standard deviation 1, say) and that the model's output is what the "
+                "loss reads; or widen the learning rates or epochs.")
 
     def passed_over(self) -> str | None:
         """The trial with a better value than the best that the pick passed over, for

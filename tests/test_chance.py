@@ -61,14 +61,38 @@ def test_regression_takes_the_better_of_mean_and_median() -> None:
                                          (1,))["prediction"]
 
 
-def test_no_constant_where_the_output_is_not_the_targets_shape() -> None:
+def test_a_loss_of_ones_own_gets_the_constant_that_fits_it() -> None:
+    # a weighted cross-entropy: its best constant leans to the weighted class (helper-39:
+    # the plain shares' 0.796 left a bias-only model at 0.656 unwarned)
+    data = classes([0] * 40 + [1] * 60, [0] * 4 + [1] * 6, n_classes=2)
+    weighted = torch.nn.CrossEntropyLoss(weight=torch.tensor([3.0, 1.0]))
+    chance = constant_prediction(data, weighted, METRICS["val_loss"], (2,))
+    p = 120 / 180  # class 0's weighted share
+    assert chance["value"] == pytest.approx(-(p * math.log(p) + (1 - p) * math.log(1 - p)),
+                                            rel=1e-3)
+    # BCE on 0/1 targets (a regression task by dtype): the logit of the positives' share,
+    # not their mean taken as a logit
+    flags = targets([1.0] + [0.0] * 9, [1.0] + [0.0] * 9)
+    bce = constant_prediction(flags, torch.nn.BCEWithLogitsLoss(), METRICS["val_loss"], (1,))
+    assert bce["value"] == pytest.approx(-(0.1 * math.log(0.1) + 0.9 * math.log(0.9)),
+                                         rel=1e-3)
+    assert "fits the training rows best under the loss" in bce["prediction"]
+
+    def gaussian_nll(out, y):  # a mean and a log-variance a target
+        return (0.5 * (out[:, 1:] + (y - out[:, :1]) ** 2 / out[:, 1:].exp())).mean()
+    spread = targets([0.0, 2.0, 4.0, 6.0], [3.0, 3.0])
+    nll = constant_prediction(spread, gaussian_nll, METRICS["val_loss"], (2,))
+    assert nll["value"] == pytest.approx(0.5 * math.log(5.0), rel=1e-3)  # mean 3, variance 5
+
+
+def test_no_constant_where_none_can_be_scored() -> None:
     data = targets([0.0, 1.0], [1.0])
-    # a loss of one's own reading a mean and a variance per target
-    assert constant_prediction(data, lambda out, y: out.sum(), METRICS["val_loss"], (2,)) is None
     failing = Metric("own", "maximize", lambda out, y: 1 / 0)
     assert constant_prediction(data, torch.nn.MSELoss(), failing, (1,)) is None
-    assert constant_prediction(classes([0, 1], [1]), torch.nn.CrossEntropyLoss(),
+    assert constant_prediction(classes([0, 2], [2]), torch.nn.CrossEntropyLoss(),
                                METRICS["accuracy"], (2,)) is None  # 3 classes, 2 outputs
+    # a loss with no minimum: no constant fits it, and none other is scored by it
+    assert constant_prediction(data, lambda out, y: out.sum(), METRICS["val_loss"], (2,)) is None
 
 
 @pytest.mark.parametrize(("best", "metric", "direction", "nothing"), [
@@ -97,13 +121,16 @@ def test_a_sweep_on_shuffled_labels_says_it_learned_nothing(digits, mlp, tmp_pat
     assert result.chance["value"] == pytest.approx(np.bincount(shuffled).max() / len(y),
                                                    abs=0.05)
     assert result.learned_nothing and "learned nothing" in caplog.text
+    assert "standard error on these validation labels" in result.learned_nothing
     assert "learned nothing" in result.summary()
     # kept with the sweep: a report from storage or a saved result says it too
     assert autolr.load(storage).learned_nothing == result.learned_nothing
     saved = autolr.TuneResult.load(result.save(tmp_path / "r.json"))
     assert saved.chance == result.chance
     page = saved.report(tmp_path / "r.html").read_text("utf-8")
-    assert "the model learned nothing" in page and "a constant prediction (learned nothing)" in page
+    assert "cannot be told from a model that learned nothing" in page
+    assert "a constant prediction (learned nothing)" in page
+    assert "the band below spans learning rates that all learned about as little" in page
 
 
 def test_a_sweep_that_learned_says_nothing_of_it(digits, mlp, caplog):

@@ -167,6 +167,10 @@ def _two_kinds_of_value(data: ReportData) -> str:
 def sensitivity(data: ReportData, blocks: Blocks) -> str:
     parts, band, b = [], data.band, data.boundary
     parts.append(_two_kinds_of_value(data))
+    if data.learned_nothing and band is not None:  # else a wide band reads as robustness
+        parts.append(note("The best config cannot be told from a constant prediction (see the "
+                          "summary): the band below spans learning rates that all learned "
+                          "about as little, not a safe range to train in.", "warn"))
     if band is None:
         parts.append(note("No trial completed, so there is no safe learning-rate band."))
     else:
