@@ -175,7 +175,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
                         epochs=epochs, study_name=study_name,
                         storage=storage if isinstance(storage, str) else None, ended=True,
-                        own_schedules=sweep.own_schedules(), chance=sweep.chance)
+                        own_schedules=sweep.own_schedules(), chance=sweep.chance,
+                        lr_space=sweep.lr_space())
     # trials counted towards n_trials: on Optuna a step back is one of them once a later
     # call extends the sweep; Tune counts its own trials without it
     ran = (sum(1 for r in records if r.steps_back_from is None) if backend == "ray"
@@ -203,8 +204,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
             result.ended = False  # another process is still running trials of the sweep
     if result.best_record is None:
         logger.warning(result.summary())
-    elif result.learned_nothing:
-        logger.warning(result.learned_nothing)
+    elif result.learned_nothing or result.range_edge:
+        logger.warning(result.learned_nothing or result.range_edge)
     for record in result.records:
         if record.state == "failed":
             logger.warning("trial %d failed: %s", record.number, record.reason)
@@ -229,7 +230,8 @@ def load(storage: Any, study_name: str | None = None) -> TuneResult:
                       epochs=info["epochs"], study_name=info["study_name"],
                       storage=str(storage), range_test=info["range_test"],
                       ended=info["ended"], cut_short=info["cut_short"],
-                      own_schedules=info["own_schedules"], chance=info["chance"])
+                      own_schedules=info["own_schedules"], chance=info["chance"],
+                      lr_space=info["lr_space"])
 
 
 def _saved_result(storage: Any, study_name: str | None) -> Path | None:

@@ -28,6 +28,7 @@ from autolr.cliff import Edges, divergence_edges, near_edge, run_setback, why_ne
 from autolr.errors import AutoLRError
 from autolr.optimizers import OPTIMIZER_CODE, make_optimizer
 from autolr.output_file import check_output_file, write_output_file
+from autolr.range_edge import range_edge
 from autolr.range_test import RangeTest
 from autolr.space import TrialConfig
 from autolr.sweep import CODE_MARK
@@ -171,8 +172,12 @@ class TuneResult:
                  range_test: RangeTest | None = None, ended: bool | None = None,
                  cut_short: str | None = None,
                  own_schedules: dict[str, str] | None = None,
-                 chance: dict[str, Any] | None = None) -> None:
+                 chance: dict[str, Any] | None = None,
+                 lr_space: dict[str, Any] | None = None) -> None:
         self.records = sorted(records, key=lambda r: r.number)
+        # the learning rates searched: the space's lr, lr_scaling and lr_reference_batch
+        # (`range_edge`); None: not known
+        self.lr_space = lr_space
         # what a model that learned nothing scores ({'value', 'prediction'}: `autolr.chance`);
         # None: not known (an older sweep, or a loss of one's own no constant fits)
         self.chance = chance
@@ -393,6 +398,8 @@ class TuneResult:
             lines.append("that is " + UNCONFIRMED)
         if self.learned_nothing:
             lines.append(self.learned_nothing)
+        elif self.range_edge:
+            lines.append(self.range_edge)
         passed = self.passed_over()
         if passed is not None:
             lines.append(passed)
@@ -439,6 +446,17 @@ class TuneResult:
                 "and standard deviation 1, say) and that the model's output is what the "
                 "loss reads; or widen the learning rates or epochs.")
 
+    @property
+    def range_edge(self) -> str | None:
+        """A warning when the best learning rate sits at an end of the range searched, so
+        the optimum may lie beyond it (`autolr.range_edge`); else None. Not said of a sweep
+        that learned nothing (`learned_nothing`), whose best is wherever the noise fell."""
+        best = self.best_record
+        if best is None or self.learned_nothing:
+            return None
+        return range_edge(best.params, [r.params for r in self.records
+                                        if r.state == "diverged" and r.params], self.lr_space)
+
     def passed_over(self) -> str | None:
         """The trial with a better value than the best that the pick passed over, for
         sitting near a learning rate that diverged or for nearly diverging itself
@@ -483,7 +501,8 @@ class TuneResult:
                    "storage": self.storage, "records": [asdict(r) for r in self.records],
                    "range_test": self.range_test.to_dict() if self.range_test else None,
                    "ended": self.ended, "cut_short": self.cut_short,
-                   "own_schedules": self.own_schedules, "chance": self.chance}
+                   "own_schedules": self.own_schedules, "chance": self.chance,
+                   "lr_space": self.lr_space}
         return write_output_file(path, "result", json.dumps(payload, indent=1))
 
     @classmethod
@@ -511,7 +530,7 @@ class TuneResult:
                    if payload.get("range_test") else None, ended=payload.get("ended"),
                    cut_short=payload.get("cut_short"),
                    own_schedules=payload.get("own_schedules"),
-                   chance=payload.get("chance"))
+                   chance=payload.get("chance"), lr_space=payload.get("lr_space"))
 
 UNCONFIRMED = ("one run, the best of the sweep, so partly luck: the robust pick did not "
                "run (confirm_seeds=0, or a budget under 4 times its cost: a small sweep), and "

@@ -74,6 +74,10 @@ class Sweep:
                 "space": _jsonable(self.space.to_dict()),
                 "own_schedules": _own_schedules(self.space), "chance": self.chance}
 
+    def lr_space(self) -> dict[str, Any]:
+        """The learning rates searched (`TuneResult.lr_space`)."""
+        return lr_space(self.space.to_dict())
+
     def own_schedules(self) -> dict[str, str]:
         """The space's schedules of one's own, name -> function (`TuneResult.own_schedules`)."""
         return own_schedule_ids(_own_schedules(self.space))
@@ -101,6 +105,15 @@ class Sweep:
                 f"study {study_name!r} exists with other settings, so its trials cannot be "
                 f"resumed with this call ({'; '.join(differ)}); run with the stored "
                 "settings, or choose another study_name (--study NAME on the command line).")
+
+
+def lr_space(space: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The learning-rate keys of a space's dict, as `TuneResult.lr_space` keeps them (a
+    stored sweep's `space` setting, which older sweeps kept too); None without one."""
+    if not isinstance(space, dict) or "lr" not in space:
+        return None
+    return {"lr": list(space["lr"]), "lr_scaling": space.get("lr_scaling", "none"),
+            "lr_reference_batch": space.get("lr_reference_batch")}
 
 
 def _own_schedules(space: SearchSpace) -> dict[str, Any]:

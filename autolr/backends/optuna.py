@@ -53,7 +53,7 @@ from autolr.storage import (
     stored_file,
 )
 from autolr.streams import SharedStreams
-from autolr.sweep import Sweep, own_schedule_ids
+from autolr.sweep import Sweep, lr_space, own_schedule_ids
 from autolr.training import COMPLETE, UNJUDGED
 
 logger = logging.getLogger("autolr")
@@ -384,7 +384,8 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
             # stored with the settings (`Sweep.settings`); absent from an older autolr's
             "own_schedules": own_schedule_ids(study.user_attrs["own_schedules"])
             if isinstance(study.user_attrs.get("own_schedules"), dict) else None,
-            "chance": study.user_attrs.get("chance")}
+            "chance": study.user_attrs.get("chance"),
+            "lr_space": lr_space(study.user_attrs.get("space"))}
     return records_from_study(study), info
 
 

@@ -171,8 +171,8 @@ def _save(sweep: Sweep, name: str, folder: str, records: list[TrialRecord],
     read it): after each trial, so an interrupted sweep can be read too, and at the end."""
     TuneResult(records, metric=sweep.metric, direction=sweep.direction, epochs=sweep.epochs,
                study_name=name, storage=folder, ended=False,
-               own_schedules=sweep.own_schedules(),
-               chance=sweep.chance).save(path)  # till `store_end`
+               own_schedules=sweep.own_schedules(), chance=sweep.chance,
+               lr_space=sweep.lr_space()).save(path)  # till `store_end`
 
 
 def make_scheduler(spec: Any, n_evals: int, mode: str, cuts_log: str | None = None) -> Any:

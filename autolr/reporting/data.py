@@ -175,6 +175,7 @@ class ReportData:
     # the metric of a constant prediction (`autolr.chance`): a model that learned nothing
     chance: float | None = None
     learned_nothing: str | None = None  # TuneResult.learned_nothing: the best is no better
+    range_edge: str | None = None  # TuneResult.range_edge: the best lr at the range's end
 
 
 def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> ReportData:
@@ -224,7 +225,7 @@ def extract(result: TuneResult, *, tolerance: float = DEFAULT_TOLERANCE) -> Repo
         ended=result.ended, cut_short=result.cut_short,
         finder_picks=_finder_picks(result, test, tuned_lr, band, complete),
         chance=float(result.chance["value"]) if result.chance else None,
-        learned_nothing=result.learned_nothing,
+        learned_nothing=result.learned_nothing, range_edge=result.range_edge,
     )
 
 

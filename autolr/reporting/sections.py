@@ -82,9 +82,9 @@ def summary(data: ReportData, blocks: Blocks) -> str:
         parts.append(note(esc(s.no_best or "No trial completed."), "warn"))
     elif data.ended is not False and not s.best.seed_note:  # one run: the sweep's luckiest
         parts.append(note(esc("The best value below is " + UNCONFIRMED), "warn"))
-    if data.learned_nothing:
-        parts.append(note(esc(data.learned_nothing[0].upper() + data.learned_nothing[1:]),
-                          "warn"))
+    for warning in (data.learned_nothing, data.range_edge):
+        if warning:
+            parts.append(note(esc(warning[0].upper() + warning[1:]), "warn"))
     counts = s.counts
     cards = []
     if s.best is not None:
