@@ -212,6 +212,15 @@ def test_a_stop_while_the_data_loads_exits_130_without_a_resume_line(workdir, se
     assert "Resume" not in err and "kept" not in err  # nothing was stored to resume
 
 
+def test_python_m_autolr_takes_no_library_from_the_working_directory(workdir):
+    # `python -m` puts the folder first on the path: its optuna.py was imported for optuna
+    (workdir / "optuna.py").write_text("raise RuntimeError('not the optuna library')\n")
+    done = autolr_cli("tune", "digits_model.py", "--trials", "1", "--epochs", "1", "--quiet",
+                      "--no-range-test", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    assert "not the optuna library" not in done.stderr
+
+
 @pytest.mark.parametrize("sent", ["SIGINT", "SIGTERM"])
 def test_a_stop_that_breaks_an_import_is_an_interrupt_not_the_files_error(workdir, sent):
     # Ctrl-C inside numpy's import, as torch loads, left it half-loaded: what raised next
