@@ -39,6 +39,9 @@ MAX_SEED = 2**32 - 1  # numpy's and scikit-learn's seeds are 32-bit
 MAX_RUN_SEED = 2**63 - 1
 # pruners built on Optuna's trial records, which Tune's schedulers do not have
 OPTUNA_ONLY_PRUNERS = {"budgeted": "whole-schedule rungs"}
+#: on a log record `tune` writes that `TuneResult.summary()` says too (the command prints
+#: the summary, so it drops those)
+IN_SUMMARY = "autolr_in_summary"
 
 
 def _keeps_callers_rng(function: Callable) -> Callable:
@@ -205,7 +208,8 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
     if result.best_record is None:
         logger.warning(result.summary())
     elif result.learned_nothing or result.range_edge:
-        logger.warning(result.learned_nothing or result.range_edge)
+        # marked: the command prints the summary, which says it too
+        logger.warning(result.learned_nothing or result.range_edge, extra={IN_SUMMARY: True})
     for record in result.records:
         if record.state == "failed":
             logger.warning("trial %d failed: %s", record.number, record.reason)

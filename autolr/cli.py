@@ -233,6 +233,10 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     data_fn = _function(module, args.data_fn, "--data-fn", "a data function: def data(): ...")
     data = _user_code(lambda: data_fn(), f"{args.data_fn}() in {args.target}")
     args.sweep_started, args.storage_used, args.study_used = True, storage, study
+    from autolr._tune import IN_SUMMARY
+
+    for handler in logging.getLogger().handlers:  # said once, in the summary printed below
+        handler.addFilter(lambda record: not getattr(record, IN_SUMMARY, False))
     result = autolr.tune(model_fn, data, space=args.space, epochs=args.epochs,
                          n_trials=args.trials, timeout=args.timeout, metric=args.metric,
                          storage=storage, study_name=study, n_jobs=args.jobs,

@@ -212,6 +212,16 @@ def test_a_stop_while_the_data_loads_exits_130_without_a_resume_line(workdir, se
     assert "Resume" not in err and "kept" not in err  # nothing was stored to resume
 
 
+def test_a_warning_the_summary_prints_is_not_logged_again(workdir):
+    (workdir / "short.toml").write_text(  # AdamW's best on digits is near 1e-2
+        'lr = [1e-5, 1e-3]\nschedules = ["constant"]\nbatch_sizes = [32]\n')
+    done = autolr_cli("tune", "digits_model.py", "--trials", "3", "--epochs", "2", "--quiet",
+                      "--no-range-test", "--space", "short.toml", cwd=workdir)
+    assert done.returncode == 0, done.stderr
+    said = "lies within a quarter decade of the top of the range searched"
+    assert done.stdout.count(said) == 1 and said not in done.stderr
+
+
 def test_python_m_autolr_takes_no_library_from_the_working_directory(workdir):
     # `python -m` puts the folder first on the path: its optuna.py was imported for optuna
     (workdir / "optuna.py").write_text("raise RuntimeError('not the optuna library')\n")
