@@ -11,10 +11,13 @@ its experiments, each run a task on the cluster, and the step back as a Tune tri
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+from collections.abc import Iterator
 from typing import Any
 
+from autolr.errors import SweepStopped
 from autolr.result import TrialRecord, TuneResult
 from autolr.robust import (
     HOLDOUT_SEEDS,
@@ -68,7 +71,13 @@ class RobustPick:
         rate (`robust.step_back`); confirm the leader, and the next one if it fell behind
         (and step back then, if the extra seeds found the edge); then train the
         recommended config on the held-out seeds, for the value told (one that diverges
-        there is out: the next leader is confirmed and held out in its place)."""
+        there is out: the next leader is confirmed and held out in its place). An error
+        in a run (the model's own: out of memory, say) ends the pick, not the sweep
+        (`stopped_by`): the sweep's trials are all there, its best then unconfirmed."""
+        with stopped_by(self):
+            self._settle(where, rounds)
+
+    def _settle(self, where: Any, rounds: int) -> None:
         self.step_back(where)
         self.confirm_rounds(where, rounds)
         if self.step_back(where):  # once per sweep at most
@@ -147,6 +156,22 @@ class RobustPick:
         spent = sum(r.epochs_run + r.extra_epochs for r in records)
         return bool(self.sweep.confirm_seeds) and (
             spent >= self.min_spend_ratio * self.sweep.confirm_seeds * self.sweep.epochs)
+
+
+@contextlib.contextmanager
+def stopped_by(pick: RobustPick) -> Iterator[None]:
+    """Around the pick's steps: an error from a run ends the pick with a warning, never the
+    sweep; with no storage, its trials lived only in the call that raised (helper-40: a
+    model that ran out of memory in the pick's first run lost all 6 finished trials).
+    A stop (`SweepStopped`, Ctrl-C) goes on up: the same call resumes it."""
+    try:
+        yield
+    except SweepStopped:
+        raise
+    except Exception as error:
+        logger.warning("the robust pick stopped: one of its runs raised %s: %s. Every trial "
+                       "of the sweep is kept; the best is recommended on the runs it has.",
+                       type(error).__name__, error, exc_info=True)
 
 
 def with_runs(record: TrialRecord, field: str, values: tuple[float, ...], epochs: float,

@@ -533,8 +533,8 @@ class TuneResult:
                    chance=payload.get("chance"), lr_space=payload.get("lr_space"))
 
 UNCONFIRMED = ("one run, the best of the sweep, so partly luck: the robust pick did not "
-               "run (confirm_seeds=0, or a budget under 4 times its cost: a small sweep), and "
-               "retraining the config most often does worse.")
+               "run (confirm_seeds=0, a budget under 4 times its cost: a small sweep, or an "
+               "error in its runs, logged), and retraining the config most often does worse.")
 
 
 def schedule_mismatch(name: str, own: dict[str, str] | None) -> str | None:

@@ -14,6 +14,7 @@ import torch
 from processes import dead_pid
 
 import autolr
+import autolr.pick
 from autolr import TuneResult
 from autolr.backends.optuna import ConfirmLeader, make_objective, make_pruner, records_from_study
 from autolr.result import TrialRecord, pick_candidates
@@ -393,6 +394,23 @@ def test_tune_reports_the_seed_mean_of_the_best_and_keeps_it_through_resume(digi
 def test_a_tiny_sweep_skips_the_robust_pick(digits, mlp):
     result = autolr.tune(mlp(), digits, n_trials=3, epochs=1, progress=False)
     assert not any(r.seed_values for r in result.records)  # 3 epochs < 4 x 2 extra runs
+
+
+def test_an_error_in_the_picks_runs_ends_the_pick_not_the_sweep(digits, mlp, monkeypatch,
+                                                                 caplog):
+    # a model out of memory on the pick's first run lost every finished trial (helper-40)
+    def out_of_memory(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("CUDA out of memory (simulated)")
+    monkeypatch.setattr(autolr.pick, "run_seeds", out_of_memory)
+    result = autolr.tune(mlp(), digits, n_trials=8, epochs=1, progress=False, range_test=False)
+    assert len(result.records) == 8 and result.best_record is not None
+    assert "the robust pick stopped: one of its runs raised RuntimeError" in caplog.text
+    assert "or an error in its runs, logged" in result.summary()
+    # a stop is still a stop
+    monkeypatch.setattr(autolr.pick, "run_seeds", lambda *a, **k: (_ for _ in ()).throw(
+        autolr.errors.SweepStopped("a worker died")))
+    with pytest.raises(autolr.errors.SweepStopped):
+        autolr.tune(mlp(), digits, n_trials=8, epochs=1, progress=False, range_test=False)
 
 
 def test_the_report_shows_the_spread(digits, tmp_path, mlp):

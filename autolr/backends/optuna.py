@@ -29,7 +29,7 @@ from autolr.budgeted import REDUCTION_FACTOR, run_budgeted
 from autolr.checked_halving import CheckedHalvingPruner
 from autolr.design import DesignedStartSampler, startup_design
 from autolr.errors import AutoLRError, SweepStopped, unknown_study
-from autolr.pick import SEED_VALUES, RobustPick, verdict, with_runs
+from autolr.pick import SEED_VALUES, RobustPick, stopped_by, verdict, with_runs
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
 from autolr.range_test import RangeTest
@@ -195,7 +195,8 @@ class ConfirmLeader(RobustPick):
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         if (self.sweep.confirm_after is not None and trial.state == TrialState.COMPLETE
                 and "confirms" not in trial.user_attrs):
-            self.confirm_leader(study, self.sweep.confirm_after)
+            with stopped_by(self):  # an error in its runs: a warning, the sweep goes on
+                self.confirm_leader(study, self.sweep.confirm_after)
 
     def records(self, where: optuna.Study) -> list[TrialRecord]:
         return records_from_study(where)
