@@ -235,16 +235,22 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> int:
     args.sweep_started, args.storage_used, args.study_used = True, storage, study
     from autolr._tune import IN_SUMMARY
 
-    for handler in logging.getLogger().handlers:  # said once, in the summary printed below
-        handler.addFilter(lambda record: not getattr(record, IN_SUMMARY, False))
-    result = autolr.tune(model_fn, data, space=args.space, epochs=args.epochs,
-                         n_trials=args.trials, timeout=args.timeout, metric=args.metric,
-                         storage=storage, study_name=study, n_jobs=args.jobs,
-                         seed=args.seed, progress=not args.quiet, device=args.device,
-                         backend=args.backend, ray_address=args.ray_address,
-                         max_concurrent=args.max_concurrent, pruner=args.pruner,
-                         range_test=args.range_test, **({} if args.confirm_seeds is None
-                            else {"confirm_seeds": args.confirm_seeds}))
+    def not_in_summary(record: logging.LogRecord) -> bool:  # said once: printed below
+        return not getattr(record, IN_SUMMARY, False)
+
+    logger = logging.getLogger("autolr")  # for this call only: the command runs in tests too
+    logger.addFilter(not_in_summary)
+    try:
+        result = autolr.tune(model_fn, data, space=args.space, epochs=args.epochs,
+                             n_trials=args.trials, timeout=args.timeout, metric=args.metric,
+                             storage=storage, study_name=study, n_jobs=args.jobs,
+                             seed=args.seed, progress=not args.quiet, device=args.device,
+                             backend=args.backend, ray_address=args.ray_address,
+                             max_concurrent=args.max_concurrent, pruner=args.pruner,
+                             range_test=args.range_test, **({} if args.confirm_seeds is None
+                                else {"confirm_seeds": args.confirm_seeds}))
+    finally:
+        logger.removeFilter(not_in_summary)
     if result.best_record is not None:  # else tune has logged the summary and the failures
         print(result.summary())
         print("\nUse it in plain PyTorch:\n" + result.code())

@@ -16,6 +16,11 @@ from autolr.errors import AutoLRError
 
 #: a file name to suggest for each kind of file written (a report, a saved result)
 _EXAMPLE_NAMES = {"report": "autolr-report.html", "result": "autolr-result.json"}
+#: how a file autolr may replace begins (lower-cased, leading blanks left out): a report
+#: replaces an HTML page (an earlier report), a saved result an earlier one; anything
+#: else is the user's (another sweep's storage, a script) and is refused
+_REPLACEABLE = {"report": (b"<!doctype html", b"<html"),
+                "result": (b'{\n "format": "autolr.tuneresult/', b'{"format": "autolr.tuneresult/')}
 
 
 def check_output_file(path: str | os.PathLike, what: str,
@@ -54,6 +59,7 @@ def _checked_output_file(path: str | os.PathLike, what: str, keep: Iterable[Path
     if is_stream(path):
         return path
     target = Path(os.path.realpath(path))  # a symlink's: the file the write goes to
+    _check_replaceable(target, what, path, example)
     if target.parent != path.parent.resolve():  # else checked just above
         check_folder(target.parent, what, shown=path)
     if target.is_file():  # root passes os.access; an append-only or immutable file does not
@@ -68,6 +74,24 @@ def _checked_output_file(path: str | os.PathLike, what: str, keep: Iterable[Path
         # a file named as the write's first one, so a name one too long fails here too
         _try_creating(_partial(target, "probe"), what, path)
     return path
+
+
+def _check_replaceable(target: Path, what: str, shown: Path, example: str) -> None:
+    """An AutoLRError if `target` holds something other than what a `what` replaces
+    (`_REPLACEABLE`): a report pointed at another sweep's journal or SQLite file, or at a
+    script, replaced it with HTML without a word (helper-40)."""
+    if what not in _REPLACEABLE or not target.is_file() or target.stat().st_size == 0:
+        return
+    try:
+        with open(target, "rb") as stream:
+            start = stream.read(256).lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    except OSError:  # unreadable: the write will tell
+        return
+    if not start.startswith(_REPLACEABLE[what]):
+        kind = "an HTML page" if what == "report" else "a result autolr saved"
+        raise AutoLRError(f"cannot write the {what} to {str(shown)!r}: the file there is not "
+                          f"{kind}, and writing would replace what it holds; give another "
+                          f"file name, such as {example!r}, or remove the file first.")
 
 
 def _partial(target: Path, kind: str = "partial") -> Path:

@@ -175,6 +175,25 @@ def test_save_and_report_make_missing_folders_and_refuse_a_folder_or_a_file_pare
     assert (tmp_path / "plain.txt").read_text() == ""
 
 
+def test_a_file_that_is_not_autolrs_is_never_replaced(tmp_path):
+    # a report over another sweep's journal replaced it with HTML, silently (helper-40)
+    result = TuneResult(TABLE, epochs=2)
+    theirs = {"other.log": '{"op_code": 0, "worker_id": "x"}\n', "model.py": "import torch\n",
+              "notes.md": "# notes\n", "config.json": '{"lr": 0.1}\n'}
+    for name, text in theirs.items():
+        (tmp_path / name).write_text(text)
+        for write, kind in ((result.report, "an HTML page"), (result.save, "a result autolr")):
+            with pytest.raises(AutoLRError, match=f"the file there is not {kind}"):
+                write(tmp_path / name)
+        assert (tmp_path / name).read_text() == text
+    # its own files, an empty one, or any HTML page are written over as before
+    report, saved = result.report(tmp_path / "r.html"), result.save(tmp_path / "r.json")
+    assert result.report(report) and result.save(saved)
+    (tmp_path / "empty.json").touch()
+    (tmp_path / "page.html").write_text("\ufeff <!DOCTYPE HTML><p>old</p>")
+    assert result.save(tmp_path / "empty.json") and result.report(tmp_path / "page.html")
+
+
 def test_loading_anything_else_is_a_clear_error(tmp_path):
     bad = tmp_path / "x.json"
     for text in ('{"some": "json"}', '{"format": "autolr.TuneResult/1", "metric": "val_loss"}'):
@@ -245,7 +264,7 @@ def test_a_report_through_a_symlink_writes_the_file_it_points_to(tmp_path):
     # the write-then-rename replaced the link itself with a regular file
     result = TuneResult([record(0, "complete", 1e-3, [0.5])])
     (tmp_path / "shared").mkdir()
-    (tmp_path / "shared" / "report.html").write_text("old")
+    (tmp_path / "shared" / "report.html").write_text("<html>old</html>")
     link = tmp_path / "link.html"
     link.symlink_to(tmp_path / "shared" / "report.html")
     assert result.report(link) == link
@@ -282,15 +301,15 @@ def test_only_names_of_open_files_are_streams_not_files_under_dev():
 def test_a_report_over_a_file_keeps_its_permissions_and_hard_links(tmp_path):
     result = TuneResult([record(0, "complete", 1e-3, [0.5])])
     private = tmp_path / "private.html"
-    private.write_text("old")
+    private.write_text("<html>old</html>")
     private.chmod(0o600)
     result.report(private)
     assert private.stat().st_mode & 0o777 == 0o600 and "<html" in private.read_text()
-    linked = tmp_path / "a.html"
-    linked.write_text("old")
-    os.link(linked, tmp_path / "b.html")
+    linked = tmp_path / "a.json"
+    old = TuneResult([], epochs=1).save(linked).read_text()
+    os.link(linked, tmp_path / "b.json")
     result.save(linked)
-    assert (tmp_path / "b.html").read_text() == linked.read_text() != "old"
+    assert (tmp_path / "b.json").read_text() == linked.read_text() != old
     assert linked.stat().st_nlink == 2
 
 
@@ -322,14 +341,14 @@ def test_an_append_only_report_file_is_refused_before_the_work(tmp_path):
     import subprocess
 
     path = tmp_path / "r.html"
-    path.write_text("old")
+    path.write_text("<html>old</html>")
     if shutil.which("chattr") is None or subprocess.run(
             ["chattr", "+a", str(path)], capture_output=True).returncode != 0:
         pytest.skip("chattr +a needs root and a file system that keeps the flag")
     try:
         with pytest.raises(AutoLRError, match="Operation not permitted"):
             TuneResult(TABLE, epochs=2).report(path)
-        assert path.read_text() == "old"
+        assert path.read_text() == "<html>old</html>"
     finally:
         subprocess.run(["chattr", "-a", str(path)], check=True)
 
