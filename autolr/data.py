@@ -320,6 +320,25 @@ def _check_finite(X: torch.Tensor, part: str) -> None:
         raise InvalidDataError(
             f"the {part} X holds NaN or inf in {bad} row(s); drop or impute them first."
         )
+    _check_float32_range(X, f"the {part} X")
+
+
+#: the largest float32: floats train in float32, where a float64 beyond it becomes inf
+_FLOAT32_MAX = float(torch.finfo(torch.float32).max)
+
+
+def _check_float32_range(values: torch.Tensor, what: str) -> None:
+    """Finite float64 values beyond float32's range are inf once cast (helper-40: X at 1e39
+    made every trial diverge, and the advice was a lower learning rate)."""
+    if values.dtype != torch.float64 or not len(values):
+        return
+    beyond = values.abs() > _FLOAT32_MAX
+    if bool(beyond.any()):
+        rows = int(beyond.reshape(len(values), -1).any(dim=1).sum())
+        raise InvalidDataError(
+            f"{what} holds values beyond float32's range (±{_FLOAT32_MAX:.3g}) in {rows} "
+            f"row(s), and trains in float32, where they would be inf; rescale them (to mean "
+            "0 and standard deviation 1, say).")
 
 
 def _is_classification(y: torch.Tensor) -> bool:
@@ -346,6 +365,9 @@ def _build(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.Tensor,
         )
     if _is_classification(y_train):
         return _classification(X_train, y_train.long(), X_val, y_val.long())
+    for part, y in (("train", y_train), ("validation", y_val)):
+        if torch.isfinite(y).all():
+            _check_float32_range(y, f"the {part} y (regression targets)")
     y_train, y_val = y_train.float(), y_val.float()
     for part, y in (("train", y_train), ("validation", y_val)):
         if not torch.isfinite(y).all():

@@ -250,6 +250,22 @@ def test_nan_or_inf_in_x_counts_the_rows(bad):
         coerce_data((classification_arrays(20), (X, y)))
 
 
+def test_float64_beyond_float32s_range_is_refused_not_trained_as_inf():
+    # X at 1e39 became inf in float32: every trial diverged, and the advice was a lower lr
+    X, y = classification_arrays(100)
+    X[[3, 17], 1] = 1e39
+    with pytest.raises(InvalidDataError, match=r"X holds values beyond float32's range "
+                                               r"\(±3.4e\+38\) in 2 row\(s\).*rescale"):
+        coerce_data((X, y))
+    targets = np.linspace(0.0, 1.0, 100)
+    targets[5] = -2e39
+    with pytest.raises(InvalidDataError, match=r"y \(regression targets\) holds values beyond "
+                                               r"float32's range"):
+        coerce_data((X[:, :1] * 0, targets))
+    X[[3, 17], 1] = 3e38  # within it: trained
+    assert coerce_data((X, y)).X_train.dtype == torch.float32
+
+
 def test_negative_labels():
     X, y = classification_arrays(50)
     y = y - 1
