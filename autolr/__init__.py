@@ -18,13 +18,14 @@ _WHERE = {
     "AutoLRError": "autolr.errors", "InvalidDataError": "autolr.errors",
     "InvalidModelError": "autolr.errors", "InvalidSpaceError": "autolr.errors",
     "UnknownNameError": "autolr.errors", "SweepStopped": "autolr.errors",
+    "SweepInterrupted": "autolr.errors",
     "TrialRecord": "autolr.result", "TuneResult": "autolr.result",
     "SearchSpace": "autolr.space", "TrialConfig": "autolr.space", "presets": "autolr.space",
 }
 __all__ = [
     "AutoLRError", "InvalidDataError", "InvalidModelError", "InvalidSpaceError",
-    "SearchSpace", "SweepStopped", "Trained", "TrialConfig", "TrialRecord", "TuneResult",
-    "UnknownNameError",
+    "SearchSpace", "SweepInterrupted", "SweepStopped", "Trained", "TrialConfig",
+    "TrialRecord", "TuneResult", "UnknownNameError",
     "load", "presets", "report", "schedules", "train", "tune",
 ]
 __version__ = "0.1.0"
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
         InvalidDataError,
         InvalidModelError,
         InvalidSpaceError,
+        SweepInterrupted,
         SweepStopped,
         UnknownNameError,
     )

@@ -16,7 +16,7 @@ import torch
 from autolr.budgeted import rung_epochs
 from autolr.chance import constant_prediction
 from autolr.data import TrainValData, coerce_data, has_batchnorm, steps_per_epoch
-from autolr.errors import AutoLRError, InvalidModelError, unknown_study
+from autolr.errors import AutoLRError, InvalidModelError, SweepInterrupted, unknown_study
 from autolr.metrics import METRICS, Metric, default_loss, loss_name, resolve_metric
 from autolr.output_file import check_output_file
 from autolr.pruning import DIVERGENCE_FACTOR
@@ -173,13 +173,17 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                           pruner=pruner, resources_per_trial=resources_per_trial,
                           max_concurrent=max_concurrent, progress=progress)
     else:
-        records = run_optuna(sweep, storage=storage, study_name=study_name, n_jobs=n_jobs,
-                             pruner=pruner, progress=progress)
-    result = TuneResult(records, metric=sweep.metric, direction=sweep.direction,
-                        epochs=epochs, study_name=study_name,
-                        storage=storage if isinstance(storage, str) else None, ended=True,
-                        own_schedules=sweep.own_schedules(), chance=sweep.chance,
-                        lr_space=sweep.lr_space())
+        try:
+            records = run_optuna(sweep, storage=storage, study_name=study_name, n_jobs=n_jobs,
+                                 pruner=pruner, progress=progress)
+        except SweepInterrupted as stop:  # no storage: the finished trials go with it
+            stop.result = _result(sweep, stop.records, study_name, storage, ended=None)
+            stop.result.cut_short = (
+                f"Ctrl-C stopped the sweep after {len(stop.records)} finished trial(s) of its "
+                f"{n_trials}, before the robust pick and the range test (with no storage, it "
+                "cannot be resumed)")
+            raise
+    result = _result(sweep, records, study_name, storage, ended=True)
     # trials counted towards n_trials: on Optuna a step back is one of them once a later
     # call extends the sweep; Tune counts its own trials without it
     ran = (sum(1 for r in records if r.steps_back_from is None) if backend == "ray"
@@ -214,6 +218,15 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
         if record.state == "failed":
             logger.warning("trial %d failed: %s", record.number, record.reason)
     return result
+
+
+def _result(sweep: Sweep, records: list, study_name: str | None, storage: Any,
+            ended: bool | None) -> TuneResult:
+    return TuneResult(records, metric=sweep.metric, direction=sweep.direction,
+                      epochs=sweep.epochs, study_name=study_name,
+                      storage=storage if isinstance(storage, str) else None, ended=ended,
+                      own_schedules=sweep.own_schedules(), chance=sweep.chance,
+                      lr_space=sweep.lr_space())
 
 
 def load(storage: Any, study_name: str | None = None) -> TuneResult:

@@ -29,6 +29,22 @@ class SweepStopped(AutoLRError):
     system, say); its finished trials are kept, and running it again resumes it."""
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or SIGTERM) stopped a sweep that had no storage: its finished trials would
+    have gone with the call, so they come with the interrupt, in `result` (a TuneResult:
+    `except autolr.SweepInterrupted as stop: result = stop.result`; in a notebook,
+    `sys.last_value.result`). Still a KeyboardInterrupt: a script stops as it did. With a
+    storage the trials are kept there, and the same call resumes the sweep."""
+
+    def __init__(self, records: list) -> None:
+        self.records, self.result = records, None  # `tune` makes the result of them
+        super().__init__(
+            f"interrupted: the {len(records)} finished trial(s) are in this exception's "
+            ".result (except autolr.SweepInterrupted as stop: result = stop.result; in a "
+            "notebook, sys.last_value.result); pass storage= to keep a sweep's trials on "
+            "disk, and resume it by running the same call again.")
+
+
 class UnknownNameError(AutoLRError):
     """A name (schedule, preset, optimizer, metric) that is not registered."""
 

@@ -113,8 +113,9 @@ def test_a_stored_sweep_stopped_before_its_end_says_so_until_it_ends(tmp_path, m
     sweep = dict(n_trials=3, epochs=1, progress=False, storage=url, study_name="s",
                  confirm_seeds=0, range_test=False)
     interrupt_at(monkeypatch, run=3)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stopped:
         autolr.tune(mlp(), DIGITS, **sweep)
+    assert not isinstance(stopped.value, autolr.SweepInterrupted)  # kept in the storage
     monkeypatch.undo()
     stopped = autolr.load(url, "s")
     assert stopped.ended is False and "last call has not reached its end" in stopped.summary()
@@ -126,6 +127,19 @@ def test_a_stored_sweep_stopped_before_its_end_says_so_until_it_ends(tmp_path, m
     assert "has not reached its end" not in autolr.load(url, "s").summary()
     saved = autolr.TuneResult.load(done.save(tmp_path / "r.json"))
     assert saved.ended is True
+
+
+def test_ctrl_c_on_a_sweep_without_storage_hands_over_its_finished_trials(monkeypatch):
+    # they lived only in the call, and were gone with the KeyboardInterrupt (helper-40)
+    interrupt_at(monkeypatch, run=4)
+    sweep = dict(n_trials=6, epochs=1, progress=False, confirm_seeds=0, range_test=False)
+    with pytest.raises(autolr.SweepInterrupted) as stopped:
+        autolr.tune(mlp(), DIGITS, **sweep)
+    assert isinstance(stopped.value, KeyboardInterrupt)  # a script still stops
+    result = stopped.value.result
+    assert len(result.records) == 3 and result.best_record is not None
+    assert "Ctrl-C stopped the sweep after 3 finished trial(s) of its 6" in result.summary()
+    assert "stop.result" in str(stopped.value)
 
 
 def test_an_interrupted_trials_rerun_takes_no_planned_trials_place(tmp_path, monkeypatch):

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 from autolr.budgeted import REDUCTION_FACTOR, run_budgeted
 from autolr.checked_halving import CheckedHalvingPruner
 from autolr.design import DesignedStartSampler, startup_design
-from autolr.errors import AutoLRError, SweepStopped, unknown_study
+from autolr.errors import AutoLRError, SweepInterrupted, SweepStopped, unknown_study
 from autolr.pick import SEED_VALUES, RobustPick, stopped_by, verdict, with_runs
 from autolr.progress import SweepProgress
 from autolr.pruning import AutoLRPruner, DecayAwareMedianPruner
@@ -244,8 +244,16 @@ def run_optuna(sweep: Sweep, *, storage: Any = None, study_name: str | None = No
                progress: bool = True) -> list[TrialRecord]:
     """Run (or resume) the sweep until `sweep.n_trials` trials have finished."""
     autolr_pruner = make_pruner(pruner, sweep.n_evals)
-    with _scratch_journal(storage, n_jobs) as storage:
-        return _run_study(sweep, storage, study_name, n_jobs, autolr_pruner, progress)
+    studies: list[optuna.Study] = []  # the one it runs, once made: read on an interrupt
+    with _scratch_journal(storage, n_jobs) as scratch:
+        try:
+            return _run_study(sweep, scratch, study_name, n_jobs, autolr_pruner, progress,
+                              studies)
+        except KeyboardInterrupt as stop:
+            if storage is not None or not studies or isinstance(stop, SweepInterrupted):
+                raise  # a storage keeps them, and the same call resumes
+            # in memory (or a scratch journal about to be removed) they would be lost
+            raise SweepInterrupted(records_from_study(studies[0])) from stop
 
 
 @contextlib.contextmanager
@@ -300,7 +308,8 @@ def _alive(pid: int) -> bool:
 
 
 def _run_study(sweep: Sweep, storage: Any, study_name: str | None, n_jobs: int,
-               autolr_pruner: BasePruner, progress: bool) -> list[TrialRecord]:
+               autolr_pruner: BasePruner, progress: bool,
+               studies: list[optuna.Study]) -> list[TrialRecord]:
     if n_jobs > 1 and not isinstance(storage, (str, Path)):
         raise AutoLRError("n_jobs > 1 runs worker processes, which need a storage given as a "
                           "URL or journal file path, not a storage object.")
@@ -313,6 +322,7 @@ def _run_study(sweep: Sweep, storage: Any, study_name: str | None, n_jobs: int,
         study = optuna.create_study(
             storage=opened, pruner=autolr_pruner, study_name=study_name,
             direction=sweep.direction, load_if_exists=True)
+        studies.append(study)
         study.sampler = study_sampler(study, sweep, n_jobs)
         claim_new_trials(study)
         _record_sweep(study, sweep)
