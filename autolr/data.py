@@ -228,6 +228,14 @@ def _tensors(X: Any, y: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
     return X, y
 
 
+def _is_sparse(value: Any) -> bool:
+    """A scipy.sparse matrix or array, or a sparse torch tensor."""
+    if isinstance(value, torch.Tensor):
+        return value.layout != torch.strided
+    module = type(value).__module__
+    return module.startswith("scipy.sparse") and hasattr(value, "toarray")
+
+
 def _is_pandas(value: Any) -> bool:
     module = type(value).__module__
     return (module == "pandas" or module.startswith("pandas.")) and hasattr(value, "isna")
@@ -250,10 +258,25 @@ def _pandas_array(value: Any, what: str) -> np.ndarray:
         return value.to_numpy(dtype=np.int64)
     if all(pd.api.types.is_numeric_dtype(d) for d in dtypes):
         return value.to_numpy(dtype=np.float64)
+    if hasattr(value, "columns") and not what.endswith(" y"):  # name them: "dtype object"
+        # said nothing of which (labels as text in y get the encoding advice below)
+        other = [f"{name!r} ({dtype})" for name, dtype in zip(value.columns, dtypes,
+                                                             strict=True)
+                 if not (pd.api.types.is_numeric_dtype(dtype)
+                         or pd.api.types.is_bool_dtype(dtype))]
+        raise InvalidDataError(
+            f"{what} must hold numbers, but column(s) {', '.join(other[:5])}"
+            f"{', ...' if len(other) > 5 else ''} do not; encode them as numbers (one-hot "
+            "for categories: pd.get_dummies(df)) or drop them.")
     return np.asarray(value)  # text, categories...: refused below, with what they hold
 
 
 def _as_tensor(value: Any, what: str) -> torch.Tensor:
+    if _is_sparse(value):  # as numpy reads it: one object, "dtype object"
+        raise InvalidDataError(
+            f"{what} is a sparse matrix, which autolr does not batch; pass it dense "
+            f"({'X.to_dense()' if isinstance(value, torch.Tensor) else 'X.toarray()'}), "
+            "or a torch Dataset whose items are dense rows.")
     if isinstance(value, torch.Tensor):
         if value.ndim == 0:
             raise InvalidDataError(f"{what} must have one row per sample, but got a scalar.")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
+import scipy.sparse
 import torch
 from torch.utils.data import Dataset, IterableDataset, TensorDataset
 
@@ -319,6 +321,15 @@ def test_non_finite_regression_targets(bad):
     ((np.float64(1.0), np.float64(1.0)), "but got a scalar"),
     ((torch.tensor(1.0), torch.tensor(1.0)), "but got a scalar"),
     ((np.zeros((1, 2)), np.zeros(1, dtype=np.int64)), "at least 2 samples"),
+    # said as what they are: numpy read each as one object, "dtype object" (helper-40)
+    ((scipy.sparse.csr_matrix(np.eye(4)), np.arange(4) % 2),
+     r"X is a sparse matrix, which autolr does not batch; pass it dense \(X.toarray\(\)\)"),
+    ((torch.eye(4).to_sparse(), np.arange(4) % 2), r"pass it dense \(X.to_dense\(\)\)"),
+    ((pd.DataFrame({"size": [1.0, 2.0, 3.0], "city": ["a", "b", "c"]}), np.arange(3) % 2),
+     r"column\(s\) 'city' \(\w+\) do not; encode them as numbers \(one-hot for categories: "
+     r"pd.get_dummies"),
+    ((np.zeros((3, 2)), pd.DataFrame({"label": ["x", "y", "x"]})),
+     r"encode them as integers 0..C-1"),
 ])
 def test_other_bad_input(data, message):
     with pytest.raises(InvalidDataError, match=message) as error:
