@@ -39,6 +39,7 @@ MODEL_FILE = textwrap.dedent("""
 def workdir(tmp_path):
     (tmp_path / "digits_model.py").write_text(MODEL_FILE)
     (tmp_path / "broken_model.py").write_text("import not_a_module_xyz\n")
+    (tmp_path / "exits.py").write_text("import sys\nsys.exit(3)\n")  # a script's own end
     return tmp_path
 
 
@@ -126,6 +127,8 @@ def test_a_sweep_is_stored_where_its_backend_keeps_sweeps(workdir, monkeypatch, 
     (("tune", "digits_model.py", "--study", ""), "--study needs a name, but got an empty one"),
     (("show", "--storage", " "), "--storage needs a name, but got an empty one"),
     (("tune", "digits_model.py", "--model-fn", "nope"), "defines no function nope"),
+    (("tune", "exits.py"), "exits.py called sys.exit(3) while autolr ran it; a model file is "
+                           "imported, so its script part"),
     (("tune", "digits_model.py", "--space", "nope"), "valid presets are"),
     (("tune", "digits_model.py", "--pruner", "nope"),
      "pruner must be one of auto, checked_halving, decay_median"),
