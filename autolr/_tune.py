@@ -28,7 +28,7 @@ from autolr.result import TuneResult
 from autolr.robust import DEFAULT_EXTRA_SEEDS
 from autolr.space import BASELINE, SearchSpace, TrialConfig, load_space
 from autolr.sweep import Sweep
-from autolr.training import TrialOutcome, probe_model, train_trial
+from autolr.training import TrialOutcome, check_every_row, probe_model, train_trial
 
 logger = logging.getLogger("autolr")
 BACKENDS = ("optuna", "ray")
@@ -384,6 +384,7 @@ def _prepare(model: Any, data: Any, loss: Callable | None, metric: Any, directio
     loss_fn = loss if loss is not None else default_loss(tensors.task)
     resolved = resolve_metric(metric, tensors.task, direction)
     probe = probe_model(factory, tensors, loss_fn, resolved, own_loss=loss is not None)
+    check_every_row(probe, tensors)
     # torch imports its compiler stack the first time an optimizer is built (0.7 s here):
     # now, not in the first trial's seconds (8.8 s against 1.5 s for the same run) or in
     # each forked worker's

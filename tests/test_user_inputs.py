@@ -196,3 +196,32 @@ def test_a_model_returning_a_tuple_or_a_dict_is_told_how_to_wrap_it(rows):
     with pytest.raises(InvalidModelError, match=r"returned a dict with keys \['hidden', 'logits'"
                                                 r"\];.* `return self.model\(x\)\['logits'\]`"):
         autolr.tune(ReturnsMore(as_dict=True), (X, y), n_trials=1, epochs=1, progress=False)
+
+
+class FixedBatch(torch.nn.Module):
+    """Takes batches of 32 rows only (a batch size written into a reshape)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = torch.nn.Linear(6, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x).reshape(32, 2) if len(x) != 2 else self.linear(x)
+
+
+def test_a_row_the_model_cannot_take_is_found_before_the_sweep(rows):
+    # the probe tried two rows: a token id beyond the vocabulary in one row of 300 failed
+    # every trial instead (helper-40)
+    ids = np.random.default_rng(0).integers(0, 17, size=(300, 8))
+    ids[150, 3] = 40
+    labels = np.arange(300) % 3
+    embedding = torch.nn.Sequential(torch.nn.Embedding(17, 4), torch.nn.Flatten(),
+                                    torch.nn.Linear(32, 3))
+    with pytest.raises(InvalidModelError, match=r"forward failed on (training|validation) row "
+                                                r"\d+ \(of \d+, counted after the split\), though"
+                                                r" it took the first two: IndexError"):
+        autolr.tune(embedding, (ids, labels), n_trials=1, epochs=1, progress=False)
+    X, y = rows
+    with pytest.raises(InvalidModelError, match=r"as one batch of \d+, no one row to blame: "
+                                                r"RuntimeError.*any batch size"):
+        autolr.tune(FixedBatch(), (X, y), n_trials=1, epochs=1, progress=False)
