@@ -218,6 +218,12 @@ def _read_dataset(dataset: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _tensors(X: Any, y: Any, part: str) -> tuple[torch.Tensor, torch.Tensor]:
     X, y = _as_tensor(X, f"{part} X"), _as_tensor(y, f"{part} y")
+    for what, values in (("X", X), ("y", y)):
+        if values.is_complex():  # cast to float32, the imaginary part went without a word
+            raise InvalidDataError(
+                f"the {part} {what} holds complex numbers, which train as float32 with their "
+                "imaginary part dropped; pass the real and imaginary parts as two columns "
+                f"(torch.view_as_real({what}), or np.stack([{what}.real, {what}.imag], -1)).")
     if len(X) == 0:
         raise InvalidDataError(f"the {part} is empty: X has 0 rows; give at least a few samples.")
     if len(X) != len(y):

@@ -330,6 +330,8 @@ def test_non_finite_regression_targets(bad):
      r"pd.get_dummies"),
     ((np.zeros((3, 2)), pd.DataFrame({"label": ["x", "y", "x"]})),
      r"encode them as integers 0..C-1"),
+    ((np.zeros((3, 2)), np.array([1 + 2j, 3j, 1.0])),
+     r"y holds complex numbers.*two columns \(torch.view_as_real\(y\)"),
 ])
 def test_other_bad_input(data, message):
     with pytest.raises(InvalidDataError, match=message) as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 import statistics
@@ -402,7 +403,9 @@ def test_an_error_in_the_picks_runs_ends_the_pick_not_the_sweep(digits, mlp, mon
     def out_of_memory(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("CUDA out of memory (simulated)")
     monkeypatch.setattr(autolr.pick, "run_seeds", out_of_memory)
-    result = autolr.tune(mlp(), digits, n_trials=8, epochs=1, progress=False, range_test=False)
+    with caplog.at_level(logging.WARNING, logger="autolr"):
+        result = autolr.tune(mlp(), digits, n_trials=8, epochs=1, progress=False,
+                             range_test=False)
     assert len(result.records) == 8 and result.best_record is not None
     assert "the robust pick stopped: one of its runs raised RuntimeError" in caplog.text
     assert "or an error in its runs, logged" in result.summary()
