@@ -214,6 +214,13 @@ def test_loading_a_storage_without_the_sweep_says_what_it_holds_and_creates_noth
         with pytest.raises(AutoLRError, match="no sweep is stored at .* does not exist"):
             autolr.load(missing)
     assert list(tmp_path.iterdir()) == []  # reading a typo'd path left no empty file behind
+    for name, storage in (("empty.db", f"sqlite:///{tmp_path / 'empty.db'}"),
+                          ("empty.log", str(tmp_path / "empty.log"))):
+        (tmp_path / name).touch()  # read, Optuna wrote its tables into it (helper-40)
+        with pytest.raises(AutoLRError, match="no sweep is stored at .* is an empty file"):
+            autolr.load(storage)
+        assert (tmp_path / name).stat().st_size == 0
+        (tmp_path / name).unlink()
     url = f"sqlite:///{tmp_path / 'sweeps.db'}"
     optuna.storages.RDBStorage(url)  # a database with no study in it
     with pytest.raises(AutoLRError, match="holds no sweep yet: run autolr.tune"):

@@ -374,6 +374,11 @@ def load_records(storage: Any, study_name: str | None) -> tuple[list[TrialRecord
         raise AutoLRError(f"no sweep is stored at {str(storage)!r}: {str(stored)!r} does not "
                           "exist. Check the path (a relative one is read from the current "
                           f"folder, {os.getcwd()!r}).")
+    if stored is not None and stored.is_file() and stored.stat().st_size == 0:
+        # opened, Optuna would write its tables into it: a read must write nothing
+        raise AutoLRError(f"no sweep is stored at {str(storage)!r}: {str(stored)!r} is an "
+                          "empty file. Check the path, or run autolr.tune (`autolr tune`) "
+                          "with this storage first.")
     opened = open_storage(storage)
     summaries = optuna.get_all_study_summaries(opened)
     # The sweeps are autolr's studies; a plain-Optuna one sharing the file is not one
