@@ -63,8 +63,10 @@ def constant_prediction(data: TrainValData, loss_fn: Callable, metric: Metric,
             candidates[f"the training targets' {name} for every row"] = centre
     fitted = _fitted_constant(data, loss_fn, output_shape)
     if fitted is not None:
-        candidates["the constant output that fits the training rows best under the loss"] = (
-            fitted)
+        words = "the constant output that fits the training rows best under the loss"
+        if data.task == CLASSIFICATION and len(output_shape) == 1:  # what it predicts
+            words += f", class {int(fitted.argmax())} for every row"
+        candidates[words] = fitted
     scored = {}
     for words, constant in candidates.items():
         outputs = constant.to(data.y_val.device, data.y_val.dtype
