@@ -444,7 +444,7 @@ def _user_code(call: Callable[[], Any], where: str) -> Any:
 
 def _replace_interrupt_handlers(handler: Callable[[int, Any], None]) -> dict[int, Any]:
     """Put `handler` in place of the signals that interrupt as Ctrl-C does (SIGINT, and
-    SIGTERM where `_tune` made it so); returns those it replaced. None outside the main
+    SIGTERM where `_tune` made it so); returns those it replaced: none outside the main
     thread (tests calling the CLI from one), where signals cannot be set."""
     if threading.current_thread() is not threading.main_thread():
         return {}
