@@ -495,9 +495,12 @@ def _probe_metric(metric: Metric, model: torch.nn.Module, data: TrainValData) ->
                           f"{tuple(outputs.shape)} and targets {tuple(targets.shape)}: "
                           f"{error}") from error
     try:
+        if isinstance(value, (str, bytes)):  # float("0.5") reads it: a bug all the same
+            raise TypeError
         float(value)
     except (TypeError, ValueError, RuntimeError):
-        shape = tuple(value.shape) if hasattr(value, "shape") else type(value).__name__
+        shape = (tuple(value.shape) if hasattr(value, "shape")
+                 else f"{type(value).__name__} {value!r}")
         raise AutoLRError(
             f"the metric {metric.name!r} must return one number for the whole validation "
             f"set, but it returned {shape}; reduce it (e.g. "

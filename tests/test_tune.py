@@ -325,6 +325,8 @@ def uncopyable() -> torch.nn.Module:
     (dict(model=(lambda shared: lambda: shared)(mlp())), "returned the same module object twice"),
     (dict(metric=lambda outputs, targets: (outputs.argmax(1) == targets).float(),
           direction="maximize"), r"must return one number .* returned \(360,\)"),
+    (dict(metric=lambda outputs, targets: "0.5", direction="maximize"),
+     r"must return one number .* returned str '0.5'"),  # float() read it (helper-40)
     (dict(data=((X_DIGITS * 16).astype(np.uint8), Y_DIGITS)),
      r"convert X \(e.g. X.astype\('float32'\) / 255\)"),
     (dict(max_concurrent=2), "max_concurrent is the Ray backend's; pass backend='ray'"),
