@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import numbers
 import random
@@ -24,6 +25,7 @@ import torch
 
 from autolr.errors import InvalidDataError
 
+logger = logging.getLogger("autolr")
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
 #: a per-position label that counts for nothing (padding), as cross-entropy's ignore_index
@@ -443,4 +445,11 @@ def _classification(X_train: torch.Tensor, y_train: torch.Tensor, X_val: torch.T
             f"every label is {int(labels[0])}: one class, nothing to tell apart; give "
             "examples of at least two classes (or float y for regression).")
     n_classes = int(labels.max()) + 1
+    unseen = sorted(set(y_val[y_val != IGNORED_LABEL].unique().tolist())
+                    - set(y_train[y_train != IGNORED_LABEL].unique().tolist()))
+    if unseen:  # a warning, not an error: a few rare classes may well fall so
+        logger.warning(
+            "the validation labels hold class(es) %s that no training row has: no trial can "
+            "learn them, and every trial's validation metric counts them as errors",
+            ", ".join(map(str, unseen[:10])) + (", ..." if len(unseen) > 10 else ""))
     return TrainValData(X_train, y_train, X_val, y_val, CLASSIFICATION, n_classes)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -273,6 +274,18 @@ def test_negative_labels():
     y = y - 1
     with pytest.raises(InvalidDataError, match="labels must be 0..C-1.*smallest label is -1"):
         coerce_data((X, y))
+
+
+def test_validation_classes_no_training_row_has_are_warned_of(caplog):
+    X, y = classification_arrays(40)
+    train, val = (X[:30], y[:30] % 2), (X[30:], np.where(np.arange(10) < 2, 2, y[30:] % 2))
+    with caplog.at_level(logging.WARNING, logger="autolr"):
+        coerce_data((train, val))
+    assert "the validation labels hold class(es) 2 that no training row has" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="autolr"):
+        coerce_data((X, y))
+    assert "no training row has" not in caplog.text
 
 
 def test_rows_labelled_minus_100_are_told_to_be_left_out_not_encoded():
