@@ -105,6 +105,14 @@ def coerce_data(data: Any, *, val_fraction: float = 0.2, seed: int = 0) -> Train
             "a train/validation pair must be ((X_train, y_train), (X_val, y_val)), "
             f"but got parts of lengths {len(first)} and {len(second)}."
         )
+    if _is_dataset(first) or _is_dataset(second):  # read as (X, y), it said "X must be an
+        # array, but got MyDataset"
+        kinds = ["a Dataset" if _is_dataset(p) else "an (X, y) pair" if _is_pair(p)
+                 else f"a {type(p).__name__}" for p in data]
+        raise InvalidDataError(
+            f"data is a pair of {kinds[0]} and {kinds[1]}: a train/validation pair must be "
+            "two Datasets or two (X, y) pairs, not one of each; wrap the arrays in one "
+            "(torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y))).")
     return _split(*_tensors(first, second, "data"), val_fraction, seed)
 
 

@@ -343,6 +343,8 @@ def test_non_finite_regression_targets(bad):
      r"pd.get_dummies"),
     ((np.zeros((3, 2)), pd.DataFrame({"label": ["x", "y", "x"]})),
      r"encode them as integers 0..C-1"),
+    ((TensorDataset(torch.zeros(4, 2), torch.arange(4) % 2), (np.zeros((4, 2)), np.arange(4) % 2)),
+     r"data is a pair of a Dataset and an \(X, y\) pair: .* not one of each; wrap the arrays"),
     ((np.zeros((3, 2)), np.array([1 + 2j, 3j, 1.0])),
      r"y holds complex numbers.*two columns \(torch.view_as_real\(y\)"),
 ])
