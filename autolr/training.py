@@ -275,6 +275,10 @@ def probe_model(model_factory: Callable[[], torch.nn.Module], data: TrainValData
         with torch.no_grad():
             outputs = model(inputs)
     except Exception as error:
+        if len(inputs) == 1 and has_batchnorm(model):  # not the shape: it said to change it
+            raise InvalidModelError(
+                f"the training set has one row, and the model holds BatchNorm, which cannot "
+                f"train on a batch of one row ({error}); give more training rows.") from error
         if inputs.ndim == 1:  # one number a row: most models want a feature axis
             raise InvalidModelError(
                 f"the model's forward failed on a batch of shape {tuple(inputs.shape)}: "

@@ -225,3 +225,15 @@ def test_a_row_the_model_cannot_take_is_found_before_the_sweep(rows):
     with pytest.raises(InvalidModelError, match=r"as one batch of \d+, no one row to blame: "
                                                 r"RuntimeError.*any batch size"):
         autolr.tune(FixedBatch(), (X, y), n_trials=1, epochs=1, progress=False)
+
+
+def test_a_one_row_training_set_under_batchnorm_is_told_to_give_more_rows():
+    # it said to make the model accept inputs of shape (batch, 4): the shape was fine
+    X = np.random.default_rng(0).normal(size=(5, 4)).astype(np.float32)
+    y = X[:, :1].copy()
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.BatchNorm1d(8),
+                                torch.nn.Linear(8, 1))
+    with pytest.raises(InvalidModelError, match="the training set has one row, and the model "
+                                                "holds BatchNorm.*give more training rows"):
+        autolr.tune(model, ((X[:1], y[:1]), (X[1:], y[1:])), n_trials=1, epochs=1,
+                    progress=False)
