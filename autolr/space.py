@@ -344,7 +344,8 @@ class SearchSpace:
         if name not in files:
             error = unknown_name("preset", name, files)
             raise type(error)(f"{error} A space of your own is a path ending in .toml"
-                              + (f": {name!r} is a file, so name it {name}.toml?"
+                              + (f": {name!r} is a file; rename it to end in .toml "
+                                 f"({str(Path(name).with_suffix('.toml'))!r})."
                                  if Path(name).is_file() else ".")) from None
         return cls.from_toml(files[name])
 

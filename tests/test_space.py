@@ -151,6 +151,13 @@ def test_unknown_preset_lists_the_valid_ones():
         load_space("defualt")
 
 
+def test_a_space_file_not_ending_in_toml_is_told_its_new_name(tmp_path):
+    (tmp_path / "mine.txt").write_text("lr = [1e-4, 1e-1]\n")
+    with pytest.raises(UnknownNameError, match=r"is a file; rename it to end in .toml "
+                                               r"\('.*mine.toml'\)"):  # it asked "mine.txt.toml?"
+        load_space(str(tmp_path / "mine.txt"))
+
+
 def test_a_typo_in_a_toml_names_the_key_and_the_valid_keys(tmp_path):
     path = tmp_path / "mine.toml"
     path.write_text('learning_rate = [1e-4, 1e-1]\nschedules = ["cosine"]\n')
