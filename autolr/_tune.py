@@ -166,23 +166,24 @@ def tune(model: torch.nn.Module | Callable[[], torch.nn.Module], data: Any, *,
                   rungs=rung_epochs(epochs) if pruner == "budgeted" else None,
                   divergence_factor=float(divergence_factor), n_params=prepared.n_params,
                   data=prepared.data.digest(), chance=prepared.chance)
-    if backend == "ray":
-        from autolr.backends.ray import run_ray
+    try:
+        if backend == "ray":
+            from autolr.backends.ray import run_ray
 
-        records = run_ray(sweep, address=ray_address, storage=storage, study_name=study_name,
-                          pruner=pruner, resources_per_trial=resources_per_trial,
-                          max_concurrent=max_concurrent, progress=progress)
-    else:
-        try:
+            records = run_ray(sweep, address=ray_address, storage=storage,
+                              study_name=study_name, pruner=pruner,
+                              resources_per_trial=resources_per_trial,
+                              max_concurrent=max_concurrent, progress=progress)
+        else:
             records = run_optuna(sweep, storage=storage, study_name=study_name, n_jobs=n_jobs,
                                  pruner=pruner, progress=progress)
-        except SweepInterrupted as stop:  # no storage: the finished trials go with it
-            stop.result = _result(sweep, stop.records, study_name, storage, ended=None)
-            stop.result.cut_short = (
-                f"Ctrl-C stopped the sweep after {len(stop.records)} finished trial(s) of its "
-                f"{n_trials}, before the robust pick and the range test (with no storage, it "
-                "cannot be resumed)")
-            raise
+    except SweepInterrupted as stop:  # no storage: the finished trials go with it
+        stop.result = _result(sweep, stop.records, study_name, storage, ended=None)
+        stop.result.cut_short = (
+            f"Ctrl-C stopped the sweep after {len(stop.records)} finished trial(s) of its "
+            f"{n_trials}, before the robust pick and the range test (with no storage, it "
+            "cannot be resumed)")
+        raise
     result = _result(sweep, records, study_name, storage, ended=True)
     # trials counted towards n_trials: on Optuna a step back is one of them once a later
     # call extends the sweep; Tune counts its own trials without it

@@ -633,6 +633,27 @@ def test_a_resumed_trial_that_ended_before_the_kill_reports_that_end(tmp_path, m
 
 
 @needs_ray
+def test_ctrl_c_on_a_ray_sweep_without_storage_hands_over_its_finished_trials(tmp_path,
+                                                                              monkeypatch):
+    # its temporary folder was removed, and the finished trials with it
+    import types
+
+    stopped = [types.SimpleNamespace(status="TERMINATED"), types.SimpleNamespace(status="PENDING")]
+    monkeypatch.setattr(backend.tune, "ExperimentAnalysis",
+                        lambda path: types.SimpleNamespace(trials=stopped))
+    tuner = types.SimpleNamespace(fit=lambda: types.SimpleNamespace(experiment_path="x"))
+    done = backend.TrialRecord(0, "complete", {"lr": 0.01}, values=(1.0, 0.5))
+    in_memory = backend._Run(sweep(), None, "auto", "min", 1, str(tmp_path))
+    with pytest.raises(autolr.SweepInterrupted) as interrupted:
+        in_memory.fit(tuner, [done], progress=False)
+    assert interrupted.value.records == [done]
+    stored = backend._Run(sweep(), None, "auto", "min", 1, str(tmp_path), keep=lambda r: None)
+    with pytest.raises(KeyboardInterrupt) as plain:  # kept in its storage: resumed later
+        stored.fit(tuner, [done], progress=False)
+    assert not isinstance(plain.value, autolr.SweepInterrupted)
+
+
+@needs_ray
 def test_a_second_driver_on_a_running_sweep_is_refused_before_connecting(tmp_path):
     # it would restore the same Tune run and train its unfinished trials twice
     import os

@@ -48,7 +48,7 @@ from autolr.backends.ray_nodes import LOAD_FIX, check_nodes_load, last_line, loa
 from autolr.backends.ray_pick import RayPick
 from autolr.backends.ray_pruner import RUNNING, SweepPruning, read_cuts
 from autolr.data import steps_per_epoch
-from autolr.errors import AutoLRError
+from autolr.errors import AutoLRError, SweepInterrupted
 from autolr.lr_profile import EvalProfile
 from autolr.output_file import check_folder
 from autolr.pruning import is_stall, stop_reason
@@ -323,6 +323,8 @@ class _Run:
         # resumes it.
         saved = tune.ExperimentAnalysis(grid.experiment_path).trials
         if any(trial.status not in ("TERMINATED", "ERROR") for trial in saved):
+            if self.keep is None:  # no storage: its folder goes, the finished trials with it
+                raise SweepInterrupted(finished.so_far())
             raise KeyboardInterrupt(f"the Ray Tune run in {grid.experiment_path} was stopped")
         return self.records(grid)
 
