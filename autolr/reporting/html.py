@@ -29,8 +29,10 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True, "showSendToCloud": Fals
 NARROW_SCREEN_JS = """
 if (window.matchMedia("(max-width: 700px)").matches) {
   document.querySelectorAll(".js-plotly-plot").forEach(function (plot) {
+    // smaller type too: at 400 px the axis titles ran over the ticks and past the edge
     Plotly.relayout(plot, {"legend.orientation": "h", "legend.x": 0, "legend.xanchor": "left",
-                           "legend.y": -0.5, "legend.yanchor": "top", "margin.r": 10});
+                           "legend.y": -0.7, "legend.yanchor": "top", "margin.r": 10,
+                           "font.size": 10, "title.font.size": 13});
   });
 }"""
 
