@@ -427,9 +427,10 @@ def _user_code(call: Callable[[], Any], where: str) -> Any:
         return call()
     except SystemExit as exit_:  # a script's own ending, run as it is imported: exit 3, silent
         raise _UsageError(
-            f"{where} called sys.exit({exit_.code!r}) while autolr ran it; a model file is "
-            "imported, so its script part (training, argument parsing) must sit under "
-            "`if __name__ == \"__main__\":`") from None
+            f"{where} called sys.exit({exit_.code!r}) while autolr ran it; " + (
+                "it must return the data, (X, y) or a Dataset" if "()" in where else
+                "a model file is imported, so its script part (training, argument parsing) "
+                "must sit under `if __name__ == \"__main__\":`")) from None
     except Exception as error:
         if interrupted:
             raise KeyboardInterrupt from None
