@@ -371,7 +371,7 @@ def _check_float32_range(values: torch.Tensor, what: str) -> None:
     made every trial diverge, and the advice was a lower learning rate)."""
     if values.dtype != torch.float64 or not len(values):
         return
-    beyond = values.abs() > _FLOAT32_MAX
+    beyond = (values > _FLOAT32_MAX) | (values < -_FLOAT32_MAX)  # no float copy of X (abs)
     if bool(beyond.any()):
         rows = int(beyond.reshape(len(values), -1).any(dim=1).sum())
         raise InvalidDataError(
